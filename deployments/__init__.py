@@ -1,0 +1,1 @@
+"""Deployment-side glue: serving the deployments of ``prefect.yaml`` locally (``renkei demo``)."""

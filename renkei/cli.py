@@ -1,0 +1,267 @@
+"""The ``renkei`` command line (typer + rich)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from renkei.registry import FLOWS
+from renkei.settings import get_settings
+
+app = typer.Typer(help="Renkei (連携): CRM ⇄ ERP integration flows on Prefect.", no_args_is_help=True,
+                  add_completion=False)
+sandbox_app = typer.Typer(help="Local HubSpot and freee sandboxes.", no_args_is_help=True)
+reviews_app = typer.Typer(help="Review items: records that need a person.", no_args_is_help=True)
+approvals_app = typer.Typer(help="Finance approvals: paused approval runs in Prefect.", no_args_is_help=True)
+db_app = typer.Typer(help="State store.", no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(reviews_app, name="reviews")
+app.add_typer(approvals_app, name="approvals")
+app.add_typer(db_app, name="db")
+console = Console()
+err = Console(stderr=True)
+
+APPROVAL_TAG = "renkei-approval"
+
+
+def _store():
+    from store.repo import Store
+
+    return Store.open(get_settings().database_url)
+
+
+# --------------------------------------------------------------------------------------------- sandbox
+@sandbox_app.command("serve")
+def sandbox_serve(
+    hubspot_port: Optional[int] = typer.Option(8081, help="port of the HubSpot sandbox (0 = off)"),
+    freee_port: Optional[int] = typer.Option(8082, help="port of the freee sandbox (API and OAuth; 0 = off)"),
+    host: str = typer.Option("127.0.0.1", help="interface to bind"),
+    seed: str = typer.Option("demo", help="demo | none"),
+    hubspot_token: str = typer.Option("renkei-sandbox-token", help="Bearer token the HubSpot sandbox accepts"),
+    hubspot_rate_limit: int = typer.Option(100, help="HubSpot requests per 10 s (0 = off)"),
+    hubspot_search_rate: int = typer.Option(5, help="HubSpot search requests per second (0 = off)"),
+    freee_client_id: str = typer.Option("renkei-sandbox-client", help="freee OAuth client id"),
+    freee_client_secret: str = typer.Option("renkei-sandbox-secret", help="freee OAuth client secret"),
+    freee_refresh_token: Optional[str] = typer.Option(None, help="first freee refresh token (printed when generated)"),
+    freee_token_ttl: int = typer.Option(21600, help="freee access-token lifetime, seconds"),
+    freee_iv_per_minute: int = typer.Option(30, help="freee請求書 requests per minute"),
+    freee_daily_cap: int = typer.Option(0, help="freee requests per company per day (0 = off)"),
+    latency_ms: int = typer.Option(0, help="latency added to every request"),
+    fault_rate: float = typer.Option(0.0, help="probability of an injected fault per request"),
+    fault_seed: Optional[int] = typer.Option(None, help="seed for deterministic faults"),
+) -> None:
+    """Serve the local sandboxes until Ctrl-C."""
+    from sandboxes.common import FaultConfig, serve_forever
+
+    faults = FaultConfig(latency_ms=latency_ms, fault_rate=fault_rate, fault_seed=fault_seed)
+    apps = []
+    if hubspot_port:
+        from sandboxes.hubspot import HubSpotSandboxConfig, create_app as hubspot_app
+
+        apps.append((hubspot_app(HubSpotSandboxConfig(token=hubspot_token, seed=seed,
+                                                      rate_limit_per_10s=hubspot_rate_limit,
+                                                      search_per_second=hubspot_search_rate, faults=faults)),
+                     hubspot_port))
+        console.print(f"HubSpot sandbox: http://{host}:{hubspot_port}  (token: {hubspot_token})")
+    if freee_port:
+        from sandboxes.freee import FreeeSandboxConfig, create_app as freee_app
+
+        freee = freee_app(FreeeSandboxConfig(client_id=freee_client_id, client_secret=freee_client_secret,
+                                             refresh_token=freee_refresh_token, access_token_ttl_s=freee_token_ttl,
+                                             seed=seed, iv_limit_per_minute=freee_iv_per_minute,
+                                             daily_cap=freee_daily_cap, faults=faults))
+        apps.append((freee, freee_port))
+        console.print(f"freee sandbox:   http://{host}:{freee_port}  (API and OAuth base URL)")
+        token = getattr(freee.state, "initial_refresh_token", None) or freee_refresh_token
+        if token:
+            console.print(f"freee first refresh token: {token}")
+    if not apps:
+        err.print("nothing to serve: both ports are 0")
+        raise typer.Exit(2)
+    serve_forever(apps, host=host)
+
+
+# --------------------------------------------------------------------------------------------- run / demo
+@app.command("run")
+def run(
+    flow: str = typer.Argument(..., help=f"one of: {', '.join(FLOWS)}"),
+    param: list[str] = typer.Option([], "--param", "-p", help="flow parameter KEY=VALUE (JSON values allowed)"),
+) -> None:
+    """Run one flow now, on the Prefect server at PREFECT_API_URL or a local one started for the run."""
+    entry = FLOWS.get(flow)
+    if entry is None:
+        err.print(f"[red]unknown flow {flow!r}[/red]; known: {', '.join(FLOWS)}")
+        raise typer.Exit(2)
+    fn = entry.load()
+    if fn is None:
+        err.print(f"[yellow]flow {flow!r} is not built yet[/yellow] ({entry.summary}; issue #{entry.issue}).")
+        raise typer.Exit(3)
+    params = {}
+    for p in param:
+        key, _, raw = p.partition("=")
+        try:
+            params[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key] = raw
+    from renkei.prefect_server import prefect_server
+
+    settings = get_settings()
+    with prefect_server(settings.home / "prefect"):
+        result = fn(**params)
+    console.print(result)
+
+
+@app.command("demo")
+def demo(
+    keep_ui: bool = typer.Option(False, "--keep-ui", help="leave the Prefect server and pending approvals up"),
+) -> None:
+    """End-to-end demo on the embedded default: local sandboxes, SQLite, a local Prefect server."""
+    from renkei.demo import run_demo
+
+    raise typer.Exit(run_demo(keep_ui=keep_ui, console=console))
+
+
+# --------------------------------------------------------------------------------------------- reviews
+@reviews_app.command("list")
+def reviews_list(
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    status: str = typer.Option("open", help="open | approved | rejected | resolved | dismissed | all"),
+    flow: Optional[str] = typer.Option(None, help="only this flow"),
+) -> None:
+    """List review items."""
+    items = _store().list_reviews(None if status == "all" else status, flow)
+    rows = [
+        {"id": r.id, "flow": r.flow, "reason_code": r.reason_code, "entity": r.entity, "entity_key": r.entity_key,
+         "message": r.message, "status": r.status, "created_at": r.created_at.isoformat(),
+         "decided_by": r.decided_by, "payload": r.payload}
+        for r in items
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"Review items ({status})")
+    for col_name in ("id", "flow", "reason_code", "entity", "entity_key", "message", "status"):
+        table.add_column(col_name)
+    for r in rows:
+        table.add_row(*(str(r[c]) for c in ("id", "flow", "reason_code", "entity", "entity_key", "message", "status")))
+    console.print(table if rows else "No review items.")
+
+
+# --------------------------------------------------------------------------------------------- approvals
+def _require_api() -> None:
+    if not os.environ.get("PREFECT_API_URL"):
+        err.print("PREFECT_API_URL is not set: approvals live on a running Prefect server "
+                  "(e.g. the one `renkei demo --keep-ui` prints).")
+        raise typer.Exit(2)
+
+
+def pending_approvals() -> list[dict]:
+    from prefect import get_client
+    from prefect.client.schemas.filters import (FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType,
+                                                FlowRunFilterTags)
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=["PAUSED"])),
+            tags=FlowRunFilterTags(all_=[APPROVAL_TAG])))
+        flows = {f.id: f.name for f in client.read_flows()} if runs else {}
+    return [
+        {"run_id": str(r.id), "name": r.name, "flow": flows.get(r.flow_id, ""), "state": r.state_name,
+         "paused_since": r.state.timestamp.isoformat() if r.state else None, "parameters": r.parameters}
+        for r in runs
+    ]
+
+
+@approvals_app.command("list")
+def approvals_list(as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
+    """Approval runs waiting for finance."""
+    _require_api()
+    rows = pending_approvals()
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
+        return
+    table = Table(title="Pending approvals")
+    for c in ("run_id", "flow", "name", "paused_since"):
+        table.add_column(c)
+    for r in rows:
+        table.add_row(r["run_id"], r["flow"], r["name"], str(r["paused_since"]))
+    console.print(table if rows else "No pending approvals.")
+
+
+@approvals_app.command("decide")
+def approvals_decide(
+    run_id: str = typer.Argument(..., help="the paused flow run id"),
+    approve: bool = typer.Option(None, "--approve/--reject", help="approve or reject"),
+    approver: str = typer.Option(..., "--approver", help="your e-mail"),
+    comment: str = typer.Option("", "--comment", help="required to reject"),
+) -> None:
+    """Submit the same input the UI form submits, through the same resume API."""
+    from pydantic import ValidationError
+
+    from tasks.approval_form import ApprovalDecision
+
+    if approve is None:
+        err.print("say --approve or --reject")
+        raise typer.Exit(2)
+    try:
+        decision = ApprovalDecision(approved=approve, approver=approver, comment=comment)
+    except ValidationError as exc:
+        err.print(f"[red]invalid decision:[/red] {exc.errors()[0]['msg']}")
+        raise typer.Exit(2) from None
+    _require_api()
+    from prefect import resume_flow_run
+
+    try:
+        resume_flow_run(run_id, run_input=decision.model_dump())
+    except Exception as exc:  # noqa: BLE001 - shown to the user
+        err.print(f"[red]could not resume {run_id}:[/red] {exc}")
+        raise typer.Exit(1) from None
+    console.print(f"{'approved' if approve else 'rejected'}: {run_id} by {decision.approver}")
+
+
+# --------------------------------------------------------------------------------------------- misc
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the state store to the newest schema."""
+    from renkei.settings import redact_url
+    from store.db import migrate
+
+    url = get_settings().database_url
+    migrate(url)
+    console.print(f"state store at head: {redact_url(url)}")
+
+
+@app.command("config")
+def config() -> None:
+    """Effective settings (secrets hidden) and policy file."""
+    settings = get_settings()
+    console.print_json(json.dumps(settings.safe_dict(), default=str, ensure_ascii=False))
+
+
+@app.command("docs")
+def docs(check: bool = typer.Option(False, "--check", help="exit 1 when docs/data-dictionary.md is stale")) -> None:
+    """Regenerate docs/data-dictionary.md from the canonical model."""
+    from renkei.datadict import DATA_DICTIONARY_PATH, render
+
+    text = render()
+    if check:
+        current = DATA_DICTIONARY_PATH.read_text(encoding="utf-8") if DATA_DICTIONARY_PATH.exists() else ""
+        if current != text:
+            err.print("docs/data-dictionary.md is out of date: run `renkei docs`")
+            raise typer.Exit(1)
+        console.print("data dictionary is up to date")
+        return
+    DATA_DICTIONARY_PATH.write_text(text, encoding="utf-8")
+    console.print(f"wrote {DATA_DICTIONARY_PATH}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

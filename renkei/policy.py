@@ -1,0 +1,118 @@
+"""Business policy: one TOML file (``renkei/policy.toml`` packaged defaults, overridable with
+``RENKEI_POLICY_FILE``), loaded into typed sections. Flows read it; pure rules get plain values."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.model import TaxCategory, TaxEntryMethod
+from domain.money import Rounding
+
+DEFAULT_POLICY_FILE = Path(__file__).with_name("policy.toml")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IssuerPolicy(_Section):
+    name: str
+    registration_number: str
+
+
+class TaxPolicy(_Section):
+    rounding: Rounding = Rounding.FLOOR
+    entry_method: TaxEntryMethod = TaxEntryMethod.EXCLUSIVE
+    line_rounding: Rounding = Rounding.HALF_UP
+    default_category: TaxCategory = TaxCategory.STANDARD_10
+
+
+class PaymentTermsPolicy(_Section):
+    closing_day: int = 0
+    pay_month_offset: int = 1
+    pay_day: int = 0
+    holiday_shift: Literal["none", "previous_business_day", "next_business_day"] = "none"
+
+
+class FieldOwnership(_Section):
+    owner: Literal["crm", "erp", "both"]
+    on_foreign_change: Literal["overwrite", "review", "report_only"] | None = None
+
+
+class OwnershipPolicy(_Section):
+    default_on_foreign_change: Literal["overwrite", "review", "report_only"] = "overwrite"
+    fields: dict[str, FieldOwnership] = Field(default_factory=dict)
+
+
+class SyncPolicy(_Section):
+    on_crm_delete: Literal["review", "deactivate", "ignore"] = "review"
+    on_erp_delete: Literal["report", "ignore"] = "report"
+    review_similarity: int = Field(85, ge=0, le=100)
+
+
+class ApprovalPolicy(_Section):
+    amount_threshold: int = 5_000_000
+    discount_percent_limit: int = 30
+    amount_mismatch_tolerance: int = 0
+    require_registration_number: bool = False
+    require_billing_email: bool = True
+    timeout_hours: int = 72
+    on_timeout: Literal["expire", "renotify"] = "renotify"
+
+
+class ReconciliationPolicy(_Section):
+    fee_max: int = 1100
+    fee_whitelist: list[int] = Field(default_factory=list)
+    auto_apply_threshold: float = Field(0.9, ge=0, le=1)  # a score, not money
+    max_invoices_per_deposit: int = 5
+    auto_apply_partial: bool = False
+
+
+class ProrationPolicy(_Section):
+    day_count: Literal["actual", "thirty_360"] = "actual"
+    behavior: Literal["create_prorations", "always_invoice", "none"] = "create_prorations"
+    charge_rounding: Rounding = Rounding.HALF_UP
+    credit_rounding: Rounding = Rounding.TRUNCATE
+    approval_amount_threshold: int = 1_000_000
+
+
+class RevenuePolicy(_Section):
+    advance_account: str = "前受金"
+    sales_account: str = "売上高"
+
+
+class Policy(_Section):
+    issuer: IssuerPolicy
+    tax: TaxPolicy = TaxPolicy()
+    payment_terms: PaymentTermsPolicy = PaymentTermsPolicy()
+    ownership: OwnershipPolicy = OwnershipPolicy()
+    sync: SyncPolicy = SyncPolicy()
+    approval: ApprovalPolicy = ApprovalPolicy()
+    reconciliation: ReconciliationPolicy = ReconciliationPolicy()
+    proration: ProrationPolicy = ProrationPolicy()
+    revenue: RevenuePolicy = RevenuePolicy()
+
+
+def load_policy(path: Path | str | None = None) -> Policy:
+    """Packaged defaults, overlaid section by section with ``path`` when given."""
+    with DEFAULT_POLICY_FILE.open("rb") as fh:
+        data = tomllib.load(fh)
+    if path is not None:
+        with Path(path).open("rb") as fh:
+            override = tomllib.load(fh)
+        for key, value in override.items():
+            if isinstance(value, dict) and isinstance(data.get(key), dict):
+                merged = dict(data[key])
+                for k, v in value.items():
+                    if isinstance(v, dict) and isinstance(merged.get(k), dict):
+                        merged[k] = {**merged[k], **v}
+                    else:
+                        merged[k] = v
+                data[key] = merged
+            else:
+                data[key] = value
+    return Policy.model_validate(data)

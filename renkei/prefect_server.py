@@ -1,0 +1,112 @@
+"""Use the Prefect server at ``PREFECT_API_URL``, or start a real local one (with its UI) for the
+duration of a command and stop what we started.
+
+Why not Prefect's implicit temporary server: it drops task-run records and takes 10–25 s per process
+(``../shared/reference/prefect-notes.md`` §1); a real server started once is reliable and shows the UI.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+
+QUIET_ENV = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_LOG_RETRYABLE_ERRORS": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+}
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class PrefectServer:
+    api_url: str
+    ui_url: str
+    started_here: bool
+    process: subprocess.Popen | None = None
+    log_path: Path | None = None
+
+
+def wait_healthy(api_url: str, timeout_s: float = 120.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the Prefect server exited with code {proc.returncode}")
+        try:
+            r = httpx.get(f"{api_url}/health", timeout=2.0)
+            if r.status_code == 200:
+                return
+        except httpx.HTTPError as exc:
+            last = exc
+        time.sleep(0.5)
+    raise TimeoutError(f"Prefect server at {api_url} not healthy after {timeout_s:.0f}s ({last})")
+
+
+@contextmanager
+def prefect_server(home: Path, *, port: int | None = None, keep: bool = False) -> Iterator[PrefectServer]:
+    """Yield a usable Prefect API. Sets ``PREFECT_API_URL`` in this process (children inherit it)."""
+    existing = os.environ.get("PREFECT_API_URL")
+    if existing:
+        wait_healthy(existing, timeout_s=30)
+        yield PrefectServer(existing, existing.removesuffix("/api"), started_here=False)
+        return
+    home = home.resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    api_url, ui_url = f"http://127.0.0.1:{port}/api", f"http://127.0.0.1:{port}"
+    env = {**os.environ, **QUIET_ENV, "PREFECT_HOME": str(home)}
+    env.pop("PREFECT_API_URL", None)
+    log_path = home / "server.log"
+    prefect_bin = shutil.which("prefect", path=str(Path(sys.executable).parent)) or "prefect"
+    log = log_path.open("ab")
+    proc = subprocess.Popen(
+        [prefect_bin, "server", "start", "--host", "127.0.0.1", "--port", str(port), "--analytics-off"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    server = PrefectServer(api_url, ui_url, True, proc, log_path)
+    old = {k: os.environ.get(k) for k in ("PREFECT_API_URL", "PREFECT_HOME", *QUIET_ENV)}
+    try:
+        wait_healthy(api_url, timeout_s=180, proc=proc)
+        os.environ.update({**QUIET_ENV, "PREFECT_API_URL": api_url, "PREFECT_HOME": str(home)})
+        yield server
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        if not keep:
+            stop(proc)
+        log.close()
+
+
+def stop(proc: subprocess.Popen, timeout_s: float = 20.0) -> None:
+    """Stop a process group we started: SIGTERM, then SIGKILL."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=timeout_s)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=5)

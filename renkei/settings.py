@@ -1,0 +1,76 @@
+"""Runtime settings (environment variables prefixed ``RENKEI_``; see the README's table).
+
+The names are fixed so scripts and deployments can rely on them. Secrets are ``SecretStr`` and never
+printed: ``Settings.safe_dict()`` is what logs and ``renkei config`` show.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_HOME = Path(".renkei")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RENKEI_", env_file=None, extra="ignore")
+
+    crm: Literal["hubspot"] = Field("hubspot", description="CRM connector")
+    erp: Literal["freee"] = Field("freee", description="ERP / accounting connector")
+
+    hubspot_base_url: str = Field("https://api.hubapi.com", description="HubSpot API base URL")
+    hubspot_token: SecretStr | None = Field(None, description="HubSpot private-app or OAuth access token")
+
+    freee_base_url: str = Field("https://api.freee.co.jp", description="freee API base URL (会計 /api/1, 請求書 /iv)")
+    freee_auth_url: str = Field("https://accounts.secure.freee.co.jp", description="freee OAuth2 base URL")
+    freee_client_id: str | None = Field(None, description="freee OAuth2 client id")
+    freee_client_secret: SecretStr | None = Field(None, description="freee OAuth2 client secret")
+    freee_refresh_token: SecretStr | None = Field(
+        None, description="first freee refresh token; seeds the token store when it is empty"
+    )
+    freee_company_id: int | None = Field(None, description="freee company (事業所) id")
+
+    database_url: str = Field(
+        f"sqlite:///{DEFAULT_HOME / 'renkei.db'}",
+        description="state store (SQLAlchemy URL): SQLite by default, postgresql+psycopg2://… for PostgreSQL",
+        repr=False,  # may hold a password
+    )
+    home: Path = Field(DEFAULT_HOME, description="working folder: SQLite file, token store, local Prefect home")
+    policy_file: Path | None = Field(None, description="business policy TOML; defaults to the packaged policy")
+
+    def safe_dict(self) -> dict[str, object]:
+        """Settings for display: secrets shown only as set / not set."""
+        out: dict[str, object] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                out[name] = "****** (set)"
+            elif value is None and name.endswith(("token", "secret")):
+                out[name] = "(not set)"
+            else:
+                out[name] = str(value) if isinstance(value, Path) else value
+        out["database_url"] = redact_url(self.database_url)
+        return out
+
+    @property
+    def token_store_path(self) -> Path:
+        return self.home / "secrets" / "freee-token.json"
+
+
+def redact_url(url: str) -> str:
+    """``postgresql://user:pw@host/db`` → ``postgresql://user:***@host/db``."""
+    if "://" in url and "@" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

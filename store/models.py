@@ -1,0 +1,116 @@
+"""Tables of the state store. Rows never hold secrets; personal data in the audit log is masked."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class IdMap(SQLModel, table=True):
+    """One row per entity pair: a CRM record ⇄ an ERP record, unique both ways."""
+
+    __tablename__ = "id_map"
+    __table_args__ = (
+        UniqueConstraint("entity", "crm_id", name="uq_id_map_crm"),
+        UniqueConstraint("entity", "erp_id", name="uq_id_map_erp"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    entity: str = Field(max_length=32, description="company | product | deal | ...")
+    crm_id: str = Field(max_length=64)
+    erp_id: str = Field(max_length=64)
+    status: str = Field(default="active", max_length=16, description="active | merged | archived")
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class SyncCursor(SQLModel, table=True):
+    """Watermark of an incremental read; moved only after the work it covers is committed."""
+
+    __tablename__ = "sync_cursor"
+
+    name: str = Field(primary_key=True, max_length=128)
+    value: str = Field(max_length=512)
+    flow_run_id: Optional[str] = Field(default=None, max_length=64)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class BaseSnapshot(SQLModel, table=True):
+    """Per-record base for 3-way change detection: the field values both sides agreed on last."""
+
+    __tablename__ = "base_snapshot"
+
+    entity: str = Field(primary_key=True, max_length=32)
+    key: str = Field(primary_key=True, max_length=128, description="usually the id_map row id or crm id")
+    fields: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    crm_hash: Optional[str] = Field(default=None, max_length=64)
+    erp_hash: Optional[str] = Field(default=None, max_length=64)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class LedgerEntry(SQLModel, table=True):
+    """Idempotency ledger for external writes: claimed before the call, committed after it.
+
+    ``status``: claimed (a worker holds it until ``lease_until``) → committed (``external_id`` set)
+    or released (the attempt failed before any external effect; may be claimed again).
+    """
+
+    __tablename__ = "idempotency_ledger"
+
+    key: str = Field(primary_key=True, max_length=200)
+    status: str = Field(default="claimed", max_length=16)
+    owner: str = Field(max_length=128)
+    attempts: int = Field(default=1)
+    external_id: Optional[str] = Field(default=None, max_length=128)
+    result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    claimed_at: datetime = Field(default_factory=utcnow)
+    lease_until: datetime = Field(default_factory=utcnow)
+    committed_at: Optional[datetime] = None
+
+
+class ReviewItem(SQLModel, table=True):
+    """A record that needs a person: reason code, payload, decision."""
+
+    __tablename__ = "review_item"
+    __table_args__ = (Index("ix_review_item_status", "status"), Index("ix_review_item_dedupe", "dedupe_key"))
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    flow: str = Field(max_length=64)
+    reason_code: str = Field(max_length=64)
+    entity: str = Field(max_length=32)
+    entity_key: str = Field(max_length=128)
+    message: str = Field(default="", max_length=2000)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    dedupe_key: str = Field(max_length=300, description="flow:reason:entity:key — one open item per key")
+    status: str = Field(default="open", max_length=16, description="open | approved | rejected | resolved | dismissed")
+    flow_run_id: Optional[str] = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    decided_by: Optional[str] = Field(default=None, max_length=254)
+    decided_at: Optional[datetime] = None
+    decision: Optional[str] = Field(default=None, max_length=32)
+    comment: Optional[str] = Field(default=None, max_length=2000)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only: when, which flow run, who, what entity, what changed (personal data masked)."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_entity", "entity", "entity_key"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow)
+    flow_run_id: Optional[str] = Field(default=None, max_length=64)
+    actor: str = Field(max_length=254, description="flow name, or the approver's e-mail")
+    action: str = Field(max_length=64, description="create | update | link | approve | reject | ...")
+    system: str = Field(default="renkei", max_length=16, description="crm | erp | renkei")
+    entity: str = Field(max_length=32)
+    entity_key: str = Field(max_length=128)
+    changes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

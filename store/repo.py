@@ -1,0 +1,290 @@
+"""Repository functions over the state store. Each call is one short transaction.
+
+The idempotency ledger protocol (design.md, "Exactly once at every external write")::
+
+    claim = store.claim(key, owner)          # before the external call
+    if claim.state == "committed": reuse claim.external_id (nothing to do)
+    elif claim.state == "held":    another worker holds it → skip this record for now
+    else ("won" / "recovered"):    look the deterministic reference up in the external system when
+                                   recovered (a previous attempt may have written), create only if
+                                   absent, then store.commit(key, owner, external_id)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Iterable, Literal, Sequence
+
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from domain.normalise import mask_personal
+from store.db import engine_for, make_engine, migrate, session_scope
+from store.models import AuditEvent, BaseSnapshot, IdMap, LedgerEntry, ReviewItem, SyncCursor, utcnow
+
+# Keys whose values are personal data: masked in the audit log (and by the log filter).
+PERSONAL_KEYS = frozenset({
+    "email", "billing_email", "phone", "mobile", "first_name", "last_name", "firstname", "lastname",
+    "billing_contact_name", "contact_name", "address", "street", "building", "payer_name", "bank_account",
+})
+
+
+class IdConflict(Exception):
+    """The pair would break the one-to-one ID map."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    state: Literal["won", "recovered", "committed", "held"]
+    key: str
+    external_id: str | None = None
+    result: dict[str, Any] | None = None
+    attempts: int = 1
+
+    @property
+    def must_check_external(self) -> bool:
+        """A previous attempt may have written before crashing: look the reference up first."""
+        return self.state == "recovered"
+
+    @property
+    def proceed(self) -> bool:
+        return self.state in ("won", "recovered")
+
+
+def mask_changes(changes: Any) -> Any:
+    """Recursively mask personal values (by key) in a change description."""
+    if isinstance(changes, dict):
+        out = {}
+        for k, v in changes.items():
+            if isinstance(k, str) and k.lower() in PERSONAL_KEYS and not isinstance(v, (dict, list)):
+                out[k] = mask_personal(str(v)) if v not in (None, "") else v
+            elif isinstance(k, str) and k.lower() in PERSONAL_KEYS and isinstance(v, dict):
+                out[k] = {kk: (mask_personal(str(vv)) if vv not in (None, "") else vv) for kk, vv in v.items()}
+            else:
+                out[k] = mask_changes(v)
+        return out
+    if isinstance(changes, list):
+        return [mask_changes(v) for v in changes]
+    return changes
+
+
+class Store:
+    """The state store. ``Store.open(url)`` migrates the database to head first."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str, *, run_migrations: bool = True, cached: bool = True) -> "Store":
+        if run_migrations:
+            migrate(url)
+        return cls(engine_for(url) if cached else make_engine(url))
+
+    # ---------------------------------------------------------------- ID map
+    def link(self, entity: str, crm_id: str, erp_id: str) -> IdMap:
+        """Record a pair; idempotent for the same pair, :class:`IdConflict` when either side is taken."""
+        with session_scope(self.engine) as s:
+            existing = s.exec(select(IdMap).where(IdMap.entity == entity, IdMap.crm_id == crm_id)).first()
+            if existing:
+                if existing.erp_id == erp_id:
+                    return existing
+                raise IdConflict(f"{entity} crm {crm_id} is already linked to erp {existing.erp_id}")
+            taken = s.exec(select(IdMap).where(IdMap.entity == entity, IdMap.erp_id == erp_id)).first()
+            if taken:
+                raise IdConflict(f"{entity} erp {erp_id} is already linked to crm {taken.crm_id}")
+            row = IdMap(entity=entity, crm_id=crm_id, erp_id=erp_id)
+            s.add(row)
+            try:
+                s.flush()
+            except IntegrityError as exc:
+                raise IdConflict(f"{entity} {crm_id}⇄{erp_id} raced with another writer") from exc
+            return row
+
+    def erp_id_for(self, entity: str, crm_id: str) -> str | None:
+        with Session(self.engine) as s:
+            row = s.exec(select(IdMap).where(IdMap.entity == entity, IdMap.crm_id == crm_id)).first()
+            return row.erp_id if row else None
+
+    def crm_id_for(self, entity: str, erp_id: str) -> str | None:
+        with Session(self.engine) as s:
+            row = s.exec(select(IdMap).where(IdMap.entity == entity, IdMap.erp_id == erp_id)).first()
+            return row.crm_id if row else None
+
+    def id_map(self, entity: str) -> list[IdMap]:
+        with Session(self.engine) as s:
+            return list(s.exec(select(IdMap).where(IdMap.entity == entity).order_by(IdMap.id)))
+
+    def relink_crm(self, entity: str, old_crm_id: str, new_crm_id: str, status: str = "active") -> None:
+        """A CRM merge gave the record a new id: move the pair to it."""
+        with session_scope(self.engine) as s:
+            row = s.exec(select(IdMap).where(IdMap.entity == entity, IdMap.crm_id == old_crm_id)).one()
+            row.crm_id, row.status, row.updated_at = new_crm_id, status, utcnow()
+            s.add(row)
+
+    def set_link_status(self, entity: str, crm_id: str, status: str) -> None:
+        with session_scope(self.engine) as s:
+            row = s.exec(select(IdMap).where(IdMap.entity == entity, IdMap.crm_id == crm_id)).one()
+            row.status, row.updated_at = status, utcnow()
+            s.add(row)
+
+    # ---------------------------------------------------------------- cursors
+    def get_cursor(self, name: str) -> str | None:
+        with Session(self.engine) as s:
+            row = s.get(SyncCursor, name)
+            return row.value if row else None
+
+    def set_cursor(self, name: str, value: str, flow_run_id: str | None = None) -> None:
+        """Commit a watermark. Call only after the work it covers is committed."""
+        with session_scope(self.engine) as s:
+            row = s.get(SyncCursor, name) or SyncCursor(name=name, value=value)
+            row.value, row.flow_run_id, row.updated_at = value, flow_run_id, utcnow()
+            s.add(row)
+
+    # ---------------------------------------------------------------- base snapshots
+    def get_snapshot(self, entity: str, key: str) -> BaseSnapshot | None:
+        with Session(self.engine) as s:
+            return s.get(BaseSnapshot, (entity, key))
+
+    def get_snapshots(self, entity: str, keys: Iterable[str]) -> dict[str, BaseSnapshot]:
+        keys = list(keys)
+        out: dict[str, BaseSnapshot] = {}
+        with Session(self.engine) as s:
+            for i in range(0, len(keys), 500):
+                chunk = keys[i : i + 500]
+                rows = s.exec(select(BaseSnapshot).where(BaseSnapshot.entity == entity,
+                                                         col(BaseSnapshot.key).in_(chunk)))
+                out.update({r.key: r for r in rows})
+        return out
+
+    def put_snapshot(self, entity: str, key: str, fields: dict[str, Any], *, crm_hash: str | None = None,
+                     erp_hash: str | None = None) -> None:
+        with session_scope(self.engine) as s:
+            row = s.get(BaseSnapshot, (entity, key)) or BaseSnapshot(entity=entity, key=key)
+            row.fields, row.crm_hash, row.erp_hash, row.updated_at = dict(fields), crm_hash, erp_hash, utcnow()
+            s.add(row)
+
+    # ---------------------------------------------------------------- idempotency ledger
+    def claim(self, key: str, owner: str, *, lease_seconds: int = 300) -> Claim:
+        """Claim ``key`` before an external write. Exactly one of concurrent claimers wins."""
+        now = utcnow()
+        lease = now + timedelta(seconds=lease_seconds)
+        try:
+            with session_scope(self.engine) as s:
+                s.add(LedgerEntry(key=key, owner=owner, status="claimed", claimed_at=now, lease_until=lease))
+            return Claim("won", key)
+        except IntegrityError:
+            pass
+        with session_scope(self.engine) as s:
+            row = s.get(LedgerEntry, key)
+            if row is None:  # released and purged between our insert and read: try again once
+                return self.claim(key, owner, lease_seconds=lease_seconds)
+            if row.status == "committed":
+                return Claim("committed", key, row.external_id, dict(row.result), row.attempts)
+            prev_status, prev_owner, prev_attempts = row.status, row.owner, row.attempts
+            stale = row.status == "released" or (row.status == "claimed" and row.lease_until < now)
+            if not stale and row.owner != owner:
+                return Claim("held", key, attempts=prev_attempts)
+            # Take over atomically: only one worker's conditional update matches.
+            res = s.execute(
+                update(LedgerEntry)
+                .where(col(LedgerEntry.key) == key, col(LedgerEntry.status) == prev_status,
+                       col(LedgerEntry.owner) == prev_owner, col(LedgerEntry.attempts) == prev_attempts)
+                .values(owner=owner, status="claimed", attempts=prev_attempts + 1, claimed_at=now, lease_until=lease)
+                .execution_options(synchronize_session=False)
+            )
+            if res.rowcount != 1:
+                return Claim("held", key, attempts=prev_attempts)
+            # A released claim had no external effect; an expired one may have: check the reference.
+            state = "won" if prev_status == "released" else "recovered"
+            return Claim(state, key, attempts=prev_attempts + 1)
+
+    def commit(self, key: str, owner: str, external_id: str | None, result: dict[str, Any] | None = None) -> None:
+        """Record the outcome of the external write (committed rows are final)."""
+        with session_scope(self.engine) as s:
+            row = s.get(LedgerEntry, key)
+            if row is None:
+                raise KeyError(f"ledger key {key} was never claimed")
+            if row.status == "committed":
+                if row.external_id != external_id:
+                    raise IdConflict(f"ledger {key} already committed to {row.external_id}")
+                return
+            row.status, row.owner, row.external_id = "committed", owner, external_id
+            row.result, row.committed_at = dict(result or {}), utcnow()
+            s.add(row)
+
+    def release(self, key: str, owner: str) -> None:
+        """Give a claim back after a failure that had no external effect."""
+        with session_scope(self.engine) as s:
+            row = s.get(LedgerEntry, key)
+            if row is not None and row.status == "claimed" and row.owner == owner:
+                row.status = "released"
+                s.add(row)
+
+    def ledger_entry(self, key: str) -> LedgerEntry | None:
+        with Session(self.engine) as s:
+            return s.get(LedgerEntry, key)
+
+    # ---------------------------------------------------------------- review items
+    def add_review(self, *, flow: str, reason_code: str, entity: str, entity_key: str, message: str = "",
+                   payload: dict[str, Any] | None = None, flow_run_id: str | None = None) -> ReviewItem:
+        """Open a review item; while one is open for the same flow/reason/record, update it instead."""
+        dedupe = f"{flow}:{reason_code}:{entity}:{entity_key}"
+        with session_scope(self.engine) as s:
+            row = s.exec(select(ReviewItem).where(ReviewItem.dedupe_key == dedupe, ReviewItem.status == "open")).first()
+            if row is None:
+                row = ReviewItem(flow=flow, reason_code=reason_code, entity=entity, entity_key=entity_key,
+                                 dedupe_key=dedupe)
+            row.message, row.payload = message[:2000], mask_changes(payload or {})
+            row.flow_run_id, row.updated_at = flow_run_id, utcnow()
+            s.add(row)
+            s.flush()
+            return row
+
+    def list_reviews(self, status: str | None = "open", flow: str | None = None) -> list[ReviewItem]:
+        with Session(self.engine) as s:
+            q = select(ReviewItem)
+            if status:
+                q = q.where(ReviewItem.status == status)
+            if flow:
+                q = q.where(ReviewItem.flow == flow)
+            return list(s.exec(q.order_by(ReviewItem.id)))
+
+    def decide_review(self, review_id: int, *, decision: str, decided_by: str, comment: str | None = None,
+                      status: str | None = None) -> ReviewItem:
+        with session_scope(self.engine) as s:
+            row = s.get(ReviewItem, review_id)
+            if row is None:
+                raise KeyError(f"no review item {review_id}")
+            row.decision, row.decided_by, row.comment = decision, decided_by, comment
+            row.decided_at = row.updated_at = utcnow()
+            row.status = status or {"approve": "approved", "reject": "rejected"}.get(decision, "resolved")
+            s.add(row)
+            return row
+
+    # ---------------------------------------------------------------- audit log (append-only)
+    def audit(self, *, actor: str, action: str, entity: str, entity_key: str, changes: dict[str, Any] | None = None,
+              system: str = "renkei", flow_run_id: str | None = None) -> None:
+        self.audit_many([dict(actor=actor, action=action, entity=entity, entity_key=entity_key,
+                              changes=changes or {}, system=system, flow_run_id=flow_run_id)])
+
+    def audit_many(self, events: Sequence[dict[str, Any]]) -> None:
+        if not events:
+            return
+        with session_scope(self.engine) as s:
+            for e in events:
+                s.add(AuditEvent(**{**e, "changes": mask_changes(e.get("changes") or {})}))
+
+    def audit_events(self, entity: str | None = None, entity_key: str | None = None,
+                     since: datetime | None = None) -> list[AuditEvent]:
+        with Session(self.engine) as s:
+            q = select(AuditEvent)
+            if entity:
+                q = q.where(AuditEvent.entity == entity)
+            if entity_key:
+                q = q.where(AuditEvent.entity_key == entity_key)
+            if since:
+                q = q.where(AuditEvent.at >= since)
+            return list(s.exec(q.order_by(AuditEvent.id)))

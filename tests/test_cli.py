@@ -1,0 +1,67 @@
+"""The ``renkei`` command line, run as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from store.repo import Store
+
+
+def renkei(*args: str, env: dict | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "renkei.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, "COLUMNS": "200", **(env or {})}, timeout=timeout)
+
+
+def test_help_lists_the_commands():
+    r = renkei("--help")
+    assert r.returncode == 0
+    for cmd in ("sandbox", "run", "demo", "reviews", "approvals"):
+        assert cmd in r.stdout
+
+
+def test_unknown_flow_is_refused():
+    r = renkei("run", "no-such-flow")
+    assert r.returncode == 2 and "unknown flow" in r.stderr
+
+
+def test_reviews_list_json(sqlite_url):
+    store = Store.open(sqlite_url, cached=False)
+    store.add_review(flow="customer-sync", reason_code="AMBIGUOUS_MATCH", entity="company", entity_key="7",
+                     message="2 candidates", payload={"candidates": ["P-1", "P-2"]})
+    r = renkei("reviews", "list", "--json", env={"RENKEI_DATABASE_URL": sqlite_url})
+    assert r.returncode == 0, r.stderr
+    (item,) = json.loads(r.stdout)
+    assert item["reason_code"] == "AMBIGUOUS_MATCH" and item["payload"]["candidates"] == ["P-1", "P-2"]
+    r = renkei("reviews", "list", env={"RENKEI_DATABASE_URL": sqlite_url})
+    assert "AMBIGUOUS_MATCH" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["--reject", "--approver", "keiri@example.co.jp"], "comment is required to reject"),
+     (["--approve", "--approver", "not-an-email"], "e-mail"),
+     (["--approver", "keiri@example.co.jp"], "--approve or --reject")],
+)
+def test_approval_decisions_are_validated_before_anything_is_sent(args, message):
+    r = renkei("approvals", "decide", "00000000-0000-0000-0000-000000000000", *args)
+    assert r.returncode == 2 and message in r.stderr
+
+
+def test_approvals_need_a_server():
+    r = renkei("approvals", "list", env={"PREFECT_API_URL": ""})
+    assert r.returncode == 2 and "PREFECT_API_URL" in r.stderr
+
+
+def test_docs_check():
+    r = renkei("docs", "--check")
+    assert r.returncode == 0, r.stderr
+
+
+def test_config_hides_secrets():
+    r = renkei("config", env={"RENKEI_HUBSPOT_TOKEN": "pat-secret-123"})
+    assert r.returncode == 0 and "pat-secret-123" not in r.stdout and "(set)" in r.stdout
