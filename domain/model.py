@@ -252,7 +252,7 @@ class Deal(CanonicalModel):
 class InvoiceLine(CanonicalModel):
     description: Name = meta("品名 (reduced-rate lines are marked ※)", "renkei", freee="lines[].description", default=...)
     quantity: Annotated[StrictDecimal, Field(gt=0)] = meta("数量", "renkei", freee="lines[].quantity", default=...)
-    unit_price: Yen = meta("単価", "renkei", freee="lines[].unit_price", default=...)
+    unit_price: Yen = meta("単価 (negative on discount and credit lines)", "renkei", freee="lines[].unit_price", default=...)
     amount: Yen = meta("金額 (quantity × unit price − discount, named rounding)", "renkei", freee="lines[].amount",
                        default=...)
     tax_category: TaxCategory = meta("税区分", "renkei", freee="lines[].tax_rate + reduced_tax_rate", default=...)
@@ -277,9 +277,12 @@ class Invoice(CanonicalModel):
     deal_crm_id: str | None = meta("source deal", "crm", hubspot="id")
     partner_erp_id: str | None = meta("請求先 partner", "erp", freee="partner_id")
     recipient_name: Name = meta("宛名", "erp", freee="partner_name", default=...)
+    issuer_name: Text | None = meta("発行者名 (適格請求書 required item 1)", "renkei", freee="template / company name")
     issuer_registration_number: str | None = meta("発行者登録番号", "renkei", freee="template")
     issue_date: date = meta("請求日", "renkei", freee="billing_date", default=...)
     transaction_date: date | None = meta("取引年月日", "renkei", freee="sales_date")
+    service_period_start: date | None = meta("対象期間 start (periodic invoices)", "renkei", freee="lines[].description")
+    service_period_end: date | None = meta("対象期間 end (inclusive)", "renkei", freee="lines[].description")
     due_date: date | None = meta("支払期日", "renkei", freee="payment_date")
     tax_entry_method: TaxEntryMethod = meta("外税/内税", "renkei", freee="tax_entry_method", default=TaxEntryMethod.EXCLUSIVE)
     lines: list[InvoiceLine] = meta("明細", "renkei", freee="lines", default_factory=list)
