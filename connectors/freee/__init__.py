@@ -1,0 +1,31 @@
+"""freee connector: freee会計 (accounting, ``/api/1``) and freee請求書 (invoicing, ``/iv``).
+
+* :mod:`connectors.freee.auth` — OAuth2 with single-use refresh-token rotation (``FreeeAuth``,
+  ``FileTokenStore``, ``PrefectSecretTokenStore``).
+* :mod:`connectors.freee.client` — ``FreeeClient``: freee's endpoints on :mod:`connectors.http`.
+* :mod:`connectors.freee.mapping` — freee objects ⇄ canonical model.
+* :mod:`connectors.freee.connector` — ``FreeeConnector``: the ``ERPConnector`` protocol.
+
+See ``connectors/freee/README.md``.
+"""
+
+from connectors.freee.auth import (
+    FileTokenStore,
+    FreeeAuth,
+    FreeeAuthError,
+    MemoryTokenStore,
+    NoRefreshToken,
+    PrefectSecretTokenStore,
+    RefreshTokenRejected,
+    RefreshUncertain,
+    TokenSet,
+    TokenStore,
+)
+from connectors.freee.client import FreeeClient, FreeeLimits, parse_freee_error
+from connectors.freee.connector import FreeeConnector, FreeeConnectorConfig
+
+__all__ = [
+    "FileTokenStore", "FreeeAuth", "FreeeAuthError", "FreeeClient", "FreeeConnector", "FreeeConnectorConfig",
+    "FreeeLimits", "MemoryTokenStore", "NoRefreshToken", "PrefectSecretTokenStore", "RefreshTokenRejected",
+    "RefreshUncertain", "TokenSet", "TokenStore", "parse_freee_error",
+]

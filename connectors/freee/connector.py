@@ -1,0 +1,185 @@
+"""freee as the ERP of :class:`connectors.base.ERPConnector`: canonical models in, canonical models out.
+
+:class:`FreeeConnector` wraps a :class:`~connectors.freee.client.FreeeClient` and the mappers of
+:mod:`connectors.freee.mapping`. Reads return :class:`~connectors.base.MapResult` so an invalid freee
+record becomes a review item rather than an exception; writes raise typed errors from
+:mod:`connectors.http` (``QuotaExhausted`` → stop the run cleanly, commit, resume next run).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from connectors.base import ChangeBatch, MapResult
+from connectors.freee.client import FreeeClient
+from connectors.freee.mapping import (
+    FreeeMappingError,
+    company_to_partner,
+    deal_to_payments,
+    invoice_to_iv_invoice,
+    item_to_product,
+    iv_invoice_to_invoice,
+    partner_to_company,
+    payment_to_deal_payment,
+    wallet_txn_to_deposit,
+)
+from domain.model import BankDeposit, Company, Invoice, Payment, Product
+from domain.money import Rounding
+
+log = logging.getLogger("renkei.connectors.freee")
+
+__all__ = ["FreeeConnector", "FreeeConnectorConfig"]
+
+
+@dataclass
+class FreeeConnectorConfig:
+    """Company-specific choices (read them from freee once: ``client.get_company()``)."""
+
+    use_partner_code: bool = True  # 取引先コード enabled in the company
+    tax_fraction: Rounding = Rounding.FLOOR  # freee請求書 tax_fraction for new invoices
+    partner_title: str = "御中"
+    template_id: int | None = None
+    send_invoice_number: bool = False  # True only when the company does not use 自動採番
+    deposit_walletable_id: int | None = None  # bank account deposits arrive on
+    deposit_walletable_type: str = "bank_account"
+    page_size: int = 100
+
+
+@dataclass
+class FreeeConnector:
+    """Implements :class:`connectors.base.ERPConnector` for freee会計 + freee請求書."""
+
+    client: FreeeClient
+    config: FreeeConnectorConfig = field(default_factory=FreeeConnectorConfig)
+    rejected: list[MapResult[Any]] = field(default_factory=list)  # invalid records seen by iterators
+
+    # -- partners -----------------------------------------------------------------------------------
+
+    def iter_partners(self, *, offset: int = 0) -> Iterator[list[MapResult[Company]]]:
+        for page in self.client.iter_partner_pages(limit=self.config.page_size, offset=offset):
+            yield [partner_to_company(p) for p in page.items]
+
+    def _company(self, raw: dict) -> Company:
+        res = partner_to_company(raw)
+        if not res.ok:
+            raise FreeeMappingError(res.error or "invalid partner")
+        return res.value  # type: ignore[return-value]
+
+    def create_partner(self, company: Company) -> Company:
+        body = company_to_partner(company, include_code=self.config.use_partner_code)
+        return self._company(self.client.create_partner(body))
+
+    def update_partner(self, company: Company) -> Company:
+        if not company.erp_id:
+            raise ValueError("update_partner needs company.erp_id")
+        body = company_to_partner(company, include_code=self.config.use_partner_code)
+        return self._company(self.client.update_partner(company.erp_id, body))
+
+    def upsert_partner(self, company: Company) -> tuple[Company, bool]:
+        """By 取引先コード (``PUT /partners/upsert_by_code``) → (company, created)."""
+        if not company.partner_code:
+            raise ValueError("upsert_partner needs company.partner_code")
+        body = company_to_partner(company, include_code=False)
+        raw, created = self.client.upsert_partner_by_code(company.partner_code, body)
+        return self._company(raw), created
+
+    # -- items --------------------------------------------------------------------------------------
+
+    def iter_items(self, *, offset: int = 0) -> Iterator[list[MapResult[Product]]]:
+        for page in self.client.iter_item_pages(limit=self.config.page_size, offset=offset):
+            yield [item_to_product(i) for i in page.items]
+
+    # -- invoices -----------------------------------------------------------------------------------
+
+    def _invoice(self, raw: dict) -> Invoice:
+        res = iv_invoice_to_invoice(raw)
+        if not res.ok:
+            raise FreeeMappingError(res.error or "invalid invoice")
+        return res.value  # type: ignore[return-value]
+
+    def find_invoice_by_reference(self, reference: str, *, partner_erp_id: str | None = None,
+                                  issue_date: date | None = None) -> Invoice | None:
+        """Look the reference up (``memo`` first line). Give the partner and billing date when known:
+        freee cannot filter on memo, so without them every invoice is scanned."""
+        found = self.client.find_invoice_by_reference(reference, partner_id=partner_erp_id, billing_date=issue_date)
+        return self._invoice(self.client.get_invoice(found["id"])) if found else None
+
+    def create_invoice(self, invoice: Invoice) -> Invoice:
+        body = invoice_to_iv_invoice(invoice, company_id=self.client.company_id,
+                                     tax_fraction=self.config.tax_fraction, partner_title=self.config.partner_title,
+                                     template_id=self.config.template_id,
+                                     send_invoice_number=self.config.send_invoice_number)
+        return self._invoice(self.client.create_invoice(body))
+
+    def get_invoice(self, erp_id: str) -> Invoice:
+        return self._invoice(self.client.get_invoice(erp_id))
+
+    # -- deposits and payments ----------------------------------------------------------------------
+
+    def iter_deposits(self, since: date | None = None) -> Iterator[ChangeBatch[BankDeposit]]:
+        """Income bank lines on or after ``since``. Every batch but the last repeats ``since`` as its
+        watermark; the last carries the latest date seen (lines on that date are read again next time:
+        the caller dedupes by ``erp_id``). Invalid lines go to :attr:`rejected`."""
+        latest = since
+        filters: dict[str, Any] = {"entry_side": "income", "start_date": since}
+        if self.config.deposit_walletable_id is not None:
+            filters |= {"walletable_type": self.config.deposit_walletable_type,
+                        "walletable_id": self.config.deposit_walletable_id}
+        def batch(page: Any) -> list[BankDeposit]:
+            nonlocal latest
+            deposits: list[BankDeposit] = []
+            for t in page.items:
+                res = wallet_txn_to_deposit(t)
+                if res.ok:
+                    deposits.append(res.value)  # type: ignore[arg-type]
+                    if latest is None or res.value.received_on > latest:  # type: ignore[union-attr]
+                        latest = res.value.received_on  # type: ignore[union-attr]
+                else:
+                    log.warning("freee wallet_txn %s rejected: %s", res.source_id, res.error)
+                    self.rejected.append(res)
+            return deposits
+
+        pending = None  # one page of look-ahead, so the last batch can carry the final watermark
+        for page in self.client.iter_wallet_txn_pages(limit=self.config.page_size, **filters):
+            if pending is not None:
+                yield ChangeBatch(records=pending, watermark=since, exhausted=False)
+            pending = batch(page)
+        yield ChangeBatch(records=pending or [], watermark=latest, exhausted=True)
+
+    def deal_id_for_invoice(self, invoice_erp_id: str) -> int:
+        inv = self.client.get_invoice(invoice_erp_id)
+        if not inv.get("deal_id"):
+            raise ValueError(f"freee invoice {invoice_erp_id} is not booked as a deal yet (deal_status "
+                             f"{inv.get('deal_status')!r})")
+        return int(inv["deal_id"])
+
+    def record_payment(self, payment: Payment, *, deal_id: int | None = None) -> Payment:
+        """Add the payment to the freee deal behind ``payment.invoice_erp_id`` (a freee請求書 invoice id;
+        pass ``deal_id`` to address the deal directly). ``payment.fee`` is not booked here."""
+        if deal_id is None:
+            deal_id = self.deal_id_for_invoice(payment.invoice_erp_id)
+        walletable_id = self.config.deposit_walletable_id
+        if payment.deposit_erp_id:
+            txn = self.client._get(f"/api/1/wallet_txns/{payment.deposit_erp_id}")["wallet_txn"]
+            walletable_id = txn["walletable_id"]
+        if walletable_id is None:
+            raise ValueError("no walletable: set FreeeConnectorConfig.deposit_walletable_id or payment.deposit_erp_id")
+        body = payment_to_deal_payment(payment, company_id=self.client.company_id, from_walletable_id=walletable_id,
+                                       from_walletable_type=self.config.deposit_walletable_type)
+        deal = self.client.add_deal_payment(deal_id, body)
+        # the new payment: same date, amount and account; freee ids grow, so the highest is ours
+        ours = [p for p in deal.get("payments") or []
+                if p.get("amount") == body["amount"] and p.get("date") == body["date"]
+                and str(p.get("from_walletable_id")) == str(body["from_walletable_id"])]
+        if not ours:
+            raise FreeeMappingError(f"the payment did not appear on freee deal {deal_id}")
+        newest = max(ours, key=lambda p: int(p.get("id") or 0))
+        mapped = deal_to_payments({"id": deal_id, "payments": [newest]}, invoice_erp_id=payment.invoice_erp_id)[0]
+        if not mapped.ok:
+            raise FreeeMappingError(mapped.error or "invalid payment")
+        return mapped.value.model_copy(update={"deposit_erp_id": payment.deposit_erp_id,  # type: ignore[union-attr]
+                                               "fee": payment.fee})
