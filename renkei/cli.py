@@ -206,16 +206,20 @@ def approvals_decide(
     """Submit the same input the UI form submits, through the same resume API."""
     from pydantic import ValidationError
 
-    from tasks.approval_form import ApprovalDecision
+    from tasks.approval_form import ApprovalDecision, decision_problem
 
     if approve is None:
         err.print("say --approve or --reject")
         raise typer.Exit(2)
     try:
-        decision = ApprovalDecision(approved=approve, approver=approver, comment=comment)
+        decision = ApprovalDecision(approved=approve, approver=approver.strip(), comment=comment)
     except ValidationError as exc:
-        err.print(f"[red]invalid decision:[/red] {exc.errors()[0]['msg']}")
+        problem = "approver must be an e-mail address" if "approver" in str(exc) else exc.errors()[0]["msg"]
+        err.print(f"[red]invalid decision:[/red] {problem}")
         raise typer.Exit(2) from None
+    if problem := decision_problem(decision):
+        err.print(f"[red]invalid decision:[/red] {problem}")
+        raise typer.Exit(2)
     _require_api()
     from prefect import resume_flow_run
 

@@ -35,7 +35,8 @@ def _start_sandboxes(stack: ExitStack, console: Console) -> dict[str, str]:
     try:
         from sandboxes.freee import FreeeSandboxConfig, create_app as freee_app
 
-        fcfg = FreeeSandboxConfig(seed="demo", refresh_token="renkei-demo-refresh-token")
+        fcfg = FreeeSandboxConfig(seed="demo", refresh_token="renkei-demo-refresh-token", iv_auto_numbering=True,
+                                  print_refresh_token=False)
         fapp = freee_app(fcfg)
         fr = stack.enter_context(ServerThread(fapp))
         env.update(RENKEI_FREEE_BASE_URL=fr.url, RENKEI_FREEE_AUTH_URL=fr.url, RENKEI_FREEE_CLIENT_ID=fcfg.client_id,

@@ -1,34 +1,28 @@
 """The typed form finance fills in to resume a paused approval run (Prefect ``RunInput``).
 
-The Prefect UI renders it from its JSON schema (``approved`` as a toggle, text areas for the rest);
+The Prefect UI renders it from its JSON schema (``approved`` as a toggle, text areas for the rest) and
+the server validates input against that schema before resuming, so an invalid e-mail keeps the run
+paused with the field marked. The rule "a comment is required to reject" cannot be expressed in the
+schema; :func:`decision_problem` checks it and the approval flow asks again instead of failing.
 ``renkei approvals decide`` submits exactly the same input through the same resume API.
 """
 
 from __future__ import annotations
 
-import re
-
 from prefect.input import RunInput
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
 class ApprovalDecision(RunInput):
     approved: bool = Field(description="承認する (on) / 却下する (off) — approve or reject")
-    approver: str = Field(description="承認者のメールアドレス — your e-mail", min_length=3, max_length=254)
+    approver: str = Field(description="承認者のメールアドレス — your e-mail", pattern=EMAIL_PATTERN, max_length=254)
     comment: str = Field(default="", description="コメント (却下の場合は必須) — required to reject", max_length=2000)
 
-    @field_validator("approver")
-    @classmethod
-    def _email(cls, v: str) -> str:
-        v = v.strip()
-        if not _EMAIL.match(v):
-            raise ValueError("approver must be an e-mail address")
-        return v
 
-    @model_validator(mode="after")
-    def _comment_to_reject(self) -> "ApprovalDecision":
-        if not self.approved and not self.comment.strip():
-            raise ValueError("a comment is required to reject")
-        return self
+def decision_problem(decision: ApprovalDecision) -> str | None:
+    """Why a submitted decision cannot be accepted, or ``None``."""
+    if not decision.approved and not decision.comment.strip():
+        return "a comment is required to reject"
+    return None

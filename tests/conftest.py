@@ -120,7 +120,8 @@ def freee_sandbox():
     from sandboxes.common import ServerThread
     from sandboxes.freee import FreeeSandboxConfig, create_app
 
-    config = FreeeSandboxConfig(seed="none", refresh_token="test-refresh-token-0")
+    config = FreeeSandboxConfig(seed="none", refresh_token="test-refresh-token-0", iv_auto_numbering=True,
+                                print_refresh_token=False)
     app = create_app(config)
     with ServerThread(app) as server:
         server.app, server.config = app, config

@@ -1,0 +1,98 @@
+"""Serve Renkei's deployments from one long-lived process (``prefect.serve``): the approval flows, which
+must run from a deployment because they suspend, and — with ``--schedules`` — the scheduled flows with
+the schedules of ``prefect.yaml``. Production can use ``prefect deploy`` + a process worker instead.
+
+    python -m deployments.serve [--schedules] [--limit 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from prefect import serve
+from prefect.schedules import Cron, Interval
+
+TOKYO = "Asia/Tokyo"
+
+
+def approval_deployments() -> list:
+    from flows.invoice_approval import invoice_approval
+
+    return [invoice_approval.to_deployment(name="invoice-approval", tags=["renkei", "renkei-approval"])]
+
+
+def scheduled_deployments() -> list:
+    from renkei.registry import FLOWS
+
+    schedules = {
+        "customer-sync": Interval(900, timezone=TOKYO),
+        "product-sync": Cron("0 3 * * *", timezone=TOKYO),
+        "order-to-invoice": Interval(300, timezone=TOKYO),
+        "payment-writeback": Cron("0 * * * *", timezone=TOKYO),
+        "subscription-proration": Cron("30 3 * * *", timezone=TOKYO),
+    }
+    out = []
+    for name, entry in FLOWS.items():
+        fn = entry.load()
+        if fn is not None:
+            out.append(fn.to_deployment(name=name, schedules=[schedules[name]], tags=["renkei"],
+                                        concurrency_limit=1))
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--schedules", action="store_true", help="also serve the scheduled flows")
+    parser.add_argument("--limit", type=int, default=4, help="concurrent flow runs")
+    args = parser.parse_args(argv)
+    deployments = approval_deployments() + (scheduled_deployments() if args.schedules else [])
+    serve(*deployments, limit=args.limit, print_starting_message=False)
+
+
+class Runner:
+    """Start/stop ``python -m deployments.serve`` as a child process (demo and tests)."""
+
+    def __init__(self, *, schedules: bool = False, env: dict[str, str] | None = None, log_path: Path | None = None):
+        self.schedules, self.env, self.log_path = schedules, env, log_path
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, wait_for: str = "invoice-approval/invoice-approval", timeout_s: float = 90) -> "Runner":
+        cmd = [sys.executable, "-m", "deployments.serve"] + (["--schedules"] if self.schedules else [])
+        out = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
+        self.proc = subprocess.Popen(cmd, env={**os.environ, **(self.env or {})}, stdout=out, stderr=subprocess.STDOUT,
+                                     start_new_session=True, cwd=Path(__file__).resolve().parents[1])
+        from prefect import get_client
+
+        deadline = time.monotonic() + timeout_s
+        with get_client(sync_client=True) as client:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"deployment runner exited with {self.proc.returncode}")
+                try:
+                    client.read_deployment_by_name(wait_for)
+                    return self
+                except Exception:  # noqa: BLE001 - not registered yet
+                    time.sleep(0.5)
+        raise TimeoutError(f"deployment {wait_for} not registered within {timeout_s}s")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            from renkei.prefect_server import stop
+
+            stop(self.proc)
+            self.proc = None
+
+    def __enter__(self) -> "Runner":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+if __name__ == "__main__":
+    main()

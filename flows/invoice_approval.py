@@ -1,0 +1,114 @@
+"""invoice-approval: one run per exception deal, waiting for finance's decision in the Prefect UI.
+
+The run suspends (no process held while it waits — days, not minutes) with the typed form
+:class:`tasks.approval_form.ApprovalDecision`, whose description shows the deal, the customer, the lines,
+the per-rate totals and the reasons in yen. After the resume Prefect re-executes the flow from the top;
+the reads before the suspend are repeated and :func:`prefect.suspend_flow_run` returns the input.
+
+* approve → the same exactly-once invoice creation as the clean path (``approved_by`` recorded)
+* reject  → the deal's ``renkei_invoice_status`` says rejected, with the comment
+* no decision within ``timeout_hours`` → per policy ``on_timeout``: ``renotify`` starts a fresh approval
+  run, ``expire`` leaves the review item open. A decision for a deal that changed since it was shown is
+  not applied: a new approval run shows the new version.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger, suspend_flow_run
+from prefect.context import get_run_context
+
+from tasks.approval_form import ApprovalDecision, decision_problem
+from tasks.customers import ensure_partners, read_crm_companies
+from tasks.invoicing import (INVOICE_STATUS_REJECTED, create_invoice_once, customer_for, draft_invoice, ledger_key,
+                             writeback_props)
+from tasks.reporting import RunReport, flush, publish_report
+from tasks.runtime import get_runtime
+
+FLOW = "invoice-approval"
+
+
+def _draft(deal_id: str, report: RunReport):
+    rt = get_runtime()
+    (res,) = rt.crm.get_deals([deal_id])
+    if not res.ok:
+        raise ValueError(f"deal {deal_id} cannot be read: {res.error}")
+    deal = res.value
+    partners = ensure_partners(rt, [deal.company_crm_id] if deal.company_crm_id else [], report)
+    crm_company = read_crm_companies(rt, [deal.company_crm_id], report).get(str(deal.company_crm_id)) \
+        if deal.company_crm_id else None
+    customer = customer_for(rt, partners.get(str(deal.company_crm_id)), crm_company) if deal.company_crm_id else None
+    return draft_invoice(rt, deal, customer)
+
+
+def _close_reviews(deal_id: str, decision: str, approver: str, comment: str) -> None:
+    rt = get_runtime()
+    for item in rt.store.list_reviews("open", flow="order-to-invoice"):
+        if item.entity == "deal" and item.entity_key == deal_id:
+            rt.store.decide_review(item.id, decision=decision, decided_by=approver, comment=comment)
+
+
+@flow(name=FLOW, log_prints=False)
+def invoice_approval(deal_id: str, timeout_hours: float | None = None, lease_seconds: int = 300) -> dict[str, Any]:
+    """Wait for finance to approve or reject the invoice of ``deal_id``, then apply the decision."""
+    from flows.order_to_invoice import draft_fingerprint, start_approval
+
+    log = get_run_logger()
+    rt = get_runtime()
+    flow_run_id = str(get_run_context().flow_run.id)
+    report = RunReport(FLOW, flow_run_id)
+    committed = rt.store.ledger_entry(ledger_key(deal_id))
+    if committed is not None and committed.status == "committed":
+        return {"deal": deal_id, "outcome": "already_invoiced", "invoice_id": committed.external_id}
+
+    draft = _draft(deal_id, report)
+    shown = draft_fingerprint(draft)
+    description = draft.markdown(rt.policy.issuer.name, rt.policy.tax.rounding) + (
+        "\n\n承認すると freee に請求書を作成します。却下する場合はコメントを入力してください。"
+        "\n\nApprove to create the invoice in freee; a comment is required to reject.")
+    timeout_s = int((timeout_hours or rt.policy.approval.timeout_hours) * 3600)
+    attempt = 0
+    while True:
+        form = ApprovalDecision.with_initial_data(description=description)
+        try:
+            decision = suspend_flow_run(wait_for_input=form, timeout=timeout_s, key=f"decision-{attempt}")
+        except Exception as exc:  # noqa: BLE001 - FlowPauseTimeout and friends
+            if rt.policy.approval.on_timeout == "renotify":
+                new_run = start_approval(draft, RunReport("order-to-invoice", flow_run_id))
+                log.warning("no decision within %sh for deal %s: re-notified as %s", timeout_s / 3600, deal_id, new_run)
+            raise TimeoutError(f"no decision for deal {deal_id} within {timeout_s}s") from exc
+        problem = decision_problem(decision)
+        if problem is None:
+            break
+        attempt += 1
+        description = f"**{problem}** — もう一度入力してください / please submit again.\n\n" + description
+
+    fresh = _draft(deal_id, report)
+    if draft_fingerprint(fresh) != shown:
+        report.notes.append("the deal changed after it was shown; a new approval run shows the new version")
+        new_run = start_approval(fresh, RunReport("order-to-invoice", flow_run_id))
+        return {"deal": deal_id, "outcome": "changed_since_shown", "new_approval_run": new_run}
+
+    report.event(action="approve" if decision.approved else "reject", entity="deal", entity_key=deal_id,
+                 system="renkei", actor=decision.approver,
+                 changes={"comment": decision.comment, "reasons": [r.code.value for r in fresh.reasons]})
+    if decision.approved:
+        if fresh.invoice is None:
+            raise ValueError(f"deal {deal_id}: approved, but no invoice can be built: {fresh.errors}")
+        outcome = create_invoice_once(rt, fresh.invoice, deal_id, report, lease_seconds=lease_seconds,
+                                      approved_by=decision.approver)
+        props = writeback_props("totals_mismatch" if outcome.status == "mismatch" else "created", outcome.invoice,
+                                f"承認: {decision.approver} {decision.comment}".strip())
+        result = {"deal": deal_id, "outcome": "invoiced", "invoice_id": outcome.invoice.erp_id if outcome.invoice
+                  else None, "invoice_number": outcome.invoice.number if outcome.invoice else None}
+    else:
+        props = writeback_props(INVOICE_STATUS_REJECTED, None, f"却下: {decision.approver} {decision.comment}")
+        result = {"deal": deal_id, "outcome": "rejected"}
+    rt.crm.update_deal_properties({deal_id: props})
+    _close_reviews(deal_id, "approve" if decision.approved else "reject", decision.approver, decision.comment)
+    flush(rt.store, report)
+    publish_report(report, f"invoice approval for deal {deal_id}")
+    result |= {"approver": decision.approver, "comment": decision.comment}
+    log.info("deal %s: %s by %s", deal_id, result["outcome"], decision.approver)
+    return result

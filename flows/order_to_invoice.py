@@ -1,0 +1,223 @@
+"""order-to-invoice (受注→請求): every HubSpot deal that reaches a won stage becomes one freee請求書 invoice,
+exactly once, and the deal shows its number and status.
+
+Per run: read the deals in won stages (probability 1.0 in their pipeline, across pipelines) modified
+since the committed cursor, one task per page; for each deal make sure its company has a freee partner,
+build the qualified invoice with the pure rules, then either create it through the exactly-once path
+(:mod:`tasks.invoicing`) or, when an exception rule fires, open a review item and start one
+``invoice-approval`` run for finance. The cursor moves only after a page's work is committed. Deals
+parked on a review (company not linked, unreadable deal) are retried on every run until they pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.context import get_run_context
+
+from connectors.base import MapResult
+from connectors.http import TransientError
+from domain.model import Deal
+from domain.money import format_yen
+from tasks.customers import ensure_partners, read_crm_companies
+from tasks.invoicing import (INVOICE_STATUS_PENDING, Draft, create_invoice_once, crash_hook_from_env, customer_for,
+                             draft_invoice, writeback_props)
+from tasks.reporting import RunReport, flush, publish_report
+from tasks.runtime import get_runtime
+
+FLOW = "order-to-invoice"
+CURSOR = "order-to-invoice:hubspot-deals"
+APPROVAL_DEPLOYMENT = "invoice-approval/invoice-approval"
+APPROVAL_TAG = "renkei-approval"
+PARKED_REASONS = ("COMPANY_NOT_LINKED", "INVALID_DEAL", "NO_COMPANY")
+
+
+def _transient(task_, task_run, state) -> bool:
+    try:
+        state.result()
+    except TransientError:
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+    return False
+
+
+def draft_fingerprint(draft: Draft) -> str:
+    """Identifies what finance is asked to approve: a changed deal needs a new decision."""
+    inv = draft.invoice
+    body = {"reasons": sorted(r.code.value for r in draft.reasons),
+            "total": inv.total if inv else None,
+            "lines": [(l.description, str(l.quantity), l.unit_price, l.amount, l.tax_category.value)
+                      for l in (inv.lines if inv else [])],
+            "recipient": draft.customer.erp_id if draft.customer else None}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def approval_run_name(draft: Draft) -> str:
+    customer = draft.customer.name if draft.customer else "（請求先不明）"
+    amount = format_yen(draft.invoice.total) if draft.invoice else "金額未確定"
+    return f"請求承認 {customer} {amount} deal-{draft.deal.crm_id}"
+
+
+def start_approval(draft: Draft, report: RunReport, *, deployment: str = APPROVAL_DEPLOYMENT) -> str | None:
+    """One ``invoice-approval`` run per deal and draft; returns its flow run id (None: no runner yet)."""
+    from prefect.deployments import run_deployment
+
+    rt = get_runtime()
+    deal_id = str(draft.deal.crm_id)
+    key = f"approval:deal:{deal_id}:{draft_fingerprint(draft)}"
+    claim = rt.store.claim(key, f"{FLOW}:{report.flow_run_id}", lease_seconds=600)
+    if claim.state == "committed":
+        return claim.external_id
+    if claim.state == "held":
+        return None
+    try:
+        run = run_deployment(deployment, parameters={"deal_id": deal_id}, timeout=0, tags=[APPROVAL_TAG],
+                             flow_run_name=approval_run_name(draft), as_subflow=False)
+    except Exception as exc:  # noqa: BLE001 - no deployment yet: the review item still stands
+        rt.store.release(key, f"{FLOW}:{report.flow_run_id}")
+        report.notes.append(f"deal {deal_id}: approval run not started ({type(exc).__name__}: {exc})")
+        return None
+    rt.store.commit(key, f"{FLOW}:{report.flow_run_id}", str(run.id), {"name": run.name})
+    report.event(action="approval_requested", entity="deal", entity_key=deal_id, system="renkei",
+                 changes={"flow_run_id": str(run.id), "reasons": [r.code.value for r in draft.reasons]})
+    return str(run.id)
+
+
+def process_deals(results: list[MapResult[Deal]], won: set[str], report: RunReport, *, lease_seconds: int,
+                  start_approvals: bool) -> None:
+    """Invoice or route each won deal of one page. Per-deal problems become review items."""
+    rt = get_runtime()
+    deals: list[Deal] = []
+    for res in results:
+        if not res.ok:
+            report.review(reason_code="INVALID_DEAL", entity="deal", entity_key=str(res.source_id),
+                          message=f"HubSpot deal cannot be invoiced: {res.error}", side="crm")
+            continue
+        if res.value.stage in won:
+            deals.append(res.value)
+        else:
+            report.count("crm", "not_won")
+    if not deals:
+        return
+    with_company = [d for d in deals if d.company_crm_id]
+    for d in deals:
+        if not d.company_crm_id:
+            report.review(reason_code="NO_COMPANY", entity="deal", entity_key=d.crm_id,
+                          message=f"{d.name}: no company is associated with the deal", side="crm")
+    partners = ensure_partners(rt, [d.company_crm_id for d in with_company], report)
+    crm_companies = read_crm_companies(rt, [d.company_crm_id for d in with_company], report)
+    writebacks: dict[str, dict[str, str]] = {}
+    crash = crash_hook_from_env()
+    for deal in with_company:
+        partner_id = partners.get(str(deal.company_crm_id))
+        if partner_id is None:
+            report.review(reason_code="COMPANY_NOT_LINKED", entity="deal", entity_key=deal.crm_id,
+                          message=f"{deal.name}: the company has no freee partner yet (see its review item)")
+            continue
+        customer = customer_for(rt, partner_id, crm_companies.get(str(deal.company_crm_id)))
+        draft = draft_invoice(rt, deal, customer)
+        if draft.clean:
+            outcome = create_invoice_once(rt, draft.invoice, deal.crm_id, report, lease_seconds=lease_seconds,
+                                          crash_after_create=crash)
+            if outcome.status in ("created", "existing", "mismatch"):
+                writebacks[deal.crm_id] = writeback_props(
+                    "totals_mismatch" if outcome.status == "mismatch" else "created", outcome.invoice)
+                report.row(deal=deal.crm_id, customer=draft.customer.name, total=draft.invoice.total,
+                           invoice=outcome.invoice.number if outcome.invoice else "", outcome=outcome.status)
+            continue
+        if rt.store.ledger_entry(f"invoice:deal:{deal.crm_id}") is not None:
+            report.count("erp", "unchanged")  # invoiced before (or approved); a later edit does not re-invoice
+            continue
+        reasons = [r.code.value for r in draft.reasons]
+        report.review(reason_code=reasons[0], entity="deal", entity_key=deal.crm_id,
+                      message="; ".join(r.message for r in draft.reasons),
+                      payload={"reasons": reasons, "total": draft.invoice.total if draft.invoice else None,
+                               "customer": draft.customer.name if draft.customer else None})
+        run_id = start_approval(draft, report) if start_approvals else None
+        writebacks[deal.crm_id] = {"renkei_invoice_status": INVOICE_STATUS_PENDING}
+        report.count("renkei", "sent_to_approval")
+        report.row(deal=deal.crm_id, customer=draft.customer.name if draft.customer else "",
+                   total=draft.invoice.total if draft.invoice else "", invoice="", outcome="approval:" + ",".join(reasons),
+                   approval_run=run_id or "")
+    if writebacks:
+        failed = [r for r in rt.crm.update_deal_properties(writebacks) if not r.ok]
+        report.count("crm", "updated", len(writebacks) - len(failed))
+        for r in failed:
+            report.review(reason_code="CRM_WRITEBACK_FAILED", entity="deal", entity_key=str(r.id or r.index),
+                          message=f"deal write-back failed: {r.error}", side="crm")
+    flush(rt.store, report)
+
+
+@task(retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=_transient, cache_policy=NO_CACHE,
+      persist_result=False, task_run_name="read won deals since {since}")
+def read_won_deals(since: str | None, won: list[str]) -> tuple[list[MapResult[Deal]], str | None, bool]:
+    """One page (up to 200) of deals in a won stage modified since the cursor, with companies and lines."""
+    rt = get_runtime()
+    stage_filter = [{"propertyName": "dealstage", "operator": "IN", "values": sorted(won)}]
+    for batch in rt.crm.iter_deal_changes(since, extra_filters=stage_filter):
+        wm = batch.watermark.encode() if hasattr(batch.watermark, "encode") else batch.watermark
+        return batch.records, (wm if wm is not None else since), batch.exhausted
+    return [], since, True
+
+
+@task(retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=_transient, cache_policy=NO_CACHE,
+      persist_result=False, task_run_name="invoice {n} deals")
+def invoice_batch(results: list[MapResult[Deal]], won: list[str], n: int, flow_run_id: str, lease_seconds: int,
+                  start_approvals: bool) -> RunReport:
+    report = RunReport(FLOW, flow_run_id)
+    process_deals(results, set(won), report, lease_seconds=lease_seconds, start_approvals=start_approvals)
+    return report
+
+
+@task(retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=_transient, cache_policy=NO_CACHE,
+      persist_result=False)
+def retry_parked(won: list[str], flow_run_id: str, lease_seconds: int, start_approvals: bool) -> RunReport:
+    """Deals parked on a review item of this flow are tried again; resolved ones close their item."""
+    rt = get_runtime()
+    report = RunReport(FLOW, flow_run_id)
+    parked = [r for r in rt.store.list_reviews("open", flow=FLOW) if r.entity == "deal" and r.reason_code in PARKED_REASONS]
+    if not parked:
+        return report
+    ids = sorted({r.entity_key for r in parked})[:500]
+    process_deals(rt.crm.get_deals(ids), set(won), report, lease_seconds=lease_seconds,
+                  start_approvals=start_approvals)
+    still = {r["entity_key"] for r in report.reviews}
+    for item in parked:
+        if item.entity_key not in still:
+            rt.store.decide_review(item.id, decision="resolved", decided_by=FLOW, comment="passed on retry",
+                                   status="resolved")
+    return report
+
+
+def _run_name() -> str:
+    return f"order-to-invoice {datetime.now().astimezone().strftime('%Y-%m-%d %H:%M')}"
+
+
+@flow(name=FLOW, flow_run_name=_run_name, log_prints=False)
+def order_to_invoice(lease_seconds: int = 300, start_approvals: bool = True, max_pages: int = 1000) -> dict[str, Any]:
+    """Won deals → qualified invoices in freee, exactly once; exceptions → finance approval."""
+    log = get_run_logger()
+    rt = get_runtime()
+    flow_run_id = str(get_run_context().flow_run.id)
+    report = RunReport(FLOW, flow_run_id)
+    won = sorted(rt.crm.won_stage_ids())
+    report.merge(retry_parked(won, flow_run_id, lease_seconds, start_approvals))
+    cursor = rt.store.get_cursor(CURSOR)
+    for _ in range(max_pages):
+        results, watermark, exhausted = read_won_deals(cursor, won)
+        if results:
+            report.merge(invoice_batch(results, won, len(results), flow_run_id, lease_seconds, start_approvals))
+        if watermark is not None and watermark != cursor:
+            rt.store.set_cursor(CURSOR, watermark, flow_run_id)  # after the page's work is committed
+            cursor = watermark
+        if exhausted:
+            break
+    summary = publish_report(report, "order-to-invoice: won deals → invoices")
+    log.info("order-to-invoice: %s", summary)
+    return summary

@@ -1,0 +1,196 @@
+"""Invoice steps shared by order-to-invoice, invoice-approval and subscription-proration.
+
+The exactly-once path (design.md, "One deal, end to end", step 4)::
+
+    claim ledger key ``invoice:deal:<id>``          → committed: reuse the recorded invoice
+    recovered claim (an earlier attempt may have written before dying)
+                                                   → look the deterministic reference up in freee
+    create only if absent → compare freee's totals with ours → commit the ledger with the invoice id
+
+``crash_after_create`` exists for tests: it simulates a process dying between the ERP call and the
+ledger commit.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any, Callable
+
+from connectors.freee.mapping import partner_to_company
+from domain.dates import BusinessDayShift, today_tokyo
+from domain.exceptions import ExceptionReason, ExceptionRules, evaluate
+from domain.invoice import InvoiceParams, amount_discrepancy, build_invoice, invoice_reference, render_invoice_markdown
+from domain.model import Company, Deal, Invoice, PaymentTerms
+from domain.money import format_yen
+from tasks.reporting import RunReport
+from tasks.runtime import Runtime
+
+INVOICE_STATUS_CREATED = "created"
+INVOICE_STATUS_PENDING = "pending_approval"
+INVOICE_STATUS_REJECTED = "rejected"
+INVOICE_STATUS_MISMATCH = "totals_mismatch"
+
+
+class SimulatedCrash(RuntimeError):
+    """Raised by the test hook between "invoice created" and "ledger committed"."""
+
+
+def ledger_key(deal_id: str) -> str:
+    return f"invoice:deal:{deal_id}"
+
+
+@dataclass
+class Draft:
+    """An invoice built from a deal by the pure rules, with its exception reasons."""
+
+    deal: Deal
+    customer: Company | None
+    invoice: Invoice | None
+    reasons: list[ExceptionReason] = field(default_factory=list)
+    discrepancy: int | None = None
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return self.invoice is not None and not self.reasons
+
+    def markdown(self, issuer_name: str, tax_rounding: Any = None) -> str:
+        if self.invoice is None:
+            return f"### 請求書を作成できません — deal {self.deal.crm_id}\n\n" + "\n".join(f"- {e}" for e in self.errors)
+        text = render_invoice_markdown(self.invoice, deal=self.deal, company=self.customer, issuer_name=issuer_name,
+                                       discrepancy=self.discrepancy, tax_rounding=tax_rounding)
+        if self.reasons:
+            text += "\n\n#### 承認が必要な理由 / Why this needs approval\n" + "\n".join(
+                f"- **{r.code.value}** — {r.message}" for r in self.reasons)
+        return text
+
+
+def exception_rules(rt: Runtime) -> ExceptionRules:
+    a = rt.policy.approval
+    return ExceptionRules(
+        amount_threshold=a.amount_threshold,
+        max_discount_percent=Decimal(a.discount_percent_limit),
+        amount_mismatch_tolerance=a.amount_mismatch_tolerance,
+        require_issuer_registration=True,
+        require_customer_registration=a.require_registration_number,
+        required_billing_fields=("billing_email",) if a.require_billing_email else (),
+        line_rounding=rt.policy.tax.line_rounding,
+    )
+
+
+def customer_for(rt: Runtime, partner_erp_id: str | None, crm_company: Company | None) -> Company | None:
+    """The invoice recipient: the freee partner (billing info is ERP-owned) with the CRM's credit hold."""
+    if partner_erp_id is None:
+        return crm_company
+    res = partner_to_company(rt.erp.client.get_partner(partner_erp_id))
+    if not res.ok:
+        return None
+    partner = res.value
+    update: dict[str, Any] = {"crm_id": crm_company.crm_id if crm_company else None}
+    if crm_company is not None and crm_company.credit_hold:
+        update["credit_hold"] = True
+    return partner.model_copy(update=update)
+
+
+def draft_invoice(rt: Runtime, deal: Deal, customer: Company | None, *, issue_date=None) -> Draft:
+    """Build the qualified invoice and run the exception rules (pure rules; no writes)."""
+    p = rt.policy
+    issue = issue_date or today_tokyo()
+    terms = (customer.payment_terms if customer and customer.payment_terms else
+             PaymentTerms(closing_day=p.payment_terms.closing_day, pay_month_offset=p.payment_terms.pay_month_offset,
+                          pay_day=p.payment_terms.pay_day))
+    params = InvoiceParams(
+        issuer_name=p.issuer.name, issuer_registration_number=p.issuer.registration_number, issue_date=issue,
+        default_tax_category=p.tax.default_category, line_rounding=p.tax.line_rounding,
+        tax_rounding=p.tax.rounding, tax_entry_method=p.tax.entry_method, payment_terms=terms,
+        due_date_shift=BusinessDayShift(p.payment_terms.holiday_shift) if p.payment_terms.holiday_shift != "none"
+        else BusinessDayShift.NONE,
+        transaction_date=deal.close_date or issue,
+    )
+    invoice, errors = None, []
+    if customer is not None:
+        try:
+            invoice = build_invoice(deal, None, customer, params)
+            invoice = invoice.model_copy(update={"partner_erp_id": customer.erp_id, "issuer_name": p.issuer.name})
+        except (ValueError, ArithmeticError) as exc:
+            errors.append(str(exc))
+    discrepancy = amount_discrepancy(deal, invoice) if invoice is not None else None
+    reasons = evaluate(deal, None, customer, invoice, exception_rules(rt),
+                       validation_errors=errors)
+    return Draft(deal, customer, invoice, reasons, discrepancy, errors)
+
+
+@dataclass
+class Outcome:
+    deal_id: str
+    status: str  # created | existing | held | mismatch
+    invoice: Invoice | None = None
+    note: str = ""
+
+
+def _totals(inv: Invoice) -> tuple:
+    return (inv.total, sorted((t.tax_category.value, t.subtotal, t.tax) for t in inv.rate_totals))
+
+
+def create_invoice_once(rt: Runtime, invoice: Invoice, deal_id: str, report: RunReport, *,
+                        lease_seconds: int = 300, approved_by: str | None = None,
+                        crash_after_create: Callable[[str], bool] | None = None) -> Outcome:
+    """Create the ERP invoice for ``deal_id`` exactly once (see module docstring)."""
+    key = ledger_key(deal_id)
+    owner = f"{report.flow}:{report.flow_run_id or rt.worker_id}"
+    claim = rt.store.claim(key, owner, lease_seconds=lease_seconds)
+    if claim.state == "committed":
+        existing = rt.erp.get_invoice(claim.external_id) if claim.external_id else None
+        report.count("erp", "unchanged")
+        return Outcome(deal_id, "existing", existing, "already invoiced")
+    if claim.state == "held":
+        report.count("erp", "held")
+        report.notes.append(f"deal {deal_id}: another worker holds the invoice claim; retried next run")
+        return Outcome(deal_id, "held", None, "claimed by another worker")
+    # A failure below leaves the claim leased (not released): the ERP call may have reached freee, so the
+    # next attempt after the lease looks the reference up instead of risking a second invoice.
+    created = None
+    if claim.must_check_external:
+        created = rt.erp.find_invoice_by_reference(invoice.reference, partner_erp_id=invoice.partner_erp_id,
+                                                   issue_date=invoice.issue_date)
+        if created is not None:
+            report.notes.append(f"deal {deal_id}: found invoice {created.number} from an interrupted run")
+    status = "existing" if created is not None else "created"
+    if created is None:
+        created = rt.erp.create_invoice(invoice)
+        if crash_after_create and crash_after_create(deal_id):
+            raise SimulatedCrash(f"simulated crash after creating the invoice for deal {deal_id}")
+        report.count("erp", "created")
+        report.event(action="create", entity="invoice", entity_key=deal_id, system="erp", actor=approved_by,
+                     changes={"invoice_id": created.erp_id, "number": created.number, "total": created.total,
+                              "reference": invoice.reference})
+    mismatch = _totals(created) != _totals(invoice)
+    rt.store.commit(key, owner, created.erp_id, {
+        "number": created.number, "total": created.total, "reference": invoice.reference,
+        "status": INVOICE_STATUS_MISMATCH if mismatch else INVOICE_STATUS_CREATED, "approved_by": approved_by})
+    if mismatch:
+        report.review(reason_code="ERP_TOTALS_MISMATCH", entity="invoice", entity_key=deal_id,
+                      message=f"freee computed {format_yen(created.total)}, Renkei {format_yen(invoice.total)}",
+                      payload={"ours": _totals(invoice)[1], "erp": _totals(created)[1], "invoice_id": created.erp_id},
+                      side="erp")
+        return Outcome(deal_id, "mismatch", created, "ERP totals differ from ours")
+    return Outcome(deal_id, status, created)
+
+
+def writeback_props(outcome_status: str, invoice: Invoice | None, comment: str | None = None) -> dict[str, str]:
+    props = {"renkei_invoice_status": outcome_status}
+    if invoice is not None:
+        props |= {"renkei_invoice_id": str(invoice.erp_id or ""), "renkei_invoice_number": str(invoice.number or ""),
+                  "renkei_invoiced_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")}
+    if comment:
+        props["renkei_invoice_comment"] = comment[:1000]
+    return props
+
+
+def crash_hook_from_env() -> Callable[[str], bool] | None:
+    """Test hook: ``RENKEI_TEST_CRASH_AFTER_INVOICE=<deal id>`` simulates a crash after that deal's invoice."""
+    target = os.environ.get("RENKEI_TEST_CRASH_AFTER_INVOICE")
+    return (lambda deal_id: deal_id == target) if target else None

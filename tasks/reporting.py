@@ -1,0 +1,92 @@
+"""Run reporting shared by every flow: one summary table artifact per run, audit events, review items.
+
+A flow collects a :class:`RunReport` while it works (plain Python, cheap), then calls
+:func:`publish_report` once at the end.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from store.repo import Store
+
+
+@dataclass
+class RunReport:
+    """Counts per (side, outcome), review items and audit events of one flow run."""
+
+    flow: str
+    flow_run_id: str | None = None
+    counts: Counter = field(default_factory=Counter)
+    rows: list[dict[str, Any]] = field(default_factory=list)  # per-record detail rows (bounded)
+    reviews: list[dict[str, Any]] = field(default_factory=list)
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    max_rows: int = 500
+
+    def count(self, side: str, outcome: str, n: int = 1) -> None:
+        if n:
+            self.counts[(side, outcome)] += n
+
+    def row(self, **values: Any) -> None:
+        if len(self.rows) < self.max_rows:
+            self.rows.append(values)
+
+    def review(self, *, reason_code: str, entity: str, entity_key: str, message: str,
+               payload: dict[str, Any] | None = None, side: str = "renkei") -> None:
+        self.reviews.append(dict(reason_code=reason_code, entity=entity, entity_key=str(entity_key),
+                                 message=message, payload=payload or {}))
+        self.count(side, "review")
+
+    def event(self, *, action: str, entity: str, entity_key: str, system: str, changes: dict[str, Any] | None = None,
+              actor: str | None = None) -> None:
+        self.audit.append(dict(actor=actor or self.flow, action=action, entity=entity, entity_key=str(entity_key),
+                               system=system, changes=changes or {}, flow_run_id=self.flow_run_id))
+
+    def merge(self, other: "RunReport") -> None:
+        self.counts.update(other.counts)
+        self.rows.extend(other.rows[: max(0, self.max_rows - len(self.rows))])
+        self.reviews.extend(other.reviews)
+        self.audit.extend(other.audit)
+        self.notes.extend(other.notes)
+
+    def table(self) -> list[dict[str, Any]]:
+        sides = sorted({s for s, _ in self.counts})
+        outcomes = sorted({o for _, o in self.counts})
+        return [{"side": s, **{o: self.counts.get((s, o), 0) for o in outcomes}} for s in sides]
+
+    def summary(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for (side, outcome), n in sorted(self.counts.items()):
+            out.setdefault(side, {})[outcome] = n
+        return out
+
+
+def flush(store: Store, report: RunReport) -> None:
+    """Write the review items and audit events collected so far (each batch calls this after its writes)."""
+    for r in report.reviews:
+        store.add_review(flow=report.flow, flow_run_id=report.flow_run_id, **r)
+    store.audit_many(report.audit)
+    report.reviews.clear()
+    report.audit.clear()
+
+
+@task(cache_policy=NO_CACHE, persist_result=False)
+def publish_report(report: RunReport, title: str) -> dict[str, dict[str, int]]:
+    """One table artifact (counts per side) and one detail table per run, keyed by flow name."""
+    key = report.flow.lower()
+    create_table_artifact(key=key, table=report.table() or [{"side": "-", "nothing": 0}],
+                          description=f"## {title}\n" + "\n".join(f"- {n}" for n in report.notes))
+    if report.rows:
+        create_table_artifact(key=f"{key}-details", table=report.rows, description=f"{title}: records")
+    return report.summary()
+
+
+def markdown_artifact(key: str, markdown: str, description: str | None = None) -> None:
+    create_markdown_artifact(key=key, markdown=markdown, description=description)

@@ -1,0 +1,83 @@
+"""What every flow run needs, built once per process from settings: policy, state store and the
+connectors for the configured CRM and ERP."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import SecretStr
+
+from connectors.freee.auth import FileTokenStore
+from connectors.freee.client import FreeeClient
+from connectors.freee.connector import FreeeConnector, FreeeConnectorConfig
+from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.connector import HubSpotCRM
+from renkei.logmask import install as install_log_masking
+from renkei.policy import Policy, load_policy
+from renkei.settings import Settings
+from store.repo import Store
+
+_LOCK = threading.Lock()
+_CACHE: dict[str, "Runtime"] = {}
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    policy: Policy
+    store: Store
+    crm: HubSpotCRM
+    erp: FreeeConnector
+    worker_id: str = field(default_factory=lambda: f"{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+    def close(self) -> None:
+        for closer in (getattr(self.crm.client, "close", None), getattr(self.erp.client, "close", None)):
+            if closer:
+                closer()
+
+
+def _build(settings: Settings) -> Runtime:
+    policy = load_policy(settings.policy_file)
+    store = Store.open(settings.database_url)
+    hubspot = HubSpotClient(settings.hubspot_base_url, settings.hubspot_token)
+    if settings.freee_company_id is None:
+        raise RuntimeError("RENKEI_FREEE_COMPANY_ID is not set")
+    token_store = FileTokenStore(settings.token_store_path)
+    freee = FreeeClient(
+        base_url=settings.freee_base_url,
+        auth_url=settings.freee_auth_url.rstrip("/") + "/public_api/token",
+        client_id=settings.freee_client_id,
+        client_secret=settings.freee_client_secret.get_secret_value() if settings.freee_client_secret else None,
+        company_id=settings.freee_company_id,
+        token_store=token_store,
+        initial_refresh_token=(settings.freee_refresh_token.get_secret_value()
+                               if settings.freee_refresh_token else None),
+    )
+    erp = FreeeConnector(freee, FreeeConnectorConfig(tax_fraction=policy.tax.rounding))
+    return Runtime(settings, policy, store, HubSpotCRM(hubspot), erp)
+
+
+def get_runtime(**overrides: Any) -> Runtime:
+    """The runtime of this process for the current settings (environment)."""
+    install_log_masking()
+    settings = Settings(**overrides)
+    key = hashlib.sha256(repr(sorted(
+        (k, v.get_secret_value() if isinstance(v, SecretStr) else str(v)) for k, v in settings)).encode()).hexdigest()
+    with _LOCK:
+        rt = _CACHE.get(key)
+        if rt is None:
+            rt = _CACHE[key] = _build(settings)
+        return rt
+
+
+def reset_runtime() -> None:
+    """Forget cached runtimes (tests switch sandboxes between cases)."""
+    with _LOCK:
+        for rt in _CACHE.values():
+            rt.close()
+        _CACHE.clear()

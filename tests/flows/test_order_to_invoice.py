@@ -1,0 +1,86 @@
+"""order-to-invoice against both sandboxes over HTTP, on the session's Prefect server."""
+
+from __future__ import annotations
+
+import pytest
+
+from flows.order_to_invoice import order_to_invoice
+from tests.flows.builders import freee_invoices, freee_partner, hs_company, hs_deal, move_stage
+
+YAMADA_CORP = "7010705000725"
+
+
+def _deal_props(world, deal_id: str) -> dict:
+    return world.hs().deals.get(deal_id, properties=["renkei_invoice_id", "renkei_invoice_number",
+                                                      "renkei_invoice_status", "renkei_invoiced_at"])["properties"]
+
+
+def test_won_deal_becomes_one_invoice_with_per_rate_totals(world):
+    partner = freee_partner(world, "㈱山田商事", registration=f"T{YAMADA_CORP}")
+    company = hs_company(world, "株式会社山田商事", renkei_corporate_number=YAMADA_CORP, domain="yamada-shoji.co.jp")
+    deal = hs_deal(world, "山田商事 11月分", company, [
+        {"name": "保守サービス", "quantity": 3, "price": 10000, "renkei_tax_category": "standard_10"},
+        {"name": "お茶（ケース）", "quantity": 2, "price": 5400, "renkei_tax_category": "reduced_8"},
+    ])
+    open_deal = hs_deal(world, "山田商事 見込み", company, [{"name": "x", "quantity": 1, "price": 100}],
+                        stage="contractsent")
+
+    summary = order_to_invoice()
+
+    (inv,) = freee_invoices(world)
+    assert inv["partner_id"] == int(partner)
+    # 10%: 30,000 → tax 3,000; 8% (reduced): 10,800 → tax 864 (one rounding per rate); total 44,664
+    assert inv["total_amount"] == 44_664
+    props = _deal_props(world, deal)
+    assert props["renkei_invoice_status"] == "created"
+    assert props["renkei_invoice_id"] == str(inv["id"])
+    assert props["renkei_invoice_number"] and props["renkei_invoiced_at"]
+    assert world.rt.store.erp_id_for("company", company) == partner  # linked by corporate number, no new partner
+    assert len(world.fr().list_partners(limit=100)) == 1
+    assert _deal_props(world, open_deal).get("renkei_invoice_status") in (None, "")
+    assert summary["erp"]["created"] == 1
+
+    # rerun: nothing new
+    order_to_invoice()
+    move_stage(world, deal, "closedwon")  # touched again: still one invoice
+    order_to_invoice()
+    assert len(freee_invoices(world)) == 1
+
+
+def test_crash_after_the_erp_call_then_rerun_finds_the_invoice(world, monkeypatch):
+    freee_partner(world, "佐藤物産株式会社", registration="T4011001098993")
+    company = hs_company(world, "佐藤物産株式会社", renkei_corporate_number="4011001098993")
+    deal = hs_deal(world, "佐藤物産 導入", company, [{"name": "導入支援", "quantity": 1, "price": 50000}])
+    monkeypatch.setenv("RENKEI_TEST_CRASH_AFTER_INVOICE", deal)
+    state = order_to_invoice(lease_seconds=1, return_state=True)
+    assert state.is_failed()
+    assert len(freee_invoices(world)) == 1  # created, ledger not committed
+    assert world.rt.store.get_cursor("order-to-invoice:hubspot-deals") is None  # cursor did not move
+    monkeypatch.delenv("RENKEI_TEST_CRASH_AFTER_INVOICE")
+    import time
+
+    time.sleep(1.2)  # the crashed worker's lease expires
+    order_to_invoice(lease_seconds=1)
+    (inv,) = freee_invoices(world)
+    entry = world.rt.store.ledger_entry(f"invoice:deal:{deal}")
+    assert entry.status == "committed" and entry.external_id == str(inv["id"]) and entry.attempts == 2
+    assert _deal_props(world, deal)["renkei_invoice_status"] == "created"
+
+
+def test_exceptions_become_review_items_and_never_block_other_deals(world):
+    freee_partner(world, "株式会社鈴木電機", registration="T7120001168421")
+    ok_company = hs_company(world, "株式会社鈴木電機", renkei_corporate_number="7120001168421")
+    big = hs_deal(world, "鈴木電機 大型案件", ok_company, [{"name": "設備一式", "quantity": 1, "price": 9_000_000}])
+    mismatch = hs_deal(world, "鈴木電機 金額不一致", ok_company, [{"name": "部品", "quantity": 1, "price": 1000}],
+                       amount=1500)
+    no_lines = hs_deal(world, "鈴木電機 明細なし", ok_company, [], amount=1000)
+    clean = hs_deal(world, "鈴木電機 通常", ok_company, [{"name": "部品", "quantity": 2, "price": 1000}])
+    order_to_invoice(start_approvals=False)
+
+    assert len(freee_invoices(world)) == 1
+    reviews = {r.entity_key: r.reason_code for r in world.rt.store.list_reviews("open", flow="order-to-invoice")}
+    assert reviews[big] == "AMOUNT_OVER_THRESHOLD"
+    assert reviews[mismatch] == "AMOUNT_MISMATCH"
+    assert reviews[no_lines] == "NO_LINE_ITEMS"
+    assert clean not in reviews
+    assert _deal_props(world, big)["renkei_invoice_status"] == "pending_approval"
