@@ -64,7 +64,8 @@ class Runner:
     def start(self, wait_for: str = "invoice-approval/invoice-approval", timeout_s: float = 90) -> "Runner":
         cmd = [sys.executable, "-m", "deployments.serve"] + (["--schedules"] if self.schedules else [])
         out = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
-        self.proc = subprocess.Popen(cmd, env={**os.environ, **(self.env or {})}, stdout=out, stderr=subprocess.STDOUT,
+        env = {"PREFECT_RUNNER_POLL_FREQUENCY": "2", **os.environ, **(self.env or {})}
+        self.proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
                                      start_new_session=True, cwd=Path(__file__).resolve().parents[1])
         from prefect import get_client
 

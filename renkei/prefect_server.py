@@ -71,7 +71,8 @@ def prefect_server(home: Path, *, port: int | None = None, keep: bool = False) -
     home.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     api_url, ui_url = f"http://127.0.0.1:{port}/api", f"http://127.0.0.1:{port}"
-    env = {**os.environ, **QUIET_ENV, "PREFECT_HOME": str(home)}
+    # The UI finds its API through PREFECT_UI_API_URL (it would assume port 4200 otherwise).
+    env = {**os.environ, **QUIET_ENV, "PREFECT_HOME": str(home), "PREFECT_UI_API_URL": api_url}
     env.pop("PREFECT_API_URL", None)
     log_path = home / "server.log"
     prefect_bin = shutil.which("prefect", path=str(Path(sys.executable).parent)) or "prefect"
