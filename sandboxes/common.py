@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import signal
@@ -265,8 +266,6 @@ class FaultInjector:
 
 
 async def _send_json(send: Callable[..., Any], status: int, body: dict, headers: Iterable[tuple[str, str]] = ()) -> None:
-    import json
-
     payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
     raw_headers = [
         (b"content-type", b"application/json;charset=utf-8"),
@@ -499,7 +498,8 @@ def serve_forever(apps: list[tuple[FastAPI, int]], host: str = "127.0.0.1", log_
     async def main() -> None:
         # Server._serve skips uvicorn's own per-server signal capture, which would let only the last
         # server see the signal; we install one handler for all of them instead.
-        await asyncio.gather(*(server._serve() for server in servers))
+        # (``_serve`` is uvicorn-internal; fall back to ``serve`` if a future uvicorn drops it.)
+        await asyncio.gather(*(getattr(server, "_serve", server.serve)() for server in servers))
 
     handled = (signal.SIGINT, signal.SIGTERM)
     previous = {sig: signal.signal(sig, stop) for sig in handled}

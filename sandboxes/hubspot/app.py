@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -109,6 +109,15 @@ def _batch_response(clock: Clock, started: str, results: list[dict[str, Any]], e
 # --------------------------------------------------------------------------------------------------
 
 
+def _zone(name: str) -> tzinfo:
+    """The account time zone; without tz data (no ``tzdata``, no /usr/share/zoneinfo) Asia/Tokyo falls
+    back to a fixed +09:00 (Japan has no DST) and anything else to UTC."""
+    try:
+        return ZoneInfo(name)
+    except ZoneInfoNotFoundError:
+        return timezone(timedelta(hours=9)) if name == "Asia/Tokyo" else timezone.utc
+
+
 class RateLimits:
     """Per-app 10-second rolling bucket, per-account search per-second bucket, per-account daily cap
     (reset at midnight in the account time zone)."""
@@ -118,7 +127,7 @@ class RateLimits:
         self.clock = clock
         self.ten_secondly = SlidingWindowLimiter(config.rate_limit_per_10s, 10.0, clock)
         self.search = SlidingWindowLimiter(config.search_per_second, 1.0, clock)
-        self.tz = ZoneInfo(config.account_timezone)
+        self.tz = _zone(config.account_timezone)
         self._day: str | None = None
         self.daily_used = 0
 

@@ -932,6 +932,8 @@ class HubSpotStore:
         limit = body.get("limit", 10)
         after = body.get("after")
         properties = body.get("properties") or None
+        if isinstance(properties, str):
+            properties = [p.strip() for p in properties.split(",") if p.strip()]
         if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
             raise validation("filterGroups must be a list of objects")
         if len(groups) > SEARCH_MAX_GROUPS:
