@@ -2,14 +2,14 @@
 :mod:`.properties` (custom ``renkei_*`` properties), :class:`HubSpotCRM` (CRMConnector façade)."""
 
 from connectors.hubspot.client import (
-    DOCUMENTED_LIMITS, BatchResult, HubSpotClient, ObjectApi, SecretBlockToken, Watermark, modified_property,
+    DEFAULT_HEADROOM, DOCUMENTED_LIMITS, BatchResult, HubSpotClient, ObjectApi, SecretBlockToken, Watermark, modified_property,
     parse_hubspot_error, token_from_secret_block, token_from_settings,
 )
 from connectors.hubspot.connector import HubSpotCRM
 from connectors.hubspot.properties import RENKEI_PROPERTIES, PropertyManager, PropertySpec
 
 __all__ = [
-    "DOCUMENTED_LIMITS", "BatchResult", "HubSpotCRM", "HubSpotClient", "ObjectApi", "PropertyManager", "PropertySpec",
+    "DEFAULT_HEADROOM", "DOCUMENTED_LIMITS", "BatchResult", "HubSpotCRM", "HubSpotClient", "ObjectApi", "PropertyManager", "PropertySpec",
     "RENKEI_PROPERTIES", "SecretBlockToken", "Watermark", "modified_property", "parse_hubspot_error",
     "token_from_secret_block", "token_from_settings",
 ]

@@ -7,8 +7,7 @@ thread of one client:
 * ``default`` — the per-app 10-second bucket (documented 100 / 10 s on Free/Starter);
 * ``search`` — CRM search, 5 requests / s per account, exempt from the 10-second bucket.
 
-The client keeps a safety margin under the documented limits (``headroom``; default 10 % for the 10-second
-bucket and 25 % for search): the client-side window is stretched by that fraction, so no *server* window of
+The client keeps a safety margin under the documented limits (``headroom``, default 10 %): the client-side window is stretched by that fraction, so no *server* window of
 the documented length can hold more than the limit even if request arrival times jitter by up to that
 fraction of the window.
 
@@ -52,10 +51,11 @@ log = logging.getLogger("renkei.connectors.hubspot")
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 # Documented limits (Free/Starter). Professional/Enterprise: 190 / 10 s.
 DOCUMENTED_LIMITS: dict[str, tuple[int, float]] = {"default": (100, 10.0), "search": (5, 1.0)}
-# Safety margin kept under each documented limit (the client-side window is stretched by it). Search gets
-# more: its 1 s window is short next to request-arrival jitter (a 100 ms jitter is 10 % of it), and the
-# reference budgets ≤ 4 req/s for it (an older changelog said 4/s).
-DEFAULT_HEADROOM: dict[str, float] = {"default": 0.1, "search": 0.25}
+# Safety margin kept under each documented limit (the client-side window is stretched by it): 100 per 11 s,
+# search 5 per 1.1 s. Search's 1 s window tolerates only 100 ms of arrival jitter at 10 %; a rare 429 costs
+# one retry after 1 s (the whole bucket pauses). For the reference's conservative budget of 4 searches/s
+# pass ``headroom={"default": 0.1, "search": 0.25}``.
+DEFAULT_HEADROOM: dict[str, float] = {"default": 0.1, "search": 0.1}
 BATCH_LIMIT = 100  # object batch endpoints
 SEARCH_PAGE_LIMIT = 200
 SEARCH_RESULT_CAP = 10_000  # a search query cannot page beyond 10,000 results
@@ -261,7 +261,7 @@ class HubSpotClient:
 
     ``rate_limits`` are the *documented* limits ``{"default": (n, window_s), "search": (n, window_s)}``;
     ``headroom`` is the safety margin kept under them, one fraction for all buckets or one per bucket
-    (default 10 % for the 10-second bucket → ≤ 100 per 11 s; 25 % for search → 4 / s).
+    (default 10 %: ≤ 100 per 11 s, ≤ 5 searches per 1.1 s).
     ``rate_limits=None`` disables client-side limiting (tests against an unlimited sandbox).
     """
 
@@ -786,8 +786,8 @@ class ObjectApi:
         Each record is claimed under a lock: the list stream stops at the first id the search side already
         reached and vice versa, so every id is yielded exactly once and neither stream needs to know the
         id range in advance. Using both buckets roughly doubles throughput over either endpoint alone (see
-        ``benchmarks/hubspot_read.py``). With several search streams the descending range is split by
-        the first page's ids. Pages are handed over through a bounded queue (``queue_pages``) so memory
+        ``benchmarks/hubspot_read.py``). ``search_streams > 1`` splits the id range into equal slices, one
+        search stream each (worth it when a round trip is longer than 1 / search rate). Pages are handed over through a bounded queue (``queue_pages``) so memory
         does not grow with the record count. Requires the list endpoint to return ascending ids (HubSpot
         does); ``use_list=False`` reads with search only.
         """
@@ -863,18 +863,23 @@ class ObjectApi:
             finally:
                 put(("done", None))
 
-        # Several search streams take id slices of (0, highest id]; the lowest slice meets the list stream.
+        # Several search streams take equal id slices between the lowest and the highest id (two probe
+        # searches); the lowest slice's stream meets the list stream.
         workers: list[tuple[Callable[..., None], tuple]] = []
         if use_list:
             workers.append((list_stream, ()))
         if search_streams <= 1:
             workers.append((search_stream, (None, -1)))
         else:
-            top = self.search(sorts=[{"propertyName": "hs_object_id", "direction": "DESCENDING"}], limit=1,
-                              properties=["hs_object_id"]).get("results", [])
-            if top:
-                hi = int(top[0]["id"]) + 1
-                step = max(1, hi // search_streams)
+            def probe(direction: str) -> int | None:
+                res = self.search(sorts=[{"propertyName": "hs_object_id", "direction": direction}], limit=1,
+                                  properties=["hs_object_id"]).get("results", [])
+                return int(res[0]["id"]) if res else None
+
+            top, bottom = probe("DESCENDING"), probe("ASCENDING")
+            if top is not None and bottom is not None:
+                hi = top + 1  # slices cover [bottom, hi)
+                step = max(1, (hi - bottom) // search_streams)
                 for k in range(search_streams):
                     upper = None if k == 0 else hi - k * step
                     lower = -1 if k == search_streams - 1 else hi - (k + 1) * step - 1
@@ -884,7 +889,7 @@ class ObjectApi:
                         # stream never goes past it, even before its meeting stream has read anything
                         state["search_min"] = upper
             elif use_list:
-                pass  # empty: the list stream finds nothing either
+                workers.append((search_stream, (None, -1)))
         if not workers:
             return
         threads = [threading.Thread(target=run, args=(fn, *args), daemon=True, name=f"hubspot-read-{i}")
