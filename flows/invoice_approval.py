@@ -98,10 +98,10 @@ def invoice_approval(deal_id: str, timeout_hours: float | None = None, lease_sec
             raise ValueError(f"deal {deal_id}: approved, but no invoice can be built: {fresh.errors}")
         outcome = create_invoice_once(rt, fresh.invoice, deal_id, report, lease_seconds=lease_seconds,
                                       approved_by=decision.approver)
-        props = writeback_props("totals_mismatch" if outcome.status == "mismatch" else "created", outcome.invoice,
+        props = writeback_props("totals_mismatch" if outcome.status == "mismatch" else "created", outcome,
                                 f"承認: {decision.approver} {decision.comment}".strip())
-        result = {"deal": deal_id, "outcome": "invoiced", "invoice_id": outcome.invoice.erp_id if outcome.invoice
-                  else None, "invoice_number": outcome.invoice.number if outcome.invoice else None}
+        result = {"deal": deal_id, "outcome": "invoiced", "invoice_id": outcome.invoice_id,
+                  "invoice_number": outcome.number}
     else:
         props = writeback_props(INVOICE_STATUS_REJECTED, None, f"却下: {decision.approver} {decision.comment}")
         result = {"deal": deal_id, "outcome": "rejected"}

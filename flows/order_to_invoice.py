@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +28,7 @@ from domain.model import Deal
 from domain.money import format_yen
 from tasks.customers import ensure_partners, read_crm_companies
 from tasks.invoicing import (INVOICE_STATUS_PENDING, Draft, create_invoice_once, crash_hook_from_env, customer_for,
-                             draft_invoice, writeback_props)
+                             draft_invoice, mark_written_back, writeback_props)
 from tasks.reporting import RunReport, flush, publish_report
 from tasks.runtime import get_runtime
 
@@ -35,6 +37,8 @@ CURSOR = "order-to-invoice:hubspot-deals"
 APPROVAL_DEPLOYMENT = "invoice-approval/invoice-approval"
 APPROVAL_TAG = "renkei-approval"
 PARKED_REASONS = ("COMPANY_NOT_LINKED", "INVALID_DEAL", "NO_COMPANY")
+INVOICE_WORKERS = 16
+_CUSTOMERS: dict[str, dict[str, Any]] = {}  # flow run id → partner id → invoice recipient (one read per run)
 
 
 def _transient(task_, task_run, state) -> bool:
@@ -114,22 +118,23 @@ def process_deals(results: list[MapResult[Deal]], won: set[str], report: RunRepo
     crm_companies = read_crm_companies(rt, [d.company_crm_id for d in with_company], report)
     writebacks: dict[str, dict[str, str]] = {}
     crash = crash_hook_from_env()
+    # one partner read per customer per flow run, fetched concurrently
+    customers = _CUSTOMERS.setdefault(report.flow_run_id or "", {})
+    wanted = {partners[str(d.company_crm_id)]: crm_companies.get(str(d.company_crm_id)) for d in with_company
+              if str(d.company_crm_id) in partners and partners[str(d.company_crm_id)] not in customers}
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(wanted)))) as pool:
+        for pid, customer in zip(wanted, pool.map(lambda kv: customer_for(rt, kv[0], kv[1]), wanted.items())):
+            customers[pid] = customer
+    clean: list[Draft] = []
     for deal in with_company:
         partner_id = partners.get(str(deal.company_crm_id))
         if partner_id is None:
             report.review(reason_code="COMPANY_NOT_LINKED", entity="deal", entity_key=deal.crm_id,
                           message=f"{deal.name}: the company has no freee partner yet (see its review item)")
             continue
-        customer = customer_for(rt, partner_id, crm_companies.get(str(deal.company_crm_id)))
-        draft = draft_invoice(rt, deal, customer)
+        draft = draft_invoice(rt, deal, customers[partner_id])
         if draft.clean:
-            outcome = create_invoice_once(rt, draft.invoice, deal.crm_id, report, lease_seconds=lease_seconds,
-                                          crash_after_create=crash)
-            if outcome.status in ("created", "existing", "mismatch"):
-                writebacks[deal.crm_id] = writeback_props(
-                    "totals_mismatch" if outcome.status == "mismatch" else "created", outcome.invoice)
-                report.row(deal=deal.crm_id, customer=draft.customer.name, total=draft.invoice.total,
-                           invoice=outcome.invoice.number if outcome.invoice else "", outcome=outcome.status)
+            clean.append(draft)
             continue
         if rt.store.ledger_entry(f"invoice:deal:{deal.crm_id}") is not None:
             report.count("erp", "unchanged")  # invoiced before (or approved); a later edit does not re-invoice
@@ -145,25 +150,32 @@ def process_deals(results: list[MapResult[Deal]], won: set[str], report: RunRepo
         report.row(deal=deal.crm_id, customer=draft.customer.name if draft.customer else "",
                    total=draft.invoice.total if draft.invoice else "", invoice="", outcome="approval:" + ",".join(reasons),
                    approval_run=run_id or "")
+    # Invoices are created concurrently (I/O bound); the connector's rate limiter paces the ERP calls.
+    def create(draft: Draft):
+        return draft, create_invoice_once(rt, draft.invoice, draft.deal.crm_id, report, lease_seconds=lease_seconds,
+                                          crash_after_create=crash)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(INVOICE_WORKERS, len(clean)))) as pool:
+        for draft, outcome in pool.map(create, clean):
+            if outcome.crm_shows_it:
+                continue  # already invoiced and shown on the deal: nothing to write
+            if outcome.status in ("created", "existing", "mismatch"):
+                writebacks[draft.deal.crm_id] = writeback_props(
+                    "totals_mismatch" if outcome.status == "mismatch" else "created", outcome)
+                report.row(deal=draft.deal.crm_id, customer=draft.customer.name, total=draft.invoice.total,
+                           invoice=outcome.number or "", outcome=outcome.status)
     if writebacks:
-        failed = [r for r in rt.crm.update_deal_properties(writebacks) if not r.ok]
+        results = rt.crm.update_deal_properties(writebacks)
+        failed = [r for r in results if not r.ok]
         report.count("crm", "updated", len(writebacks) - len(failed))
+        order = list(writebacks)  # results keep the order of the inputs
+        failed_ids = {order[r.index] for r in failed}
+        mark_written_back(rt, [d for d, props in writebacks.items()
+                               if "renkei_invoice_id" in props and d not in failed_ids])
         for r in failed:
-            report.review(reason_code="CRM_WRITEBACK_FAILED", entity="deal", entity_key=str(r.id or r.index),
+            report.review(reason_code="CRM_WRITEBACK_FAILED", entity="deal", entity_key=order[r.index],
                           message=f"deal write-back failed: {r.error}", side="crm")
     flush(rt.store, report)
-
-
-@task(retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=_transient, cache_policy=NO_CACHE,
-      persist_result=False, task_run_name="read won deals since {since}")
-def read_won_deals(since: str | None, won: list[str]) -> tuple[list[MapResult[Deal]], str | None, bool]:
-    """One page (up to 200) of deals in a won stage modified since the cursor, with companies and lines."""
-    rt = get_runtime()
-    stage_filter = [{"propertyName": "dealstage", "operator": "IN", "values": sorted(won)}]
-    for batch in rt.crm.iter_deal_changes(since, extra_filters=stage_filter):
-        wm = batch.watermark.encode() if hasattr(batch.watermark, "encode") else batch.watermark
-        return batch.records, (wm if wm is not None else since), batch.exhausted
-    return [], since, True
 
 
 @task(retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=_transient, cache_policy=NO_CACHE,
@@ -209,15 +221,24 @@ def order_to_invoice(lease_seconds: int = 300, start_approvals: bool = True, max
     won = sorted(rt.crm.won_stage_ids())
     report.merge(retry_parked(won, flow_run_id, lease_seconds, start_approvals))
     cursor = rt.store.get_cursor(CURSOR)
-    for _ in range(max_pages):
-        results, watermark, exhausted = read_won_deals(cursor, won)
-        if results:
-            report.merge(invoice_batch(results, won, len(results), flow_run_id, lease_seconds, start_approvals))
+    # One boundary-safe incremental read for the whole run (pages of up to 200 won deals with their
+    # companies and lines; the HTTP layer retries transient errors); one task per page does the work.
+    # Upper bound = the run's start: our own write-backs (which bump the modification date) and later
+    # edits belong to the next run, so a run always ends.
+    started_ms = str(int(time.time() * 1000))
+    stage_filter = [{"propertyName": "dealstage", "operator": "IN", "values": won},
+                    {"propertyName": "hs_lastmodifieddate", "operator": "LTE", "value": started_ms}]
+    for page_no, batch in enumerate(rt.crm.iter_deal_changes(cursor, extra_filters=stage_filter)):
+        if page_no >= max_pages:
+            break
+        if batch.records:
+            report.merge(invoice_batch(batch.records, won, len(batch.records), flow_run_id, lease_seconds,
+                                       start_approvals))
+        watermark = batch.watermark.encode() if hasattr(batch.watermark, "encode") else batch.watermark
         if watermark is not None and watermark != cursor:
             rt.store.set_cursor(CURSOR, watermark, flow_run_id)  # after the page's work is committed
             cursor = watermark
-        if exhausted:
-            break
+    _CUSTOMERS.pop(flow_run_id, None)
     summary = publish_report(report, "order-to-invoice: won deals → invoices")
     log.info("order-to-invoice: %s", summary)
     return summary

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
         None, description="first freee refresh token; seeds the token store when it is empty"
     )
     freee_company_id: int | None = Field(None, description="freee company (事業所) id")
+    freee_iv_per_minute: int = Field(30, description="freee請求書 requests per minute the client allows itself")
+    freee_iv_per_hour: int = Field(1500, description="freee請求書 requests per hour the client allows itself")
+    freee_accounting_per_second: float = Field(
+        5.0, description="freee会計 request pace (freee publishes no number, only a 403 lockout)")
 
     database_url: str = Field(
         f"sqlite:///{DEFAULT_HOME / 'renkei.db'}",

@@ -114,3 +114,47 @@ class AuditEvent(SQLModel, table=True):
     entity: str = Field(max_length=32)
     entity_key: str = Field(max_length=128)
     changes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class SubscriptionVersion(SQLModel, table=True):
+    """One version of a subscription (継続課金) — version 1 as sold, then one per dated amendment.
+
+    HubSpot only holds a deal's *current* line items; the versions kept here are what every later change
+    is prorated against. ``status``: scheduled (effective date not reached) → applied (no proration:
+    nothing billed to adjust, behaviour none, rejected) | pending_next (proration lines wait for the next
+    period invoice) | awaiting_approval → invoiced (proration billed, ``invoice_id``) | rejected.
+    """
+
+    __tablename__ = "subscription_version"
+
+    deal_id: str = Field(primary_key=True, max_length=64)
+    version: int = Field(primary_key=True)
+    effective_date: str = Field(max_length=10, description="ISO date the version takes effect")
+    lines: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="scheduled", max_length=24)
+    proration: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    net: int = Field(default=0)
+    invoice_id: Optional[str] = Field(default=None, max_length=64)
+    decided_by: Optional[str] = Field(default=None, max_length=254)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class SubscriptionBilling(SQLModel, table=True):
+    """One billing of a subscription: a period invoice or an immediate proration invoice, with the revenue
+    segments (service range + 税抜 amount) its monthly recognition schedule is computed from."""
+
+    __tablename__ = "subscription_billing"
+
+    deal_id: str = Field(primary_key=True, max_length=64)
+    key: str = Field(primary_key=True, max_length=64, description="period:<start> | proration:v<n>")
+    kind: str = Field(max_length=16, description="period | proration")
+    period_start: str = Field(max_length=10)
+    period_end: str = Field(max_length=10)
+    version: int = Field(default=1)
+    issue_date: str = Field(max_length=10)
+    amount: int = Field(default=0, description="税抜 amount recognised as revenue")
+    invoice_id: Optional[str] = Field(default=None, max_length=64)
+    invoice_number: Optional[str] = Field(default=None, max_length=64)
+    segments: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)

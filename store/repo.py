@@ -215,6 +215,16 @@ class Store:
             row.result, row.committed_at = dict(result or {}), utcnow()
             s.add(row)
 
+    def annotate(self, keys: Iterable[str], updates: dict[str, Any]) -> None:
+        """Add facts to committed entries' results (e.g. that the CRM shows the outcome)."""
+        keys = list(keys)
+        with session_scope(self.engine) as s:
+            for i in range(0, len(keys), 500):
+                for row in s.exec(select(LedgerEntry).where(col(LedgerEntry.key).in_(keys[i:i + 500]))):
+                    if row.status == "committed":
+                        row.result = {**row.result, **updates}
+                        s.add(row)
+
     def release(self, key: str, owner: str) -> None:
         """Give a claim back after a failure that had no external effect."""
         with session_scope(self.engine) as s:

@@ -129,6 +129,14 @@ class Outcome:
     status: str  # created | existing | held | mismatch
     invoice: Invoice | None = None
     note: str = ""
+    invoice_id: str | None = None
+    number: str | None = None
+    crm_shows_it: bool = False  # the deal already carries this outcome (no write-back needed)
+
+    def __post_init__(self) -> None:
+        if self.invoice is not None:
+            self.invoice_id = self.invoice_id or self.invoice.erp_id
+            self.number = self.number or self.invoice.number
 
 
 def _totals(inv: Invoice) -> tuple:
@@ -137,15 +145,18 @@ def _totals(inv: Invoice) -> tuple:
 
 def create_invoice_once(rt: Runtime, invoice: Invoice, deal_id: str, report: RunReport, *,
                         lease_seconds: int = 300, approved_by: str | None = None,
-                        crash_after_create: Callable[[str], bool] | None = None) -> Outcome:
-    """Create the ERP invoice for ``deal_id`` exactly once (see module docstring)."""
-    key = ledger_key(deal_id)
+                        crash_after_create: Callable[[str], bool] | None = None,
+                        ledger: str | None = None) -> Outcome:
+    """Create the ERP invoice for ``deal_id`` exactly once (see module docstring). ``ledger`` overrides the
+    ledger key for deals invoiced more than once (subscription periods and prorations)."""
+    key = ledger or ledger_key(deal_id)
     owner = f"{report.flow}:{report.flow_run_id or rt.worker_id}"
     claim = rt.store.claim(key, owner, lease_seconds=lease_seconds)
-    if claim.state == "committed":
-        existing = rt.erp.get_invoice(claim.external_id) if claim.external_id else None
+    if claim.state == "committed":  # invoiced before: the ledger has what the write-back needs
         report.count("erp", "unchanged")
-        return Outcome(deal_id, "existing", existing, "already invoiced")
+        result = claim.result or {}
+        return Outcome(deal_id, "existing", None, "already invoiced", claim.external_id, result.get("number"),
+                       crm_shows_it=bool(result.get("crm_written")))
     if claim.state == "held":
         report.count("erp", "held")
         report.notes.append(f"deal {deal_id}: another worker holds the invoice claim; retried next run")
@@ -180,14 +191,22 @@ def create_invoice_once(rt: Runtime, invoice: Invoice, deal_id: str, report: Run
     return Outcome(deal_id, status, created)
 
 
-def writeback_props(outcome_status: str, invoice: Invoice | None, comment: str | None = None) -> dict[str, str]:
+def writeback_props(outcome_status: str, outcome: "Outcome | None", comment: str | None = None) -> dict[str, str]:
+    """``renkei_invoice_*`` properties of the HubSpot deal for an outcome."""
     props = {"renkei_invoice_status": outcome_status}
-    if invoice is not None:
-        props |= {"renkei_invoice_id": str(invoice.erp_id or ""), "renkei_invoice_number": str(invoice.number or ""),
-                  "renkei_invoiced_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")}
+    if outcome is not None and outcome.invoice_id:
+        props |= {"renkei_invoice_id": str(outcome.invoice_id), "renkei_invoice_number": str(outcome.number or "")}
+        if outcome.status != "existing":
+            props["renkei_invoiced_at"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     if comment:
         props["renkei_invoice_comment"] = comment[:1000]
     return props
+
+
+def mark_written_back(rt: Runtime, deal_ids: list[str]) -> None:
+    """Remember that these deals show their invoice, so a rerun (or our own write's echo in the next
+    incremental read) does not write the same properties again."""
+    rt.store.annotate([ledger_key(d) for d in deal_ids], {"crm_written": True})
 
 
 def crash_hook_from_env() -> Callable[[str], bool] | None:

@@ -6,6 +6,7 @@ A flow collects a :class:`RunReport` while it works (plain Python, cheap), then 
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,14 +30,24 @@ class RunReport:
     audit: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     max_rows: int = 500
+    _lock: Any = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     def count(self, side: str, outcome: str, n: int = 1) -> None:
         if n:
-            self.counts[(side, outcome)] += n
+            with self._lock:  # batches fan out over threads
+                self.counts[(side, outcome)] += n
 
     def row(self, **values: Any) -> None:
-        if len(self.rows) < self.max_rows:
-            self.rows.append(values)
+        with self._lock:
+            if len(self.rows) < self.max_rows:
+                self.rows.append(values)
 
     def review(self, *, reason_code: str, entity: str, entity_key: str, message: str,
                payload: dict[str, Any] | None = None, side: str = "renkei") -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from connectors.freee.auth import FileTokenStore
-from connectors.freee.client import FreeeClient
+from connectors.freee.client import FreeeClient, FreeeLimits
 from connectors.freee.connector import FreeeConnector, FreeeConnectorConfig
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.connector import HubSpotCRM
@@ -57,6 +57,8 @@ def _build(settings: Settings) -> Runtime:
         token_store=token_store,
         initial_refresh_token=(settings.freee_refresh_token.get_secret_value()
                                if settings.freee_refresh_token else None),
+        limits=FreeeLimits(accounting_per_s=settings.freee_accounting_per_second,
+                           iv_per_minute=settings.freee_iv_per_minute, iv_per_hour=settings.freee_iv_per_hour),
     )
     erp = FreeeConnector(freee, FreeeConnectorConfig(tax_fraction=policy.tax.rounding))
     return Runtime(settings, policy, store, HubSpotCRM(hubspot), erp)

@@ -1,0 +1,79 @@
+"""proration-approval: one run per subscription change whose proration needs finance's decision (a net
+credit, or a net above ``[proration] approval_amount_threshold``). Modelled on ``invoice-approval``.
+
+The run suspends with :class:`tasks.approval_form.ApprovalDecision`; the description shows the deal, the
+effective date, the credit and charge lines and the net. After the resume Prefect re-executes the flow from
+the top (only reads happen before the suspend).
+
+* approve → the proration is billed per ``[proration] behavior`` through the same exactly-once invoice
+  path (a net credit → a negative invoice in freee = the credit note), or waits for the next period invoice
+* reject  → the version stays in force but nothing is prorated (status ``rejected``), comment recorded
+* a proration that changed since it was shown (the version was decided elsewhere) is not applied
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger, suspend_flow_run
+from prefect.context import get_run_context
+
+from connectors.hubspot import mapping as hs_map
+from domain.dates import today_tokyo
+from store.subscriptions import SubscriptionStore
+from tasks.approval_form import ApprovalDecision, decision_problem
+from tasks.reporting import RunReport, flush, publish_report
+from tasks.runtime import get_runtime
+from tasks.subscriptions import AWAITING, APPROVAL_FLOW, Context, decide, fingerprint, proration_markdown, \
+    read_subscription
+
+
+def _read(deal_id: str):
+    rt = get_runtime()
+    (raw,) = rt.crm.client.read_deals_with_associations([deal_id], properties=hs_map.DEAL_PROPERTIES,
+                                                        line_item_properties=hs_map.LINE_ITEM_PROPERTIES)
+    return read_subscription(raw)
+
+
+@flow(name=APPROVAL_FLOW, log_prints=False)
+def proration_approval(deal_id: str, version: int, timeout_hours: float | None = None,
+                       lease_seconds: int = 300) -> dict[str, Any]:
+    """Wait for finance to approve or reject the proration of ``deal_id`` version ``version``."""
+    log = get_run_logger()
+    rt = get_runtime()
+    subs = SubscriptionStore(rt.store)
+    flow_run_id = str(get_run_context().flow_run.id)
+    report = RunReport("subscription-proration", flow_run_id)
+    v = subs.version(deal_id, version)
+    if v is None or v.status != AWAITING:
+        return {"deal": deal_id, "version": version, "outcome": "already_decided", "status": v.status if v else None}
+    shown = fingerprint(v.proration)
+    sub = _read(deal_id)
+    ctx = Context(rt, subs, report, today_tokyo(), lease_seconds, start_approvals=False)
+    customer = ctx.customer(sub.deal)
+    description = proration_markdown(sub.deal, v, customer.name if customer else None) + (
+        "\n\n承認すると freee に日割り精算を計上します（差引がマイナスの場合はマイナス請求書）。"
+        "却下する場合はコメントを入力してください。"
+        "\n\nApprove to bill the proration in freee (a net credit becomes a negative invoice); "
+        "a comment is required to reject.")
+    timeout_s = int((timeout_hours or rt.policy.approval.timeout_hours) * 3600)
+    attempt = 0
+    while True:
+        form = ApprovalDecision.with_initial_data(description=description)
+        decision = suspend_flow_run(wait_for_input=form, timeout=timeout_s, key=f"decision-{attempt}")
+        problem = decision_problem(decision)
+        if problem is None:
+            break
+        attempt += 1
+        description = f"**{problem}** — もう一度入力してください / please submit again.\n\n" + description
+
+    v = subs.version(deal_id, version)
+    if v is None or v.status != AWAITING or fingerprint(v.proration) != shown:
+        return {"deal": deal_id, "version": version, "outcome": "changed_since_shown"}
+    result = decide(ctx, sub, version, approved=decision.approved, approver=decision.approver,
+                    comment=decision.comment)
+    flush(rt.store, report)
+    publish_report(report, f"proration approval for deal {deal_id} v{version}")
+    result |= {"approver": decision.approver, "comment": decision.comment}
+    log.info("deal %s v%s: %s by %s", deal_id, version, result["outcome"], decision.approver)
+    return result

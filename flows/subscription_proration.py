@@ -1,0 +1,174 @@
+"""subscription-proration (継続課金・日割り精算・売上按分): mid-term changes of subscriptions → prorated
+charges/credits in freee, renewal invoices, and the monthly revenue journals (前受金 → 売上高).
+
+Per run (daily, or on demand with ``as_of``):
+
+1. read the won deals modified since the committed cursor, one task per page; deals with recurring line
+   items are subscriptions: their versions are recorded and their timeline advanced
+   (:func:`tasks.subscriptions.advance`); the cursor moves only after the page is done;
+2. re-read every subscription already known (line-item edits do not always touch the deal), one task per
+   100 deals, and advance their timelines the same way;
+3. post the revenue journals of every billing for the months closed by ``as_of`` (one task), exactly once,
+   and publish the recognition schedule as a table artifact (``subscription-revenue-schedule``).
+
+Prorations that create a net credit or exceed ``[proration] approval_amount_threshold`` open a review item
+and start one ``proration-approval`` run; that subscription waits for the decision. See
+``docs/subscriptions.md`` for how users record amendments in HubSpot.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Mapping, Sequence
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.context import get_run_context
+
+from connectors.http import TransientError
+from connectors.hubspot import mapping as hs_map
+from domain.dates import today_tokyo
+from domain.money import format_yen
+from store.subscriptions import SubscriptionStore
+from tasks.reporting import RunReport, flush, publish_report
+from tasks.runtime import get_runtime
+from tasks.subscriptions import FLOW, Context, SubscriptionProblem, advance, is_subscription, post_journals, \
+    read_subscription
+
+CURSOR = "subscription-proration:hubspot-deals"
+SCHEDULE_ARTIFACT = "subscription-revenue-schedule"
+MAX_SCHEDULE_ROWS = 2000
+
+
+def _transient(task_, task_run, state) -> bool:
+    try:
+        state.result()
+    except TransientError:
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+    return False
+
+
+def process_raw(raws: Sequence[Mapping[str, Any]], as_of: date, report: RunReport, *, lease_seconds: int,
+                start_approvals: bool) -> list[str]:
+    """Advance each subscription among ``raws`` (HubSpot deal records with ``line_items``); per-deal problems
+    become review items. Returns the subscription deal ids handled."""
+    rt = get_runtime()
+    won = rt.crm.won_stage_ids()
+    ctx = Context(rt, SubscriptionStore(rt.store), report, as_of, lease_seconds, start_approvals)
+    known = set(ctx.subs.deal_ids())
+    done: list[str] = []
+    for raw in raws:
+        deal_id = str(raw.get("id"))
+        if not is_subscription(raw):
+            continue
+        stage = hs_map.text((raw.get("properties") or {}).get("dealstage"))
+        if stage not in won and deal_id not in known:
+            report.count("crm", "not_won")
+            continue
+        try:
+            sub = read_subscription(raw)
+            advance(ctx, sub)
+        except SubscriptionProblem as exc:
+            report.review(reason_code=exc.code, entity="deal", entity_key=deal_id, message=str(exc), side="crm")
+        except TransientError:
+            raise
+        except (ValueError, ArithmeticError) as exc:
+            report.review(reason_code="SUBSCRIPTION_FAILED", entity="deal", entity_key=deal_id,
+                          message=f"{type(exc).__name__}: {exc}")
+        done.append(deal_id)
+        report.count("crm", "subscription")
+    flush(rt.store, report)
+    return done
+
+
+@task(retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=_transient, cache_policy=NO_CACHE,
+      persist_result=False, task_run_name="subscriptions changed since {since}")
+def changed_page(since: str | None, as_of: str, flow_run_id: str, lease_seconds: int,
+                 start_approvals: bool) -> tuple[RunReport, list[str], str | None, bool]:
+    """One page of won deals modified since the cursor: advance the subscriptions among them."""
+    rt = get_runtime()
+    report = RunReport(FLOW, flow_run_id)
+    stage_filter = [{"propertyName": "dealstage", "operator": "IN", "values": sorted(rt.crm.won_stage_ids())}]
+    for batch in rt.crm.iter_deal_changes(since, extra_filters=stage_filter):
+        wm = batch.watermark.encode() if hasattr(batch.watermark, "encode") else batch.watermark
+        raws = [r.raw for r in batch.records if r.raw is not None]
+        done = process_raw(raws, date.fromisoformat(as_of), report, lease_seconds=lease_seconds,
+                           start_approvals=start_approvals)
+        return report, done, (wm if wm is not None else since), batch.exhausted
+    return report, [], since, True
+
+
+@task(retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=_transient, cache_policy=NO_CACHE,
+      persist_result=False, task_run_name="refresh {n} subscriptions")
+def refresh_batch(deal_ids: list[str], n: int, as_of: str, flow_run_id: str, lease_seconds: int,
+                  start_approvals: bool) -> RunReport:
+    """Re-read known subscriptions (amended line items) and advance their timelines."""
+    rt = get_runtime()
+    report = RunReport(FLOW, flow_run_id)
+    raws = rt.crm.client.read_deals_with_associations(deal_ids, properties=hs_map.DEAL_PROPERTIES,
+                                                      line_item_properties=hs_map.LINE_ITEM_PROPERTIES)
+    process_raw(raws, date.fromisoformat(as_of), report, lease_seconds=lease_seconds, start_approvals=start_approvals)
+    return report
+
+
+@task(retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=_transient, cache_policy=NO_CACHE,
+      persist_result=False, task_run_name="revenue journals up to {as_of}")
+def revenue_journals(as_of: str, flow_run_id: str, lease_seconds: int) -> tuple[RunReport, list[dict[str, Any]]]:
+    rt = get_runtime()
+    report = RunReport(FLOW, flow_run_id)
+    billings = SubscriptionStore(rt.store).billings()
+    rows = post_journals(rt, billings, date.fromisoformat(as_of), report, lease_seconds=lease_seconds) if billings else []
+    flush(rt.store, report)
+    return report, rows
+
+
+def _run_name() -> str:
+    return f"subscription-proration {datetime.now().astimezone().strftime('%Y-%m-%d %H:%M')}"
+
+
+@flow(name=FLOW, flow_run_name=_run_name, log_prints=False)
+def subscription_proration(as_of: str | None = None, lease_seconds: int = 300, start_approvals: bool = True,
+                           max_pages: int = 1000) -> dict[str, Any]:
+    """Subscription changes → prorations in freee (exactly once), renewals, revenue journals per month.
+
+    ``as_of``: the business date (Asia/Tokyo, ISO) the run acts on — default today; events after it wait.
+    """
+    log = get_run_logger()
+    rt = get_runtime()
+    day = date.fromisoformat(as_of) if as_of else today_tokyo()
+    flow_run_id = str(get_run_context().flow_run.id)
+    report = RunReport(FLOW, flow_run_id)
+    report.notes.append(f"as of {day.isoformat()} (Asia/Tokyo)")
+    handled: set[str] = set()
+    cursor = rt.store.get_cursor(CURSOR)
+    for _ in range(max_pages):
+        page_report, done, watermark, exhausted = changed_page(cursor, day.isoformat(), flow_run_id, lease_seconds,
+                                                               start_approvals)
+        report.merge(page_report)
+        handled.update(done)
+        if watermark is not None and watermark != cursor:
+            rt.store.set_cursor(CURSOR, watermark, flow_run_id)  # after the page's work is committed
+            cursor = watermark
+        if exhausted:
+            break
+    known = [d for d in SubscriptionStore(rt.store).deal_ids() if d not in handled]
+    for i in range(0, len(known), 100):
+        chunk = known[i: i + 100]
+        report.merge(refresh_batch(chunk, len(chunk), day.isoformat(), flow_run_id, lease_seconds, start_approvals))
+    journal_report, rows = revenue_journals(day.isoformat(), flow_run_id, lease_seconds)
+    report.merge(journal_report)
+    if rows:
+        shown = rows[-MAX_SCHEDULE_ROWS:]  # the newest billings when there are very many
+        create_table_artifact(
+            key=SCHEDULE_ARTIFACT, table=[{**r, "amount": format_yen(r["amount"]),
+                                           "deferred_after": format_yen(r["deferred_after"])} for r in shown],
+            description=f"## 売上按分スケジュール / revenue recognition schedule (as of {day.isoformat()})\n"
+                        "Straight-line by days per billed period, largest-remainder rounding; "
+                        "前受金 → 売上高 journals at each month close."
+                        + (f"\n\n(last {len(shown)} of {len(rows)} rows)" if len(shown) < len(rows) else ""))
+    summary = publish_report(report, "subscription-proration: prorations, renewals, revenue journals")
+    log.info("subscription-proration: %s", summary)
+    return summary
