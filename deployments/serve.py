@@ -22,8 +22,10 @@ TOKYO = "Asia/Tokyo"
 
 def approval_deployments() -> list:
     from flows.invoice_approval import invoice_approval
+    from flows.proration_approval import proration_approval
 
-    return [invoice_approval.to_deployment(name="invoice-approval", tags=["renkei", "renkei-approval"])]
+    return [invoice_approval.to_deployment(name="invoice-approval", tags=["renkei", "renkei-approval"]),
+            proration_approval.to_deployment(name="proration-approval", tags=["renkei", "renkei-approval"])]
 
 
 def scheduled_deployments() -> list:

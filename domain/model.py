@@ -217,8 +217,9 @@ class LineItem(CanonicalModel):
     crm_id: str | None = meta("HubSpot line item id", "crm", hubspot="id")
     product_code: Text | None = meta("品目コード", "crm", hubspot="hs_sku", freee="item_id (via code)")
     name: Name = meta("品名", "crm", hubspot="name", freee="description", default=...)
-    quantity: Annotated[StrictDecimal, Field(gt=0, max_digits=18, decimal_places=4)] = meta(
-        "数量 (> 0)", "crm", hubspot="quantity", freee="quantity", default=...)
+    quantity: Annotated[StrictDecimal, Field(ge=0, max_digits=18, decimal_places=4)] = meta(
+        "数量 (> 0; 0 only on a dated amendment that ends the item)", "crm", hubspot="quantity", freee="quantity",
+        default=...)
     unit_price: NonNegativeYen = meta("単価 (税抜, yen)", "crm", hubspot="price", freee="unit_price", default=...)
     discount: NonNegativeYen = meta("値引 per unit (yen)", "crm", hubspot="discount", freee="—", default=0)
     discount_percent: Annotated[StrictDecimal, Field(ge=0, le=100)] = meta(
@@ -231,6 +232,12 @@ class LineItem(CanonicalModel):
     recurring_start: date | None = meta("課金開始日", "crm", hubspot="hs_recurring_billing_start_date")
     term_months: int | None = meta("契約期間 (months)", "crm", hubspot="hs_term_in_months", default=None)
     effective_date: date | None = meta("変更の適用日 (amendments)", "crm", hubspot="renkei_effective_date")
+
+    @model_validator(mode="after")
+    def _quantity_zero_only_for_amendments(self) -> "LineItem":
+        if self.quantity == 0 and self.effective_date is None:
+            raise ValueError("quantity: must be greater than 0 (0 only on an amendment with renkei_effective_date)")
+        return self
 
 
 class Deal(CanonicalModel):

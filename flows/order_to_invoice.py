@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -38,7 +39,41 @@ APPROVAL_DEPLOYMENT = "invoice-approval/invoice-approval"
 APPROVAL_TAG = "renkei-approval"
 PARKED_REASONS = ("COMPANY_NOT_LINKED", "INVALID_DEAL", "NO_COMPANY")
 INVOICE_WORKERS = 16
-_CUSTOMERS: dict[str, dict[str, Any]] = {}  # flow run id → partner id → invoice recipient (one read per run)
+
+
+class _OnceCache:
+    """Thread-safe "compute once per key": concurrent callers of one key wait for the first one's result
+    (or its exception)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[threading.Event, list]] = {}
+
+    def get(self, key: str, compute):
+        with self._lock:
+            entry = self._entries.get(key)
+            owner = entry is None
+            if owner:
+                entry = self._entries[key] = (threading.Event(), [])
+        event, box = entry
+        if owner:
+            try:
+                box.append(("ok", compute()))
+            except BaseException as exc:  # noqa: BLE001 - handed to every waiter
+                box.append(("err", exc))
+                with self._lock:
+                    self._entries.pop(key, None)  # a later call may try again
+            finally:
+                event.set()
+        else:
+            event.wait()
+        kind, value = box[0]
+        if kind == "err":
+            raise value
+        return value
+
+
+_CUSTOMERS: dict[str, _OnceCache] = {}  # flow run id → partner id → invoice recipient (one read per run)
 
 
 def _transient(task_, task_run, state) -> bool:
@@ -118,23 +153,38 @@ def process_deals(results: list[MapResult[Deal]], won: set[str], report: RunRepo
     crm_companies = read_crm_companies(rt, [d.company_crm_id for d in with_company], report)
     writebacks: dict[str, dict[str, str]] = {}
     crash = crash_hook_from_env()
-    # one partner read per customer per flow run, fetched concurrently
-    customers = _CUSTOMERS.setdefault(report.flow_run_id or "", {})
-    wanted = {partners[str(d.company_crm_id)]: crm_companies.get(str(d.company_crm_id)) for d in with_company
-              if str(d.company_crm_id) in partners and partners[str(d.company_crm_id)] not in customers}
-    with ThreadPoolExecutor(max_workers=max(1, min(8, len(wanted)))) as pool:
-        for pid, customer in zip(wanted, pool.map(lambda kv: customer_for(rt, kv[0], kv[1]), wanted.items())):
-            customers[pid] = customer
-    clean: list[Draft] = []
-    for deal in with_company:
+    customers = _CUSTOMERS.setdefault(report.flow_run_id or "", _OnceCache())
+
+    def work(deal: Deal) -> tuple[Draft | None, Any]:
+        """Recipient (one partner read per customer per run) → draft → invoice when clean. Deals run
+        concurrently (I/O bound); the connector's rate limiters pace the ERP calls, so the first invoices
+        go out while other customers are still being read."""
         partner_id = partners.get(str(deal.company_crm_id))
         if partner_id is None:
+            return None, None
+        customer = customers.get(partner_id, lambda: customer_for(rt, partner_id,
+                                                                  crm_companies.get(str(deal.company_crm_id))))
+        draft = draft_invoice(rt, deal, customer)
+        if not draft.clean:
+            return draft, None
+        return draft, create_invoice_once(rt, draft.invoice, deal.crm_id, report, lease_seconds=lease_seconds,
+                                          crash_after_create=crash)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(INVOICE_WORKERS, len(with_company)))) as pool:
+        results_by_deal = list(zip(with_company, pool.map(work, with_company)))
+    for deal, (draft, outcome) in results_by_deal:
+        if draft is None:
             report.review(reason_code="COMPANY_NOT_LINKED", entity="deal", entity_key=deal.crm_id,
                           message=f"{deal.name}: the company has no freee partner yet (see its review item)")
             continue
-        draft = draft_invoice(rt, deal, customers[partner_id])
-        if draft.clean:
-            clean.append(draft)
+        if outcome is not None:
+            if outcome.crm_shows_it:
+                continue  # already invoiced and shown on the deal: nothing to write
+            if outcome.status in ("created", "existing", "mismatch"):
+                writebacks[deal.crm_id] = writeback_props(
+                    "totals_mismatch" if outcome.status == "mismatch" else "created", outcome)
+                report.row(deal=deal.crm_id, customer=draft.customer.name, total=draft.invoice.total,
+                           invoice=outcome.number or "", outcome=outcome.status)
             continue
         if rt.store.ledger_entry(f"invoice:deal:{deal.crm_id}") is not None:
             report.count("erp", "unchanged")  # invoiced before (or approved); a later edit does not re-invoice
@@ -150,20 +200,6 @@ def process_deals(results: list[MapResult[Deal]], won: set[str], report: RunRepo
         report.row(deal=deal.crm_id, customer=draft.customer.name if draft.customer else "",
                    total=draft.invoice.total if draft.invoice else "", invoice="", outcome="approval:" + ",".join(reasons),
                    approval_run=run_id or "")
-    # Invoices are created concurrently (I/O bound); the connector's rate limiter paces the ERP calls.
-    def create(draft: Draft):
-        return draft, create_invoice_once(rt, draft.invoice, draft.deal.crm_id, report, lease_seconds=lease_seconds,
-                                          crash_after_create=crash)
-
-    with ThreadPoolExecutor(max_workers=max(1, min(INVOICE_WORKERS, len(clean)))) as pool:
-        for draft, outcome in pool.map(create, clean):
-            if outcome.crm_shows_it:
-                continue  # already invoiced and shown on the deal: nothing to write
-            if outcome.status in ("created", "existing", "mismatch"):
-                writebacks[draft.deal.crm_id] = writeback_props(
-                    "totals_mismatch" if outcome.status == "mismatch" else "created", outcome)
-                report.row(deal=draft.deal.crm_id, customer=draft.customer.name, total=draft.invoice.total,
-                           invoice=outcome.number or "", outcome=outcome.status)
     if writebacks:
         results = rt.crm.update_deal_properties(writebacks)
         failed = [r for r in results if not r.ok]

@@ -22,7 +22,8 @@ from typing import Any, Callable
 from connectors.freee.mapping import partner_to_company
 from domain.dates import BusinessDayShift, today_tokyo
 from domain.exceptions import ExceptionReason, ExceptionRules, evaluate
-from domain.invoice import InvoiceParams, amount_discrepancy, build_invoice, invoice_reference, render_invoice_markdown
+from domain.invoice import (InvoiceParams, amount_discrepancy, build_invoice, invoice_reference, lines_subtotal,
+                            render_invoice_markdown)
 from domain.model import Company, Deal, Invoice, PaymentTerms
 from domain.money import format_yen
 from tasks.reporting import RunReport
@@ -110,16 +111,25 @@ def draft_invoice(rt: Runtime, deal: Deal, customer: Company | None, *, issue_da
         else BusinessDayShift.NONE,
         transaction_date=deal.close_date or issue,
     )
+    # A subscription deal may already carry dated amendments (renkei_effective_date after the sale):
+    # the sale invoice bills the deal as sold; subscription-proration bills the amendments.
+    sold = [li for li in deal.line_items if li.quantity > 0 and (
+        li.effective_date is None or (deal.close_date is not None and li.effective_date <= deal.close_date))]
+    amendments = [li for li in deal.line_items if li not in sold]
+    eval_deal = deal
+    if amendments and deal.amount is not None:
+        # the deal amount includes the amendment lines; compare it with all lines, invoice the sold ones
+        eval_deal = deal.model_copy(update={"amount": deal.amount - (lines_subtotal(deal.line_items, p.tax.line_rounding)
+                                                                     - lines_subtotal(sold, p.tax.line_rounding))})
     invoice, errors = None, []
     if customer is not None:
         try:
-            invoice = build_invoice(deal, None, customer, params)
+            invoice = build_invoice(deal, sold, customer, params)
             invoice = invoice.model_copy(update={"partner_erp_id": customer.erp_id, "issuer_name": p.issuer.name})
         except (ValueError, ArithmeticError) as exc:
             errors.append(str(exc))
-    discrepancy = amount_discrepancy(deal, invoice) if invoice is not None else None
-    reasons = evaluate(deal, None, customer, invoice, exception_rules(rt),
-                       validation_errors=errors)
+    discrepancy = amount_discrepancy(eval_deal, invoice) if invoice is not None else None
+    reasons = evaluate(eval_deal, sold, customer, invoice, exception_rules(rt), validation_errors=errors)
     return Draft(deal, customer, invoice, reasons, discrepancy, errors)
 
 

@@ -10,7 +10,11 @@ from domain.model import BankDeposit, Company, Deal, EntityKind, Invoice, LineIt
 
 
 def field_of(exc: ValidationError) -> tuple:
-    return exc.errors()[0]["loc"]
+    """The field an error names: its location, or for a cross-field rule the ``field:`` its message starts with."""
+    err = exc.errors()[0]
+    if err["loc"]:
+        return err["loc"]
+    return (err["msg"].removeprefix("Value error, ").split(":", 1)[0],)
 
 
 def test_valid_company_normalises_identifiers():
@@ -53,6 +57,11 @@ def test_bad_line_items(kwargs, field):
     with pytest.raises(ValidationError) as exc:
         LineItem(**{**base, **kwargs})
     assert field_of(exc.value)[0] == field
+
+
+def test_quantity_zero_is_only_an_amendment():
+    ended = LineItem(name="席ライセンス", quantity=0, unit_price=1000, effective_date="2026-12-01")
+    assert ended.quantity == 0
 
 
 def test_line_item_accepts_wire_strings():
