@@ -29,7 +29,7 @@ from domain.model import Deal
 from domain.money import format_yen
 from tasks.customers import ensure_partners, read_crm_companies
 from tasks.invoicing import (INVOICE_STATUS_PENDING, Draft, create_invoice_once, crash_hook_from_env, customer_for,
-                             draft_invoice, mark_written_back, writeback_props)
+                             draft_invoice, mark_written_back, prefetch_customers, writeback_props)
 from tasks.reporting import RunReport, flush, publish_report
 from tasks.runtime import get_runtime
 
@@ -48,6 +48,16 @@ class _OnceCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[threading.Event, list]] = {}
+
+    def has(self, key: str) -> bool:
+        with self._lock:
+            return key in self._entries
+
+    def put(self, key: str, value) -> None:
+        event = threading.Event()
+        event.set()
+        with self._lock:
+            self._entries.setdefault(key, (event, [("ok", value)]))
 
     def get(self, key: str, compute):
         with self._lock:
@@ -154,6 +164,10 @@ def process_deals(results: list[MapResult[Deal]], won: set[str], report: RunRepo
     writebacks: dict[str, dict[str, str]] = {}
     crash = crash_hook_from_env()
     customers = _CUSTOMERS.setdefault(report.flow_run_id or "", _OnceCache())
+    wanted = {partners[str(d.company_crm_id)]: crm_companies.get(str(d.company_crm_id)) for d in with_company
+              if str(d.company_crm_id) in partners and not customers.has(partners[str(d.company_crm_id)])}
+    for pid, customer in prefetch_customers(rt, wanted).items():
+        customers.put(pid, customer)
 
     def work(deal: Deal) -> tuple[Draft | None, Any]:
         """Recipient (one partner read per customer per run) → draft → invoice when clean. Deals run

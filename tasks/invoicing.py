@@ -96,6 +96,26 @@ def customer_for(rt: Runtime, partner_erp_id: str | None, crm_company: Company |
     return partner.model_copy(update=update)
 
 
+def prefetch_customers(rt: Runtime, wanted: dict[str, Company | None], *, min_for_listing: int = 10
+                       ) -> dict[str, Company | None]:
+    """Recipients for many partners at once: listing partners (100 per request) beats one read each
+    when many are needed; stops as soon as all are found. Fewer than ``min_for_listing``: nothing."""
+    if len(wanted) < min_for_listing:
+        return {}
+    found: dict[str, Company | None] = {}
+    for page in rt.erp.iter_partners():
+        for res in page:
+            if res.ok and str(res.value.erp_id) in wanted and str(res.value.erp_id) not in found:
+                crm_company = wanted[str(res.value.erp_id)]
+                update: dict[str, Any] = {"crm_id": crm_company.crm_id if crm_company else None}
+                if crm_company is not None and crm_company.credit_hold:
+                    update["credit_hold"] = True
+                found[str(res.value.erp_id)] = res.value.model_copy(update=update)
+        if len(found) == len(wanted):
+            break
+    return found
+
+
 def draft_invoice(rt: Runtime, deal: Deal, customer: Company | None, *, issue_date=None) -> Draft:
     """Build the qualified invoice and run the exception rules (pure rules; no writes)."""
     p = rt.policy
