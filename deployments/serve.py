@@ -22,10 +22,12 @@ TOKYO = "Asia/Tokyo"
 
 def approval_deployments() -> list:
     from flows.invoice_approval import invoice_approval
+    from flows.payment_approval import payment_approval
     from flows.proration_approval import proration_approval
 
     return [invoice_approval.to_deployment(name="invoice-approval", tags=["renkei", "renkei-approval"]),
-            proration_approval.to_deployment(name="proration-approval", tags=["renkei", "renkei-approval"])]
+            proration_approval.to_deployment(name="proration-approval", tags=["renkei", "renkei-approval"]),
+            payment_approval.to_deployment(name="payment-approval", tags=["renkei", "renkei-approval"])]
 
 
 def scheduled_deployments() -> list:
@@ -65,6 +67,8 @@ class Runner:
 
     def start(self, wait_for: str = "invoice-approval/invoice-approval", timeout_s: float = 90) -> "Runner":
         cmd = [sys.executable, "-m", "deployments.serve"] + (["--schedules"] if self.schedules else [])
+        if self.log_path:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
         out = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
         env = {"PREFECT_RUNNER_POLL_FREQUENCY": "2", **os.environ, **(self.env or {})}
         self.proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
