@@ -1,0 +1,47 @@
+"""``renkei sandbox serve`` serves both sandboxes over HTTP until stopped."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+
+from renkei.prefect_server import free_port
+
+
+def test_sandbox_serve_answers_on_both_ports(tmp_path):
+    hs_port, fr_port = free_port(), free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "renkei.cli", "sandbox", "serve", "--hubspot-port", str(hs_port), "--freee-port",
+         str(fr_port), "--seed", "demo", "--hubspot-token", "cli-test-token", "--freee-refresh-token", "cli-refresh-1"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        env={**os.environ, "COLUMNS": "200"})
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{hs_port}/crm/v3/objects/companies?limit=2",
+                              headers={"Authorization": "Bearer cli-test-token"}, timeout=2)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline and proc.poll() is None, "sandbox did not start"
+                time.sleep(0.3)
+        assert r.status_code == 200 and len(r.json()["results"]) == 2  # demo seed
+        assert httpx.get(f"http://127.0.0.1:{hs_port}/crm/v3/objects/companies", timeout=5).status_code == 401
+        tok = httpx.post(f"http://127.0.0.1:{fr_port}/public_api/token", data={
+            "grant_type": "refresh_token", "refresh_token": "cli-refresh-1", "client_id": "renkei-sandbox-client",
+            "client_secret": "renkei-sandbox-secret"}, timeout=5)
+        assert tok.status_code == 200 and tok.json()["refresh_token"] != "cli-refresh-1"
+        partners = httpx.get(f"http://127.0.0.1:{fr_port}/api/1/partners", params={"company_id": 1},
+                             headers={"Authorization": f"Bearer {tok.json()['access_token']}"}, timeout=5)
+        assert partners.status_code == 200 and partners.json()["partners"]
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
