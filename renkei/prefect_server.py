@@ -86,7 +86,12 @@ def prefect_server(home: Path, *, port: int | None = None, keep: bool = False) -
     try:
         wait_healthy(api_url, timeout_s=180, proc=proc)
         os.environ.update({**QUIET_ENV, "PREFECT_API_URL": api_url, "PREFECT_HOME": str(home)})
-        yield server
+        # Prefect reads its settings when it is imported: point this process at the server too
+        # (child processes get it from the environment).
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings(updates={PREFECT_API_URL: api_url}):
+            yield server
     finally:
         for k, v in old.items():
             if v is None:
