@@ -24,7 +24,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 
 from connectors.base import MapResult
-from connectors.http import TransientError
+from connectors.http import QuotaExhausted, TransientError
 from domain.model import Deal
 from domain.money import format_yen
 from tasks.customers import ensure_partners, read_crm_companies
@@ -244,9 +244,12 @@ def retry_parked(won: list[str], flow_run_id: str, lease_seconds: int, start_app
     rt = get_runtime()
     report = RunReport(FLOW, flow_run_id)
     parked = [r for r in rt.store.list_reviews("open", flow=FLOW) if r.entity == "deal" and r.reason_code in PARKED_REASONS]
-    if not parked:
+    # claims that never committed (a worker died, or freee refused and the claim was released)
+    unfinished = [e.key.removeprefix("invoice:deal:") for e in rt.store.unfinished("invoice:deal:")]
+    unfinished = [k for k in unfinished if ":" not in k]  # subscription periods are redone by their own flow
+    if not parked and not unfinished:
         return report
-    ids = sorted({r.entity_key for r in parked})[:500]
+    ids = sorted({r.entity_key for r in parked} | set(unfinished))[:500]
     process_deals(rt.crm.get_deals(ids), set(won), report, lease_seconds=lease_seconds,
                   start_approvals=start_approvals)
     still = {r["entity_key"] for r in report.reviews}
@@ -278,16 +281,23 @@ def order_to_invoice(lease_seconds: int = 300, start_approvals: bool = True, max
     started_ms = str(int(time.time() * 1000))
     stage_filter = [{"propertyName": "dealstage", "operator": "IN", "values": won},
                     {"propertyName": "hs_lastmodifieddate", "operator": "LTE", "value": started_ms}]
-    for page_no, batch in enumerate(rt.crm.iter_deal_changes(cursor, extra_filters=stage_filter)):
-        if page_no >= max_pages:
-            break
-        if batch.records:
-            report.merge(invoice_batch(batch.records, won, len(batch.records), flow_run_id, lease_seconds,
-                                       start_approvals))
-        watermark = batch.watermark.encode() if hasattr(batch.watermark, "encode") else batch.watermark
-        if watermark is not None and watermark != cursor:
-            rt.store.set_cursor(CURSOR, watermark, flow_run_id)  # after the page's work is committed
-            cursor = watermark
+    try:
+        for page_no, batch in enumerate(rt.crm.iter_deal_changes(cursor, extra_filters=stage_filter)):
+            if page_no >= max_pages:
+                break
+            if batch.records:
+                report.merge(invoice_batch(batch.records, won, len(batch.records), flow_run_id, lease_seconds,
+                                           start_approvals))
+            watermark = batch.watermark.encode() if hasattr(batch.watermark, "encode") else batch.watermark
+            if watermark is not None and watermark != cursor:
+                rt.store.set_cursor(CURSOR, watermark, flow_run_id)  # after the page's work is committed
+                cursor = watermark
+    except QuotaExhausted as exc:
+        # The ERP's daily cap: stop cleanly. Every invoice made so far is committed in the ledger; the
+        # cursor stays before the unfinished page, so the next run resumes there (nothing lost or doubled).
+        report.notes.append(f"quota exhausted: {exc}; the next run resumes from the last committed page")
+        report.count("erp", "quota_exhausted")
+        log.warning("order-to-invoice stopped: quota exhausted (%s)", exc)
     _CUSTOMERS.pop(flow_run_id, None)
     summary = publish_report(report, "order-to-invoice: won deals → invoices")
     log.info("order-to-invoice: %s", summary)

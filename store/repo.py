@@ -233,6 +233,16 @@ class Store:
                 row.status = "released"
                 s.add(row)
 
+    def unfinished(self, prefix: str, *, limit: int = 500) -> list[LedgerEntry]:
+        """Claims under ``prefix`` that never committed and are free to take again (released, or whose
+        lease has expired: a worker died or gave up) — work to redo even if no cursor points at it."""
+        now = utcnow()
+        with Session(self.engine) as s:
+            q = select(LedgerEntry).where(col(LedgerEntry.key).startswith(prefix),
+                                          col(LedgerEntry.status) != "committed")
+            rows = list(s.exec(q.order_by(LedgerEntry.key).limit(limit * 4)))
+        return [r for r in rows if r.status == "released" or r.lease_until < now][:limit]
+
     def ledger_entry(self, key: str) -> LedgerEntry | None:
         with Session(self.engine) as s:
             return s.get(LedgerEntry, key)

@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any, Callable
 
 from connectors.freee.mapping import partner_to_company
+from connectors.http import PermanentError, QuotaExhausted, RateLimited
 from domain.dates import BusinessDayShift, today_tokyo
 from domain.exceptions import ExceptionReason, ExceptionRules, evaluate
 from domain.invoice import (InvoiceParams, amount_discrepancy, build_invoice, invoice_reference, lines_subtotal,
@@ -201,7 +202,12 @@ def create_invoice_once(rt: Runtime, invoice: Invoice, deal_id: str, report: Run
             report.notes.append(f"deal {deal_id}: found invoice {created.number} from an interrupted run")
     status = "existing" if created is not None else "created"
     if created is None:
-        created = rt.erp.create_invoice(invoice)
+        try:
+            created = rt.erp.create_invoice(invoice)
+        except (QuotaExhausted, RateLimited, PermanentError):
+            # freee refused the request: nothing was created, so the claim can be taken again at once
+            rt.store.release(key, owner)
+            raise
         if crash_after_create and crash_after_create(deal_id):
             raise SimulatedCrash(f"simulated crash after creating the invoice for deal {deal_id}")
         report.count("erp", "created")

@@ -45,6 +45,7 @@ class FreeeSandboxConfig:
     iv_limit_per_minute: int = 30
     iv_limit_per_hour: int = 1500
     daily_cap: int = 0
+    iv_daily_cap: int = 0  # 請求書 API's own daily cap (0 = same number as daily_cap)
     faults: FaultConfig = field(default_factory=FaultConfig)
     clock: Clock | None = None
     # freee settings of the sandbox company

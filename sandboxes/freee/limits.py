@@ -76,6 +76,8 @@ class ApiLimits:
         self.iv_minute = FixedWindowCounter(config.iv_limit_per_minute, 60, clock)
         self.iv_hour = FixedWindowCounter(config.iv_limit_per_hour, 3600, clock)
         self.daily = FixedWindowCounter(config.daily_cap, 86400, clock)
+        # 請求書 may have a cap of its own (``iv_daily_cap``); by default it shares ``daily_cap``'s number
+        self.iv_daily = FixedWindowCounter(config.iv_daily_cap or config.daily_cap, 86400, clock)
 
     def reset(self) -> None:
         with self._lock:
@@ -84,6 +86,7 @@ class ApiLimits:
             self.iv_minute.clear()
             self.iv_hour.clear()
             self.daily.clear()
+            self.iv_daily.clear()
 
     def admit(self, api: Api, company_id: int | None) -> dict[str, str]:
         """Count the request or raise freee's error. Returns headers to add to the response."""
@@ -117,18 +120,18 @@ class ApiLimits:
             "X-Ratelimit-Remaining-Minute": str(self.iv_minute.remaining(key)),
             "X-Ratelimit-Reset-Minute": iso_utc(self.iv_minute.reset_at()),
         }
-        if self.daily.limit > 0:
+        if self.iv_daily.limit > 0:
             headers |= {
-                "X-RateLimit-Limit-Day": str(self.daily.limit),
-                "X-RateLimit-Remaining-Day": str(self.daily.remaining(daily_key)),
-                "X-RateLimit-Reset-Day": iso_utc(self.daily.reset_at()),
+                "X-RateLimit-Limit-Day": str(self.iv_daily.limit),
+                "X-RateLimit-Remaining-Day": str(self.iv_daily.remaining(daily_key)),
+                "X-RateLimit-Reset-Day": iso_utc(self.iv_daily.reset_at()),
             }
         return headers
 
     def _admit_iv(self, key: str) -> dict[str, str]:
         daily_key = f"iv:{key}"
         for counter, what, k in (
-            (self.daily, "1日", daily_key),
+            (self.iv_daily, "1日", daily_key),
             (self.iv_hour, "1時間", key),
             (self.iv_minute, "1分間", key),
         ):
@@ -140,7 +143,7 @@ class ApiLimits:
                     reset_iso=iso_utc(counter.reset_at()),
                     headers=self._iv_headers(key, daily_key),
                 )
-        for counter, k in ((self.iv_minute, key), (self.iv_hour, key), (self.daily, daily_key)):
+        for counter, k in ((self.iv_minute, key), (self.iv_hour, key), (self.iv_daily, daily_key)):
             if counter.limit > 0:
                 counter.hit(k)
         return self._iv_headers(key, daily_key)

@@ -84,3 +84,64 @@ def test_exceptions_become_review_items_and_never_block_other_deals(world):
     assert reviews[no_lines] == "NO_LINE_ITEMS"
     assert clean not in reviews
     assert _deal_props(world, big)["renkei_invoice_status"] == "pending_approval"
+
+
+def test_daily_quota_ends_the_run_cleanly_and_the_next_run_resumes(world):
+    """freee's daily cap hit mid-run: the run completes saying so, and the next day's run finishes the
+    rest — every deal invoiced exactly once."""
+    freee_partner(world, "株式会社森田商店", registration="T7120001168421")
+    company = hs_company(world, "株式会社森田商店", renkei_corporate_number="7120001168421")
+    deals = [hs_deal(world, f"森田商店 {i}", company, [{"name": "部品", "quantity": 1, "price": 1000 + i}])
+             for i in range(6)]
+    limits = world.freee.app.state.limits
+    limits.iv_daily.limit = 3  # freee請求書's daily cap: three more invoices today
+    try:
+        state = order_to_invoice(return_state=True)
+        assert state.is_completed()
+        summary = state.result()
+        assert summary["erp"].get("quota_exhausted") == 1
+    finally:
+        limits.iv_daily.limit = 0  # lifted so that the test itself can look
+    assert len(freee_invoices(world)) == 3  # what the cap allowed, committed
+    limits.iv_daily.clear()  # the next day
+    order_to_invoice()
+    invoices = freee_invoices(world)
+    assert len(invoices) == 6
+    assert sorted(i["total_amount"] for i in invoices) == sorted((1000 + i) * 110 // 100 for i in range(6))
+    for d in deals:
+        assert world.rt.store.ledger_entry(f"invoice:deal:{d}").status == "committed"
+
+
+def test_two_concurrent_runs_on_postgresql_make_one_invoice_per_deal(world, pg_url, monkeypatch):
+    """Two workers run order-to-invoice at the same moment against one PostgreSQL store: the ledger
+    claim lets exactly one of them create each invoice."""
+    import threading
+
+    from tasks.runtime import get_runtime, reset_runtime
+
+    monkeypatch.setenv("RENKEI_DATABASE_URL", pg_url)
+    reset_runtime()
+    world.rt = get_runtime()
+    freee_partner(world, "株式会社並行テスト", registration="T4011001098993")
+    company = hs_company(world, "株式会社並行テスト", renkei_corporate_number="4011001098993")
+    deals = [hs_deal(world, f"並行 {i}", company, [{"name": "作業", "quantity": 1, "price": 10_000 + i}])
+             for i in range(8)]
+    barrier = threading.Barrier(2)
+    states = []
+
+    def worker():
+        barrier.wait()
+        states.append(order_to_invoice(return_state=True))
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert len(states) == 2 and all(s.is_completed() for s in states)
+    order_to_invoice()  # anything a worker skipped as "held" is finished by the next run
+    invoices = freee_invoices(world)
+    assert len(invoices) == 8
+    assert sorted(i["total_amount"] for i in invoices) == sorted((10_000 + i) * 110 // 100 for i in range(8))
+    entries = [world.rt.store.ledger_entry(f"invoice:deal:{d}") for d in deals]
+    assert all(e.status == "committed" for e in entries)
