@@ -145,8 +145,8 @@ class Company(CanonicalModel):
     name_kana: Text | None = meta("フリガナ", "crm", hubspot="renkei_name_kana", freee="shortcut1 / long_name kana")
     entity_kind: EntityKind = meta("法人 or 個人事業者", "erp", hubspot="renkei_entity_kind", freee="org_code (1 法人, 2 個人)",
                                    default=EntityKind.CORPORATION)
-    corporate_number: str | None = meta("法人番号 (13 digits)", "crm", hubspot="renkei_corporate_number",
-                                        freee="corporate_number")
+    corporate_number: str | None = meta("法人番号 (13 digits; for a 法人 also the digits of its T-number)", "crm",
+                                        hubspot="renkei_corporate_number", freee="—")
     registration_number: str | None = meta("適格請求書発行事業者登録番号 T+13", "erp", hubspot="renkei_invoice_registration_number",
                                            freee="invoice_registration_number")
     partner_code: Text | None = meta("取引先コード", "erp", hubspot="renkei_partner_code", freee="code")

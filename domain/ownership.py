@@ -420,6 +420,8 @@ def same(path: str, a: Any, b: Any) -> bool:
 
 def as_mapping(record: Any) -> Mapping[str, Any]:
     """A record as a mapping: dicts as they are, pydantic models dumped in JSON mode, ``None`` → ``{}``."""
+    if type(record) is dict:  # the common case, without abc instance checks (hot in large syncs)
+        return record
     if record is None:
         return {}
     if isinstance(record, BaseModel):

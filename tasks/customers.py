@@ -62,6 +62,19 @@ def ensure_partners(rt: Runtime, crm_ids: Iterable[str], report: RunReport,
         return resolved
     companies = read_crm_companies(rt, missing, report)
     index = index or partner_index(rt)
+    # Our own partner for the company (created by a run that crashed before linking): link it, no guess.
+    ours = {str(r.partner_code): r for r in index.records if r.partner_code}
+    for crm_id in list(companies):
+        target = ours.get(partner_code_for(crm_id))
+        if target is not None and str(target.erp_id) not in index.mapped_ids:
+            erp_id = str(target.erp_id)
+            rt.store.link("company", crm_id, erp_id)
+            index.mapped_ids.add(erp_id)
+            report.count("erp", "linked")
+            report.event(action="link", entity="company", entity_key=crm_id, system="renkei",
+                         changes={"erp_id": erp_id, "rule": "partner_code"})
+            resolved[crm_id] = erp_id
+            del companies[crm_id]
     for company, result in zip(companies.values(), match_batch(list(companies.values()), index)):
         crm_id = str(company.crm_id)
         if result.kind == MatchKind.LINK:

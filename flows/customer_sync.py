@@ -1,0 +1,285 @@
+"""customer-sync (顧客マスタ連携): one customer master across HubSpot companies and freee partners (取引先).
+
+Per run:
+
+1. **freee read** — partners updated since the committed freee cursor (a JST date: freee filters by
+   ``update_date``), 3,000 per request; the first run of each JST day reads every partner instead, which
+   is also how partners deleted in freee are noticed (a few requests for tens of thousands of partners).
+2. **HubSpot pages** — companies modified since the committed cursor (boundary-safe keyset search of the
+   connector, 200 per page, the next page prefetched while one is processed). One task per page: merges
+   (``hs_merged_object_ids``: the ID map follows the survivor), matching for companies without a partner
+   (LINK / CREATE by 取引先コード ``HS-<id>`` / REVIEW), the 3-way merge per pair, validated writes, base
+   snapshots. The cursor moves only after the page's work is committed.
+3. **freee remainder** — changed partners no HubSpot page covered: linked ones are merged against what
+   was last seen of their company; new ones are matched (HubSpot search for candidates) and created in
+   HubSpot by upsert on ``renkei_freee_partner_id`` or sent to review. Deactivated partners are reported.
+4. **deletes** — companies archived in HubSpot → ``sync.on_crm_delete`` (default: review item, nothing
+   deleted in accounting); after a full freee read, vanished partners → ``sync.on_erp_delete``.
+5. The freee cursor moves to the date the read started; one table artifact per run (counts per side),
+   an audit event per change, review items with reason codes.
+
+A rerun with nothing changed writes nothing: unchanged records hash equal to the stored snapshot.
+Retries are per task and only for transient errors (429 / 5xx / transport, after the HTTP layer's own).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from datetime import datetime
+from typing import Any, Iterator
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.context import get_run_context
+from prefect.utilities.annotations import quote
+
+from connectors.base import MapResult
+from connectors.http import TransientError
+from tasks import customer_sync as cs
+from tasks.reporting import RunReport, flush, publish_report
+from tasks.runtime import get_runtime
+
+FLOW = cs.FLOW
+# The run's SyncState, by flow run id: tasks get the key, not the object (Prefect would walk a large
+# parameter looking for futures on every call).
+_STATES: dict[str, cs.SyncState] = {}
+LAST_TIMING = ""  # phase seconds of the last run in this process (benchmarks print it)
+
+
+def _transient(task_, task_run, state) -> bool:
+    try:
+        state.result()
+    except TransientError:
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+    return False
+
+
+RETRY = dict(retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=_transient, cache_policy=NO_CACHE,
+             persist_result=False)
+
+
+@task(**RETRY, task_run_name="read freee partners since {since}")
+def read_erp_changes(since: str | None, flow_run_id: str) -> list[MapResult[dict]]:
+    return cs.read_partners(get_runtime(), since, _STATES[flow_run_id].paths)
+
+
+@task(**RETRY, task_run_name="sync {n} HubSpot companies")
+def sync_crm_page(records: list[dict], n: int, flow_run_id: str) -> RunReport:
+    rt = get_runtime()
+    state = _STATES[flow_run_id]
+    report = RunReport(FLOW, flow_run_id)
+    report.count("crm", "read", n)
+    cs.sync_crm_records(rt, state, records, report)
+    cs.flush_fast(rt, report)
+    return report
+
+
+@task(**RETRY, task_run_name="sync {n} freee partners")
+def sync_erp_chunk(results: list[MapResult[dict]], n: int, flow_run_id: str) -> RunReport:
+    rt = get_runtime()
+    state = _STATES[flow_run_id]
+    report = RunReport(FLOW, flow_run_id)
+    cs.sync_erp_records(rt, state, results, report)
+    cs.flush_fast(rt, report)
+    return report
+
+
+@task(**RETRY, task_run_name="apply decisions on {n} pairs")
+def apply_decisions(pairs: list[cs.Pair], n: int, flow_run_id: str) -> RunReport:
+    rt = get_runtime()
+    report = RunReport(FLOW, flow_run_id)
+    cs.sync_pairs(rt, _STATES[flow_run_id], pairs, report)
+    cs.flush_fast(rt, report)
+    return report
+
+
+@task(**RETRY)
+def check_deletes(flow_run_id: str, crm: bool) -> RunReport:
+    rt = get_runtime()
+    state = _STATES[flow_run_id]
+    report = RunReport(FLOW, flow_run_id)
+    if crm:
+        cs.check_crm_archived(rt, state, report)
+    cs.check_erp_deleted(rt, state, report)
+    cs.flush_fast(rt, report)
+    return report
+
+
+def chunks(pages: Iterator[list[dict]], size: int) -> Iterator[list[dict]]:
+    """Pages of a full read regrouped to about ``size`` records per task (a few dozen task runs for
+    20,000 companies instead of hundreds)."""
+    buf: list[dict] = []
+    for page in pages:
+        buf.extend(page)
+        if len(buf) >= size:
+            yield buf
+            buf = []
+    if buf:
+        yield buf
+
+
+def prefetch(it: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """Read the next pages in a thread while the current one is processed (reads are idempotent and the
+    cursor is committed only by the consumer, so reading ahead never skips anything)."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            for item in it:
+                while not stop.is_set():
+                    try:
+                        q.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(("done", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            q.put(("error", exc))
+
+    t = threading.Thread(target=run, name="customer-sync-prefetch", daemon=True)
+    t.start()
+    try:
+        while True:
+            kind, item = q.get()
+            if kind == "item":
+                yield item
+            elif kind == "error":
+                raise item
+            else:
+                return
+    finally:
+        stop.set()
+
+
+def _run_name() -> str:
+    now = datetime.now(cs.JST).strftime("%Y-%m-%d %H:%M")
+    try:
+        rt = get_runtime()
+        cursor = rt.store.get_cursor(cs.CRM_CURSOR)
+    except Exception:  # noqa: BLE001 - a name must never fail the run
+        cursor = None
+    if not cursor:
+        return f"customer-sync {now} full (first sync)"
+    since = datetime.fromtimestamp(int(str(cursor).split(":")[0]) / 1000, cs.JST).strftime("%m-%d %H:%M")
+    return f"customer-sync {now} changes since {since}"
+
+
+@flow(name=FLOW, flow_run_name=_run_name, log_prints=False)
+def customer_sync(full: bool = False, check_crm_deletes: bool = True, lookback_ms: int = 0,
+                  erp_chunk: int = 500, max_pages: int = 10_000, full_chunk: int = 1000) -> dict[str, Any]:
+    """HubSpot companies ⇄ freee partners, per-field ownership from the policy config.
+
+    ``full`` ignores both cursors (a complete reconciliation; unchanged pairs still write nothing);
+    ``lookback_ms`` re-reads that margin before the HubSpot cursor (search indexing lag of the real API).
+    Returns the counts per side (``{"crm": {...}, "erp": {...}, "renkei": {...}}``).
+    """
+    rt = get_runtime()
+    flow_run_id = str(get_run_context().flow_run.id)
+    report = RunReport(FLOW, flow_run_id)
+    state = _STATES[flow_run_id] = cs.SyncState.load(rt)
+    try:
+        return _run(rt, state, report, flow_run_id, full, check_crm_deletes, lookback_ms, erp_chunk, max_pages,
+                    full_chunk)
+    finally:
+        if state.erp_writer is not None:  # a failed run: let queued writes finish, record what landed
+            try:
+                state.drain()
+            except Exception:  # noqa: BLE001 - the run's own error is the one to report
+                pass
+        _STATES.pop(flow_run_id, None)
+
+
+def _run(rt: Any, state: cs.SyncState, report: RunReport, flow_run_id: str, full: bool, check_crm_deletes: bool,
+         lookback_ms: int, erp_chunk: int, max_pages: int, full_chunk: int) -> dict[str, Any]:
+    log = get_run_logger()
+
+    crm_cursor = None if full else rt.store.get_cursor(cs.CRM_CURSOR)
+    erp_cursor = None if full else rt.store.get_cursor(cs.ERP_CURSOR)
+    read_date = cs.today_jst()
+    t0 = time.perf_counter()
+    timing: dict[str, float] = {}
+    erp_full = erp_cursor is None or erp_cursor < read_date  # first run of the day: every partner
+    results = read_erp_changes(None if erp_full else erp_cursor, flow_run_id)
+    state.erp_changed = {str(r.source_id): r for r in results}
+    state.erp_full = erp_full
+    timing['freee_read'] = time.perf_counter() - t0
+    report.count("erp", "read", len(results))
+    report.notes.append(f"freee: {'all partners' if erp_full else 'partners updated since ' + str(erp_cursor)}"
+                        f" ({len(results)})")
+
+    pages = 0
+    full_read = crm_cursor is None
+    next_cursor: str | None = None
+    if full_read:
+        state.start_writer(report)
+    if full_read:
+        # First sync (or full=True): read every company as fast as both rate-limit buckets allow (list
+        # and search streams together); a change feed over 10,000s of records costs twice the requests.
+        next_cursor = str(cs.crm_probe(rt))
+        for page in chunks(rt.crm.client.companies.read_all(properties=cs.COMPANY_READ_PROPERTIES), full_chunk):
+            report.merge(sync_crm_page(quote(page), len(page), flow_run_id))
+            pages += 1
+    else:
+        changes = rt.crm.client.companies.changes(crm_cursor, properties=cs.COMPANY_READ_PROPERTIES,
+                                                  lookback_ms=lookback_ms)
+        cursor = crm_cursor
+        for batch in prefetch(changes):
+            if batch.records:
+                report.merge(sync_crm_page(quote(batch.records), len(batch.records), flow_run_id))
+            wm = batch.watermark.encode() if hasattr(batch.watermark, "encode") else batch.watermark
+            if wm is not None and wm != cursor:
+                rt.store.set_cursor(cs.CRM_CURSOR, str(wm), flow_run_id)  # after the page's work is committed
+                cursor = wm
+            pages += 1
+            if pages >= max_pages:
+                report.notes.append(f"stopped after {pages} HubSpot pages; the next run continues")
+                break
+    timing['hubspot_pages'] = time.perf_counter() - t0 - sum(timing.values())
+    report.notes.append(f"HubSpot: {'all companies' if full_read else 'changes since ' + str(crm_cursor)}"
+                        f" ({pages} pages)")
+
+    rest = [r for k, r in state.erp_changed.items() if k not in state.erp_done]
+    for i in range(0, len(rest), erp_chunk):
+        chunk = rest[i:i + erp_chunk]
+        report.merge(sync_erp_chunk(quote(chunk), len(chunk), flow_run_id))
+    timing['freee_remainder'] = time.perf_counter() - t0 - sum(timing.values())
+    if full_read:
+        state.wait_pages()  # every HubSpot write has landed (freee writes may still be queued)
+        wrote = [report.counts, state.deferred.counts if state.deferred else {}]
+        if any(c.get(("crm", "updated")) or c.get(("crm", "created")) for c in wrote):
+            # Our own writes moved hs_lastmodifieddate of what we wrote. Read everything once more now
+            # (as cheap as the first read, and far cheaper than a change feed over that many records;
+            # our own writes are recognised by their timestamp and skipped) so the next run's feed
+            # holds only what changed after this run; edits people made meanwhile are caught here.
+            next_cursor = str(cs.crm_probe(rt))
+            for page in chunks(rt.crm.client.companies.read_all(properties=cs.COMPANY_READ_PROPERTIES), full_chunk):
+                report.merge(sync_crm_page(quote(page), len(page), flow_run_id))
+    timing['echo_read'] = time.perf_counter() - t0 - sum(timing.values())
+    deferred = state.drain()  # the freee writes queued behind the pages have landed (or the run fails)
+    if deferred is not None:
+        report.merge(deferred)
+        cs.flush_fast(rt, report)
+    timing['drain_freee_writes'] = time.perf_counter() - t0 - sum(timing.values())
+    decided = [p for p in cs.resolution_pairs(state) if p.erp_id not in state.erp_done]
+    if decided:
+        report.merge(apply_decisions(quote(decided), len(decided), flow_run_id))
+    report.merge(check_deletes(flow_run_id, check_crm_deletes))
+    if full_read:
+        rt.store.set_cursor(cs.CRM_CURSOR, str(next_cursor), flow_run_id)
+    timing['deletes'] = time.perf_counter() - t0 - sum(timing.values())
+    report.notes.append('seconds: ' + ', '.join(f'{k} {v:.1f}' for k, v in timing.items()))
+    log.info('customer-sync timing: %s', report.notes[-1])
+    global LAST_TIMING
+    LAST_TIMING = report.notes[-1]
+    if pages < max_pages:
+        rt.store.set_cursor(cs.ERP_CURSOR, read_date, flow_run_id)  # every freee change above is committed
+    summary = publish_report(report, "customer-sync: HubSpot companies ⇄ freee partners")
+    log.info("customer-sync: %s", summary)
+    return summary

@@ -1,0 +1,84 @@
+"""product-sync (品目連携): freee items → HubSpot products, one way; the CRM never overwrites the ERP.
+
+Per run: read every freee item (3,000 per request — item lists are small), read the HubSpot products
+edited since the committed cursor (to put back ERP-held values someone changed in HubSpot), upsert the
+new and changed items by ``renkei_product_code`` (= ``hs_sku``) 100 per request, archive the products
+of deactivated items. Unchanged items (content hash of the properties sent) are not written: a rerun
+with nothing changed writes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.context import get_run_context
+
+from connectors.http import TransientError
+from domain.model import Product
+from tasks import products as ps
+from tasks.reporting import RunReport, flush, publish_report
+from tasks.runtime import get_runtime
+
+FLOW = ps.FLOW
+
+
+def _transient(task_, task_run, state) -> bool:
+    try:
+        state.result()
+    except TransientError:
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+    return False
+
+
+RETRY = dict(retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=_transient, cache_policy=NO_CACHE,
+             persist_result=False)
+
+
+@task(**RETRY, task_run_name="read freee items")
+def read_items(flow_run_id: str) -> tuple[list[Product], RunReport]:
+    rt = get_runtime()
+    report = RunReport(FLOW, flow_run_id)
+    items = ps.read_items(rt, report)
+    flush(rt.store, report)
+    return items, report
+
+
+@task(**RETRY, task_run_name="upsert {n} products")
+def upsert_batch(items: list[Product], view: ps.CrmView, n: int, flow_run_id: str) -> RunReport:
+    rt = get_runtime()
+    report = RunReport(FLOW, flow_run_id)
+    ps.sync_items(rt, items, view.drift, report, adopt=view.adopt, ambiguous=view.ambiguous)
+    flush(rt.store, report)
+    return report
+
+
+def _run_name() -> str:
+    return f"product-sync {datetime.now(timezone(timedelta(hours=9))).strftime('%Y-%m-%d %H:%M')} freee→HubSpot"
+
+
+@flow(name=FLOW, flow_run_name=_run_name, log_prints=False)
+def product_sync(batch_size: int = 500) -> dict[str, Any]:
+    """freee items → HubSpot products. Returns the counts per side."""
+    log = get_run_logger()
+    rt = get_runtime()
+    flow_run_id = str(get_run_context().flow_run.id)
+    report = RunReport(FLOW, flow_run_id)
+    rt.crm.client.properties.ensure("products")
+    items, read_report = read_items(flow_run_id)
+    report.merge(read_report)
+    by_code = {i.code: i for i in items}
+    cursor = rt.store.get_cursor(ps.CRM_CURSOR)
+    view = ps.crm_view(rt, cursor, by_code, report)
+    for i in range(0, len(items), batch_size):
+        chunk = items[i:i + batch_size]
+        report.merge(upsert_batch(chunk, view, len(chunk), flow_run_id))
+    if view.watermark and view.watermark != cursor:
+        rt.store.set_cursor(ps.CRM_CURSOR, view.watermark, flow_run_id)  # after the corrections are written
+    summary = publish_report(report, "product-sync: freee items → HubSpot products")
+    log.info("product-sync: %s", summary)
+    return summary

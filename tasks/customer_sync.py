@@ -1,0 +1,1056 @@
+"""Steps of ``customer-sync`` (HubSpot company ⇄ freee partner 取引先), composed by :mod:`flows.customer_sync`.
+
+Vocabulary
+----------
+*pair*
+    A HubSpot company and the freee partner it is linked to in the ID map (entity ``company``).
+*flat record*
+    A side's synced fields as ``{dotted path: JSON value}`` (:func:`side_fields`). A path the side does
+    not carry is absent (freee has no 法人番号, domain, owner or 与信停止 field), so the merge never
+    compares or writes it there.
+*snapshot*
+    One :class:`~store.models.BaseSnapshot` row per pair, keyed by the **freee partner id** (stable across
+    HubSpot merges, which give the survivor a new id)::
+
+        {"crm": {...base...}, "erp": {...base...},      # the 3-way merge base, per side
+         "seen": {"crm": {...}, "erp": {...}}}           # what each side held after the last sync
+
+    plus ``crm_hash`` / ``erp_hash`` = :func:`domain.hashing.content_hash` of the *seen* records. A side
+    whose freshly read record hashes to the stored value has not changed; a pair with both sides unchanged
+    is skipped without planning. ``seen`` also stands in for a side that did not change this run, so an
+    incremental run reads only what changed (freee has no batch read; one GET per record would cost one
+    request per change on freee's tight limit).
+
+Per batch (one Prefect task per page, never per record): pair up, hash-skip, plan the merge with the
+policy (:func:`domain.ownership.plan_merge`), validate the records about to be written (the canonical
+model checks the registration-number check digit, postal code, required name), write HubSpot in batches
+of 100 and freee per record (no batch partner API) on a small thread pool (the client's rate limiter
+paces every thread), then store the base from the records *as re-read after the write* and report what
+the systems did not persist. Every problem with one record is a review item with a reason code; the
+batch goes on.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable, Mapping, Sequence
+
+from pydantic import ValidationError
+from sqlalchemy import bindparam, insert, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from connectors.base import MapResult
+from connectors.freee.mapping import FreeeMappingError, company_to_partner, partner_to_company
+from connectors.http import ConnectorError, QuotaExhausted, TransientError
+from connectors.hubspot import mapping as hs_map
+from domain.hashing import content_hash
+from domain.matching import MatchIndex, MatchKind, match_batch
+from domain.model import Company
+from domain.normalise import normalise_company_name
+from domain.ownership import (MISSING, ChangeAction, MergePlan, PolicyTable, Resolution, apply_updates, get_path,
+                              plan_merge)
+from store.db import session_scope
+from store.models import BaseSnapshot, IdMap, utcnow
+from tasks.customers import partner_code_for
+from tasks.reporting import RunReport
+from tasks.runtime import Runtime
+
+FLOW = "customer-sync"
+ENTITY = "company"
+CRM_CURSOR = "customer-sync:hubspot-companies"
+ERP_CURSOR = "customer-sync:freee-partners"
+JST = timezone(timedelta(hours=9))
+
+# canonical path → HubSpot company property
+HS_PROPERTY: dict[str, str] = {
+    "name": "name", "name_kana": "renkei_name_kana", "entity_kind": "renkei_entity_kind",
+    "corporate_number": "renkei_corporate_number", "registration_number": "renkei_invoice_registration_number",
+    "partner_code": "renkei_partner_code", "domain": "domain", "phone": "phone", "sales_owner": "hubspot_owner_id",
+    "address.street": "address", "address.building": "address2", "address.city": "city",
+    "address.prefecture": "state", "address.postal_code": "zip", "billing_contact_name": "renkei_billing_contact",
+    "billing_email": "renkei_billing_email", "payment_terms": "renkei_payment_terms",
+    "credit_hold": "renkei_credit_hold",
+}
+COMPANY_READ_PROPERTIES = [*hs_map.COMPANY_PROPERTIES, "hs_merged_object_ids"]
+# Fields freee's partner API does not have (the canonical model's freee="corporate_number" is not a
+# freee partner attribute: freee derives nothing from it; the T-number carries it for corporations).
+ERP_NOT_CARRIED = frozenset({"corporate_number", "domain", "sales_owner", "credit_hold"})
+# Handled by the delete/merge rules (sync policy), never by the field merge.
+NOT_MERGED = frozenset({"archived"})
+MATCH_REASONS = ("AMBIGUOUS_CORPORATE_NUMBER", "CONFLICTING_SIGNALS", "AMBIGUOUS_NAME", "SHARED_DOMAIN", "NAME_ONLY",
+                 "FUZZY_NAME", "SAME_PHONE", "TARGET_ALREADY_MAPPED", "DUPLICATE_IN_BATCH", "TARGET_ARCHIVED",
+                 "DUPLICATE_SOURCE_IN_BATCH")
+FREEE_WRITE_WORKERS = 4
+MAX_PAGES_IN_FLIGHT = 3  # deferred page writes queued behind the planning (full reads)
+
+
+# ---------------------------------------------------------------------------------------------------
+# policy and records
+
+
+def policy_table(rt: Runtime) -> PolicyTable:
+    """The ownership table from the policy config's ``[ownership]`` section."""
+    return PolicyTable.from_dict(rt.policy.ownership.model_dump(exclude_none=True))
+
+
+def merge_paths(policy: PolicyTable) -> tuple[str, ...]:
+    return tuple(p for p in policy.paths if p.split(".")[0] not in NOT_MERGED)
+
+
+def hs_property(path: str) -> str | None:
+    return "renkei_payment_terms" if path.startswith("payment_terms.") else HS_PROPERTY.get(path)
+
+
+def side_fields(company: Company, side: str, paths: Sequence[str]) -> dict[str, Any]:
+    """The synced fields ``side`` carries, as a flat ``{path: JSON value}``."""
+    rec = company.model_dump(mode="json")
+    out: dict[str, Any] = {}
+    for p in paths:
+        if side == "erp" and p.split(".")[0] in ERP_NOT_CARRIED:
+            continue
+        v = get_path(rec, p)
+        if v is not MISSING:
+            out[p] = v
+    return out
+
+
+def company_from_fields(fields: Mapping[str, Any], **ids: Any) -> Company:
+    """A canonical company from a flat record (raises ``ValidationError`` when invalid)."""
+    nested = apply_updates({}, dict(fields))
+    return Company.model_validate({**nested, **{k: v for k, v in ids.items() if v is not None}})
+
+
+def fhash(fields: Mapping[str, Any], paths: Sequence[str]) -> str:
+    return content_hash(fields, paths)
+
+
+def _errors(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(str(x) for x in e.get('loc', ())) or 'record'}: {e.get('msg')}"
+                         for e in exc.errors())
+    return f"{type(exc).__name__}: {exc}"
+
+
+def today_jst() -> str:
+    return datetime.now(JST).date().isoformat()
+
+
+# ---------------------------------------------------------------------------------------------------
+# run state
+
+
+@dataclass
+class SyncState:
+    """What one run knows beyond the current batch (built once per run, shared by its tasks)."""
+
+    policy: PolicyTable
+    paths: tuple[str, ...]
+    crm_to_erp: dict[str, str] = field(default_factory=dict)  # active links
+    erp_to_crm: dict[str, str] = field(default_factory=dict)
+    status: dict[str, str] = field(default_factory=dict)  # crm id → id-map status (every row)
+    erp_status: dict[str, str] = field(default_factory=dict)
+    erp_changed: dict[str, MapResult[dict]] = field(default_factory=dict)  # this run's freee read
+    erp_full: bool = False  # erp_changed holds every partner
+    erp_done: set[str] = field(default_factory=set)  # partners handled by a CRM page already
+    index: MatchIndex | None = None
+    held_erp: set[str] = field(default_factory=set)  # partners that are candidates of an open match review
+    held_crm: set[str] = field(default_factory=set)
+    resolutions: dict[str, list[Resolution]] = field(default_factory=dict)  # by erp id
+    crash: str | None = None
+    linked_at_start: frozenset[str] = frozenset()  # partners linked before this run's freee read
+    invalid_open: dict[str, int] = field(default_factory=dict)  # entity key → open INVALID_* review id
+    written_ts: dict[str, str] = field(default_factory=dict)  # crm id → hs_lastmodifieddate of our write
+    erp_writer: ThreadPoolExecutor | None = None  # set: writes run behind the pages (full reads)
+    crm_writer: ThreadPoolExecutor | None = None
+    pending_pages: list[Any] = field(default_factory=list)  # futures of deferred page writes (in order)
+    pending: list[Any] = field(default_factory=list)  # futures of deferred freee writes
+    deferred: RunReport | None = None  # what deferred writes report (guarded by lock)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start_writer(self, report: RunReport, workers: int = FREEE_WRITE_WORKERS) -> None:
+        self.erp_writer = ThreadPoolExecutor(workers, thread_name_prefix="freee-write")
+        self.crm_writer = ThreadPoolExecutor(1, thread_name_prefix="hubspot-write")
+        self.deferred = RunReport(report.flow, report.flow_run_id)
+
+    def wait_pages(self) -> None:
+        """Wait for the deferred HubSpot page writes (they also queue the freee writes)."""
+        for f in list(self.pending_pages):
+            f.result()
+
+    def drain(self) -> RunReport | None:
+        """Wait for every deferred freee write; re-raise the first failure (the run fails, the rerun
+        re-plans those pairs: no snapshot was stored for them)."""
+        if self.erp_writer is None:
+            return None
+        try:
+            errors = []
+            for f in self.pending_pages:  # these queue the freee writes: wait for them first
+                exc = f.exception()
+                if exc is not None:
+                    errors.append(exc)
+            for f in list(self.pending):
+                exc = f.exception()
+                if exc is not None:
+                    errors.append(exc)
+            if errors:
+                raise errors[0]
+            return self.deferred
+        finally:
+            if self.crm_writer is not None:
+                self.crm_writer.shutdown(wait=True)
+            self.erp_writer.shutdown(wait=True)
+            self.erp_writer, self.crm_writer, self.pending, self.pending_pages = None, None, [], []
+
+    @classmethod
+    def load(cls, rt: Runtime) -> "SyncState":
+        policy = policy_table(rt)
+        st = cls(policy, merge_paths(policy), crash=os.environ.get("RENKEI_TEST_CRASH_CUSTOMER_SYNC"))
+        with Session(rt.store.engine) as s:  # plain tuples: 20,000 ORM rows are slow and big
+            rows = s.exec(select(IdMap.crm_id, IdMap.erp_id, IdMap.status).where(IdMap.entity == ENTITY)).all()
+        for crm_id, erp_id, status in rows:
+            st.status[crm_id] = status
+            st.erp_status[erp_id] = status
+            if status == "active":
+                st.crm_to_erp[crm_id] = erp_id
+                st.erp_to_crm[erp_id] = crm_id
+        for item in rt.store.list_reviews(status=None, flow=FLOW):
+            p = item.payload or {}
+            if item.status == "open" and item.reason_code in ("INVALID_CRM_COMPANY", "INVALID_ERP_PARTNER"):
+                st.invalid_open[item.entity_key] = int(item.id)
+            if item.status == "open" and item.reason_code in MATCH_REASONS:
+                side = p.get("source_side")
+                for c in p.get("candidates") or []:
+                    (st.held_erp if side == "crm" else st.held_crm).add(str(c.get("id")))
+                (st.held_crm if side == "crm" else st.held_erp).add(str(p.get("source_id") or item.entity_key))
+            elif item.status in ("resolved", "approved") and p.get("field") and item.decision in ("crm", "erp"):
+                chosen = p.get(item.decision)
+                st.resolutions.setdefault(str(p.get("erp_id")), []).append(
+                    Resolution(p["field"], p.get("crm"), p.get("erp"), chosen))
+        st.linked_at_start = frozenset(st.erp_to_crm)
+        return st
+
+    def link(self, crm_id: str, erp_id: str) -> None:
+        self.crm_to_erp[crm_id], self.erp_to_crm[erp_id] = erp_id, crm_id
+        self.status[crm_id] = self.erp_status[erp_id] = "active"
+        if self.index is not None:
+            self.index.mapped_ids.add(erp_id)
+
+
+# ---------------------------------------------------------------------------------------------------
+# bulk store helpers (one transaction per batch: 20,000 pairs must not mean 20,000 commits)
+
+
+def put_snapshots(rt: Runtime, rows: Sequence[tuple[str, dict[str, Any], str, str]]) -> None:
+    """``(erp_id, fields, crm_hash, erp_hash)`` rows, upserted in one transaction (SQL core: building
+    20,000 ORM objects costs more than the database work)."""
+    if not rows:
+        return
+    table = BaseSnapshot.__table__
+    keys = [r[0] for r in rows]
+    now = utcnow()
+    with session_scope(rt.store.engine) as s:
+        existing = set(s.exec(select(BaseSnapshot.key).where(BaseSnapshot.entity == ENTITY,
+                                                             col(BaseSnapshot.key).in_(keys))))
+        new = [dict(entity=ENTITY, key=k, fields=f, crm_hash=ch, erp_hash=eh, updated_at=now)
+               for k, f, ch, eh in rows if k not in existing]
+        old = [dict(k_=k, fields=f, crm_hash=ch, erp_hash=eh, updated_at=now)
+               for k, f, ch, eh in rows if k in existing]
+        if new:
+            s.execute(insert(table), new)
+        if old:
+            s.execute(update(table).where(table.c.entity == ENTITY, table.c.key == bindparam("k_"))
+                      .values(fields=bindparam("fields"), crm_hash=bindparam("crm_hash"),
+                              erp_hash=bindparam("erp_hash"), updated_at=bindparam("updated_at"))
+                      .execution_options(synchronize_session=False), old)
+
+
+def link_many(rt: Runtime, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Insert ID-map rows in one transaction; on a clash fall back to :meth:`Store.link` per pair.
+    Returns the pairs that are linked afterwards."""
+    if not pairs:
+        return []
+    try:
+        now = utcnow()
+        with session_scope(rt.store.engine) as s:
+            s.execute(insert(IdMap.__table__), [dict(entity=ENTITY, crm_id=c, erp_id=e, status="active",
+                                                     created_at=now, updated_at=now) for c, e in pairs])
+        return list(pairs)
+    except IntegrityError:
+        out = []
+        for crm_id, erp_id in pairs:
+            try:
+                rt.store.link(ENTITY, crm_id, erp_id)
+                out.append((crm_id, erp_id))
+            except Exception:  # noqa: BLE001 - IdConflict: the caller reports it
+                pass
+        return out
+
+
+def flush_fast(rt: Runtime, report: RunReport) -> None:
+    """:func:`tasks.reporting.flush` with the audit events written by one SQL core insert (a large sync
+    has tens of thousands; personal values masked as the store does)."""
+    from store.models import AuditEvent
+    from store.repo import mask_changes
+    from tasks.reporting import flush
+
+    if report.audit:
+        now = utcnow()
+        rows = [dict(at=now, flow_run_id=e.get("flow_run_id"), actor=e["actor"], action=e["action"],
+                     system=e.get("system", "renkei"), entity=e["entity"], entity_key=e["entity_key"],
+                     changes=mask_changes(e.get("changes") or {})) for e in report.audit]
+        with session_scope(rt.store.engine) as s:
+            s.execute(insert(AuditEvent.__table__), rows)
+        report.audit.clear()
+    flush(rt.store, report)
+
+
+def load_snapshots(rt: Runtime, erp_ids: Iterable[str]) -> dict[str, BaseSnapshot]:
+    ids = list(dict.fromkeys(erp_ids))
+    out: dict[str, BaseSnapshot] = {}
+    with Session(rt.store.engine) as s:
+        for i in range(0, len(ids), 500):
+            out.update({b.key: b for b in s.exec(select(BaseSnapshot).where(
+                BaseSnapshot.entity == ENTITY, col(BaseSnapshot.key).in_(ids[i:i + 500])))})
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# reading
+
+
+def erp_record(company: Company, paths: Sequence[str]) -> dict[str, Any]:
+    """A freee partner as kept during a run: its flat synced fields plus ``erp_id`` and ``archived``
+    (a plain dict is a third of a pydantic model's memory; matching reads either)."""
+    return {**side_fields(company, "erp", paths), "erp_id": str(company.erp_id), "archived": company.archived}
+
+
+def erp_flat(rec: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in rec.items() if k not in ("erp_id", "archived")}
+
+
+def read_partners(rt: Runtime, since_date: str | None, paths: Sequence[str], page_size: int = 3000
+                  ) -> list[MapResult[dict]]:
+    """freee partners updated on or after ``since_date`` (JST date; ``None`` = every partner), 3,000 per
+    request (freee's maximum page), validated, kept as :func:`erp_record` dicts."""
+    out: list[MapResult[dict]] = []
+    for page in rt.erp.client.iter_partner_pages(limit=page_size, start_update_date=since_date):
+        for p in page.items:
+            res = partner_to_company(p)
+            value = erp_record(res.value, paths) if res.ok else None
+            out.append(MapResult(res.source_id, value, res.error))
+    return out
+
+
+def crm_probe(rt: Runtime) -> int:
+    """The latest ``hs_lastmodifieddate`` in HubSpot now (HubSpot's clock): a full read started after
+    this probe sees every record modified at or before it, so it is a safe cursor for that read."""
+    prop = rt.crm.client.companies.modified_property
+    data = rt.crm.client.companies.search(sorts=[{"propertyName": prop, "direction": "DESCENDING"}],
+                                          properties=[prop], limit=1)
+    results = data.get("results") or []
+    if not results:
+        return 0
+    from connectors.hubspot.client import record_ts_ms
+
+    return record_ts_ms(results[0], prop)
+
+
+def full_partner_index(rt: Runtime, state: SyncState, report: RunReport) -> MatchIndex:
+    """Index over every freee partner (built at most once per run)."""
+    if state.index is None:
+        if state.erp_full:
+            results = list(state.erp_changed.values())
+        else:
+            results = read_partners(rt, None, state.paths)
+            report.count("erp", "read", len(results))
+        partners = [r.value for r in results if r.ok]
+        state.index = MatchIndex(partners, id_field="erp_id", source_id_field="crm_id",
+                                 mapped_ids=set(state.erp_status))
+    return state.index
+
+
+# ---------------------------------------------------------------------------------------------------
+# pairs
+
+
+@dataclass
+class Pair:
+    crm_id: str
+    erp_id: str
+    crm: dict[str, Any] | None = None  # flat records as read this run (None = not read)
+    erp: dict[str, Any] | None = None
+    first: bool = False  # just linked or created: no base yet
+
+
+def _fetch_crm(rt: Runtime, ids: Sequence[str], paths: Sequence[str], report: RunReport) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for rec in rt.crm.client.companies.batch_read(list(ids), properties=COMPANY_READ_PROPERTIES):
+        res = hs_map.company_from_hubspot(rec)
+        if res.ok:
+            out[str(res.source_id)] = side_fields(res.value, "crm", paths)
+        else:
+            report.review(reason_code="INVALID_CRM_COMPANY", entity=ENTITY, entity_key=str(res.source_id),
+                          message=f"HubSpot company cannot be read: {res.error}", side="crm")
+    return out
+
+
+def _fetch_erp(rt: Runtime, ids: Sequence[str], paths: Sequence[str], report: RunReport) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for erp_id in ids:
+        try:
+            res = partner_to_company(rt.erp.client.get_partner(erp_id))
+        except ConnectorError as exc:
+            if isinstance(exc, (TransientError, QuotaExhausted)):
+                raise
+            report.review(reason_code="PARTNER_NOT_FOUND", entity=ENTITY, entity_key=erp_id,
+                          message=f"freee partner {erp_id} cannot be read: {exc}", side="erp")
+            continue
+        if res.ok:
+            out[erp_id] = side_fields(res.value, "erp", paths)
+        else:
+            report.review(reason_code="INVALID_ERP_PARTNER", entity=ENTITY, entity_key=erp_id,
+                          message=f"freee partner cannot be read: {res.error}", side="erp")
+    return out
+
+
+@dataclass
+class _Work:
+    pair: Pair
+    plan: MergePlan
+    crm_before: dict[str, Any]
+    erp_before: dict[str, Any]
+    crm_hash: str = ""
+    erp_hash: str = ""
+    hs_props: dict[str, str] | None = None
+    freee_body: dict[str, Any] | None = None
+    crm_after: dict[str, Any] | None = None
+    erp_after: dict[str, Any] | None = None
+    failed: bool = False
+
+
+def sync_pairs(rt: Runtime, state: SyncState, pairs: Sequence[Pair], report: RunReport) -> None:
+    """Merge, validate, write and record a batch of linked pairs (see the module docstring)."""
+    if not pairs:
+        return
+    paths = state.paths
+    snaps = load_snapshots(rt, [p.erp_id for p in pairs])
+    # fill the sides that were not read this run: from what was seen last time, else from the API
+    need_crm = [p.crm_id for p in pairs if p.crm is None and not _seen(snaps.get(p.erp_id), "crm")]
+    need_erp = [p.erp_id for p in pairs if p.erp is None and not _seen(snaps.get(p.erp_id), "erp")]
+    fetched_crm = _fetch_crm(rt, need_crm, paths, report) if need_crm else {}
+    fetched_erp = _fetch_erp(rt, need_erp, paths, report) if need_erp else {}
+
+    work: list[_Work] = []
+    for p in pairs:
+        snap = snaps.get(p.erp_id)
+        crm = p.crm if p.crm is not None else (_seen(snap, "crm") or fetched_crm.get(p.crm_id))
+        erp = p.erp if p.erp is not None else (_seen(snap, "erp") or fetched_erp.get(p.erp_id))
+        if crm is None or erp is None:
+            report.count("renkei", "errors")
+            continue
+        ch, eh = fhash(crm, paths), fhash(erp, paths)
+        pending = any(r.applies_to(crm.get(r.field), erp.get(r.field)) and not _same_chosen(r, crm, erp)
+                      for r in state.resolutions.get(p.erp_id, ()))
+        if snap is not None and not p.first and not pending and snap.crm_hash == ch and snap.erp_hash == eh:
+            report.count("crm", "unchanged")
+            report.count("erp", "unchanged")
+            continue
+        base = None if (snap is None or p.first) else {"crm": snap.fields.get("crm") or {},
+                                                         "erp": snap.fields.get("erp") or {}}
+        plan = plan_merge(base, crm, erp, state.policy, resolutions=state.resolutions.get(p.erp_id))
+        w = _Work(p, plan, crm, erp, ch, eh)
+        _report_plan(w, report)
+        _prepare_writes(w, report)
+        work.append(w)
+
+    if state.crash == "after_plan":
+        raise RuntimeError("RENKEI_TEST_CRASH_CUSTOMER_SYNC=after_plan")
+    erp_work = [w for w in work if w.freee_body is not None and not w.failed]
+    if state.erp_writer is not None and state.crm_writer is not None and not state.crash:
+        # Full reads: the writes run behind the pages (the next page is planned meanwhile). HubSpot
+        # first (batches of 100, one writer thread), then each freee PUT is queued (5 / s) and every
+        # pair is recorded once its writes have landed. The run waits for all of it before any cursor.
+        waiting = [f for f in state.pending_pages if not f.done()]
+        if len(waiting) >= MAX_PAGES_IN_FLIGHT:  # back-pressure: memory stays bounded if writes lag
+            waiting[0].result()
+        state.pending_pages.append(state.crm_writer.submit(_deferred_page, rt, state, work, erp_work))
+        return
+    _write_erp(rt, erp_work, paths, report)
+    if state.crash == "after_erp_writes":
+        raise RuntimeError("RENKEI_TEST_CRASH_CUSTOMER_SYNC=after_erp_writes")
+    _write_crm(rt, [w for w in work if w.hs_props is not None and not w.failed], paths, report, state)
+    _record(rt, state, work, report)
+
+
+def _deferred_page(rt: Runtime, state: SyncState, work: Sequence[_Work], erp_work: Sequence[_Work]) -> None:
+    local = RunReport(FLOW, state.deferred.flow_run_id if state.deferred else None)
+    _write_crm(rt, [w for w in work if w.hs_props is not None and not w.failed], state.paths, local, state)
+    assert state.erp_writer is not None
+    for w in erp_work:
+        if not w.failed:
+            state.pending.append(state.erp_writer.submit(_deferred_erp_write, rt, state, w))
+    queued = {id(w) for w in erp_work}
+    _record(rt, state, [w for w in work if id(w) not in queued], local)
+    with state.lock:
+        assert state.deferred is not None
+        state.deferred.merge(local)
+
+
+def _deferred_erp_write(rt: Runtime, state: SyncState, w: _Work) -> None:
+    local = RunReport(FLOW, state.deferred.flow_run_id if state.deferred else None)
+    _write_erp(rt, [w], state.paths, local, pool=False)
+    _record(rt, state, [w], local)
+    with state.lock:
+        assert state.deferred is not None
+        state.deferred.merge(local)
+
+
+def _record(rt: Runtime, state: SyncState, work: Sequence[_Work], report: RunReport) -> None:
+    """Store the new base (from the records as re-read after the writes) of each pair written or planned."""
+    paths = state.paths
+    rows = []
+    for w in work:
+        if w.failed:
+            continue
+        crm_after = w.crm_after if w.crm_after is not None else w.crm_before
+        erp_after = w.erp_after if w.erp_after is not None else w.erp_before
+        for side, path, planned, actual in w.plan.unpersisted(crm_after, erp_after):
+            report.count(side, "not_persisted")
+            report.row(crm_id=w.pair.crm_id, erp_id=w.pair.erp_id, outcome="WRITE_NOT_PERSISTED", side=side,
+                       field=path, planned=str(planned), actual=str(actual))
+        base = w.plan.base_from(crm_after, erp_after)
+        fields_ = {"crm": base["crm"], "erp": base["erp"], "seen": {"crm": crm_after, "erp": erp_after}}
+        rows.append((w.pair.erp_id, fields_,
+                     w.crm_hash if crm_after is w.crm_before and w.crm_hash else fhash(crm_after, paths),
+                     w.erp_hash if erp_after is w.erp_before and w.erp_hash else fhash(erp_after, paths)))
+        if not w.plan.has_writes and not w.plan.conflicts:
+            report.count("crm", "unchanged")
+            report.count("erp", "unchanged")
+    put_snapshots(rt, rows)
+
+
+def _same_chosen(r: Resolution, crm: Mapping[str, Any], erp: Mapping[str, Any]) -> bool:
+    from domain.ownership import same
+
+    return same(r.field, crm.get(r.field), r.chosen) and same(r.field, erp.get(r.field), r.chosen)
+
+
+def _seen(snap: BaseSnapshot | None, side: str) -> dict[str, Any] | None:
+    if snap is None:
+        return None
+    seen = (snap.fields or {}).get("seen") or {}
+    return seen.get(side)
+
+
+def _report_plan(w: _Work, report: RunReport) -> None:
+    p = w.pair
+    for fc in w.plan.foreign_changes:
+        if fc.action is ChangeAction.KEPT:
+            continue
+        report.count(fc.side, "foreign_change")
+        report.row(crm_id=p.crm_id, erp_id=p.erp_id, outcome=f"{fc.reason}:{fc.action.value}", side=fc.side,
+                   field=fc.field, crm=str(fc.crm), erp=str(fc.erp))
+        report.event(action="foreign_change", entity=ENTITY, entity_key=p.crm_id, system=fc.side,
+                     changes={"field": fc.field, "owner": fc.owner, "action": fc.action.value, "reason": fc.reason,
+                              "crm": fc.crm, "erp": fc.erp})
+    for c in w.plan.conflicts:
+        report.count("renkei", "conflicts")
+        report.review(reason_code=c.reason, entity=ENTITY, entity_key=f"{p.crm_id}/{p.erp_id}:{c.key}",
+                      message=f"{c.field}: HubSpot {c.crm!r} vs freee {c.erp!r} (base {c.base!r}) — choose "
+                              "'crm' or 'erp' as the decision",
+                      payload={"field": c.field, "crm": c.crm, "erp": c.erp, "base": c.base, "crm_id": p.crm_id,
+                               "erp_id": p.erp_id, "owner": c.owner.value})
+    for r in w.plan.applied_resolutions:
+        report.event(action="resolution_applied", entity=ENTITY, entity_key=p.crm_id, system="renkei",
+                     changes={"field": r.field, "chosen": r.chosen})
+
+
+def _prepare_writes(w: _Work, report: RunReport) -> None:
+    """Validate the records as they will be after the writes; build the request bodies."""
+    p = w.pair
+    try:
+        if w.plan.updates_to_crm:
+            after = {**w.crm_before, **w.plan.updates_to_crm}
+            company = company_from_fields(after, crm_id=p.crm_id, erp_id=p.erp_id)
+            props = {hs_property(k) for k in w.plan.updates_to_crm} - {None}
+            w.hs_props = hs_map.company_to_hubspot(company, only=props, clear_missing=True)
+        if p.first:  # the cross-system id on the company (as Celigo's "NetSuite Id"), once
+            w.hs_props = {**(w.hs_props or {}), "renkei_freee_partner_id": p.erp_id}
+        if w.plan.updates_to_erp:
+            after = {**w.erp_before, **w.plan.updates_to_erp}
+            company = company_from_fields(after, erp_id=p.erp_id)
+            w.freee_body = company_to_partner(company, include_code=False)
+    except (ValidationError, FreeeMappingError, ValueError) as exc:
+        w.failed = True
+        report.review(reason_code="INVALID_FOR_WRITE", entity=ENTITY, entity_key=p.crm_id,
+                      message=f"not written, the record would be invalid: {_errors(exc)}",
+                      payload={"crm_id": p.crm_id, "erp_id": p.erp_id, "to_crm": w.plan.updates_to_crm,
+                               "to_erp": w.plan.updates_to_erp})
+
+
+def _write_erp(rt: Runtime, work: Sequence[_Work], paths: Sequence[str], report: RunReport, pool: bool = True) -> None:
+    """freee has no batch partner update: one PUT per partner, a few in flight (the client's limiter
+    paces all threads together)."""
+    if not work:
+        return
+
+    def put(w: _Work) -> tuple[_Work, Any]:
+        try:
+            return w, rt.erp.client.update_partner(w.pair.erp_id, w.freee_body)
+        except (TransientError, QuotaExhausted):
+            raise
+        except ConnectorError as exc:
+            return w, exc
+
+    if len(work) == 1 or not pool:
+        results = [put(w) for w in work]
+    else:
+        with ThreadPoolExecutor(min(FREEE_WRITE_WORKERS, len(work)), thread_name_prefix="freee-write") as pool:
+            results = list(pool.map(put, work))
+    for w, out in results:
+        if isinstance(out, ConnectorError):
+            w.failed = True
+            report.count("erp", "errors")
+            report.review(reason_code="ERP_WRITE_FAILED", entity=ENTITY, entity_key=w.pair.crm_id,
+                          message=f"freee partner {w.pair.erp_id} not updated: {out}",
+                          payload={"erp_id": w.pair.erp_id, "updates": w.plan.updates_to_erp}, side="erp")
+            continue
+        res = partner_to_company(out)
+        w.erp_after = side_fields(res.value, "erp", paths) if res.ok else {**w.erp_before, **w.plan.updates_to_erp}
+        report.count("erp", "updated")
+        report.event(action="update", entity=ENTITY, entity_key=w.pair.crm_id, system="erp",
+                     changes={"erp_id": w.pair.erp_id, **w.plan.updates_to_erp})
+
+
+def _write_crm(rt: Runtime, work: Sequence[_Work], paths: Sequence[str], report: RunReport,
+               state: SyncState | None = None) -> None:
+    """HubSpot batch update, 100 per request; the response's properties are the re-read record."""
+    if not work:
+        return
+    results = rt.crm.update_company_properties({w.pair.crm_id: w.hs_props for w in work})
+    by_id = {w.pair.crm_id: w for w in work}
+    seen: set[str] = set()
+    for r in results:
+        w = by_id.get(str(r.id)) if r.id is not None else None
+        if w is None and r.index is not None and r.index < len(work):
+            w = work[r.index]
+        if w is None:
+            continue
+        seen.add(w.pair.crm_id)
+        if not r.ok:
+            w.failed = True
+            report.count("crm", "errors")
+            report.review(reason_code="CRM_WRITE_FAILED", entity=ENTITY, entity_key=w.pair.crm_id,
+                          message=f"HubSpot company not updated: {r.error}",
+                          payload={"updates": w.plan.updates_to_crm}, side="crm")
+            continue
+        after = {**w.crm_before, **w.plan.updates_to_crm}
+        props = (r.value or {}).get("properties") if isinstance(r.value, dict) else None
+        if props and state is not None and props.get("hs_lastmodifieddate"):
+            state.written_ts[w.pair.crm_id] = str(props["hs_lastmodifieddate"])
+        if props:
+            res = hs_map.company_from_hubspot({"id": w.pair.crm_id, "properties": props})
+            if res.ok:
+                echoed = side_fields(res.value, "crm", paths)
+                for path in w.plan.updates_to_crm:
+                    hp = hs_property(path)
+                    if hp in props and path in echoed:
+                        after[path] = echoed[path]
+        w.crm_after = after
+        report.count("crm", "updated")
+        report.event(action="update", entity=ENTITY, entity_key=w.pair.crm_id, system="crm",
+                     changes=dict(w.plan.updates_to_crm))
+    for w in work:
+        if w.pair.crm_id not in seen:
+            w.failed = True
+            report.count("crm", "errors")
+
+
+# ---------------------------------------------------------------------------------------------------
+# a page of HubSpot changes
+
+
+def _review_match(report: RunReport, source_side: str, source_id: str, name: str, result: Any) -> None:
+    other = "freee partner" if source_side == "crm" else "HubSpot company"
+    report.review(reason_code=str(result.reason or "DOUBTFUL_MATCH"), entity=ENTITY,
+                  entity_key=f"{source_side}:{source_id}",
+                  message=f"{name}: {result.reason} — link it to one of the candidates or create a new {other}",
+                  payload={"source_side": source_side, "source_id": source_id, "name": name,
+                           "notes": list(result.notes),
+                           "candidates": [{"id": c.target_id, "name": c.name, "reasons": list(c.reasons),
+                                           "score": c.score} for c in result.candidates]},
+                  side=source_side)
+
+
+def resolve_invalid(rt: Runtime, state: SyncState, key: str) -> None:
+    """A record that was invalid reads fine now: its review item is closed (it is synced below)."""
+    rid = state.invalid_open.pop(key, None)
+    if rid is not None:
+        rt.store.decide_review(rid, decision="resolved", decided_by=FLOW, comment="the record is valid now",
+                               status="resolved")
+
+
+def handle_merges(rt: Runtime, state: SyncState, company: Company, raw: Mapping[str, Any], report: RunReport) -> None:
+    """A HubSpot merge: the survivor lists the merged-away ids in ``hs_merged_object_ids``. The ID-map row
+    follows the survivor (preferring the partner whose id or code the survivor carries); every other
+    partner that loses its company stays in freee and is handled per ``sync.on_crm_delete``."""
+    merged = [x for x in str((raw.get("properties") or {}).get("hs_merged_object_ids") or "").split(";") if x]
+    old = [m for m in merged if m != company.crm_id and state.crm_to_erp.get(m)]
+    if not old:
+        return
+    survivor = str(company.crm_id)
+    keep: str | None = None
+    if survivor not in state.crm_to_erp:
+        prefer = [m for m in old if state.crm_to_erp[m] in (company.erp_id, None)
+                  or (company.partner_code and company.partner_code == partner_code_for(m))]
+        keep = (prefer or old)[0]
+        erp_id = state.crm_to_erp.pop(keep)
+        rt.store.relink_crm(ENTITY, keep, survivor)
+        state.crm_to_erp[survivor], state.erp_to_crm[erp_id] = erp_id, survivor
+        state.status[survivor], state.status[keep] = "active", "merged"
+        report.count("renkei", "relinked")
+        report.event(action="relink", entity=ENTITY, entity_key=survivor, system="renkei",
+                     changes={"merged_from": keep, "erp_id": erp_id})
+    for m in old:
+        if m == keep:
+            continue
+        erp_id = state.crm_to_erp.pop(m)
+        state.erp_to_crm.pop(erp_id, None)
+        rt.store.set_link_status(ENTITY, m, "merged")
+        state.status[m] = "merged"
+        crm_gone(rt, state, m, erp_id, "CRM_MERGED", f"HubSpot company {m} was merged into {survivor}", report)
+
+
+def crm_gone(rt: Runtime, state: SyncState, crm_id: str, erp_id: str, reason: str, message: str,
+             report: RunReport) -> None:
+    """A linked company archived or merged away in HubSpot: ``sync.on_crm_delete`` decides (default: a
+    review item; never a deletion in accounting)."""
+    mode = rt.policy.sync.on_crm_delete
+    report.event(action=reason.lower(), entity=ENTITY, entity_key=crm_id, system="crm", changes={"erp_id": erp_id})
+    if mode == "ignore":
+        return
+    if mode == "deactivate":
+        try:
+            p = rt.erp.client.get_partner(erp_id)
+            rt.erp.client.update_partner(erp_id, {"name": p["name"], "available": False})
+            report.count("erp", "deactivated")
+            report.event(action="deactivate", entity=ENTITY, entity_key=crm_id, system="erp",
+                         changes={"erp_id": erp_id})
+            return
+        except ConnectorError as exc:
+            if isinstance(exc, (TransientError, QuotaExhausted)):
+                raise
+            message += f"; deactivating the partner failed: {exc}"
+    report.review(reason_code=reason, entity=ENTITY, entity_key=crm_id,
+                  message=f"{message}; freee partner {erp_id} was left as it is — deactivate or relink it",
+                  payload={"crm_id": crm_id, "erp_id": erp_id}, side="crm")
+
+
+def sync_crm_records(rt: Runtime, state: SyncState, records: Sequence[Mapping[str, Any]], report: RunReport) -> None:
+    """One page of changed HubSpot companies (raw records)."""
+    paths = state.paths
+    pairs: list[Pair] = []
+    unmatched: list[tuple[Company, dict]] = []
+    for raw in records:
+        ts = (raw.get("properties") or {}).get("hs_lastmodifieddate")
+        if ts and state.written_ts.get(str(raw.get("id"))) == str(ts):
+            report.count("crm", "unchanged")  # our own write coming back, nothing changed since
+            continue
+        res = hs_map.company_from_hubspot(raw)
+        if not res.ok:
+            report.review(reason_code="INVALID_CRM_COMPANY", entity=ENTITY, entity_key=str(res.source_id),
+                          message=f"HubSpot company not synced: {res.error}", side="crm")
+            continue
+        company = res.value
+        crm_id = str(company.crm_id)
+        resolve_invalid(rt, state, crm_id)
+        handle_merges(rt, state, company, raw, report)
+        if company.archived:
+            continue
+        flat = side_fields(company, "crm", paths)
+        erp_id = state.crm_to_erp.get(crm_id)
+        if erp_id is not None:
+            got = state.erp_changed.get(erp_id) if erp_id not in state.erp_done else None  # else: seen
+            erp_now = erp_flat(got.value) if got is not None and got.ok else None
+            if got is not None:
+                state.erp_done.add(erp_id)
+                if got.ok and got.value["archived"]:
+                    erp_deactivated(rt, state, crm_id, erp_id, report)
+                    continue
+            pairs.append(Pair(crm_id, erp_id, flat, erp_now))
+        elif state.status.get(crm_id) in (None, "active"):
+            if crm_id in state.held_crm:
+                report.count("crm", "awaiting_review")
+                continue
+            unmatched.append((company, flat))
+    pairs.extend(match_crm_companies(rt, state, unmatched, report))
+    sync_pairs(rt, state, pairs, report)
+
+
+def match_crm_companies(rt: Runtime, state: SyncState, unmatched: Sequence[tuple[Company, dict]],
+                        report: RunReport) -> list[Pair]:
+    """Companies without a partner: our own deterministic partner (a crash between create and link) →
+    link; else the matching rules: LINK, CREATE (upsert by 取引先コード ``HS-<id>``) or REVIEW."""
+    if not unmatched:
+        return []
+    paths = state.paths
+    index = full_partner_index(rt, state, report)
+    by_code = {str(r["partner_code"]): i for i, r in enumerate(index.records) if r.get("partner_code")}
+    out: list[Pair] = []
+    to_link: list[tuple[str, str]] = []
+    rest: list[tuple[Company, dict]] = []
+    for company, flat in unmatched:
+        i = by_code.get(partner_code_for(str(company.crm_id)))
+        target = index.records[i] if i is not None else None
+        if target is not None and str(target["erp_id"]) not in state.erp_to_crm:
+            to_link.append((str(company.crm_id), str(target["erp_id"])))
+            out.append(Pair(str(company.crm_id), str(target["erp_id"]), flat, erp_flat(target), first=True))
+        else:
+            rest.append((company, flat))
+    results = match_batch([c for c, _ in rest], index) if rest else []
+    creates: list[tuple[Company, dict]] = []
+    for (company, flat), result in zip(rest, results):
+        crm_id = str(company.crm_id)
+        if result.kind is MatchKind.LINK:
+            erp_id = str(result.target)
+            target = index.records[index.by_id[erp_id]]
+            to_link.append((crm_id, erp_id))
+            out.append(Pair(crm_id, erp_id, flat, erp_flat(target), first=True))
+            report.event(action="link", entity=ENTITY, entity_key=crm_id, system="renkei",
+                         changes={"erp_id": erp_id, "rule": result.rule.value})
+        elif result.kind is MatchKind.CREATE:
+            creates.append((company, flat))
+        else:
+            for c in result.candidates:
+                state.held_erp.add(c.target_id)
+            state.held_crm.add(crm_id)
+            _review_match(report, "crm", crm_id, company.name, result)
+    linked = link_many(rt, to_link)
+    for crm_id, erp_id in linked:
+        state.link(crm_id, erp_id)
+        state.erp_done.add(erp_id)
+    report.count("erp", "linked", len(linked))
+    out = [p for p in out if (p.crm_id, p.erp_id) in set(linked)]
+    for company, flat in creates:
+        pair = create_partner(rt, state, company, flat, report)
+        if pair is not None:
+            out.append(pair)
+    return out
+
+
+def create_partner(rt: Runtime, state: SyncState, company: Company, flat: dict, report: RunReport) -> Pair | None:
+    crm_id = str(company.crm_id)
+    code = company.partner_code or partner_code_for(crm_id)
+    try:
+        body = company_to_partner(company.model_copy(update={"partner_code": code}), include_code=False)
+        raw, _created = rt.erp.client.upsert_partner_by_code(code, body)
+    except (FreeeMappingError, ValueError) as exc:
+        report.review(reason_code="INVALID_FOR_WRITE", entity=ENTITY, entity_key=crm_id,
+                      message=f"{company.name}: cannot be created in freee: {exc}", side="erp")
+        return None
+    except ConnectorError as exc:
+        if isinstance(exc, (TransientError, QuotaExhausted)):
+            raise
+        report.count("erp", "errors")
+        report.review(reason_code="ERP_CREATE_FAILED", entity=ENTITY, entity_key=crm_id,
+                      message=f"{company.name}: freee refused the new partner: {exc}", side="erp")
+        return None
+    res = partner_to_company(raw)
+    erp_id = str(raw["id"])
+    rt.store.link(ENTITY, crm_id, erp_id)
+    state.link(crm_id, erp_id)
+    state.erp_done.add(erp_id)
+    if state.index is not None and res.ok and erp_id not in state.index.by_id:
+        state.index.add(erp_record(res.value, state.paths))
+    report.count("erp", "created")
+    report.event(action="create", entity=ENTITY, entity_key=crm_id, system="erp",
+                 changes={"erp_id": erp_id, "partner_code": code, "name": company.name})
+    erp_flat = side_fields(res.value, "erp", state.paths) if res.ok else None
+    return Pair(crm_id, erp_id, flat, erp_flat, first=True)
+
+
+def erp_deactivated(rt: Runtime, state: SyncState, crm_id: str, erp_id: str, report: RunReport) -> None:
+    """A linked partner deactivated in freee: reported (``sync.on_erp_delete``), the pair stops syncing."""
+    if rt.policy.sync.on_erp_delete == "report":
+        report.review(reason_code="PARTNER_DEACTIVATED", entity=ENTITY, entity_key=crm_id,
+                      message=f"freee partner {erp_id} was deactivated; HubSpot company {crm_id} is no longer synced",
+                      payload={"crm_id": crm_id, "erp_id": erp_id}, side="erp")
+    rt.store.set_link_status(ENTITY, crm_id, "erp_inactive")
+    state.crm_to_erp.pop(crm_id, None)
+    state.erp_to_crm.pop(erp_id, None)
+    state.status[crm_id] = state.erp_status[erp_id] = "erp_inactive"
+    report.event(action="erp_deactivated", entity=ENTITY, entity_key=crm_id, system="erp", changes={"erp_id": erp_id})
+
+
+# ---------------------------------------------------------------------------------------------------
+# freee changes no HubSpot page covered
+
+
+def sync_erp_records(rt: Runtime, state: SyncState, results: Sequence[MapResult[dict]], report: RunReport) -> None:
+    paths = state.paths
+    pairs: list[Pair] = []
+    unmatched: list[Company] = []
+    for res in results:
+        if not res.ok:
+            report.review(reason_code="INVALID_ERP_PARTNER", entity=ENTITY, entity_key=f"erp:{res.source_id}",
+                          message=f"freee partner not synced: {res.error}", side="erp")
+            continue
+        rec = res.value
+        erp_id = str(rec["erp_id"])
+        resolve_invalid(rt, state, f"erp:{erp_id}")
+        crm_id = state.erp_to_crm.get(erp_id)
+        if crm_id is not None:
+            if rec["archived"]:
+                erp_deactivated(rt, state, crm_id, erp_id, report)
+                continue
+            pairs.append(Pair(crm_id, erp_id, None, erp_flat(rec)))
+        elif state.erp_status.get(erp_id) == "erp_inactive" and not rec["archived"]:
+            continue  # reactivation: a person relinks it (the review item says so)
+        elif erp_id not in state.erp_status and not rec["archived"]:
+            if erp_id in state.held_erp:
+                report.count("erp", "awaiting_review")
+                continue
+            unmatched.append(company_from_fields(erp_flat(rec), erp_id=erp_id))
+    pairs.extend(match_erp_partners(rt, state, unmatched, report))
+    sync_pairs(rt, state, pairs, report)
+
+
+def _candidate_filters(p: Company) -> list[dict]:
+    groups: list[dict] = []
+    if p.registration_number:
+        groups.append({"filters": [{"propertyName": "renkei_invoice_registration_number", "operator": "EQ",
+                                    "value": p.registration_number}]})
+        groups.append({"filters": [{"propertyName": "renkei_corporate_number", "operator": "EQ",
+                                    "value": p.registration_number[1:]}]})
+    if p.partner_code:
+        groups.append({"filters": [{"propertyName": "renkei_partner_code", "operator": "EQ", "value": p.partner_code}]})
+    core = normalise_company_name(p.name)
+    if core:
+        groups.append({"filters": [{"propertyName": "name", "operator": "CONTAINS_TOKEN", "value": f"*{core}*"}]})
+    if p.phone:
+        groups.append({"filters": [{"propertyName": "phone", "operator": "EQ", "value": p.phone}]})
+    return groups[:5]
+
+
+def match_erp_partners(rt: Runtime, state: SyncState, partners: Sequence[Company], report: RunReport) -> list[Pair]:
+    """Partners without a company: candidates come from one HubSpot search per partner (corporate /
+    registration number, partner code, name, phone), then the same matching rules: LINK, CREATE (upsert
+    by ``renkei_freee_partner_id``, idempotent) or REVIEW."""
+    if not partners:
+        return []
+    paths = state.paths
+    cands: dict[str, Company] = {}
+    for p in partners:
+        groups = _candidate_filters(p)
+        if not groups:
+            continue
+        data = rt.crm.client.companies.search(filter_groups=groups, properties=COMPANY_READ_PROPERTIES, limit=50)
+        for rec in data.get("results", []):
+            res = hs_map.company_from_hubspot(rec)
+            if res.ok:
+                cands[str(res.source_id)] = res.value
+    index = MatchIndex(list(cands.values()), id_field="crm_id", source_id_field="erp_id",
+                       mapped_ids=set(state.status))
+    out: list[Pair] = []
+    creates: list[Company] = []
+    to_link: list[tuple[str, str]] = []
+    for p, result in zip(partners, match_batch(list(partners), index)):
+        erp_id = str(p.erp_id)
+        if result.kind is MatchKind.LINK:
+            crm_id = str(result.target)
+            if crm_id in state.held_crm:
+                report.count("erp", "awaiting_review")
+                continue
+            to_link.append((crm_id, erp_id))
+            out.append(Pair(crm_id, erp_id, side_fields(cands[crm_id], "crm", paths),
+                            side_fields(p, "erp", paths), first=True))
+        elif result.kind is MatchKind.CREATE:
+            creates.append(p)
+        else:
+            state.held_erp.add(erp_id)
+            _review_match(report, "erp", erp_id, p.name, result)
+    linked = link_many(rt, to_link)
+    for crm_id, erp_id in linked:
+        state.link(crm_id, erp_id)
+    report.count("crm", "linked", len(linked))
+    out = [pr for pr in out if (pr.crm_id, pr.erp_id) in set(linked)]
+    if creates:
+        out.extend(create_companies(rt, state, creates, report))
+    return out
+
+
+def create_companies(rt: Runtime, state: SyncState, partners: Sequence[Company], report: RunReport) -> list[Pair]:
+    inputs, ok = [], []
+    for p in partners:
+        props = hs_map.company_to_hubspot(p)
+        props["renkei_freee_partner_id"] = str(p.erp_id)
+        inputs.append({"id": str(p.erp_id), "properties": props})
+        ok.append(p)
+    rt.crm.client.properties.ensure("companies")
+    results = rt.crm.client.companies.batch_upsert(inputs, id_property="renkei_freee_partner_id").results
+    out: list[Pair] = []
+    for r in results:
+        p = ok[r.index]
+        if not r.ok:
+            report.count("crm", "errors")
+            report.review(reason_code="CRM_CREATE_FAILED", entity=ENTITY, entity_key=f"erp:{p.erp_id}",
+                          message=f"{p.name}: HubSpot refused the new company: {r.error}", side="crm")
+            continue
+        crm_id = str(r.id)
+        rt.store.link(ENTITY, crm_id, str(p.erp_id))
+        state.link(crm_id, str(p.erp_id))
+        report.count("crm", "created")
+        report.event(action="create", entity=ENTITY, entity_key=crm_id, system="crm",
+                     changes={"erp_id": p.erp_id, "name": p.name})
+        res = hs_map.company_from_hubspot(r.value or {"id": crm_id, "properties": {}})
+        crm_flat = side_fields(res.value, "crm", state.paths) if res.ok else None
+        out.append(Pair(crm_id, str(p.erp_id), crm_flat, side_fields(p, "erp", state.paths), first=True))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# deletes
+
+
+def resolution_pairs(state: SyncState) -> list[Pair]:
+    """Pairs with a decided conflict: processed every run (a decision changes neither system, so no
+    change feed would bring them), hash-skipped unless the decision still has to be applied."""
+    return [Pair(state.erp_to_crm[e], e) for e in state.resolutions if e in state.erp_to_crm]
+
+
+def check_crm_archived(rt: Runtime, state: SyncState, report: RunReport) -> None:
+    """Linked companies archived in HubSpot (search never returns archived records, so the archived list
+    is read: one request per 100 archived companies, independent of the live total)."""
+    for page in rt.crm.client.companies.scan_pages(properties=["name"], archived=True):
+        for rec in page:
+            crm_id = str(rec["id"])
+            erp_id = state.crm_to_erp.get(crm_id)
+            if erp_id is None:
+                continue
+            rt.store.set_link_status(ENTITY, crm_id, "archived")
+            state.crm_to_erp.pop(crm_id, None)
+            state.erp_to_crm.pop(erp_id, None)
+            state.status[crm_id] = "archived"
+            crm_gone(rt, state, crm_id, erp_id, "CRM_ARCHIVED", f"HubSpot company {crm_id} was archived", report)
+
+
+def check_erp_deleted(rt: Runtime, state: SyncState, report: RunReport) -> None:
+    """After a full freee read: linked partners that no longer exist are reported."""
+    if not state.erp_full:
+        return
+    for erp_id, crm_id in list(state.erp_to_crm.items()):
+        if erp_id in state.erp_changed or erp_id not in state.linked_at_start:
+            continue
+        if rt.policy.sync.on_erp_delete == "report":
+            report.review(reason_code="PARTNER_DELETED", entity=ENTITY, entity_key=crm_id,
+                          message=f"freee partner {erp_id} no longer exists; HubSpot company {crm_id} is not synced",
+                          payload={"crm_id": crm_id, "erp_id": erp_id}, side="erp")
+        rt.store.set_link_status(ENTITY, crm_id, "erp_deleted")
+        state.crm_to_erp.pop(crm_id, None)
+        state.erp_to_crm.pop(erp_id, None)
+        state.status[crm_id] = state.erp_status[erp_id] = "erp_deleted"
