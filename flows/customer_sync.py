@@ -31,14 +31,13 @@ from datetime import datetime
 from typing import Any, Iterator
 
 from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 from prefect.utilities.annotations import quote
 
 from connectors.base import MapResult
-from connectors.http import TransientError
 from tasks import customer_sync as cs
-from tasks.reporting import RunReport, flush, publish_report
+from tasks.retry import BATCH_TASK
+from tasks.reporting import RunReport, publish_report
 from tasks.runtime import get_runtime
 
 FLOW = cs.FLOW
@@ -48,26 +47,17 @@ _STATES: dict[str, cs.SyncState] = {}
 LAST_TIMING = ""  # phase seconds of the last run in this process (benchmarks print it)
 
 
-def _transient(task_, task_run, state) -> bool:
-    try:
-        state.result()
-    except TransientError:
-        return True
-    except Exception:  # noqa: BLE001
-        return False
-    return False
 
 
-RETRY = dict(retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=_transient, cache_policy=NO_CACHE,
-             persist_result=False)
 
 
-@task(**RETRY, task_run_name="read freee partners since {since}")
+
+@task(**BATCH_TASK, task_run_name="read freee partners since {since}")
 def read_erp_changes(since: str | None, flow_run_id: str) -> list[MapResult[dict]]:
     return cs.read_partners(get_runtime(), since, _STATES[flow_run_id].paths)
 
 
-@task(**RETRY, task_run_name="sync {n} HubSpot companies")
+@task(**BATCH_TASK, task_run_name="sync {n} HubSpot companies")
 def sync_crm_page(records: list[dict], n: int, flow_run_id: str) -> RunReport:
     rt = get_runtime()
     state = _STATES[flow_run_id]
@@ -78,7 +68,7 @@ def sync_crm_page(records: list[dict], n: int, flow_run_id: str) -> RunReport:
     return report
 
 
-@task(**RETRY, task_run_name="sync {n} freee partners")
+@task(**BATCH_TASK, task_run_name="sync {n} freee partners")
 def sync_erp_chunk(results: list[MapResult[dict]], n: int, flow_run_id: str) -> RunReport:
     rt = get_runtime()
     state = _STATES[flow_run_id]
@@ -88,7 +78,7 @@ def sync_erp_chunk(results: list[MapResult[dict]], n: int, flow_run_id: str) -> 
     return report
 
 
-@task(**RETRY, task_run_name="apply decisions on {n} pairs")
+@task(**BATCH_TASK, task_run_name="apply decisions on {n} pairs")
 def apply_decisions(pairs: list[cs.Pair], n: int, flow_run_id: str) -> RunReport:
     rt = get_runtime()
     report = RunReport(FLOW, flow_run_id)
@@ -97,7 +87,7 @@ def apply_decisions(pairs: list[cs.Pair], n: int, flow_run_id: str) -> RunReport
     return report
 
 
-@task(**RETRY)
+@task(**BATCH_TASK)
 def check_deletes(flow_run_id: str, crm: bool) -> RunReport:
     rt = get_runtime()
     state = _STATES[flow_run_id]

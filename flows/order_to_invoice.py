@@ -20,16 +20,16 @@ from datetime import datetime
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 
 from connectors.base import MapResult
-from connectors.http import QuotaExhausted, TransientError
+from connectors.http import QuotaExhausted
 from domain.model import Deal
 from domain.money import format_yen
 from tasks.customers import ensure_partners, read_crm_companies
 from tasks.invoicing import (INVOICE_STATUS_PENDING, Draft, create_invoice_once, crash_hook_from_env, customer_for,
                              draft_invoice, mark_written_back, prefetch_customers, writeback_props)
+from tasks.retry import BATCH_TASK
 from tasks.reporting import RunReport, flush, publish_report
 from tasks.runtime import get_runtime
 
@@ -86,14 +86,6 @@ class _OnceCache:
 _CUSTOMERS: dict[str, _OnceCache] = {}  # flow run id → partner id → invoice recipient (one read per run)
 
 
-def _transient(task_, task_run, state) -> bool:
-    try:
-        state.result()
-    except TransientError:
-        return True
-    except Exception:  # noqa: BLE001
-        return False
-    return False
 
 
 def draft_fingerprint(draft: Draft) -> str:
@@ -228,8 +220,7 @@ def process_deals(results: list[MapResult[Deal]], won: set[str], report: RunRepo
     flush(rt.store, report)
 
 
-@task(retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=_transient, cache_policy=NO_CACHE,
-      persist_result=False, task_run_name="invoice {n} deals")
+@task(**BATCH_TASK, task_run_name="invoice {n} deals")
 def invoice_batch(results: list[MapResult[Deal]], won: list[str], n: int, flow_run_id: str, lease_seconds: int,
                   start_approvals: bool) -> RunReport:
     report = RunReport(FLOW, flow_run_id)
@@ -237,8 +228,7 @@ def invoice_batch(results: list[MapResult[Deal]], won: list[str], n: int, flow_r
     return report
 
 
-@task(retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=_transient, cache_policy=NO_CACHE,
-      persist_result=False)
+@task(**BATCH_TASK)
 def retry_parked(won: list[str], flow_run_id: str, lease_seconds: int, start_approvals: bool) -> RunReport:
     """Deals parked on a review item of this flow are tried again; resolved ones close their item."""
     rt = get_runtime()

@@ -13,33 +13,23 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 
-from connectors.http import TransientError
 from domain.model import Product
 from tasks import products as ps
+from tasks.retry import BATCH_TASK
 from tasks.reporting import RunReport, flush, publish_report
 from tasks.runtime import get_runtime
 
 FLOW = ps.FLOW
 
 
-def _transient(task_, task_run, state) -> bool:
-    try:
-        state.result()
-    except TransientError:
-        return True
-    except Exception:  # noqa: BLE001
-        return False
-    return False
 
 
-RETRY = dict(retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=_transient, cache_policy=NO_CACHE,
-             persist_result=False)
 
 
-@task(**RETRY, task_run_name="read freee items")
+
+@task(**BATCH_TASK, task_run_name="read freee items")
 def read_items(flow_run_id: str) -> tuple[list[Product], RunReport]:
     rt = get_runtime()
     report = RunReport(FLOW, flow_run_id)
@@ -48,7 +38,7 @@ def read_items(flow_run_id: str) -> tuple[list[Product], RunReport]:
     return items, report
 
 
-@task(**RETRY, task_run_name="upsert {n} products")
+@task(**BATCH_TASK, task_run_name="upsert {n} products")
 def upsert_batch(items: list[Product], view: ps.CrmView, n: int, flow_run_id: str) -> RunReport:
     rt = get_runtime()
     report = RunReport(FLOW, flow_run_id)

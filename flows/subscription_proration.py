@@ -23,7 +23,6 @@ from typing import Any, Mapping, Sequence
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
-from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 
 from connectors.http import TransientError
@@ -31,6 +30,7 @@ from connectors.hubspot import mapping as hs_map
 from domain.dates import today_tokyo
 from domain.money import format_yen
 from store.subscriptions import SubscriptionStore
+from tasks.retry import BATCH_TASK
 from tasks.reporting import RunReport, flush, publish_report
 from tasks.runtime import get_runtime
 from tasks.subscriptions import FLOW, Context, SubscriptionProblem, advance, is_subscription, post_journals, \
@@ -41,14 +41,6 @@ SCHEDULE_ARTIFACT = "subscription-revenue-schedule"
 MAX_SCHEDULE_ROWS = 2000
 
 
-def _transient(task_, task_run, state) -> bool:
-    try:
-        state.result()
-    except TransientError:
-        return True
-    except Exception:  # noqa: BLE001
-        return False
-    return False
 
 
 def process_raw(raws: Sequence[Mapping[str, Any]], as_of: date, report: RunReport, *, lease_seconds: int,
@@ -84,8 +76,7 @@ def process_raw(raws: Sequence[Mapping[str, Any]], as_of: date, report: RunRepor
     return done
 
 
-@task(retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=_transient, cache_policy=NO_CACHE,
-      persist_result=False, task_run_name="subscriptions changed since {since}")
+@task(**BATCH_TASK, task_run_name="subscriptions changed since {since}")
 def changed_page(since: str | None, as_of: str, flow_run_id: str, lease_seconds: int,
                  start_approvals: bool) -> tuple[RunReport, list[str], str | None, bool]:
     """One page of won deals modified since the cursor: advance the subscriptions among them."""
@@ -101,8 +92,7 @@ def changed_page(since: str | None, as_of: str, flow_run_id: str, lease_seconds:
     return report, [], since, True
 
 
-@task(retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=_transient, cache_policy=NO_CACHE,
-      persist_result=False, task_run_name="refresh {n} subscriptions")
+@task(**BATCH_TASK, task_run_name="refresh {n} subscriptions")
 def refresh_batch(deal_ids: list[str], n: int, as_of: str, flow_run_id: str, lease_seconds: int,
                   start_approvals: bool) -> RunReport:
     """Re-read known subscriptions (amended line items) and advance their timelines."""
@@ -114,8 +104,7 @@ def refresh_batch(deal_ids: list[str], n: int, as_of: str, flow_run_id: str, lea
     return report
 
 
-@task(retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=_transient, cache_policy=NO_CACHE,
-      persist_result=False, task_run_name="revenue journals up to {as_of}")
+@task(**BATCH_TASK, task_run_name="revenue journals up to {as_of}")
 def revenue_journals(as_of: str, flow_run_id: str, lease_seconds: int) -> tuple[RunReport, list[dict[str, Any]]]:
     rt = get_runtime()
     report = RunReport(FLOW, flow_run_id)

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-import time
-from pathlib import Path
 from typing import Optional
 
 import typer

@@ -23,7 +23,7 @@ from connectors.freee.mapping import partner_to_company
 from connectors.http import PermanentError, QuotaExhausted, RateLimited
 from domain.dates import BusinessDayShift, today_tokyo
 from domain.exceptions import ExceptionReason, ExceptionRules, evaluate
-from domain.invoice import (InvoiceParams, amount_discrepancy, build_invoice, invoice_reference, lines_subtotal,
+from domain.invoice import (InvoiceParams, amount_discrepancy, build_invoice, lines_subtotal,
                             render_invoice_markdown)
 from domain.model import Company, Deal, Invoice, PaymentTerms
 from domain.money import format_yen
