@@ -158,3 +158,18 @@ class SubscriptionBilling(SQLModel, table=True):
     invoice_number: Optional[str] = Field(default=None, max_length=64)
     segments: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class PayerAliasRow(SQLModel, table=True):
+    """振込名義 → 取引先: a bank payer name (normalised, :func:`domain.reconciliation.payer_key`) known to
+    pay for a freee partner — registered by finance or learned from an approved deposit (入金消込)."""
+
+    __tablename__ = "payer_alias"
+
+    payer_key: str = Field(primary_key=True, max_length=128, description="normalised payer name")
+    partner_id: str = Field(primary_key=True, max_length=64, description="freee partner id")
+    payer_name: str = Field(default="", max_length=200, description="the name as the bank printed it")
+    source: str = Field(default="learned", max_length=16, description="registered | learned")
+    approved_by: Optional[str] = Field(default=None, max_length=254)
+    approved_at: datetime = Field(default_factory=utcnow)
+    deposit_id: Optional[str] = Field(default=None, max_length=64, description="the deposit it was learned from")

@@ -1,0 +1,207 @@
+"""payment-approval: one run per deposit the engine could not apply on its own, waiting for finance.
+
+The run suspends with the typed form :class:`PaymentDecision`; its description shows the deposit (date,
+amount, 振込名義), the engine's explanation and the candidate readings as options A, B, … with their
+invoices, plus the other open invoices of the candidate partners. Finance either
+
+* types an option letter (``A``) or invoice numbers / ids separated by commas (``INV-12, INV-13``) in
+  ``choice`` — the deposit is allocated to those invoices (complete with a fee within policy, else
+  oldest first as 一部入金; a remainder stays unapplied as 過入金) — or
+* ticks ``unrelated`` (not a customer payment: interest, refund, a transfer between own accounts) with a
+  comment — the deposit is closed without a payment;
+
+and gives an e-mail (``approver``, checked by the schema) and an optional comment. No decision within
+``[approval] timeout_hours`` → with ``on_timeout = "renotify"`` a fresh approval run asks again; the review
+item stays open either way. The Prefect UI renders
+the form from its JSON schema; rules the schema cannot express (exactly one of choice / unrelated, known
+invoices, a comment for unrelated, the choice still fitting) are checked after the resume, and the form
+is shown again with the problem on top.
+
+After the resume Prefect runs the flow again from the top: the open invoices are read afresh, so the
+choice is checked against freee's current outstanding amounts (:meth:`Reconciler.apply` refuses an
+allocation that no longer fits) before it is applied through the same exactly-once path as automatic
+matches (``payment:deposit:<id>``, ``approved_by`` recorded). The approved payer name is remembered as a
+learned alias of the partner (:class:`store.aliases.AliasStore`) unless it already is the partner's
+own kana/name, so the next deposit from that payer is matched automatically.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger, suspend_flow_run
+from prefect.context import get_run_context
+from prefect.input import RunInput
+from pydantic import Field
+
+from domain.money import format_yen
+from domain.reconciliation import Candidate, MatchDecision, NameEvidence, Reconciler
+from store.aliases import AliasStore
+from tasks.approval_form import EMAIL_PATTERN
+from tasks.payments import (OpenBook, apply_deposit_once, bank_walletable_ids, deals_by_crm, deposit_from_txn,
+                            deposit_key, engine_policy, load_open_book, manual_candidate, options_of, read_txn,
+                            write_payment_status)
+from tasks.reporting import RunReport, flush, publish_report
+from tasks.runtime import get_runtime
+
+FLOW = "payment-approval"
+WRITEBACK_FLOW = "payment-writeback"
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+class PaymentDecision(RunInput):
+    choice: str = Field(default="", max_length=500,
+                        description="消込先: 候補の記号 (A, B …) または請求書番号/ID をカンマ区切り — option letter, "
+                                    "or invoice number(s) / id(s) separated by commas")
+    unrelated: bool = Field(default=False, description="請求書と無関係な入金 (消込しない) — not a customer payment")
+    approver: str = Field(description="承認者のメールアドレス — your e-mail", pattern=EMAIL_PATTERN, max_length=254)
+    comment: str = Field(default="", max_length=2000, description="コメント (無関係の場合は必須) — required for unrelated")
+
+
+def _options_markdown(decision: MatchDecision, options: list[Candidate], book: OpenBook) -> str:
+    lines = [f"### 入金 / Deposit {decision.deposit_id}",
+             f"- 入金日: {decision.received_on.isoformat()}  金額: **{format_yen(decision.amount)}**  "
+             f"振込名義: `{decision.payer_name}`",
+             f"- 判定 / engine: {decision.kind.value}, score {decision.score:.2f} — "
+             f"{', '.join(r.value for r in decision.reasons)}",
+             f"- {decision.explanation}", "", "#### 候補 / Options",
+             "| | 取引先 / partner | 請求書 / invoices | 消込額 | 手数料 | 説明 |", "|---|---|---|---|---|---|"]
+    for letter, c in zip(LETTERS, options):
+        inv = ", ".join(f"{a.label} ({a.invoice_id}) {format_yen(a.outstanding_before)}" for a in c.allocations)
+        lines.append(f"| **{letter}** | {c.partner_name or '-'} | {inv} | {format_yen(c.applied_total)} | "
+                     f"{format_yen(c.fee)} | {c.fit.value}, score {c.score:.2f} |")
+    partners = {c.partner_id for c in options if c.partner_id}
+    shown = {a.invoice_id for c in options for a in c.allocations}
+    others = [i for i in book.invoices if i.partner_id in partners and i.invoice_id not in shown]
+    if others:
+        lines += ["", "#### 同じ取引先の他の未入金請求書 / other open invoices of these partners"]
+        lines += [f"- {i.number or i.invoice_id} (id {i.invoice_id}) {i.partner_name} 残 {format_yen(i.outstanding)}"
+                  f" 期日 {i.due_date or '-'}" for i in others[:30]]
+    lines += ["", "記号か請求書番号を `choice` に入力するか、無関係なら `unrelated` をオンにしてください。",
+              "Type an option letter or invoice numbers in `choice`, or tick `unrelated` (comment required)."]
+    return "\n".join(lines)
+
+
+def _resolve(form: PaymentDecision, options: list[Candidate], book: OpenBook) -> tuple[list[str] | None, str | None]:
+    """(invoice ids, problem)."""
+    choice = form.choice.strip()
+    if form.unrelated and choice:
+        return None, "choose invoices or mark the deposit unrelated, not both"
+    if form.unrelated:
+        return ([], None) if form.comment.strip() else (None, "a comment is required to mark a deposit unrelated")
+    if not choice:
+        return None, "type an option letter or invoice number(s), or mark the deposit unrelated"
+    if len(choice) == 1 and choice.upper() in LETTERS:
+        i = LETTERS.index(choice.upper())
+        if i >= len(options):
+            return None, f"there is no option {choice.upper()}"
+        return list(options[i].invoice_ids), None
+    ids = []
+    for part in choice.replace("、", ",").split(","):
+        if not part.strip():
+            continue
+        ref = book.by_label(part)
+        if ref is None:
+            return None, f"{part.strip()} is not an open invoice"
+        ids.append(ref.invoice_id)
+    return (ids, None) if ids else (None, "no invoice given")
+
+
+@flow(name=FLOW, log_prints=False)
+def payment_approval(deposit_id: str, timeout_hours: float | None = None, lease_seconds: int = 300) -> dict[str, Any]:
+    """Wait for finance to assign the deposit ``deposit_id`` to invoices (or mark it unrelated), then apply."""
+    log = get_run_logger()
+    rt = get_runtime()
+    flow_run_id = str(get_run_context().flow_run.id)
+    report = RunReport(FLOW, flow_run_id)
+    entry = rt.store.ledger_entry(deposit_key(deposit_id))
+    if entry is not None and entry.status == "committed":
+        return {"deposit": deposit_id, "outcome": "already_applied", "result": dict(entry.result)}
+    txn = read_txn(rt, deposit_id)
+    deposit = deposit_from_txn(txn, bank_walletable_ids(rt)) if txn else None
+    if deposit is None:
+        _close(deposit_id, "resolved", FLOW, "no longer waiting to be matched in freee")
+        return {"deposit": deposit_id, "outcome": "not_waiting"}
+
+    policy = engine_policy(rt)
+    aliases = AliasStore(rt.store)
+    attempt = 0
+    problem: str | None = None
+    while True:
+        book = load_open_book(rt)  # re-read on every pass: the choice is checked against freee as it is now
+        rec = Reconciler(book.invoices, policy, aliases.table())
+        decision = rec.decide(deposit)
+        options = options_of(decision)
+        description = _options_markdown(decision, options, book)
+        if problem:
+            description = f"**{problem}** — もう一度入力してください / please submit again.\n\n" + description
+        form = PaymentDecision.with_initial_data(description=description, choice="A" if options else "")
+        timeout_s = int((timeout_hours or rt.policy.approval.timeout_hours) * 3600)
+        try:
+            answer = suspend_flow_run(wait_for_input=form, timeout=timeout_s, key=f"decision-{attempt}")
+        except Exception as exc:  # noqa: BLE001 - FlowPauseTimeout and friends: the review item stays open
+            if rt.policy.approval.on_timeout == "renotify":  # a fresh run (its own ledger key) asks again
+                from flows.payment_writeback import start_payment_approval
+
+                new_run = start_payment_approval(decision, RunReport(WRITEBACK_FLOW, flow_run_id),
+                                                 key=f"approval:deposit:{deposit_id}:renotify:{flow_run_id}")
+                log.warning("no decision within %ss for deposit %s: re-notified as %s", timeout_s, deposit_id,
+                            new_run)
+            raise TimeoutError(f"no decision for deposit {deposit_id} within {timeout_s}s") from exc
+        ids, problem = _resolve(answer, options, book)
+        candidate = None
+        if ids:
+            try:
+                candidate = manual_candidate(book, deposit, ids, policy)
+                rec.apply(candidate)  # refuses an allocation that no longer fits freee's outstanding amounts
+            except ValueError as exc:
+                problem = f"the chosen invoices do not fit: {exc}"
+        if problem is None:
+            break
+        attempt += 1
+
+    if answer.unrelated:
+        owner = f"{FLOW}:{flow_run_id}"
+        claim = rt.store.claim(deposit_key(deposit_id), owner, lease_seconds=lease_seconds)
+        if claim.proceed:
+            rt.store.commit(deposit_key(deposit_id), owner, "unrelated",
+                            {"kind": "unrelated", "approved_by": answer.approver, "comment": answer.comment})
+        report.event(action="unrelated", entity="deposit", entity_key=deposit_id, system="renkei",
+                     actor=answer.approver, changes={"comment": answer.comment, "amount": deposit.amount})
+        _close(deposit_id, "reject", answer.approver, answer.comment)
+        flush(rt.store, report)
+        return {"deposit": deposit_id, "outcome": "unrelated", "approver": answer.approver}
+
+    report.event(action="approve", entity="deposit", entity_key=deposit_id, system="renkei", actor=answer.approver,
+                 changes={"invoices": list(candidate.invoice_ids), "comment": answer.comment,
+                          "engine": decision.kind.value, "reasons": [r.value for r in decision.reasons]})
+    outcome = apply_deposit_once(rt, book, deposit, candidate, report, lease_seconds=lease_seconds,
+                                 approved_by=answer.approver)
+    learned = False
+    if outcome.status == "applied" and candidate.partner_id:
+        own = [h for h in rec.name_hits(deposit.payer_name) if h.partner_id == candidate.partner_id
+               and h.evidence in (NameEvidence.KANA, NameEvidence.NAME)]
+        if not own:
+            learned = aliases.add(deposit.payer_name, candidate.partner_id, source="learned",
+                                  approved_by=answer.approver, deposit_id=deposit_id)
+            if learned:
+                report.event(action="alias_learned", entity="partner", entity_key=candidate.partner_id,
+                             system="renkei", actor=answer.approver,
+                             changes={"payer_name": deposit.payer_name, "deposit_id": deposit_id})
+    if outcome.status == "applied":
+        touched = [(s.crm_deal_id, outcome.deals[s.deal_id]) for s in outcome.plan.steps]
+        write_payment_status(rt, deals_by_crm(book, touched), report)
+        _close(deposit_id, "approve", answer.approver, answer.comment)
+    flush(rt.store, report)
+    publish_report(report, f"payment approval for deposit {deposit_id}")
+    result = {"deposit": deposit_id, "outcome": outcome.status, "invoices": list(candidate.invoice_ids),
+              "fee": candidate.fee, "approver": answer.approver, "alias_learned": learned}
+    log.info("deposit %s: %s by %s", deposit_id, result["outcome"], answer.approver)
+    return result
+
+
+def _close(deposit_id: str, decision: str, who: str, comment: str) -> None:
+    rt = get_runtime()
+    for item in rt.store.list_reviews("open", flow=WRITEBACK_FLOW):
+        if item.entity == "deposit" and item.entity_key == deposit_id:
+            rt.store.decide_review(item.id, decision=decision, decided_by=who, comment=comment)

@@ -1,0 +1,349 @@
+"""payment-writeback (入金消込 → 入金ステータス): bank deposits are matched to the invoices they pay, recorded
+on the freee deals (with the transfer fee booked as 支払手数料), and the HubSpot deal shows whether the
+customer has paid.
+
+Per run:
+
+1. finish interrupted applications — a deposit whose ``payment:deposit:<id>`` claim was never committed
+   (crash after a freee call) resumes its stored plan; nothing is decided twice;
+2. read the open invoices (unsettled income deals + freee請求書 invoices + partners, :func:`tasks.payments.
+   load_open_book`) and the payer aliases (:class:`store.aliases.AliasStore`) into one
+   :class:`~domain.reconciliation.Reconciler`;
+3. deposits parked on an open review item of this flow are read again (an invoice may exist now), then
+   the bank lines since the committed cursor (date watermark; lines of the last date are read again,
+   the ledger dedupes them), one task per page: each deposit waiting to be matched is decided —
+   ``AUTO`` → applied exactly once (:func:`tasks.payments.apply_deposit_once`); ``NEEDS_APPROVAL`` →
+   review item + one ``payment-approval`` run (ledger ``approval:deposit:<id>``); ``UNMATCHED`` →
+   review item with the engine's reasons. The cursor (a date) moves once every page is done, never past
+   a deposit another worker holds;
+4. write ``renkei_payment_*`` back to every HubSpot deal whose freee deals are in view (open ones, for
+   ``overdue``; the ones paid in this run), only where the values changed;
+5. one table artifact: deposits auto-matched / sent to approval / unmatched, yen applied and fees.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.context import get_run_context
+
+from connectors.http import PermanentError
+from domain.model import BankDeposit
+from domain.money import format_yen
+from domain.reconciliation import MatchDecision, MatchKind, Reconciler
+from store.aliases import AliasStore
+from tasks.payments import (OpenBook, apply_deposit_once, approval_key, bank_walletable_ids, crash_hook_from_env,
+                            deals_by_crm, deposit_from_txn, deposit_key, engine_policy, interrupted_deposits,
+                            load_open_book, load_plan, plan_deposit, read_txn, write_payment_status)
+from tasks.retry import BATCH_TASK
+from tasks.reporting import RunReport, flush, publish_report
+from tasks.runtime import get_runtime
+
+FLOW = "payment-writeback"
+CURSOR = "payment-writeback:freee-deposits"
+APPROVAL_DEPLOYMENT = "payment-approval/payment-approval"
+APPROVAL_TAG = "renkei-approval"
+REVIEW_UNMATCHED = "DEPOSIT_UNMATCHED"
+REVIEW_APPROVAL = "DEPOSIT_NEEDS_APPROVAL"
+PARKED = (REVIEW_UNMATCHED, REVIEW_APPROVAL)
+
+
+@dataclass
+class _RunState:
+    """In-memory state of one flow run, shared by its batch tasks (one process)."""
+
+    book: OpenBook
+    reconciler: Reconciler
+    banks: set[str]
+    touched: list[tuple[str | None, dict]] = field(default_factory=list)  # (HubSpot deal, freee deal) paid now
+    seen: set[str] = field(default_factory=set)  # deposits handled in this run
+    held_dates: list[date] = field(default_factory=list)
+    reviews: dict[str, list] = field(default_factory=dict)  # open review items by deposit (read once per run)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_RUNS: dict[str, _RunState] = {}
+
+
+
+
+def approval_run_name(decision: MatchDecision) -> str:
+    return f"入金承認 {decision.payer_name} {format_yen(decision.amount)} deposit-{decision.deposit_id}"
+
+
+def start_payment_approval(decision: MatchDecision, report: RunReport, *, key: str | None = None,
+                           deployment: str = APPROVAL_DEPLOYMENT) -> str | None:
+    """One ``payment-approval`` run per deposit; its flow run id (None: no runner / deployment yet)."""
+    from prefect.deployments import run_deployment
+
+    rt = get_runtime()
+    key = key or approval_key(decision.deposit_id)
+    owner = f"{FLOW}:{report.flow_run_id}"
+    claim = rt.store.claim(key, owner, lease_seconds=600)
+    if claim.state == "committed":
+        return claim.external_id
+    if claim.state == "held":
+        return None
+    try:
+        run = run_deployment(deployment, parameters={"deposit_id": decision.deposit_id}, timeout=0,
+                             tags=[APPROVAL_TAG], flow_run_name=approval_run_name(decision), as_subflow=False)
+    except Exception as exc:  # noqa: BLE001 - no deployment yet: the review item still stands
+        rt.store.release(key, owner)
+        report.notes.append(f"deposit {decision.deposit_id}: approval run not started ({type(exc).__name__}: {exc})")
+        return None
+    rt.store.commit(key, owner, str(run.id), {"name": run.name})
+    report.event(action="approval_requested", entity="deposit", entity_key=decision.deposit_id, system="renkei",
+                 changes={"flow_run_id": str(run.id), "reasons": [r.value for r in decision.reasons]})
+    return str(run.id)
+
+
+def open_deposit_reviews() -> dict[str, list]:
+    """deposit id → its open review items of this flow."""
+    out: dict[str, list] = {}
+    for item in get_runtime().store.list_reviews("open", flow=FLOW):
+        if item.entity == "deposit":
+            out.setdefault(item.entity_key, []).append(item)
+    return out
+
+
+def _close_reviews(deposit_id: str, keep: str | None, decision: str, comment: str,
+                   reviews: dict[str, list] | None = None) -> None:
+    rt = get_runtime()
+    items = (reviews if reviews is not None else open_deposit_reviews()).get(deposit_id, [])
+    for item in list(items):
+        if item.reason_code != keep:
+            rt.store.decide_review(item.id, decision=decision, decided_by=FLOW, comment=comment, status="resolved")
+            items.remove(item)
+
+
+def _decision_payload(decision: MatchDecision) -> dict[str, Any]:
+    return {"amount": decision.amount, "received_on": decision.received_on.isoformat(),
+            "payer_name": decision.payer_name, "score": decision.score,
+            "reasons": [r.value for r in decision.reasons],
+            "candidates": [{"invoices": [a.label for a in c.allocations], "partner": c.partner_name,
+                            "fit": c.fit.value, "score": c.score}
+                           for c in ([decision.proposal] if decision.proposal else []) + list(decision.alternatives)]}
+
+
+def process_deposits(deposits: list[BankDeposit], state: _RunState, report: RunReport, *, lease_seconds: int,
+                     start_approvals: bool) -> None:
+    """Decide and apply / route each deposit of one page (oldest first)."""
+    rt = get_runtime()
+    crash = crash_hook_from_env()
+    for deposit in sorted(deposits, key=lambda d: (d.received_on, d.erp_id)):
+        if deposit.erp_id in state.seen:
+            continue
+        _process_one(rt, deposit, state, report, lease_seconds=lease_seconds, start_approvals=start_approvals,
+                     crash=crash)
+        state.seen.add(deposit.erp_id)  # after its work: a retried batch takes an interrupted deposit up again
+    flush(rt.store, report)
+
+
+def _apply(rt, deposit: BankDeposit, state: _RunState, report: RunReport, candidate, **kw):
+    """:func:`apply_deposit_once`; a refusal by freee (deal changed by hand, …) becomes a review item and the
+    claim stays (the stored plan is tried again next run) — one bad deposit never stops the others."""
+    try:
+        return apply_deposit_once(rt, state.book if candidate is not None else None, deposit, candidate, report, **kw)
+    except PermanentError as exc:
+        report.review(reason_code="PAYMENT_FAILED", entity="deposit", entity_key=deposit.erp_id,
+                      message=f"freee refused the payment: {exc}", side="erp")
+        report.count("deposits", "failed")
+        return None
+
+
+def _process_one(rt, deposit: BankDeposit, state: _RunState, report: RunReport, *, lease_seconds: int,
+                 start_approvals: bool, crash) -> None:
+    entry = rt.store.ledger_entry(deposit_key(deposit.erp_id))
+    if entry is not None and entry.status == "committed":
+        report.count("deposits", "already_applied")
+        _close_reviews(deposit.erp_id, None, "resolved", "applied", state.reviews)
+        return
+    plan = load_plan(rt, deposit.erp_id) if entry is not None and entry.status == "claimed" else None
+    if plan is not None:  # interrupted earlier: finish the stored plan (or leave it to its holder)
+        outcome = _apply(rt, plan_deposit(plan), state, report, None, lease_seconds=lease_seconds,
+                         crash_after_payment=crash)
+        if outcome is None:
+            return
+        if outcome.status == "applied":
+            report.count("deposits", "resumed")
+            _close_reviews(deposit.erp_id, None, "resolved", "applied after an interruption", state.reviews)
+            state.touched.extend((s.crm_deal_id, outcome.deals[s.deal_id]) for s in outcome.plan.steps)
+        elif outcome.status == "held":
+            state.held_dates.append(deposit.received_on)
+        return
+    pending = rt.store.ledger_entry(approval_key(deposit.erp_id))
+    if pending is not None and pending.status == "committed":
+        report.count("deposits", "awaiting_approval")
+        return
+    decision = state.reconciler.decide(deposit)
+    row = dict(deposit=deposit.erp_id, date=deposit.received_on.isoformat(), amount=deposit.amount,
+               payer=deposit.payer_name, outcome=decision.kind.value, score=decision.score,
+               invoices=",".join(a.label for a in decision.allocations), fee=decision.fee,
+               explanation=decision.explanation[:300])
+    if decision.kind is MatchKind.AUTO:
+        state.reconciler.apply(decision)  # later deposits of this run cannot take the same amounts
+        outcome = _apply(rt, deposit, state, report, decision.proposal, lease_seconds=lease_seconds,
+                         crash_after_payment=crash)
+        if outcome is None:
+            report.row(**row)
+            return
+        if outcome.status == "applied":
+            report.count("deposits", "auto_matched")
+            state.touched.extend((s.crm_deal_id, outcome.deals[s.deal_id]) for s in outcome.plan.steps)
+            _close_reviews(deposit.erp_id, None, "resolved", "auto-matched", state.reviews)
+        elif outcome.status == "held":
+            state.held_dates.append(deposit.received_on)
+        report.row(**row)
+        return
+    if decision.kind is MatchKind.NEEDS_APPROVAL:
+        report.review(reason_code=REVIEW_APPROVAL, entity="deposit", entity_key=deposit.erp_id,
+                      message=decision.explanation, payload=_decision_payload(decision), side="deposits")
+        _close_reviews(deposit.erp_id, REVIEW_APPROVAL, "resolved", "now needs approval", state.reviews)
+        run_id = start_payment_approval(decision, report) if start_approvals else None
+        report.count("deposits", "sent_to_approval")
+        report.count("amount_yen", "sent_to_approval", deposit.amount)
+        report.row(**row, approval_run=run_id or "")
+        return
+    report.review(reason_code=REVIEW_UNMATCHED, entity="deposit", entity_key=deposit.erp_id,
+                  message=decision.explanation, payload=_decision_payload(decision), side="deposits")
+    _close_reviews(deposit.erp_id, REVIEW_UNMATCHED, "resolved", "unmatched", state.reviews)
+    report.count("deposits", "unmatched")
+    report.count("amount_yen", "unmatched", deposit.amount)
+    report.row(**row)
+
+
+@task(**BATCH_TASK)
+def resume_interrupted(flow_run_id: str, lease_seconds: int) -> tuple[RunReport, list]:
+    """Deposits whose application was interrupted (claim never committed) finish their stored plan."""
+    rt = get_runtime()
+    report = RunReport(FLOW, flow_run_id)
+    touched: list = []
+    for deposit_id in interrupted_deposits(rt):
+        plan = load_plan(rt, deposit_id)
+        if plan is None:
+            continue  # claimed but nothing planned: no freee write happened; decided again below
+        try:
+            outcome = apply_deposit_once(rt, None, plan_deposit(plan), None, report, lease_seconds=lease_seconds,
+                                         crash_after_payment=crash_hook_from_env())
+        except PermanentError as exc:
+            report.review(reason_code="PAYMENT_FAILED", entity="deposit", entity_key=deposit_id,
+                          message=f"freee refused the payment: {exc}", side="erp")
+            continue
+        if outcome.status == "applied":
+            report.count("deposits", "resumed")
+            _close_reviews(deposit_id, None, "resolved", "applied after an interruption")
+            touched.extend((s.crm_deal_id, outcome.deals[s.deal_id]) for s in outcome.plan.steps)
+    flush(rt.store, report)
+    return report, touched
+
+
+@task(**BATCH_TASK)
+def read_open_invoices(flow_run_id: str) -> int:
+    rt = get_runtime()
+    book = load_open_book(rt)
+    reconciler = Reconciler(book.invoices, engine_policy(rt), AliasStore(rt.store).table())
+    _RUNS[flow_run_id] = _RunState(book, reconciler, bank_walletable_ids(rt), reviews=open_deposit_reviews())
+    return len(book.invoices)
+
+
+@task(**BATCH_TASK, task_run_name="reconcile {n} deposits")
+def reconcile_batch(deposits: list[BankDeposit], n: int, flow_run_id: str, lease_seconds: int,
+                    start_approvals: bool) -> RunReport:
+    report = RunReport(FLOW, flow_run_id)
+    process_deposits(deposits, _RUNS[flow_run_id], report, lease_seconds=lease_seconds,
+                     start_approvals=start_approvals)
+    return report
+
+
+@task(**BATCH_TASK)
+def read_parked(flow_run_id: str, limit: int = 500) -> tuple[list[BankDeposit], RunReport]:
+    """Deposits parked on an open review item: read again; those matched by hand in freee close theirs."""
+    rt = get_runtime()
+    report = RunReport(FLOW, flow_run_id)
+    state = _RUNS[flow_run_id]
+    out = []
+    ids = sorted({r.entity_key for r in rt.store.list_reviews("open", flow=FLOW)
+                  if r.entity == "deposit" and r.reason_code in PARKED})[:limit]
+    for deposit_id in ids:
+        pending = rt.store.ledger_entry(approval_key(deposit_id))
+        if pending is not None and pending.status == "committed":
+            report.count("deposits", "awaiting_approval")  # its approval run decides; no need to read it
+            continue
+        txn = read_txn(rt, deposit_id)
+        dep = deposit_from_txn(txn, state.banks) if txn else None
+        if dep is None:
+            _close_reviews(deposit_id, None, "resolved", "no longer waiting to be matched in freee")
+            report.count("deposits", "resolved_outside")
+            continue
+        out.append(dep)
+    return out, report
+
+
+@task(**BATCH_TASK)
+def write_back(flow_run_id: str, touched: list) -> RunReport:
+    rt = get_runtime()
+    report = RunReport(FLOW, flow_run_id)
+    state = _RUNS.get(flow_run_id)
+    write_payment_status(rt, deals_by_crm(state.book if state else None, touched + (state.touched if state else [])),
+                         report)
+    flush(rt.store, report)
+    return report
+
+
+def _run_name() -> str:
+    return f"payment-writeback {datetime.now().astimezone().strftime('%Y-%m-%d %H:%M')}"
+
+
+@flow(name=FLOW, flow_run_name=_run_name, log_prints=False)
+def payment_writeback(lease_seconds: int = 300, start_approvals: bool = True, max_pages: int = 1000) -> dict[str, Any]:
+    """Bank deposits → payments on freee deals (fee as 支払手数料) → HubSpot payment status."""
+    log = get_run_logger()
+    rt = get_runtime()
+    flow_run_id = str(get_run_context().flow_run.id)
+    report = RunReport(FLOW, flow_run_id)
+    try:
+        resumed, touched = resume_interrupted(flow_run_id, lease_seconds)
+        report.merge(resumed)
+        n_open = read_open_invoices(flow_run_id)
+        state = _RUNS[flow_run_id]
+        report.notes.extend(state.book.skipped[:20])
+        parked, parked_report = read_parked(flow_run_id)
+        report.merge(parked_report)
+        if parked:
+            report.merge(reconcile_batch(parked, len(parked), flow_run_id, lease_seconds, start_approvals))
+        raw = rt.store.get_cursor(CURSOR)
+        cursor = date.fromisoformat(raw) if raw else None
+        latest = cursor
+        # bank lines on or after the cursor date (freee lists them newest first); the raw lines carry the
+        # status and the remaining amount of 消込中 lines, which the canonical BankDeposit does not
+        pages = rt.erp.client.iter_wallet_txn_pages(limit=100, entry_side="income", walletable_type="bank_account",
+                                                    start_date=cursor)
+        for page_no, page in enumerate(pages):
+            if page_no >= max_pages:
+                latest = cursor  # not read to the end: do not move
+                break
+            ready = []
+            for txn in page.items:
+                day = date.fromisoformat(str(txn["date"])[:10])
+                latest = day if latest is None or day > latest else latest
+                dep = deposit_from_txn(txn, state.banks)
+                if dep is not None and dep.erp_id not in state.seen:
+                    ready.append(dep)
+            if ready:
+                report.merge(reconcile_batch(ready, len(ready), flow_run_id, lease_seconds, start_approvals))
+        watermark = latest
+        if watermark is not None and state.held_dates:
+            watermark = min(watermark, min(state.held_dates))  # never past a deposit someone holds
+        if watermark is not None and watermark != cursor:
+            rt.store.set_cursor(CURSOR, watermark.isoformat(), flow_run_id)  # after the work is committed
+        report.merge(write_back(flow_run_id, touched))
+        report.notes.append(f"{n_open} open invoices in view")
+    finally:
+        _RUNS.pop(flow_run_id, None)
+    summary = publish_report(report, "payment-writeback: deposits → payments → HubSpot")
+    log.info("payment-writeback: %s", summary)
+    return summary

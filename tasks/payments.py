@@ -1,0 +1,673 @@
+"""Payment steps shared by ``payment-writeback`` and ``payment-approval`` (入金消込 → freee → HubSpot).
+
+Reading
+    :func:`load_open_book` — every unsettled income deal (取引, 未決済) of freee with its outstanding
+    amount (``due_amount``), joined with its freee請求書 invoice (id, number, memo reference
+    ``renkei:deal:<HubSpot deal id>``) and its partner (name, フリガナ): the engine's
+    :class:`~domain.reconciliation.OpenInvoice` rows plus what applying and writing back need.
+    :func:`deposit_from_txn` — a bank line waiting to be matched (status 1 消込待ち, or 4 消込中 with its
+    remaining ``due_amount``) as a :class:`~domain.model.BankDeposit`; anything else is ``None``.
+
+Applying (exactly once per deposit) — :func:`apply_deposit_once`::
+
+    claim ledger key ``payment:deposit:<wallet_txn id>``   committed → nothing to do
+    won       → store the plan (state store, base_snapshot ``payment-plan``) before any freee write:
+                allocations, freee deal ids and the payment ids each deal had before
+    recovered → load the stored plan (never decide again: freee already shows part of it)
+    per allocation: ① payment of ``applied`` from the deposit's bank account on the deposit date
+                    ② payment of ``fee`` from the fee clearing account (see below)
+                    each step is marked done in the plan after the call; a step not marked done is
+                    looked up on the deal first (a payment with that date/amount/account whose id was
+                    not there before = ours)
+    ③ one 振替伝票 for the deposit's fee: 支払手数料 / clearing account (``ref_number`` RKFEE-<id>,
+       looked up before it is created again)
+    commit the ledger with the payment ids → HubSpot write-back
+
+Fee booking (振込手数料 → 支払手数料, jp-invoicing-rules §5.1): freee's API has no "book the difference as
+支払手数料" flag and a manual journal alone would leave the deal 未決済 with ``due_amount`` = the fee.
+So the fee part of the receivable is settled like money that arrived through a clearing account:
+
+* a deal payment of the fee from the clearing walletable (a 決済口座 whose name contains 手数料, e.g. a
+  "振込手数料精算" wallet finance creates once; without one the first ``wallet`` account, 現金) — the deal
+  becomes 完了 (settled, ``due_amount`` 0): 借方 clearing / 貸方 売掛金;
+* a manual journal 借方 支払手数料 (its default tax code, 課対仕入10%) / 貸方 clearing account item, for
+  the deposit's total fee, with the partner — the clearing account nets to zero.
+
+Both calls are valid against the real freee API (unlike a ``private_account_item`` payment, which freee
+limits to 役員借入金 / 事業主借). Idempotent: plan steps + ledger, and ``ref_number`` on the journal.
+
+Writing back (:func:`payment_props`): per HubSpot deal, from the freee deals of its invoices —
+``renkei_payment_status`` paid (nothing outstanding) / overdue (an open invoice past its 支払期日 in
+Asia/Tokyo) / partial (some settled) / unpaid; ``renkei_paid_amount`` = settled amount (money received
+plus the fee booked for it: paid + outstanding = invoice total); ``renkei_outstanding_amount``;
+``renkei_paid_at`` = latest payment date. The last written values are kept (base_snapshot
+``deal-payment``) and only changes are written, so a rerun writes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import weakref
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Callable, Iterable
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import Session, col, select
+
+from domain.dates import today_tokyo
+from domain.model import BankDeposit
+from domain.money import format_yen
+from domain.reconciliation import (Allocation, Candidate, FitKind, MatchDecision, NameEvidence, OpenInvoice,
+                                   ReconciliationPolicy)
+from connectors.http import PermanentError
+from store.models import LedgerEntry
+from tasks.invoicing import SimulatedCrash
+from tasks.reporting import RunReport
+from tasks.runtime import Runtime
+
+FLOW = "payment-writeback"
+PLAN_ENTITY = "payment-plan"
+STATUS_ENTITY = "deal-payment"
+TXN_WAITING, TXN_MATCHED, TXN_IGNORED, TXN_PARTIAL, TXN_EXCLUDED = 1, 2, 3, 4, 6
+FEE_ACCOUNT_NAME = "支払手数料"
+CLEARING_HINT = "手数料"
+_REF = re.compile(r"^renkei:deal:([^:\s]+)")
+
+PAYMENT_STATUS_PAID = "paid"
+PAYMENT_STATUS_PARTIAL = "partial"
+PAYMENT_STATUS_UNPAID = "unpaid"
+PAYMENT_STATUS_OVERDUE = "overdue"
+
+
+def deposit_key(deposit_id: str) -> str:
+    return f"payment:deposit:{deposit_id}"
+
+
+def approval_key(deposit_id: str) -> str:
+    return f"approval:deposit:{deposit_id}"
+
+
+# ---------------------------------------------------------------------------------------------------
+# policy
+
+
+def engine_policy(rt: Runtime) -> ReconciliationPolicy:
+    """``[reconciliation]`` of the policy file → the engine's policy (keys mapped; the rest default)."""
+    p = rt.policy.reconciliation
+    kw: dict[str, Any] = {"fee_max": p.fee_max, "auto_apply_threshold": p.auto_apply_threshold,
+                          "max_invoices_per_payment": max(1, min(12, p.max_invoices_per_deposit)),
+                          "auto_apply_partial": p.auto_apply_partial,
+                          "auto_apply_overpayment": p.auto_apply_partial}  # "partial and over-payments"
+    if p.fee_whitelist:
+        kw["fee_whitelist"] = frozenset(p.fee_whitelist)
+    return ReconciliationPolicy(**kw)
+
+
+# ---------------------------------------------------------------------------------------------------
+# open invoices (freee side)
+
+
+@dataclass
+class OpenRef:
+    """What applying and writing back need about one open invoice."""
+
+    invoice_id: str  # the engine's id: freee請求書 invoice id, or ``deal:<id>`` for a deal without one
+    deal_id: int  # freee 取引 id
+    crm_deal_id: str | None  # HubSpot deal (商談) id
+    number: str | None
+    partner_id: str
+    deal: dict  # the freee deal as read (amount, due_amount, due_date, payments)
+
+
+@dataclass
+class OpenBook:
+    invoices: list[OpenInvoice] = field(default_factory=list)
+    refs: dict[str, OpenRef] = field(default_factory=dict)  # invoice id → ref
+    partners: dict[str, dict] = field(default_factory=dict)  # freee partner id → partner
+    skipped: list[str] = field(default_factory=list)  # notes: deals that cannot be matched
+
+    def by_label(self, text: str) -> OpenRef | None:
+        """An open invoice by id, number or freee deal id (what finance types into the form)."""
+        t = text.strip()
+        if t in self.refs:
+            return self.refs[t]
+        for r in self.refs.values():
+            if t and (t == (r.number or "") or t == str(r.deal_id) or t == f"deal:{r.deal_id}"):
+                return r
+        return None
+
+
+def crm_deal_for_invoices(rt: Runtime, invoice_ids: Iterable[str]) -> dict[str, str]:
+    """freee invoice id → HubSpot deal id from order-to-invoice's ledger (``invoice:deal:<id>`` keys)."""
+    ids = [i for i in invoice_ids if i]
+    out: dict[str, str] = {}
+    if not ids:
+        return out
+    with Session(rt.store.engine) as s:
+        for i in range(0, len(ids), 500):
+            rows = s.exec(select(LedgerEntry).where(col(LedgerEntry.key).startswith("invoice:deal:"),
+                                                    LedgerEntry.status == "committed",
+                                                    col(LedgerEntry.external_id).in_(ids[i:i + 500])))
+            for row in rows:
+                out[str(row.external_id)] = row.key.removeprefix("invoice:deal:")
+    return out
+
+
+def _date(v: Any) -> date | None:
+    return date.fromisoformat(str(v)[:10]) if v else None
+
+
+def load_open_book(rt: Runtime) -> OpenBook:
+    """Unsettled income deals + their freee請求書 invoices + partners → :class:`OpenBook`."""
+    client = rt.erp.client
+    book = OpenBook()
+    deals = [d for page in client.iter_deal_pages(type="income", status="unsettled", limit=100) for d in page.items]
+    invoices: dict[int, dict] = {}
+    canceled: set[int] = set()
+    for page in client.iter_invoice_pages(payment_status="unsettled", limit=100):
+        for inv in page.items:
+            if inv.get("deal_id"):
+                if inv.get("cancel_status") == "canceled":
+                    canceled.add(int(inv["deal_id"]))
+                else:
+                    invoices[int(inv["deal_id"])] = inv
+    for page in client.iter_invoice_pages(payment_status="canceled", limit=100):
+        canceled.update(int(inv["deal_id"]) for inv in page.items if inv.get("deal_id"))
+    deals = [d for d in deals if int(d["id"]) not in canceled]  # a cancelled invoice is not to be paid
+    partner_ids = sorted({str(d["partner_id"]) for d in deals if d.get("partner_id")})
+    if len(partner_ids) > 30:
+        wanted = set(partner_ids)
+        for page in client.iter_partner_pages(limit=3000):
+            book.partners.update({str(p["id"]): p for p in page.items if str(p["id"]) in wanted})
+    else:
+        for pid in partner_ids:
+            book.partners[pid] = client.get_partner(pid)
+    missing_ref = [str(inv["id"]) for inv in invoices.values() if not _REF.match(inv.get("memo") or "")]
+    from_ledger = crm_deal_for_invoices(rt, missing_ref)
+    for d in deals:
+        if int(d.get("due_amount") or 0) <= 0:
+            continue
+        if not d.get("partner_id"):
+            book.skipped.append(f"freee deal {d.get('id')}: no partner, cannot be matched")
+            continue
+        partner = book.partners.get(str(d["partner_id"]))
+        if partner is None:
+            book.skipped.append(f"freee deal {d['id']}: partner {d['partner_id']} not readable")
+            continue
+        inv = invoices.get(int(d["id"]))
+        invoice_id = str(inv["id"]) if inv else f"deal:{d['id']}"
+        crm = None
+        if inv:
+            m = _REF.match(inv.get("memo") or "")
+            crm = m.group(1) if m else from_ledger.get(invoice_id)
+        number = (inv.get("invoice_number") if inv else None) or d.get("ref_number") or None
+        try:
+            oi = OpenInvoice(
+                invoice_id=invoice_id, number=number, partner_id=str(d["partner_id"]),
+                partner_name=partner.get("name") or str(d["partner_id"]),
+                partner_kana=partner.get("name_kana") or None,
+                total=int(d["amount"]), outstanding=int(d["due_amount"]),
+                issue_date=_date(d.get("issue_date")),
+                due_date=_date(d.get("due_date")) or (_date(inv.get("payment_date")) if inv else None))
+        except ValueError as exc:
+            book.skipped.append(f"freee deal {d['id']}: {exc}")
+            continue
+        book.invoices.append(oi)
+        book.refs[invoice_id] = OpenRef(invoice_id, int(d["id"]), crm, number, str(d["partner_id"]), d)
+    return book
+
+
+# ---------------------------------------------------------------------------------------------------
+# deposits (bank lines)
+
+
+def bank_walletable_ids(rt: Runtime) -> set[str]:
+    return {str(w["id"]) for w in rt.erp.client.list_walletables(type="bank_account")}
+
+
+def deposit_from_txn(txn: dict, banks: set[str] | None = None) -> BankDeposit | None:
+    """A bank line waiting to be matched (status 1, or 4 with its remaining amount), else ``None``."""
+    if txn.get("entry_side") not in (None, "income"):
+        return None
+    if banks is not None and (txn.get("walletable_type") not in (None, "bank_account")
+                              or str(txn.get("walletable_id")) not in banks):
+        return None
+    status = int(txn.get("status") or TXN_WAITING)
+    if status not in (TXN_WAITING, TXN_PARTIAL):
+        return None
+    remaining = int(txn.get("due_amount") if txn.get("due_amount") is not None else txn.get("amount") or 0)
+    if remaining <= 0:
+        return None
+    return BankDeposit(erp_id=str(txn["id"]), received_on=_date(txn["date"]), amount=remaining,
+                       payer_name=txn.get("description") or "",
+                       walletable_id=str(txn["walletable_id"]) if txn.get("walletable_id") is not None else None)
+
+
+def read_txn(rt: Runtime, deposit_id: str) -> dict | None:
+    from connectors.http import NotFound
+
+    try:
+        return rt.erp.client._get(f"/api/1/wallet_txns/{deposit_id}")["wallet_txn"]
+    except NotFound:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------------
+# the plan of one deposit
+
+
+class PlanStep(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    invoice_id: str
+    invoice_number: str | None = None
+    deal_id: int
+    crm_deal_id: str | None = None
+    applied: int
+    fee: int = 0
+    before_payment_ids: list[int] = Field(default_factory=list)
+    payment_id: int | None = None  # set once the bank payment is on the deal
+    fee_payment_id: int | None = None
+
+
+class PaymentPlan(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    deposit_id: str
+    received_on: date
+    amount: int
+    payer_name: str
+    walletable_id: int
+    partner_id: str | None
+    steps: list[PlanStep]
+    fee: int = 0
+    journal_id: int | None = None
+    approved_by: str | None = None
+    kind: str = "auto"  # auto | approved
+    explanation: str = ""
+
+
+def make_plan(book: OpenBook, deposit: BankDeposit, candidate: Candidate, *, approved_by: str | None = None,
+              explanation: str = "") -> PaymentPlan:
+    steps = []
+    for a in candidate.allocations:
+        ref = book.refs[a.invoice_id]
+        steps.append(PlanStep(invoice_id=a.invoice_id, invoice_number=a.invoice_number, deal_id=ref.deal_id,
+                              crm_deal_id=ref.crm_deal_id, applied=a.applied, fee=a.fee,
+                              before_payment_ids=sorted(int(p["id"]) for p in ref.deal.get("payments") or [])))
+    return PaymentPlan(deposit_id=deposit.erp_id, received_on=deposit.received_on, amount=int(deposit.amount),
+                       payer_name=deposit.payer_name, walletable_id=int(deposit.walletable_id or 0),
+                       partner_id=candidate.partner_id, steps=steps, fee=sum(a.fee for a in candidate.allocations),
+                       approved_by=approved_by, kind="approved" if approved_by else "auto",
+                       explanation=explanation or candidate.explanation)
+
+
+def save_plan(rt: Runtime, plan: PaymentPlan) -> None:
+    rt.store.put_snapshot(PLAN_ENTITY, plan.deposit_id, plan.model_dump(mode="json"))
+
+
+def load_plan(rt: Runtime, deposit_id: str) -> PaymentPlan | None:
+    snap = rt.store.get_snapshot(PLAN_ENTITY, deposit_id)
+    return PaymentPlan.model_validate(snap.fields) if snap and snap.fields else None
+
+
+# ---------------------------------------------------------------------------------------------------
+# fee accounts
+
+
+@dataclass
+class FeeAccounts:
+    fee_account_id: int
+    fee_tax_code: int
+    clearing_type: str
+    clearing_walletable_id: int
+    clearing_account_id: int
+    clearing_tax_code: int
+
+
+_FEE_ACCOUNTS: "weakref.WeakKeyDictionary[Any, FeeAccounts]" = weakref.WeakKeyDictionary()  # per client
+
+
+def fee_accounts(rt: Runtime) -> FeeAccounts:
+    """支払手数料 and the clearing 決済口座 (see the module docstring), read from freee once per process."""
+    client = rt.erp.client
+    cached = _FEE_ACCOUNTS.get(client)
+    if cached:
+        return cached
+    items = client.list_account_items()
+    fee = next((a for a in items if a.get("name") == FEE_ACCOUNT_NAME), None)
+    if fee is None:
+        raise ValueError(f"freee has no account item {FEE_ACCOUNT_NAME}")
+    wallets = [w for w in client.list_walletables() if w.get("type") in ("wallet", "bank_account")]
+    clearing = (next((w for w in wallets if CLEARING_HINT in (w.get("name") or "")), None)
+                or next((w for w in wallets if w.get("type") == "wallet"), None))
+    if clearing is None:
+        raise ValueError("freee has no wallet to clear transfer fees through (create 振込手数料精算)")
+    account = next((a for a in items if str(a.get("walletable_id")) == str(clearing["id"])), None)
+    if account is None:
+        raise ValueError(f"no account item behind walletable {clearing['id']}")
+    out = FeeAccounts(int(fee["id"]), int(fee.get("default_tax_code") or fee.get("tax_code") or 0),
+                      clearing["type"], int(clearing["id"]), int(account["id"]),
+                      int(account.get("default_tax_code") or account.get("tax_code") or 2))
+    _FEE_ACCOUNTS[client] = out
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# applying
+
+
+@dataclass
+class ApplyOutcome:
+    deposit_id: str
+    status: str  # applied | existing | held
+    plan: PaymentPlan | None = None
+    deals: dict[int, dict] = field(default_factory=dict)  # freee deal id → deal after the payments
+
+
+def crash_hook_from_env() -> Callable[[str], bool] | None:
+    """Test hook: ``RENKEI_TEST_CRASH_AFTER_PAYMENT=<deposit id>`` dies after that deposit's first freee
+    payment, before the plan step and the ledger are committed."""
+    target = os.environ.get("RENKEI_TEST_CRASH_AFTER_PAYMENT")
+    return (lambda deposit_id: deposit_id == target) if target else None
+
+
+def _find_payment(deal: dict, before: list[int], day: str, amount: int, walletable_id: int) -> int | None:
+    known = set(before)
+    for p in deal.get("payments") or []:
+        if (int(p["id"]) not in known and int(p.get("amount") or 0) == amount and str(p.get("date")) == day
+                and str(p.get("from_walletable_id")) == str(walletable_id)):
+            return int(p["id"])
+    return None
+
+
+def _add_payment(rt: Runtime, step: PlanStep, day: str, amount: int, wtype: str, wid: int,
+                 taken: set[int]) -> tuple[int, dict]:
+    deal = rt.erp.client.add_deal_payment(step.deal_id, {"date": day, "from_walletable_type": wtype,
+                                                         "from_walletable_id": wid, "amount": amount})
+    ours = [int(p["id"]) for p in deal.get("payments") or []
+            if int(p["id"]) not in taken and int(p.get("amount") or 0) == amount and str(p.get("date")) == day
+            and str(p.get("from_walletable_id")) == str(wid)]
+    if not ours:
+        raise RuntimeError(f"the payment did not appear on freee deal {step.deal_id}")
+    return max(ours), deal
+
+
+def execute_plan(rt: Runtime, plan: PaymentPlan, report: RunReport, *, recovered: bool,
+                 crash_after_payment: Callable[[str], bool] | None = None) -> dict[int, dict]:
+    """Run the plan's remaining steps (each marked done in the store after its freee call)."""
+    client = rt.erp.client
+    day = plan.received_on.isoformat()
+    deals: dict[int, dict] = {}
+    fees = fee_accounts(rt) if plan.fee else None
+    actor = plan.approved_by or FLOW
+    for step in plan.steps:
+        current = None
+        taken = set(step.before_payment_ids) | {i for i in (step.payment_id, step.fee_payment_id) if i}
+        if recovered and (step.payment_id is None or (step.fee and step.fee_payment_id is None)):
+            current = client.get_deal(step.deal_id)
+            if step.payment_id is None and step.applied:
+                step.payment_id = _find_payment(current, sorted(taken), day, step.applied, plan.walletable_id)
+                if step.payment_id:
+                    taken.add(step.payment_id)
+            if step.fee and fees and step.fee_payment_id is None:
+                step.fee_payment_id = _find_payment(current, sorted(taken), day, step.fee,
+                                                    fees.clearing_walletable_id)
+            if step.payment_id or step.fee_payment_id:
+                report.notes.append(f"deposit {plan.deposit_id}: found payment(s) on deal {step.deal_id} "
+                                    "from an interrupted run")
+                save_plan(rt, plan)
+        if step.applied and step.payment_id is None:
+            step.payment_id, current = _add_payment(rt, step, day, step.applied, "bank_account", plan.walletable_id,
+                                                    taken)
+            taken.add(step.payment_id)
+            if crash_after_payment and crash_after_payment(plan.deposit_id):
+                raise SimulatedCrash(f"simulated crash after the payment for deposit {plan.deposit_id}")
+            save_plan(rt, plan)
+            report.count("erp", "payment_recorded")
+            report.event(action="payment", entity="invoice", entity_key=step.invoice_id, system="erp", actor=actor,
+                         changes={"deal_id": step.deal_id, "payment_id": step.payment_id, "amount": step.applied,
+                                  "date": day, "deposit_id": plan.deposit_id})
+        if step.fee and fees and step.fee_payment_id is None:
+            step.fee_payment_id, current = _add_payment(rt, step, day, step.fee, fees.clearing_type,
+                                                        fees.clearing_walletable_id, taken)
+            save_plan(rt, plan)
+            report.count("erp", "fee_settled")
+            report.event(action="fee_payment", entity="invoice", entity_key=step.invoice_id, system="erp",
+                         actor=actor, changes={"deal_id": step.deal_id, "payment_id": step.fee_payment_id,
+                                               "fee": step.fee, "deposit_id": plan.deposit_id})
+        deals[step.deal_id] = current if current is not None else client.get_deal(step.deal_id)
+    if plan.fee and fees and plan.journal_id is None:
+        plan.journal_id = book_fee_journal(rt, plan, fees, report)
+        save_plan(rt, plan)
+    return deals
+
+
+def fee_ref(deposit_id: str) -> str:
+    return f"RKFEE-{deposit_id}"[:20]
+
+
+def book_fee_journal(rt: Runtime, plan: PaymentPlan, fees: FeeAccounts, report: RunReport) -> int:
+    """振替伝票 借方 支払手数料 / 貸方 clearing account for the deposit's fee (exactly once by ref_number)."""
+    client = rt.erp.client
+    ref = fee_ref(plan.deposit_id)
+    day = plan.received_on.isoformat()
+    found = [j for j in client.list_manual_journals(ref_number=ref, start_issue_date=day, end_issue_date=day, limit=100)
+             if j.get("ref_number") == ref]
+    if found:
+        return int(found[0]["id"])
+    partner = int(plan.partner_id) if plan.partner_id and plan.partner_id.isdigit() else None
+    text = f"振込手数料 {plan.payer_name} 入金{plan.deposit_id}"[:250]
+    journal = client.create_manual_journal({
+        "issue_date": day, "ref_number": ref,
+        "details": [
+            {"entry_side": "debit", "account_item_id": fees.fee_account_id, "tax_code": fees.fee_tax_code,
+             "amount": plan.fee, "description": text, **({"partner_id": partner} if partner else {})},
+            {"entry_side": "credit", "account_item_id": fees.clearing_account_id, "tax_code": fees.clearing_tax_code,
+             "amount": plan.fee, "description": text},
+        ]})
+    report.count("erp", "fee_booked")
+    report.event(action="fee_journal", entity="deposit", entity_key=plan.deposit_id, system="erp",
+                 actor=plan.approved_by or FLOW, changes={"journal_id": journal["id"], "fee": plan.fee, "ref": ref})
+    return int(journal["id"])
+
+
+def apply_deposit_once(rt: Runtime, book: OpenBook | None, deposit: BankDeposit, candidate: Candidate | None,
+                       report: RunReport, *, lease_seconds: int = 300, approved_by: str | None = None,
+                       crash_after_payment: Callable[[str], bool] | None = None) -> ApplyOutcome:
+    """Apply ``candidate`` for ``deposit`` exactly once (module docstring). ``candidate`` may be ``None``
+    when resuming a stored plan."""
+    key = deposit_key(deposit.erp_id)
+    owner = f"{report.flow}:{report.flow_run_id or rt.worker_id}"
+    claim = rt.store.claim(key, owner, lease_seconds=lease_seconds)
+    if claim.state == "committed":
+        report.count("deposits", "already_applied")
+        return ApplyOutcome(deposit.erp_id, "existing")
+    if claim.state == "held":
+        report.count("deposits", "held")
+        report.notes.append(f"deposit {deposit.erp_id}: another worker holds it; retried next run")
+        return ApplyOutcome(deposit.erp_id, "held")
+    plan = load_plan(rt, deposit.erp_id) if claim.must_check_external else None
+    recovered = plan is not None
+    if plan is None:
+        if candidate is None or book is None:
+            rt.store.release(key, owner)
+            return ApplyOutcome(deposit.erp_id, "held")
+        plan = make_plan(book, deposit, candidate, approved_by=approved_by)
+        save_plan(rt, plan)
+    # a failure below leaves the claim leased (not released): the next attempt resumes the stored plan
+    try:
+        deals = execute_plan(rt, plan, report, recovered=recovered, crash_after_payment=crash_after_payment)
+    except PermanentError:
+        if not any(s.payment_id or s.fee_payment_id for s in plan.steps) and plan.journal_id is None:
+            # freee refused the first write (e.g. the invoice was settled meanwhile): nothing was written,
+            # so forget the plan and let the next run decide the deposit again
+            rt.store.put_snapshot(PLAN_ENTITY, plan.deposit_id, {})
+            rt.store.release(key, owner)
+        raise
+    rt.store.commit(key, owner, ",".join(str(s.payment_id or "") for s in plan.steps), {
+        "invoices": [s.invoice_id for s in plan.steps], "deals": [s.deal_id for s in plan.steps],
+        "crm_deals": sorted({s.crm_deal_id for s in plan.steps if s.crm_deal_id}),
+        "applied": sum(s.applied for s in plan.steps), "fee": plan.fee, "journal_id": plan.journal_id,
+        "approved_by": plan.approved_by, "kind": plan.kind})
+    report.count("amount_yen", "applied", sum(s.applied for s in plan.steps))
+    report.count("amount_yen", "fee", plan.fee)
+    report.event(action="apply", entity="deposit", entity_key=deposit.erp_id, system="renkei",
+                 actor=plan.approved_by or FLOW,
+                 changes={"invoices": [s.invoice_number or s.invoice_id for s in plan.steps],
+                          "applied": sum(s.applied for s in plan.steps), "fee": plan.fee, "kind": plan.kind,
+                          "explanation": plan.explanation[:500]})
+    return ApplyOutcome(deposit.erp_id, "applied", plan, deals)
+
+
+def interrupted_deposits(rt: Runtime, limit: int = 200) -> list[str]:
+    """Deposits whose apply claim was never committed (a crash or a failed call after the plan was stored)."""
+    with Session(rt.store.engine) as s:
+        rows = s.exec(select(LedgerEntry.key).where(col(LedgerEntry.key).startswith("payment:deposit:"),
+                                                    LedgerEntry.status == "claimed").limit(limit))
+        return [k.removeprefix("payment:deposit:") for k in rows]
+
+
+def plan_deposit(plan: PaymentPlan) -> BankDeposit:
+    return BankDeposit(erp_id=plan.deposit_id, received_on=plan.received_on, amount=plan.amount,
+                       payer_name=plan.payer_name, walletable_id=str(plan.walletable_id))
+
+
+# ---------------------------------------------------------------------------------------------------
+# finance's choice → an allocation
+
+
+def manual_candidate(book: OpenBook, deposit: BankDeposit, invoice_ids: list[str],
+                     policy: ReconciliationPolicy) -> Candidate:
+    """Allocate the deposit to invoices finance picked: complete (with a fee within policy on the largest),
+    else oldest first (一部入金), a remainder stays unapplied (過入金)."""
+    invs = {i.invoice_id: i for i in book.invoices}
+    chosen = sorted((invs[i] for i in dict.fromkeys(invoice_ids)),
+                    key=lambda i: (i.due_date or i.issue_date, i.issue_date, i.invoice_id))
+    if not chosen:
+        raise ValueError("no invoice chosen")
+    amount = int(deposit.amount)
+    total = sum(i.outstanding for i in chosen)
+    gap = total - amount
+    fees: dict[str, int] = {}
+    if gap > 0 and policy.fee_allowed(gap) and min(i.outstanding for i in chosen) > gap:
+        fees[max(chosen, key=lambda i: (i.outstanding, i.invoice_id)).invoice_id] = gap
+        kind = FitKind.FEE_DEDUCTED if len(chosen) == 1 else FitKind.COMBINED_FEE
+        applied = {i.invoice_id: i.outstanding - fees.get(i.invoice_id, 0) for i in chosen}
+        over = 0
+    elif gap == 0:
+        kind = FitKind.EXACT if len(chosen) == 1 else FitKind.COMBINED
+        applied = {i.invoice_id: i.outstanding for i in chosen}
+        over = 0
+    elif gap > 0:
+        kind = FitKind.PARTIAL
+        left = amount
+        applied = {}
+        for i in chosen:
+            take = min(left, i.outstanding)
+            if take > 0:
+                applied[i.invoice_id] = take
+            left -= take
+        chosen = [i for i in chosen if i.invoice_id in applied]
+        over = 0
+    else:
+        kind = FitKind.OVERPAYMENT
+        applied = {i.invoice_id: i.outstanding for i in chosen}
+        over = -gap
+    allocs = tuple(Allocation(invoice_id=i.invoice_id, invoice_number=i.number, partner_id=i.partner_id,
+                              applied=applied[i.invoice_id], fee=fees.get(i.invoice_id, 0),
+                              outstanding_before=i.outstanding) for i in chosen)
+    partners = {i.partner_id for i in chosen}
+    first = chosen[0]
+    fee = sum(fees.values())
+    text = (f"finance chose {' + '.join((i.number or i.invoice_id) + ' ' + format_yen(i.outstanding) for i in chosen)}"
+            f" for {format_yen(amount)} ({kind.value}" + (f", fee {format_yen(fee)}" if fee else "")
+            + (f", {format_yen(over)} left unapplied" if over else "") + ")")
+    return Candidate(partner_id=first.partner_id if len(partners) == 1 else None,
+                     partner_name=first.partner_name if len(partners) == 1 else None, fit=kind,
+                     name_evidence=NameEvidence.NONE, name_score=0.0, amount_score=1.0, score=1.0,
+                     allocations=allocs, fee=fee, overpayment=over,
+                     partial=any(a.outstanding_after > 0 for a in allocs), explanation=text)
+
+
+def options_of(decision: MatchDecision) -> list[Candidate]:
+    """The readings shown to finance as options A, B, … (the proposal first)."""
+    out: list[Candidate] = []
+    seen: set[tuple[str, ...]] = set()
+    for c in ([decision.proposal] if decision.proposal else []) + list(decision.alternatives):
+        if c.invoice_ids and c.invoice_ids not in seen:
+            seen.add(c.invoice_ids)
+            out.append(c)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# HubSpot write-back
+
+
+def _invoice_state(deal: dict) -> tuple[int, int, date | None, date | None]:
+    total = int(deal.get("amount") or 0)
+    outstanding = int(deal.get("due_amount") or 0) if deal.get("status") != "settled" else 0
+    paid_at = max((_date(p.get("date")) for p in deal.get("payments") or [] if p.get("date")), default=None)
+    return total, outstanding, paid_at, _date(deal.get("due_date"))
+
+
+def payment_props(deals: Iterable[dict], today: date | None = None) -> dict[str, str]:
+    """HubSpot ``renkei_payment_*`` properties for the freee deals of one HubSpot deal."""
+    today = today or today_tokyo()
+    total = outstanding = 0
+    paid_at: date | None = None
+    overdue = False
+    for d in deals:
+        t, o, p, due = _invoice_state(d)
+        total += t
+        outstanding += o
+        if p and (paid_at is None or p > paid_at):
+            paid_at = p
+        if o > 0 and due is not None and due < today:
+            overdue = True
+    paid = total - outstanding
+    status = (PAYMENT_STATUS_PAID if outstanding == 0 else PAYMENT_STATUS_OVERDUE if overdue
+              else PAYMENT_STATUS_PARTIAL if paid > 0 else PAYMENT_STATUS_UNPAID)
+    props = {"renkei_payment_status": status, "renkei_paid_amount": str(paid),
+             "renkei_outstanding_amount": str(outstanding)}
+    if paid_at:
+        props["renkei_paid_at"] = paid_at.isoformat()
+    return props
+
+
+def write_payment_status(rt: Runtime, deals_by_crm: dict[str, list[dict]], report: RunReport) -> int:
+    """Write the changed ``renkei_payment_*`` properties (compared with the last written ones)."""
+    wanted = {crm: payment_props(ds) for crm, ds in deals_by_crm.items() if ds}
+    last = rt.store.get_snapshots(STATUS_ENTITY, wanted)
+    changes = {crm: props for crm, props in wanted.items()
+               if crm not in last or last[crm].fields != props}
+    if not changes:
+        return 0
+    results = rt.crm.update_deal_properties(changes)
+    order = list(changes)
+    failed = {order[r.index]: r for r in results if not r.ok}
+    for crm, props in changes.items():
+        if crm in failed:
+            report.review(reason_code="CRM_WRITEBACK_FAILED", entity="deal", entity_key=crm,
+                          message=f"payment write-back failed: {failed[crm].error}", side="crm")
+            continue
+        rt.store.put_snapshot(STATUS_ENTITY, crm, props)
+        report.event(action="payment_status", entity="deal", entity_key=crm, system="crm", changes=props)
+    report.count("crm", "updated", len(changes) - len(failed))
+    return len(changes) - len(failed)
+
+
+def deals_by_crm(book: OpenBook | None, touched: Iterable[tuple[str | None, dict]]) -> dict[str, list[dict]]:
+    """HubSpot deal → its freee deals in view (open ones from the book, the ones we just paid)."""
+    by: dict[str, dict[int, dict]] = {}
+    if book is not None:
+        for r in book.refs.values():
+            if r.crm_deal_id:
+                by.setdefault(r.crm_deal_id, {})[r.deal_id] = r.deal
+    for crm, deal in touched:
+        if crm:
+            by.setdefault(crm, {})[int(deal["id"])] = deal
+    return {crm: list(ds.values()) for crm, ds in by.items()}

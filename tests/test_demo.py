@@ -1,0 +1,19 @@
+"""``renkei demo`` — the README's main command — runs end to end and exits 0."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_demo_runs_on_the_embedded_default(prefect_api, tmp_path: Path):
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "RENKEI_HOME": str(tmp_path / ".renkei"),
+           "COLUMNS": "200"}
+    r = subprocess.run([sys.executable, "-m", "renkei.cli", "demo"], capture_output=True, text=True, env=env,
+                       timeout=900, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "HubSpot sandbox" in r.stdout and "freee sandbox" in r.stdout
+    assert "demo finished" in r.stdout
+    assert (tmp_path / ".renkei" / "demo" / "renkei.db").exists()
