@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 from pathlib import Path
 
 import yaml
@@ -18,9 +18,7 @@ def test_every_deployment_points_at_a_flow():
     for dep in config["deployments"]:
         path, func = dep["entrypoint"].split(":")
         assert (ROOT / path).exists(), dep["entrypoint"]
-        spec = importlib.util.spec_from_file_location(f"_dep_{func}", ROOT / path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
         flow = getattr(module, func)
         assert flow.name == dep["name"], (flow.name, dep["name"])
         for schedule in dep.get("schedules", []):

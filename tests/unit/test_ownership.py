@@ -42,7 +42,7 @@ def base_of(crm: dict, erp: dict | None = None) -> dict:
 
 
 def test_default_policy_follows_model_metadata_and_issue_defaults():
-    for path in ("name", "name_kana", "phone", "corporate_number"):
+    for path in ("name", "name_kana", "phone"):
         assert POLICY[path].owner is Owner.CRM and POLICY[path].direction is Direction.TO_ERP, path
     for path in ("registration_number", "partner_code", "billing_contact_name", "billing_email",
                  "address.postal_code", "address.city", "payment_terms.closing_day"):
@@ -51,6 +51,7 @@ def test_default_policy_follows_model_metadata_and_issue_defaults():
     # CRM-only fields (freee has no such field) are owned by the CRM but never written to freee
     assert POLICY["domain"].owner is Owner.CRM and POLICY["domain"].direction is Direction.NONE
     assert POLICY["sales_owner"].direction is Direction.NONE
+    assert POLICY["corporate_number"].owner is Owner.CRM and POLICY["corporate_number"].direction is Direction.NONE
     # bookkeeping and renkei-owned fields are not in the table
     for path in ("crm_id", "erp_id", "updated_at", "warnings", "payer_aliases"):
         assert path not in POLICY
@@ -382,15 +383,16 @@ def test_base_from_reread_absorbs_server_side_reformatting():
 def test_a_write_the_other_system_drops_is_reported_once_not_repeated_forever():
     """E.g. a connector that does not map corporate_number: the planned base would re-plan the
     same write every run (echo loop); the re-read base settles it and the drop is reported."""
+    policy = POLICY.with_overrides({"fields": {"corporate_number": {"direction": "to_erp"}}})
     crm = dict(CRM, corporate_number="6010001000001")
     erp = dict(CRM, corporate_number=None)
-    plan = plan_merge(None, crm, erp)
+    plan = plan_merge(None, crm, erp, policy)
     assert plan.updates_to_erp == {"corporate_number": "6010001000001"}
     erp_after = dict(erp)  # the ERP ignored the field
     assert plan.unpersisted(crm, erp_after) == [("erp", "corporate_number", "6010001000001", None)]
-    looping = plan_merge(plan.new_base, crm, erp_after)
+    looping = plan_merge(plan.new_base, crm, erp_after, policy)
     assert looping.updates_to_erp == {"corporate_number": "6010001000001"}  # what base_from avoids
-    assert plan_merge(plan.base_from(crm, erp_after), crm, erp_after).is_noop
+    assert plan_merge(plan.base_from(crm, erp_after), crm, erp_after, policy).is_noop
 
 
 def test_flat_single_base_is_accepted():
