@@ -16,7 +16,6 @@ import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -30,7 +29,7 @@ from tasks.customers import ensure_partners, read_crm_companies
 from tasks.invoicing import (INVOICE_STATUS_PENDING, Draft, create_invoice_once, crash_hook_from_env, customer_for,
                              draft_invoice, mark_written_back, prefetch_customers, writeback_props)
 from tasks.retry import BATCH_TASK
-from tasks.reporting import RunReport, flush, publish_report
+from tasks.reporting import run_name, RunReport, flush, publish_report
 from tasks.runtime import get_runtime
 
 FLOW = "order-to-invoice"
@@ -251,7 +250,7 @@ def retry_parked(won: list[str], flow_run_id: str, lease_seconds: int, start_app
 
 
 def _run_name() -> str:
-    return f"order-to-invoice {datetime.now().astimezone().strftime('%Y-%m-%d %H:%M')}"
+    return run_name(FLOW)
 
 
 @flow(name=FLOW, flow_run_name=_run_name, log_prints=False)

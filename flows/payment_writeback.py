@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -40,7 +40,7 @@ from tasks.payments import (OpenBook, apply_deposit_once, approval_key, bank_wal
                             deals_by_crm, deposit_from_txn, deposit_key, engine_policy, interrupted_deposits,
                             load_open_book, load_plan, plan_deposit, read_txn, write_payment_status)
 from tasks.retry import BATCH_TASK
-from tasks.reporting import RunReport, flush, publish_report
+from tasks.reporting import run_name, RunReport, flush, publish_report
 from tasks.runtime import get_runtime
 
 FLOW = "payment-writeback"
@@ -295,7 +295,7 @@ def write_back(flow_run_id: str, touched: list) -> RunReport:
 
 
 def _run_name() -> str:
-    return f"payment-writeback {datetime.now().astimezone().strftime('%Y-%m-%d %H:%M')}"
+    return run_name(FLOW)
 
 
 @flow(name=FLOW, flow_run_name=_run_name, log_prints=False)

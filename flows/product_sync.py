@@ -9,7 +9,6 @@ with nothing changed writes nothing.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -18,7 +17,7 @@ from prefect.context import get_run_context
 from domain.model import Product
 from tasks import products as ps
 from tasks.retry import BATCH_TASK
-from tasks.reporting import RunReport, flush, publish_report
+from tasks.reporting import run_name, RunReport, flush, publish_report
 from tasks.runtime import get_runtime
 
 FLOW = ps.FLOW
@@ -48,7 +47,7 @@ def upsert_batch(items: list[Product], view: ps.CrmView, n: int, flow_run_id: st
 
 
 def _run_name() -> str:
-    return f"product-sync {datetime.now(timezone(timedelta(hours=9))).strftime('%Y-%m-%d %H:%M')} freee→HubSpot"
+    return run_name("product-sync", "freee→HubSpot")
 
 
 @flow(name=FLOW, flow_run_name=_run_name, log_prints=False)

@@ -18,7 +18,7 @@ and start one ``proration-approval`` run; that subscription waits for the decisi
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any, Mapping, Sequence
 
 from prefect import flow, get_run_logger, task
@@ -31,7 +31,7 @@ from domain.dates import today_tokyo
 from domain.money import format_yen
 from store.subscriptions import SubscriptionStore
 from tasks.retry import BATCH_TASK
-from tasks.reporting import RunReport, flush, publish_report
+from tasks.reporting import run_name, RunReport, flush, publish_report
 from tasks.runtime import get_runtime
 from tasks.subscriptions import FLOW, Context, SubscriptionProblem, advance, is_subscription, post_journals, \
     read_subscription
@@ -115,7 +115,7 @@ def revenue_journals(as_of: str, flow_run_id: str, lease_seconds: int) -> tuple[
 
 
 def _run_name() -> str:
-    return f"subscription-proration {datetime.now().astimezone().strftime('%Y-%m-%d %H:%M')}"
+    return run_name(FLOW)
 
 
 @flow(name=FLOW, flow_run_name=_run_name, log_prints=False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from datetime import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +78,14 @@ class RunReport:
         for (side, outcome), n in sorted(self.counts.items()):
             out.setdefault(side, {})[outcome] = n
         return out
+
+
+def run_name(flow: str, detail: str = "") -> str:
+    """A run name ops recognise: flow, Asia/Tokyo time, and what it covers (``order-to-invoice 2026-11-25 09:30``)."""
+    from domain.dates import TOKYO
+
+    stamp = datetime.now(TOKYO).strftime("%Y-%m-%d %H:%M")
+    return f"{flow} {stamp}" + (f" {detail}" if detail else "")
 
 
 def flush(store: Store, report: RunReport) -> None:
