@@ -32,6 +32,7 @@ source in this batch (``DUPLICATE_IN_BATCH``) or archived (``TARGET_ARCHIVED``) 
 from __future__ import annotations
 
 import re
+import sys
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -64,6 +65,7 @@ GENERIC_DOMAINS: frozenset[str] = frozenset({
 })
 
 _KATAKANA = re.compile(r"[ァ-ヺ]+")
+_NONE: frozenset[str] = frozenset()  # shared by every record without numbers / kana (an index holds 10,000s)
 
 
 class MatchKind(str, Enum):
@@ -154,7 +156,7 @@ def legal_ids(record: Any) -> frozenset[str]:
                 out.add(chk.value[1:])
         except ValueError:
             pass
-    return frozenset(out)
+    return frozenset(out) if out else _NONE
 
 
 def _keys(record: Any, id_field: str, generic_domains: frozenset[str]) -> _Keys:
@@ -191,13 +193,19 @@ def _keys(record: Any, id_field: str, generic_domains: frozenset[str]) -> _Keys:
         domain=d or None,
         name=name or None,
         name_is_kana=name_is_kana,
-        kana=frozenset(kana),
+        kana=frozenset(kana) if kana else _NONE,
         phone=p if len(p) >= 9 else None,  # shorter is an extension or junk, not a corroborator
-        postal=pc,
+        postal=_shared(pc),
         archived=bool(archived) if archived is not MISSING else False,
         display_name=raw_name,
-        city=" ".join(x for x in (_str(rec, "address.prefecture"), _str(rec, "address.city")) if x) or None,
+        city=_shared(" ".join(x for x in (_str(rec, "address.prefecture"), _str(rec, "address.city")) if x) or None),
     )
+
+
+def _shared(s: str | None) -> str | None:
+    """One object per distinct postal code / city across an index (tens of thousands of targets share a
+    few hundred of them)."""
+    return sys.intern(s) if s else s
 
 
 def _name_relation(a: _Keys, b: _Keys) -> str | None:

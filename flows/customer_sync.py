@@ -52,9 +52,19 @@ LAST_TIMING = ""  # phase seconds of the last run in this process (benchmarks pr
 
 
 
+class _Read:
+    """A task result holding many records: Prefect links each element of a returned list to the task's
+    state for the rest of the flow run (one entry per partner); one object is linked once."""
+
+    __slots__ = ("items", "__weakref__")
+
+    def __init__(self, items: list[Any]) -> None:
+        self.items = items
+
+
 @task(**BATCH_TASK, task_run_name="read freee partners since {since}")
-def read_erp_changes(since: str | None, flow_run_id: str) -> list[MapResult[dict]]:
-    return cs.read_partners(get_runtime(), since, _STATES[flow_run_id].paths)
+def read_erp_changes(since: str | None, flow_run_id: str) -> _Read:
+    return _Read(cs.read_partners(get_runtime(), since, _STATES[flow_run_id].paths))
 
 
 @task(**BATCH_TASK, task_run_name="sync {n} HubSpot companies")
@@ -196,13 +206,15 @@ def _run(rt: Any, state: cs.SyncState, report: RunReport, flow_run_id: str, full
     t0 = time.perf_counter()
     timing: dict[str, float] = {}
     erp_full = erp_cursor is None or erp_cursor < read_date  # first run of the day: every partner
-    results = read_erp_changes(None if erp_full else erp_cursor, flow_run_id)
+    results = read_erp_changes(None if erp_full else erp_cursor, flow_run_id).items
     state.erp_changed = {str(r.source_id): r for r in results}
+    n_read = len(results)
+    del results  # erp_changed holds them; handled partners are let go of one by one (SyncState.done_erp)
     state.erp_full = erp_full
     timing['freee_read'] = time.perf_counter() - t0
-    report.count("erp", "read", len(results))
+    report.count("erp", "read", n_read)
     report.notes.append(f"freee: {'all partners' if erp_full else 'partners updated since ' + str(erp_cursor)}"
-                        f" ({len(results)})")
+                        f" ({n_read})")
 
     pages = 0
     full_read = crm_cursor is None
@@ -251,6 +263,7 @@ def _run(rt: Any, state: cs.SyncState, report: RunReport, flow_run_id: str, full
             next_cursor = str(cs.crm_probe(rt))
             for page in chunks(rt.crm.client.companies.read_all(properties=cs.COMPANY_READ_PROPERTIES), full_chunk):
                 report.merge(sync_crm_page(quote(page), len(page), flow_run_id))
+        state.written_ts.clear()  # only the echo read needed them
     timing['echo_read'] = time.perf_counter() - t0 - sum(timing.values())
     deferred = state.drain()  # the freee writes queued behind the pages have landed (or the run fails)
     if deferred is not None:

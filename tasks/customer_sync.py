@@ -86,7 +86,7 @@ MATCH_REASONS = ("AMBIGUOUS_CORPORATE_NUMBER", "CONFLICTING_SIGNALS", "AMBIGUOUS
                  "FUZZY_NAME", "SAME_PHONE", "TARGET_ALREADY_MAPPED", "DUPLICATE_IN_BATCH", "TARGET_ARCHIVED",
                  "DUPLICATE_SOURCE_IN_BATCH")
 FREEE_WRITE_WORKERS = 4
-MAX_PAGES_IN_FLIGHT = 3  # deferred page writes queued behind the planning (full reads)
+MAX_PAGES_IN_FLIGHT = 2  # deferred page writes queued behind the planning (full reads; each holds a page's plans)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -142,6 +142,10 @@ def today_jst() -> str:
 
 # ---------------------------------------------------------------------------------------------------
 # run state
+
+
+_STUB = "__released__"  # marks a partner index record whose full record was let go (SyncState.done_erp)
+_RELEASED: MapResult[dict] = MapResult(None, None, "released")  # erp_changed value of a handled partner
 
 
 @dataclass
@@ -233,6 +237,22 @@ class SyncState:
                     Resolution(p["field"], p.get("crm"), p.get("erp"), chosen))
         st.linked_at_start = frozenset(st.erp_to_crm)
         return st
+
+    def done_erp(self, erp_id: str) -> None:
+        """A partner handled by a CRM page: the pair now holds its own copy of the record, so once the
+        partner index exists the run lets go of the read record (most of a first sync's memory with
+        20,000 partners). The index keeps the partner's match keys and a stub (id, code, archived)."""
+        self.erp_done.add(erp_id)
+        if self.index is None:  # the index is built from erp_changed: keep every record until then
+            return
+        got = self.erp_changed.get(erp_id)
+        if got is not None and got.value is not None:
+            self.erp_changed[erp_id] = _RELEASED
+            i = self.index.by_id.get(erp_id)
+            if i is not None and self.index.records[i] is got.value:
+                rec = got.value
+                self.index.records[i] = {"erp_id": erp_id, "partner_code": rec.get("partner_code"),
+                                         "archived": rec.get("archived", False), _STUB: True}
 
     def link(self, crm_id: str, erp_id: str) -> None:
         self.crm_to_erp[crm_id], self.erp_to_crm[erp_id] = erp_id, crm_id
@@ -329,7 +349,9 @@ def erp_record(company: Company, paths: Sequence[str]) -> dict[str, Any]:
     return {**side_fields(company, "erp", paths), "erp_id": str(company.erp_id), "archived": company.archived}
 
 
-def erp_flat(rec: Mapping[str, Any]) -> dict[str, Any]:
+def erp_flat(rec: Mapping[str, Any]) -> dict[str, Any] | None:
+    if _STUB in rec:  # released (SyncState.done_erp): not read again here
+        return None
     return {k: v for k, v in rec.items() if k not in ("erp_id", "archived")}
 
 
@@ -338,11 +360,16 @@ def read_partners(rt: Runtime, since_date: str | None, paths: Sequence[str], pag
     """freee partners updated on or after ``since_date`` (JST date; ``None`` = every partner), 3,000 per
     request (freee's maximum page), validated, kept as :func:`erp_record` dicts."""
     out: list[MapResult[dict]] = []
+    shared: dict[str, str] = {}  # one object per distinct short value (prefecture, city, postal code, terms…)
     for page in rt.erp.client.iter_partner_pages(limit=page_size, start_update_date=since_date):
         for p in page.items:
             res = partner_to_company(p)
             value = erp_record(res.value, paths) if res.ok else None
-            out.append(MapResult(res.source_id, value, res.error))
+            if value is not None:
+                for k, v in value.items():
+                    if type(v) is str and len(v) <= 24:
+                        value[k] = shared.setdefault(v, v)
+            out.append(MapResult(value["erp_id"] if value is not None else res.source_id, value, res.error))
     return out
 
 
@@ -496,6 +523,7 @@ def _deferred_page(rt: Runtime, state: SyncState, work: Sequence[_Work], erp_wor
             state.pending.append(state.erp_writer.submit(_deferred_erp_write, rt, state, w))
     queued = {id(w) for w in erp_work}
     _record(rt, state, [w for w in work if id(w) not in queued], local)
+    flush_fast(rt, local)  # audit events and review items now: a first sync has 20,000 of them
     with state.lock:
         assert state.deferred is not None
         state.deferred.merge(local)
@@ -505,6 +533,7 @@ def _deferred_erp_write(rt: Runtime, state: SyncState, w: _Work) -> None:
     local = RunReport(FLOW, state.deferred.flow_run_id if state.deferred else None)
     _write_erp(rt, [w], state.paths, local, pool=False)
     _record(rt, state, [w], local)
+    flush_fast(rt, local)
     with state.lock:
         assert state.deferred is not None
         state.deferred.merge(local)
@@ -778,7 +807,7 @@ def sync_crm_records(rt: Runtime, state: SyncState, records: Sequence[Mapping[st
             got = state.erp_changed.get(erp_id) if erp_id not in state.erp_done else None  # else: seen
             erp_now = erp_flat(got.value) if got is not None and got.ok else None
             if got is not None:
-                state.erp_done.add(erp_id)
+                state.done_erp(erp_id)
                 if got.ok and got.value["archived"]:
                     erp_deactivated(rt, state, crm_id, erp_id, report)
                     continue
@@ -833,7 +862,7 @@ def match_crm_companies(rt: Runtime, state: SyncState, unmatched: Sequence[tuple
     linked = link_many(rt, to_link)
     for crm_id, erp_id in linked:
         state.link(crm_id, erp_id)
-        state.erp_done.add(erp_id)
+        state.done_erp(erp_id)
     report.count("erp", "linked", len(linked))
     out = [p for p in out if (p.crm_id, p.erp_id) in set(linked)]
     for company, flat in creates:
