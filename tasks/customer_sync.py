@@ -827,7 +827,6 @@ def match_crm_companies(rt: Runtime, state: SyncState, unmatched: Sequence[tuple
     link; else the matching rules: LINK, CREATE (upsert by 取引先コード ``HS-<id>``) or REVIEW."""
     if not unmatched:
         return []
-    paths = state.paths
     index = full_partner_index(rt, state, report)
     by_code = {str(r["partner_code"]): i for i, r in enumerate(index.records) if r.get("partner_code")}
     out: list[Pair] = []
@@ -921,7 +920,6 @@ def erp_deactivated(rt: Runtime, state: SyncState, crm_id: str, erp_id: str, rep
 
 
 def sync_erp_records(rt: Runtime, state: SyncState, results: Sequence[MapResult[dict]], report: RunReport) -> None:
-    paths = state.paths
     pairs: list[Pair] = []
     unmatched: list[Company] = []
     for res in results:
