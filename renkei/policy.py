@@ -72,6 +72,22 @@ class ReconciliationPolicy(_Section):
     auto_apply_partial: bool = False
 
 
+class PlausibilityPolicy(_Section):
+    """``[plausibility]``: limits of :mod:`domain.plausibility` (records outside them go to review)."""
+
+    date_past_days: int = Field(3650, ge=1)
+    date_future_days: int = Field(366, ge=1)
+    allow_zero_total: bool = False
+    allow_negative_total: bool = False
+    check_email: bool = True
+    check_markup: bool = True
+
+    def rules(self):
+        from domain.plausibility import PlausibilityRules
+
+        return PlausibilityRules(**self.model_dump())
+
+
 class ProrationPolicy(_Section):
     day_count: Literal["actual", "thirty_360"] = "actual"
     behavior: Literal["create_prorations", "always_invoice", "none"] = "create_prorations"
@@ -93,6 +109,7 @@ class Policy(_Section):
     sync: SyncPolicy = SyncPolicy()
     approval: ApprovalPolicy = ApprovalPolicy()
     reconciliation: ReconciliationPolicy = ReconciliationPolicy()
+    plausibility: PlausibilityPolicy = PlausibilityPolicy()
     proration: ProrationPolicy = ProrationPolicy()
     revenue: RevenuePolicy = RevenuePolicy()
 
