@@ -97,6 +97,7 @@ def engine_policy(rt: Runtime) -> ReconciliationPolicy:
     """``[reconciliation]`` of the policy file → the engine's policy (keys mapped; the rest default)."""
     p = rt.policy.reconciliation
     kw: dict[str, Any] = {"fee_max": p.fee_max, "auto_apply_threshold": p.auto_apply_threshold,
+                          "auto_apply_margin": p.auto_apply_margin,
                           "max_invoices_per_payment": max(1, min(12, p.max_invoices_per_deposit)),
                           "auto_apply_partial": p.auto_apply_partial,
                           "auto_apply_overpayment": p.auto_apply_partial}  # "partial and over-payments"
