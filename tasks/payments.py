@@ -36,7 +36,10 @@ So the fee part of the receivable is settled like money that arrived through a c
 Both calls are valid against the real freee API (unlike a ``private_account_item`` payment, which freee
 limits to 役員借入金 / 事業主借). Idempotent: plan steps + ledger, and ``ref_number`` on the journal.
 
-Writing back (:func:`payment_props`): per HubSpot deal, from the freee deals of its invoices —
+Writing back (:func:`drain_payment_outbox`, :func:`payment_props`): an outbox derived from committed
+facts — each committed ``payment:deposit:<id>`` entry carries ``crm_written`` false until HubSpot accepted
+the status of every HubSpot deal it touched; every run drains what is still false, so a kill between
+the ledger commit and HubSpot loses nothing. Per HubSpot deal, from the freee deals of its invoices —
 ``renkei_payment_status`` paid (nothing outstanding) / overdue (an open invoice past its 支払期日 in
 Asia/Tokyo) / partial (some settled) / unpaid; ``renkei_paid_amount`` = settled amount (money received
 plus the fee booked for it: paid + outstanding = invoice total); ``renkei_outstanding_amount``;
