@@ -218,8 +218,11 @@ def load_open_book(rt: Runtime) -> OpenBook:
                 total=int(d["amount"]), outstanding=int(d["due_amount"]),
                 issue_date=_date(d.get("issue_date")),
                 due_date=_date(d.get("due_date")) or (_date(inv.get("payment_date")) if inv else None))
-        except ValueError as exc:
-            book.skipped.append(f"freee deal {d['id']}: {exc}")
+        except ValueError as exc:  # field names and error types only: a partner name may be a person's
+            what = ("; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['type']}"
+                              for e in exc.errors(include_input=False, include_url=False))
+                    if isinstance(exc, ValidationError) else type(exc).__name__)
+            book.skipped.append(f"freee deal {d['id']}: cannot be matched ({what})")
             continue
         book.invoices.append(oi)
         book.refs[invoice_id] = OpenRef(invoice_id, int(d["id"]), crm, number, str(d["partner_id"]), d)
