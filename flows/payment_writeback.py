@@ -25,11 +25,11 @@ Per run:
 4. HubSpot ``renkei_payment_*`` through the outbox (:func:`tasks.payments.drain_payment_outbox`): every
    committed application not yet confirmed in HubSpot — this run's and those of a run killed before it
    told HubSpot — plus every open invoice whose status changed (``overdue``), only where the values
-   changed; the application is marked written once HubSpot accepted.
+   changed; the application is marked written once HubSpot accepted;
+5. one table artifact: deposits auto-matched / sent to approval / unmatched, yen applied and fees.
 
 An individual payer's name is masked (:func:`domain.payer.payer_display`) in run names, review items,
 artifacts and logs; only the approval form shows it to finance.
-5. one table artifact: deposits auto-matched / sent to approval / unmatched, yen applied and fees.
 """
 
 from __future__ import annotations
