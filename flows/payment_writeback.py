@@ -54,7 +54,7 @@ from tasks.invoicing import SimulatedCrash
 from tasks.payments import (INVALID_BANK_LINE, InvalidBankLine, OpenBook, apply_deposit_once, approval_key,
                             bank_walletable_ids, crash_hook_from_env, deposit_from_txn, deposit_key,
                             drain_payment_outbox, engine_policy, interrupted_deposits, load_open_book, load_plan,
-                            plan_deposit, read_txn, safe_text, txn_day)
+                            pending_writebacks, plan_deposit, read_txn, safe_text, txn_day)
 from tasks.retry import BATCH_TASK
 from tasks.reporting import run_name, RunReport, flush, publish_report
 from tasks.runtime import get_runtime
@@ -401,6 +401,8 @@ def payment_writeback(lease_seconds: int = 300, start_approvals: bool = True, ma
         n_open = read_open_invoices(flow_run_id)
         state = _RUNS[flow_run_id]
         report.notes.extend(state.book.skipped[:20])
+        if pending_writebacks(rt, limit=1):  # a run that died before telling HubSpot: deliver that first
+            report.merge(write_back(flow_run_id, touched))
         parked, parked_report = read_parked(flow_run_id)
         report.merge(parked_report)
         if parked:
