@@ -187,8 +187,9 @@ def evaluate(
 
     # VALIDATION_FAILED
     problems = list(validation_errors)
-    if invoice is None and not bad:
-        problems = problems or ["invoice could not be built"]
+    if invoice is None:
+        if not bad:
+            problems = problems or ["invoice could not be built"]
     else:
         problems += validate_invoice(invoice)
     if problems:

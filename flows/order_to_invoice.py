@@ -131,7 +131,8 @@ def _find_approval_run(tag: str) -> str | None:
     return str(runs[0].id) if runs else None
 
 
-def start_approval(draft: Draft, report: RunReport, *, deployment: str = APPROVAL_DEPLOYMENT) -> str | None:
+def start_approval(draft: Draft, report: RunReport, *, deployment: str = APPROVAL_DEPLOYMENT,
+                   lease_seconds: int = 600) -> str | None:
     """One ``invoice-approval`` run per deal and draft, exactly once; returns its flow run id (None: no
     runner yet, or another live run holds the claim). Callers write the review item first."""
     from prefect.deployments import run_deployment
@@ -141,7 +142,7 @@ def start_approval(draft: Draft, report: RunReport, *, deployment: str = APPROVA
     fp = draft_fingerprint(draft)
     key = f"approval:deal:{deal_id}:{fp}"
     owner = f"{FLOW}:{report.flow_run_id}"
-    claim = rt.store.claim(key, owner, lease_seconds=600)
+    claim = rt.store.claim(key, owner, lease_seconds=lease_seconds)
     if claim.state == "committed":
         return claim.external_id
     if claim.state == "held":
@@ -261,7 +262,8 @@ def process_deals(results: list[MapResult[Deal]], won: set[str], report: RunRepo
         results_by_deal = list(zip(with_company, pool.map(work, with_company)))
     for deal, (draft, outcome, error) in results_by_deal:
         try:
-            outcomes[str(deal.crm_id)] = _route(rt, deal, draft, outcome, error, report, touched, start_approvals)
+            outcomes[str(deal.crm_id)] = _route(rt, deal, draft, outcome, error, report, touched, start_approvals,
+                                                lease_seconds)
         except _NOT_PER_RECORD:
             raise
         except Exception as exc:  # noqa: BLE001 - per-deal isolation
@@ -281,7 +283,7 @@ def _deal_failed(deal_id: str, exc: BaseException, report: RunReport) -> str:
 
 
 def _route(rt, deal: Deal, draft: Draft | None, outcome, error, report: RunReport, touched: list[str],
-           start_approvals: bool) -> str:
+           start_approvals: bool, lease_seconds: int) -> str:
     """One deal after its draft/invoice step: record the outcome, open its review item, start approval."""
     if error is not None:
         return _deal_failed(deal.crm_id, error, report)
@@ -312,7 +314,7 @@ def _route(rt, deal: Deal, draft: Draft | None, outcome, error, report: RunRepor
     rt.store.add_review(flow=FLOW, flow_run_id=report.flow_run_id, **review)
     report.count("renkei", "review")
     touched.append(record_pending(rt, draft, report))
-    run_id = start_approval(draft, report) if start_approvals else None
+    run_id = start_approval(draft, report, lease_seconds=lease_seconds) if start_approvals else None
     if run_id:
         rt.store.add_review(flow=FLOW, flow_run_id=report.flow_run_id,
                             **{**review, "payload": {**review["payload"], "approval_run": run_id}})
