@@ -32,9 +32,10 @@ from connectors.http import QuotaExhausted, TransientError
 from domain.dates import today_tokyo
 from domain.model import Deal
 from domain.money import format_yen
+from tasks.approval_form import approval_key_tag, find_run_by_tag
 from tasks.customers import ensure_partners, read_crm_companies
 from tasks.invoicing import (Draft, SimulatedCrash, create_invoice_once, crash_hook_from_env, customer_for,
-                             draft_invoice, ledger_key, prefetch_customers)
+                             draft_invoice, ledger_key, prefetch_customers, safe_error)
 from tasks.outbox import INVOICE_SPECS, PENDING_PREFIX, drain, kill_before_writeback_hook
 from tasks.retry import BATCH_TASK
 from tasks.reporting import run_name, RunReport, flush, publish_report
@@ -116,21 +117,6 @@ APPROVAL_CRASH_ENV = "RENKEI_TEST_CRASH_AFTER_APPROVAL_START"
 PASSED = ("invoiced", "approval", "not_won", "unchanged")  # outcomes that close a parked item
 
 
-def approval_tag(deal_id: str, fingerprint: str) -> str:
-    """The deterministic reference of one approval run (deal + draft): a recovered claim looks it up."""
-    return f"renkei-approval-key:{deal_id}:{fingerprint}"
-
-
-def _find_approval_run(tag: str) -> str | None:
-    """An approval run an interrupted attempt may have started (looked up by its reference tag)."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
-
-    with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag])), limit=1)
-    return str(runs[0].id) if runs else None
-
-
 def start_approval(draft: Draft, report: RunReport, *, deployment: str = APPROVAL_DEPLOYMENT,
                    lease_seconds: int = 600) -> str | None:
     """One ``invoice-approval`` run per deal and draft, exactly once; returns its flow run id (None: no
@@ -148,9 +134,9 @@ def start_approval(draft: Draft, report: RunReport, *, deployment: str = APPROVA
     if claim.state == "held":
         report.held(deal_id)
         return None
-    tag = approval_tag(deal_id, fp)
+    tag = approval_key_tag(key)
     if claim.must_check_external:
-        found = _find_approval_run(tag)
+        found = find_run_by_tag(tag)
         if found is not None:
             rt.store.commit(key, owner, found, {"recovered": True})
             return found
@@ -177,20 +163,6 @@ def record_pending(rt, draft: Draft, report: RunReport) -> str:
     if claim.proceed:
         rt.store.commit(key, owner, None, {"reasons": [r.code.value for r in draft.reasons]}, writeback=True)
     return key
-
-
-def safe_error(exc: BaseException) -> str:
-    """The exception class and a short message without record values (a pydantic error lists only the
-    fields; anything else: its first line, at most 200 characters)."""
-    errors = getattr(exc, "errors", None)
-    if callable(errors) and type(exc).__name__ == "ValidationError":
-        try:
-            fields = sorted({".".join(str(p) for p in e.get("loc", ())) for e in exc.errors()})
-            return f"{type(exc).__name__}: invalid {', '.join(fields)[:200]}"
-        except Exception:  # noqa: BLE001
-            pass
-    first = (str(exc).splitlines() or [""])[0]
-    return f"{type(exc).__name__}: {first[:200]}"
 
 
 # Exceptions that are not about one record: a test's simulated death, freee's daily cap (the run stops

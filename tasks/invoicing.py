@@ -271,6 +271,20 @@ def mark_written_back(rt: Runtime, deal_ids: list[str]) -> None:
     rt.store.mark_written([ledger_key(d) for d in deal_ids])
 
 
+def safe_error(exc: BaseException) -> str:
+    """The exception class and a short message without record values (a pydantic error lists only the
+    fields; anything else: its first line, at most 200 characters)."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors) and type(exc).__name__ == "ValidationError":
+        try:
+            fields = sorted({".".join(str(p) for p in e.get("loc", ())) for e in exc.errors()})
+            return f"{type(exc).__name__}: invalid {', '.join(fields)[:200]}"
+        except Exception:  # noqa: BLE001
+            pass
+    first = (str(exc).splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first[:200]}"
+
+
 def crash_hook_from_env() -> Callable[[str], bool] | None:
     """Test hook: ``RENKEI_TEST_CRASH_AFTER_INVOICE=<deal id>`` simulates a crash after that deal's invoice."""
     target = os.environ.get("RENKEI_TEST_CRASH_AFTER_INVOICE")
