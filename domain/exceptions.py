@@ -26,6 +26,7 @@ With :class:`domain.plausibility.PlausibilityRules` and today's Tokyo date passe
 * invoice total ¥0 (or negative: the credit path has its own approval) → ``ZERO_OR_NEGATIVE_TOTAL``
 * ``<b>特価</b>`` or ``[x](http://…)`` in the deal name, a line item name or the customer name →
   ``MARKUP_IN_TEXT``
+* the customer's billing e-mail ``not-an-email@@`` → ``EMAIL_INVALID``
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from typing import Any
 from domain.invoice import amount_discrepancy, line_amounts, line_problem
 from domain.model import Company, Deal, EntityKind, Invoice, LineItem, TaxCategory
 from domain.money import Rounding, format_yen
-from domain.plausibility import PlausibilityRules, amount_problem, date_problem, markup_problem
+from domain.plausibility import PlausibilityRules, amount_problem, date_problem, email_problem, markup_problem
 from domain.tax import exact_tax, invoice_total
 
 __all__ = ["ReasonCode", "ExceptionReason", "ExceptionRules", "evaluate", "validate_invoice"]
@@ -56,6 +57,7 @@ class ReasonCode(str, Enum):
     DATE_OUT_OF_RANGE = "DATE_OUT_OF_RANGE"
     ZERO_OR_NEGATIVE_TOTAL = "ZERO_OR_NEGATIVE_TOTAL"
     MARKUP_IN_TEXT = "MARKUP_IN_TEXT"
+    EMAIL_INVALID = "EMAIL_INVALID"
     MISSING_BILLING_INFO = "MISSING_BILLING_INFO"
     MISSING_REGISTRATION_NUMBER = "MISSING_REGISTRATION_NUMBER"
     CREDIT_HOLD = "CREDIT_HOLD"
@@ -228,6 +230,11 @@ def evaluate(
                 desc = ", ".join(f"{what}: {m}" for what, m in marked)
                 add(ReasonCode.MARKUP_IN_TEXT, f"文字列に書式記号（HTML/Markdown等）が含まれています（{desc}）",
                     f"Markup in text ({desc})", fields=[w for w, _ in marked])
+        # EMAIL_INVALID: the invoice would be sent to an address that cannot receive it
+        why = email_problem(company.billing_email) if plaus.check_email and company is not None else None
+        if why:
+            add(ReasonCode.EMAIL_INVALID, "請求書送付先メールアドレスが不正です", f"Billing e-mail: {why}",
+                field="billing_email")
 
     # MISSING_BILLING_INFO
     if company is None:

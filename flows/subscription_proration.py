@@ -159,6 +159,7 @@ def subscription_proration(as_of: str | None = None, lease_seconds: int = 300, s
                         "Straight-line by days per billed period, largest-remainder rounding; "
                         "前受金 → 売上高 journals at each month close."
                         + (f"\n\n(last {len(shown)} of {len(rows)} rows)" if len(shown) < len(rows) else ""))
+    report.note_held("subscription")
     summary = publish_report(report, "subscription-proration: prorations, renewals, revenue journals")
     log.info("subscription-proration: %s", summary)
     return summary

@@ -98,3 +98,9 @@ def test_markup_in_deal_line_or_customer_name(deal_name, line_name, company_name
 def test_a_lone_ampersand_is_not_markup():
     deal = _deal([LineItem(name="保守 A&B", quantity=Decimal(1), unit_price=1000)], name="A&B商事 11月分")
     assert _codes(deal) == []
+
+
+def test_an_unusable_billing_email_goes_to_review():
+    deal = _deal([LineItem(name="保守", quantity=Decimal(1), unit_price=1000)])
+    bad = Company(name="株式会社テスト", erp_id="P1", billing_email="not-an-email@@")
+    assert _codes(deal, bad) == [ReasonCode.EMAIL_INVALID]
