@@ -107,7 +107,7 @@ def invoice_approval(deal_id: str, timeout_hours: float | None = None, lease_sec
                   "invoice_number": outcome.number}
         keys = [ledger_key(deal_id)]
     else:
-        key = f"{DECISION_PREFIX}{deal_id}:{flow_run_id}"
+        key = f"{DECISION_PREFIX}{deal_id}:{shown}"  # this draft is rejected: order-to-invoice won't re-ask
         owner = f"{FLOW}:{flow_run_id}"
         if rt.store.claim(key, owner).proceed:
             rt.store.commit(key, owner, None, {"status": INVOICE_STATUS_REJECTED, "approver": decision.approver,

@@ -32,7 +32,8 @@ The order-to-invoice facts (:data:`INVOICE_SPECS`):
   are not written back (the deal shows its sale invoice).
 * ``approval-pending:deal:<deal>:<draft fingerprint>`` — the draft awaits finance (``pending_approval``);
   ignored once the deal's invoice is committed.
-* ``approval-decision:deal:<deal>:<run>`` — finance rejected it (``rejected`` and the comment).
+* ``approval-decision:deal:<deal>:<draft fingerprint>`` — finance rejected that draft (``rejected`` and
+  the comment).
 """
 
 from __future__ import annotations
