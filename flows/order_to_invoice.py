@@ -118,15 +118,16 @@ PASSED = ("invoiced", "approval", "not_won", "unchanged", "rejected")  # outcome
 
 
 def start_approval(draft: Draft, report: RunReport, *, deployment: str = APPROVAL_DEPLOYMENT,
-                   lease_seconds: int = 600) -> str | None:
+                   lease_seconds: int = 600, replacing: str | None = None) -> str | None:
     """One ``invoice-approval`` run per deal and draft, exactly once; returns its flow run id (None: no
-    runner yet, or another live run holds the claim). Callers write the review item first."""
+    runner yet, or another live run holds the claim). Callers write the review item first.
+    ``replacing``: the id of an approval run that timed out — one fresh run replaces it (renotify)."""
     from prefect.deployments import run_deployment
 
     rt = get_runtime()
     deal_id = str(draft.deal.crm_id)
     fp = draft_fingerprint(draft)
-    key = f"approval:deal:{deal_id}:{fp}"
+    key = f"approval:deal:{deal_id}:{fp}" + (f":after:{replacing}" if replacing else "")
     owner = f"{FLOW}:{report.flow_run_id}"
     claim = rt.store.claim(key, owner, lease_seconds=lease_seconds)
     if claim.state == "committed":
