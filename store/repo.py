@@ -43,6 +43,12 @@ class Claim:
     external_id: str | None = None
     result: dict[str, Any] | None = None
     attempts: int = 1
+    writeback: str | None = None  # committed rows: the CRM outbox state (pending | done | None)
+
+    @property
+    def sent(self) -> dict[str, Any] | None:
+        """What an earlier attempt stored as being sent (:meth:`Store.stash`), if anything."""
+        return (self.result or {}).get("sent")
 
     @property
     def must_check_external(self) -> bool:
@@ -182,8 +188,9 @@ class Store:
             if row is None:  # released and purged between our insert and read: try again once
                 return self.claim(key, owner, lease_seconds=lease_seconds)
             if row.status == "committed":
-                return Claim("committed", key, row.external_id, dict(row.result), row.attempts)
+                return Claim("committed", key, row.external_id, dict(row.result), row.attempts, row.writeback)
             prev_status, prev_owner, prev_attempts = row.status, row.owner, row.attempts
+            prev_result = dict(row.result or {})
             stale = row.status == "released" or (row.status == "claimed" and row.lease_until < now)
             if not stale and row.owner != owner:
                 return Claim("held", key, attempts=prev_attempts)
@@ -199,10 +206,23 @@ class Store:
                 return Claim("held", key, attempts=prev_attempts)
             # A released claim had no external effect; an expired one may have: check the reference.
             state = "won" if prev_status == "released" else "recovered"
-            return Claim(state, key, attempts=prev_attempts + 1)
+            return Claim(state, key, result=prev_result, attempts=prev_attempts + 1)
 
-    def commit(self, key: str, owner: str, external_id: str | None, result: dict[str, Any] | None = None) -> None:
-        """Record the outcome of the external write (committed rows are final)."""
+    def stash(self, key: str, owner: str, facts: dict[str, Any]) -> None:
+        """Store facts on a claim this owner holds, before the external call — typically
+        ``{"sent": <the exact request>}``, so that a recovery (maybe on another day) re-sends and looks
+        up exactly what may already have been sent instead of re-deriving it."""
+        with session_scope(self.engine) as s:
+            row = s.get(LedgerEntry, key)
+            if row is None or row.status != "claimed" or row.owner != owner:
+                raise KeyError(f"ledger key {key} is not claimed by {owner}")
+            row.result = {**(row.result or {}), **facts}
+            s.add(row)
+
+    def commit(self, key: str, owner: str, external_id: str | None, result: dict[str, Any] | None = None, *,
+               writeback: bool = False) -> None:
+        """Record the outcome of the external write (committed rows are final). ``result`` is merged
+        into what the claim stashed. ``writeback=True`` puts the fact in the CRM outbox (pending)."""
         with session_scope(self.engine) as s:
             row = s.get(LedgerEntry, key)
             if row is None:
@@ -212,7 +232,9 @@ class Store:
                     raise IdConflict(f"ledger {key} already committed to {row.external_id}")
                 return
             row.status, row.owner, row.external_id = "committed", owner, external_id
-            row.result, row.committed_at = dict(result or {}), utcnow()
+            row.result, row.committed_at = {**(row.result or {}), **(result or {})}, utcnow()
+            if writeback:
+                row.writeback = "pending"
             s.add(row)
 
     def annotate(self, keys: Iterable[str], updates: dict[str, Any]) -> None:
@@ -246,6 +268,41 @@ class Store:
     def ledger_entry(self, key: str) -> LedgerEntry | None:
         with Session(self.engine) as s:
             return s.get(LedgerEntry, key)
+
+    def ledger_entries(self, prefix: str, *, limit: int = 1000) -> list[LedgerEntry]:
+        """Entries under ``prefix`` (any status), by key — bounded."""
+        with Session(self.engine) as s:
+            q = select(LedgerEntry).where(col(LedgerEntry.key).startswith(prefix))
+            return list(s.exec(q.order_by(LedgerEntry.key).limit(limit)))
+
+    def outbox(self, prefixes: Sequence[str], *, limit: int = 100, keys: Iterable[str] | None = None
+               ) -> list[LedgerEntry]:
+        """Committed facts under ``prefixes`` whose CRM write-back is still pending, oldest commit first
+        (index ``ix_ledger_writeback``); ``keys`` narrows to those keys. Bounded by ``limit``."""
+        if not prefixes:
+            return []
+        from sqlalchemy import or_
+
+        with Session(self.engine) as s:
+            q = select(LedgerEntry).where(col(LedgerEntry.writeback) == "pending",
+                                          col(LedgerEntry.status) == "committed",
+                                          or_(*[col(LedgerEntry.key).startswith(p) for p in prefixes]))
+            if keys is not None:
+                keys = list(keys)
+                if not keys:
+                    return []
+                q = q.where(col(LedgerEntry.key).in_(keys))
+            q = q.order_by(col(LedgerEntry.committed_at), col(LedgerEntry.key)).limit(limit)
+            return list(s.exec(q))
+
+    def mark_written(self, keys: Iterable[str]) -> None:
+        """The CRM shows these committed facts: take them out of the outbox."""
+        keys = list(keys)
+        with session_scope(self.engine) as s:
+            for i in range(0, len(keys), 500):
+                s.execute(update(LedgerEntry)
+                          .where(col(LedgerEntry.key).in_(keys[i:i + 500]), col(LedgerEntry.writeback) == "pending")
+                          .values(writeback="done").execution_options(synchronize_session=False))
 
     # ---------------------------------------------------------------- review items
     def add_review(self, *, flow: str, reason_code: str, entity: str, entity_key: str, message: str = "",

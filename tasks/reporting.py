@@ -6,6 +6,7 @@ A flow collects a :class:`RunReport` while it works (plain Python, cheap), then 
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import Counter
 from datetime import datetime
@@ -19,6 +20,20 @@ from prefect.cache_policies import NO_CACHE
 from store.repo import Store
 
 
+_MARKUP_CHARS = re.compile(r"[<>\[\]`*_#|]")
+
+
+def plain_text(value: Any) -> Any:
+    """A record's text as it may appear in an artifact, a run name or a log: when it carries markup
+    (:func:`domain.plausibility.markup_problem`), the markup characters are blanked so nothing renders
+    (``<b>株式会社X</b>`` → `` b 株式会社X /b ``); other values pass unchanged."""
+    from domain.plausibility import markup_problem
+
+    if isinstance(value, str) and markup_problem(value):
+        return _MARKUP_CHARS.sub(" ", value)
+    return value
+
+
 @dataclass
 class RunReport:
     """Counts per (side, outcome), review items and audit events of one flow run."""
@@ -30,6 +45,7 @@ class RunReport:
     reviews: list[dict[str, Any]] = field(default_factory=list)
     audit: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    held_keys: list[str] = field(default_factory=list)  # records left to a live claim of another run
     max_rows: int = 500
     _lock: Any = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -45,10 +61,27 @@ class RunReport:
             with self._lock:  # batches fan out over threads
                 self.counts[(side, outcome)] += n
 
+    def held(self, key: str) -> None:
+        """A record another (live) run holds the claim of: skipped now, retried by the next run."""
+        with self._lock:
+            if key not in self.held_keys:
+                self.held_keys.append(str(key))
+
+    def note_held(self, what: str = "deal", shown: int = 20) -> None:
+        """One note (and the ``renkei.held_by_other_run`` count) saying which records were left to
+        another live run's claim — bounded to ``shown`` ids."""
+        held = sorted(set(self.held_keys))
+        if not held:
+            return
+        self.counts[("renkei", "held_by_other_run")] = len(held)
+        more = f" (+{len(held) - shown} more)" if len(held) > shown else ""
+        self.notes.append(f"{len(held)} {what}(s) held by another live run's claim, retried by the next run: "
+                          f"{', '.join(held[:shown])}{more}")
+
     def row(self, **values: Any) -> None:
         with self._lock:
             if len(self.rows) < self.max_rows:
-                self.rows.append(values)
+                self.rows.append({k: plain_text(v) for k, v in values.items()})
 
     def review(self, *, reason_code: str, entity: str, entity_key: str, message: str,
                payload: dict[str, Any] | None = None, side: str = "renkei") -> None:
@@ -67,6 +100,7 @@ class RunReport:
         self.reviews.extend(other.reviews)
         self.audit.extend(other.audit)
         self.notes.extend(other.notes)
+        self.held_keys.extend(k for k in other.held_keys if k not in self.held_keys)
 
     def table(self) -> list[dict[str, Any]]:
         sides = sorted({s for s, _ in self.counts})
