@@ -378,3 +378,28 @@ class Store:
             if since:
                 q = q.where(AuditEvent.at >= since)
             return list(s.exec(q.order_by(AuditEvent.id)))
+
+    # ---------------------------------------------------------------- dead runs' leases, held work
+    def expire_leases(self, owner: str) -> int:
+        """End the leases of live claims held by ``owner`` (``"<flow>:<flow_run_id>"``, a run known to be
+        dead): the next claimer recovers them at once (it looks the reference up before creating, so
+        this is safe even when the dead run wrote). Returns how many claims were freed."""
+        past = utcnow() - timedelta(seconds=1)
+        with session_scope(self.engine) as s:
+            res = s.execute(update(LedgerEntry)
+                            .where(col(LedgerEntry.owner) == owner, col(LedgerEntry.status) == "claimed",
+                                   col(LedgerEntry.lease_until) > past)
+                            .values(lease_until=past)
+                            .execution_options(synchronize_session=False))
+            return int(res.rowcount or 0)
+
+    def held_claims(self, prefix: str, *, exclude_owner: str | None = None, limit: int = 1000) -> list[LedgerEntry]:
+        """Claims under key ``prefix`` that another worker still holds (not committed, lease running):
+        work a run that completes now did not do — its summary says so."""
+        now = utcnow()
+        with Session(self.engine) as s:
+            q = select(LedgerEntry).where(col(LedgerEntry.key).startswith(prefix),
+                                          col(LedgerEntry.status) == "claimed", col(LedgerEntry.lease_until) >= now)
+            if exclude_owner:
+                q = q.where(col(LedgerEntry.owner) != exclude_owner)
+            return list(s.exec(q.order_by(LedgerEntry.key).limit(limit)))
