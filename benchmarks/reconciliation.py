@@ -14,9 +14,13 @@ Scenarios (each deposit knows which one it is and what the right allocation is):
 ``exact`` / ``fee`` / ``combined`` / ``alias``  — *clean* cases that should be auto-applied (exact
 amount; short by a bank fee; several invoices of one customer, sometimes less a fee; a third party whose
 name is registered on the customer);
-``partial`` / ``over`` / ``third_party`` / ``trap`` / ``typo`` / ``noise`` — should not be auto-applied
-(一部入金; 過入金; unknown payer; similar-named customer with an open invoice of the same amount; a
-misspelt payer name; interest, tax refunds, people and companies that are not customers).
+``partial`` / ``over`` / ``third_party`` / ``typo`` / ``noise`` — should not be auto-applied
+(一部入金; 過入金; unknown payer; a misspelt payer name; interest, tax refunds, people and companies that
+are not customers);
+``trap`` — the customer pays with its own exact bank name while a similar-named customer has an open
+invoice of the same amount: the right reading is the payer's own invoice; it may be auto-applied when the
+exact name leads the look-alike by the policy's score margin (``auto_apply_margin``), otherwise approval —
+an auto-match to the look-alike counts as wrong.
 
 Names come out the way banks print them: half-width kana, small kana written large, company-type
 abbreviations ``ｶ)`` / ``(ｶ`` / ``ﾕ)`` / ``ﾄﾞ)`` or ``ｺﾞｳﾄﾞｳｶﾞｲｼﾔ`` in full, stray spaces, ``-`` for
@@ -351,7 +355,7 @@ def generate(seed: int, n_deposits: int, n_invoices: int, n_customers: int):
             rival.invoices[rival.invoices.index(r)] = new_r
             open_[rival.pid][open_[rival.pid].index(r)] = new_r
             reserved.add(r.invoice_id)
-            add(i.outstanding, bank_name(rng, c), when(got), Truth(sc, c.pid, {}))
+            add(i.outstanding, bank_name(rng, c), when(got), Truth(sc, c.pid, {i.invoice_id: i.outstanding}))
         else:  # noise
             r = rng.random()
             if r < 0.4:

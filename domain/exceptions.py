@@ -11,19 +11,37 @@ Rounding rules used
   ``ExceptionRules.line_rounding`` (default ``HALF_UP``, the same rule as :mod:`domain.invoice`).
 * Discount percentages are compared exactly (Decimal), never rounded. Amount thresholds compare
   integer yen.
+
+Hostile input never raises
+--------------------------
+A line that cannot be priced (per-unit discount above the unit price, more than 100 % off) is reported
+as ``NEGATIVE_LINE_AMOUNT`` (:func:`domain.invoice.line_problem`) and left out of every amount rule, so
+``evaluate`` returns reasons for any deal the canonical model accepts.
+
+Plausibility (``ExceptionRules.plausibility`` + ``ExceptionRules.today``)
+------------------------------------------------------------------------
+With :class:`domain.plausibility.PlausibilityRules` and today's Tokyo date passed in (never read here):
+
+* close date 1900-01-01 or 2100-12-31 with today 2026-12-05 → ``DATE_OUT_OF_RANGE``
+* invoice total ¥0 (or negative: the credit path has its own approval) → ``ZERO_OR_NEGATIVE_TOTAL``
+* ``<b>特価</b>`` or ``[x](http://…)`` in the deal name, a line item name or the customer name →
+  ``MARKUP_IN_TEXT``
+* the customer's billing e-mail ``not-an-email@@`` → ``EMAIL_INVALID``
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from domain.invoice import amount_discrepancy, line_amounts
+from domain.invoice import amount_discrepancy, line_amounts, line_problem
 from domain.model import Company, Deal, EntityKind, Invoice, LineItem, TaxCategory
 from domain.money import Rounding, format_yen
+from domain.plausibility import PlausibilityRules, amount_problem, date_problem, email_problem, markup_problem
 from domain.tax import exact_tax, invoice_total
 
 __all__ = ["ReasonCode", "ExceptionReason", "ExceptionRules", "evaluate", "validate_invoice"]
@@ -32,9 +50,14 @@ __all__ = ["ReasonCode", "ExceptionReason", "ExceptionRules", "evaluate", "valid
 class ReasonCode(str, Enum):
     """Why an invoice needs a human (order = evaluation and display order)."""
 
+    NEGATIVE_LINE_AMOUNT = "NEGATIVE_LINE_AMOUNT"
     VALIDATION_FAILED = "VALIDATION_FAILED"
     NON_JPY_CURRENCY = "NON_JPY_CURRENCY"
     NO_LINE_ITEMS = "NO_LINE_ITEMS"
+    DATE_OUT_OF_RANGE = "DATE_OUT_OF_RANGE"
+    ZERO_OR_NEGATIVE_TOTAL = "ZERO_OR_NEGATIVE_TOTAL"
+    MARKUP_IN_TEXT = "MARKUP_IN_TEXT"
+    EMAIL_INVALID = "EMAIL_INVALID"
     MISSING_BILLING_INFO = "MISSING_BILLING_INFO"
     MISSING_REGISTRATION_NUMBER = "MISSING_REGISTRATION_NUMBER"
     CREDIT_HOLD = "CREDIT_HOLD"
@@ -69,6 +92,8 @@ class ExceptionRules:
     * ``required_billing_fields`` — Company fields that must be set (e.g. ``billing_email``,
       ``address``); ``require_partner_mapping`` — the company must be mapped to an ERP partner.
     * ``currencies`` — accepted deal currencies.
+    * ``plausibility`` / ``today`` — the plausibility rules (date window, ¥0 / negative totals, markup);
+      the date window applies only when ``today`` (Asia/Tokyo, from the caller) is given.
     """
 
     amount_threshold: int | None = 1_000_000
@@ -82,6 +107,8 @@ class ExceptionRules:
     currencies: tuple[str, ...] = ("JPY",)
     line_rounding: Rounding = Rounding.HALF_UP
     disabled: frozenset[ReasonCode] = frozenset()
+    plausibility: PlausibilityRules | None = None
+    today: date | None = None
 
 
 _FIELD_JA = {
@@ -144,17 +171,27 @@ def evaluate(
     ``lines`` defaults to ``deal.line_items``; ``invoice`` is ``None`` when it could not be built (then
     ``VALIDATION_FAILED``, with ``validation_errors`` as details).
     """
-    items = list(deal.line_items if lines is None else lines)
+    all_items = list(deal.line_items if lines is None else lines)
     found: list[ExceptionReason] = []
 
     def add(code: ReasonCode, ja: str, en: str, **details: Any) -> None:
         if code not in rules.disabled:
             found.append(ExceptionReason(code, ja, en, details))
 
+    # NEGATIVE_LINE_AMOUNT: unpriceable lines are reported and left out of every amount rule below
+    bad = [(item, why) for item in all_items if (why := line_problem(item)) is not None]
+    items = [item for item in all_items if line_problem(item) is None]
+    if bad:
+        add(ReasonCode.NEGATIVE_LINE_AMOUNT,
+            "値引が単価を超える明細があります: " + "、".join(f"{i.name}（{w}）" for i, w in bad),
+            "Line items with a negative amount: " + ", ".join(f"{i.name} ({w})" for i, w in bad),
+            lines=[i.name for i, _ in bad])
+
     # VALIDATION_FAILED
     problems = list(validation_errors)
     if invoice is None:
-        problems = problems or ["invoice could not be built"]
+        if not bad:
+            problems = problems or ["invoice could not be built"]
     else:
         problems += validate_invoice(invoice)
     if problems:
@@ -168,8 +205,36 @@ def evaluate(
             currency=deal.currency)
 
     # NO_LINE_ITEMS
-    if not items:
+    if not all_items:
         add(ReasonCode.NO_LINE_ITEMS, "商談に明細がありません", "The deal has no line items")
+
+    plaus = rules.plausibility
+    if plaus is not None:
+        # DATE_OUT_OF_RANGE
+        why = date_problem(deal.close_date, rules.today, plaus) if rules.today is not None else None
+        if why:
+            add(ReasonCode.DATE_OUT_OF_RANGE, f"受注日が妥当な範囲外です: {why}",
+                f"Close date out of the plausible range: {why}", field="close_date")
+        # ZERO_OR_NEGATIVE_TOTAL (only for a built invoice: an empty deal is NO_LINE_ITEMS)
+        why = amount_problem(invoice.total, plaus) if invoice is not None and invoice.lines else None
+        if why:
+            add(ReasonCode.ZERO_OR_NEGATIVE_TOTAL, f"請求金額が不正です: {why}", f"Implausible invoice total: {why}",
+                total=invoice.total)
+        # MARKUP_IN_TEXT
+        if plaus.check_markup:
+            texts = [("deal name", deal.name)] + [("line item", i.name) for i in all_items]
+            if company is not None:
+                texts.append(("customer name", company.name))
+            marked = [(what, m) for what, text in texts if (m := markup_problem(text))]
+            if marked:
+                desc = ", ".join(f"{what}: {m}" for what, m in marked)
+                add(ReasonCode.MARKUP_IN_TEXT, f"文字列に書式記号（HTML/Markdown等）が含まれています（{desc}）",
+                    f"Markup in text ({desc})", fields=[w for w, _ in marked])
+        # EMAIL_INVALID: the invoice would be sent to an address that cannot receive it
+        why = email_problem(company.billing_email) if plaus.check_email and company is not None else None
+        if why:
+            add(ReasonCode.EMAIL_INVALID, "請求書送付先メールアドレスが不正です", f"Billing e-mail: {why}",
+                field="billing_email")
 
     # MISSING_BILLING_INFO
     if company is None:
@@ -199,8 +264,8 @@ def evaluate(
     if company is not None and company.credit_hold:
         add(ReasonCode.CREDIT_HOLD, f"{company.name} は与信停止中です", f"{company.name} is on credit hold")
 
-    # AMOUNT_MISMATCH
-    if items or invoice is not None:
+    # AMOUNT_MISMATCH (with unpriceable lines the line sum is unknown: NEGATIVE_LINE_AMOUNT says so)
+    if not bad and (items or invoice is not None):
         diff = amount_discrepancy(deal, invoice if invoice is not None else items, rules.line_rounding)
         if diff is not None and abs(diff) > rules.amount_mismatch_tolerance:
             add(ReasonCode.AMOUNT_MISMATCH,

@@ -56,6 +56,7 @@ __all__ = [
     "build_invoice",
     "amount_discrepancy",
     "lines_subtotal",
+    "line_problem",
     "render_invoice_markdown",
 ]
 
@@ -133,6 +134,19 @@ def line_amounts(item: LineItem, rounding: Rounding = Rounding.HALF_UP) -> LineA
         gross=round_yen(exact_gross, rounding),
         net=round_yen(exact_net, rounding),
     )
+
+
+def line_problem(item: LineItem) -> str | None:
+    """Why a line item cannot be priced (its net would be negative), else ``None`` — the total check
+    the exception rules run before any amount is computed, so a hostile line becomes a reason code
+    instead of an exception. Worked examples: ¥1,000 with ¥1,500 off per unit → "per-unit discount
+    ¥1,500 exceeds the unit price ¥1,000"; ¥1,000 with ¥1,000 off → None (a free line is priceable).
+    """
+    if item.discount > item.unit_price:
+        return f"per-unit discount ¥{item.discount:,} exceeds the unit price ¥{item.unit_price:,}"
+    if to_decimal(item.discount_percent) > 100:
+        return f"discount {item.discount_percent}% is above 100%"
+    return None
 
 
 def resolve_tax_category(

@@ -147,6 +147,7 @@ class ReasonCode(str, Enum):
     TOO_MANY_AMOUNT_MATCHES = "TOO_MANY_AMOUNT_MATCHES"
     NO_CANDIDATE = "NO_CANDIDATE"
     EMPTY_PAYER_NAME = "EMPTY_PAYER_NAME"
+    CLEAR_MARGIN = "CLEAR_MARGIN"  # a look-alike partner fits too but scores far lower: set aside (informational)
 
 
 class FeeMode(str, Enum):
@@ -176,6 +177,9 @@ RANGE_FEE_FACTOR = 0.94  # fee inside the range but not a known bank fee
 OUT_OF_WINDOW_FACTOR = 0.8
 AMOUNT_ONLY_NAME_SCORE = 0.4  # score stand-in for "payer unknown" (never reaches an auto threshold)
 PARTNER_NAME_MARGIN = 0.05  # partial/over: another partner this close by name makes it ambiguous
+# Name evidence that may out-rank a look-alike by score margin: an exact key, not a prefix / fuzzy guess.
+STRONG_NAME_EVIDENCE = frozenset({NameEvidence.KANA, NameEvidence.NAME, NameEvidence.REGISTERED_ALIAS,
+                                  NameEvidence.ALIAS_TABLE, NameEvidence.LEARNED_ALIAS})
 
 
 class ReconciliationPolicy(BaseModel):
@@ -188,6 +192,10 @@ class ReconciliationPolicy(BaseModel):
     fee_max: NonNegativeYen = Field(1100, description="largest shortfall booked as 支払手数料")
     fees_on_combined: bool = Field(True, description="accept a fee on まとめ入金 too")
     auto_apply_threshold: float = Field(0.9, ge=0.0, le=1.0)
+    auto_apply_margin: float = Field(
+        0.15, ge=0.0, le=1.0,
+        description="score margin (best − runner-up) by which a strong, exact name match out-ranks another "
+                    "partner's fitting invoice; closer than this the deposit is ambiguous (approval)")
     name_similarity_threshold: float = Field(
         0.75, ge=0.0, le=1.0, description="minimum name score for a partner to be a candidate (and a rival)")
     max_invoices_per_payment: int = Field(5, ge=1, le=12, description="largest まとめ入金")
@@ -762,12 +770,25 @@ class Reconciler:
         best_name = best.hit.score if best.hit else 0.0
         best_ids = set(best.ids())
 
+        strong = best.hit is not None and best.hit.evidence in STRONG_NAME_EVIDENCE
+
+        def clearly_behind(c: _Fit) -> bool:
+            """Another partner's reading the best one out-ranks: the best is an exact name match and
+            ahead by at least the policy's margin (山田商事 paying as ﾔﾏﾀﾞｼﾖｳｼﾞ vs 山田商店 at 0.76)."""
+            m = _margin(best, c)
+            return strong and c.partner is not best.partner and m > 0 and m >= p.auto_apply_margin
+
+        def competing(c: _Fit) -> bool:  # another partner's reading that could be the right one
+            return c.partner is not best.partner and (
+                len(c.items) == 1 or (c.hit is not None and c.hit.score >= best_name - PARTNER_NAME_MARGIN))
+
         def rival(c: _Fit) -> bool:
             if c.partner is best.partner:  # a superset only adds invoices small enough to pass as the fee
                 return not best_ids < set(c.ids())
-            return len(c.items) == 1 or (c.hit is not None and c.hit.score >= best_name - PARTNER_NAME_MARGIN)
+            return competing(c) and not clearly_behind(c)
 
         rivals = [c for c in classes[1:] if rival(c)]
+        set_aside = [c for c in classes[1:] if competing(c) and clearly_behind(c)]
         # partners without フリガナ whose written name looks like the best partner's, with a fitting invoice
         blind = [f for b in self._lookalikes.get(best.partner.partner_id, ())
                  for f in self._complete_fits(self._partners[b], None, int(deposit.amount), deposit.received_on)[0]
@@ -784,6 +805,8 @@ class Reconciler:
         same_group = [f for f in pool if f is not best and self._same_class(f, best)]
         if same_group:
             reasons.append(ReasonCode.FIFO_IDENTICAL_AMOUNTS)
+        if set_aside:
+            reasons.append(ReasonCode.CLEAR_MARGIN)
         blockers: list[ReasonCode] = []
         score = best.score
         if rivals:
@@ -814,6 +837,7 @@ class Reconciler:
         alts = tuple(self._candidate(deposit, c) for c in (rivals + others)[:6])
         text = proposal.explanation + "; " + _verdict(kind, score, p.auto_apply_threshold, blockers,
                                                        [best, *rivals], bool(same_group))
+        text += _margin_text(best, rivals, set_aside, p.auto_apply_margin)
         return MatchDecision(
             deposit_id=deposit.erp_id, received_on=deposit.received_on, amount=int(deposit.amount),
             payer_name=deposit.payer_name, payer_key=key, kind=kind, score=round(min(score, 1.0), 4),
@@ -959,6 +983,24 @@ def _explain(deposit: BankDeposit, f: _Fit) -> str:
     if not f.in_window:
         money += " [outside the date window / 期間外]"
     return f"{name}; {money}"
+
+
+def _margin(best: _Fit, other: _Fit) -> float:
+    """Score margin between the best reading and another (rounded: the scores are rounded too)."""
+    return round(best.score - other.score, 4)
+
+
+def _margin_text(best: _Fit, rivals: Sequence[_Fit], set_aside: Sequence[_Fit], margin: float) -> str:
+    """The score margin to the runner-up of another partner, for the approver (both scores shown)."""
+    others = [c for c in [*rivals, *set_aside] if c.partner is not best.partner]
+    if not others:
+        return ""
+    runner = max(others, key=lambda c: (c.score, c.partner.partner_id))
+    m = _margin(best, runner)
+    verdict = (f"≥ {margin:.2f}: clearly ahead (明確な差)" if any(runner is c for c in set_aside)
+               else f"< {margin:.2f}: too close to tell (僅差)")
+    return (f"; margin: best {best.partner.name} {best.score:.2f} vs runner-up {runner.partner.name} "
+            f"{runner.score:.2f} = {m:.2f} {verdict}")
 
 
 def _verdict(kind: MatchKind, score: float, threshold: float, blockers: list[ReasonCode], classes: Sequence[_Fit],

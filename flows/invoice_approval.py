@@ -10,6 +10,10 @@ the reads before the suspend are repeated and :func:`prefect.suspend_flow_run` r
 * no decision within ``timeout_hours`` → per policy ``on_timeout``: ``renotify`` starts a fresh approval
   run, ``expire`` leaves the review item open. A decision for a deal that changed since it was shown is
   not applied: a new approval run shows the new version.
+
+Both decisions are committed ledger facts (the invoice, or ``approval-decision:deal:<id>:<run>``); the
+deal's properties are written from them through the outbox (:mod:`tasks.outbox`), so a kill after the
+decision loses nothing: the next drain (this flow's or order-to-invoice's) writes them.
 """
 
 from __future__ import annotations
@@ -21,10 +25,11 @@ from prefect.context import get_run_context
 
 from tasks.approval_form import ApprovalDecision, decision_problem
 from tasks.customers import ensure_partners, read_crm_companies
-from tasks.invoicing import (INVOICE_STATUS_REJECTED, create_invoice_once, customer_for, draft_invoice, ledger_key,
-                             writeback_props)
+from tasks.invoicing import INVOICE_STATUS_REJECTED, create_invoice_once, customer_for, draft_invoice, ledger_key
+from tasks.outbox import DECISION_PREFIX, INVOICE_SPECS, drain
 from tasks.reporting import RunReport, flush, publish_report
 from tasks.runtime import get_runtime
+from tasks.housekeeping import reap_dead_runs
 
 FLOW = "invoice-approval"
 
@@ -52,6 +57,7 @@ def _close_reviews(deal_id: str, decision: str, approver: str, comment: str) -> 
 @flow(name=FLOW, log_prints=False)
 def invoice_approval(deal_id: str, timeout_hours: float | None = None, lease_seconds: int = 300) -> dict[str, Any]:
     """Wait for finance to approve or reject the invoice of ``deal_id``, then apply the decision."""
+    reap_dead_runs(FLOW)  # earlier runs killed mid-way: marked Crashed, their leases freed
     from flows.order_to_invoice import draft_fingerprint, start_approval
 
     log = get_run_logger()
@@ -97,15 +103,21 @@ def invoice_approval(deal_id: str, timeout_hours: float | None = None, lease_sec
         if fresh.invoice is None:
             raise ValueError(f"deal {deal_id}: approved, but no invoice can be built: {fresh.errors}")
         outcome = create_invoice_once(rt, fresh.invoice, deal_id, report, lease_seconds=lease_seconds,
-                                      approved_by=decision.approver)
-        props = writeback_props("totals_mismatch" if outcome.status == "mismatch" else "created", outcome,
-                                f"承認: {decision.approver} {decision.comment}".strip())
+                                      approved_by=decision.approver,
+                                      comment=f"承認: {decision.approver} {decision.comment}".strip())
         result = {"deal": deal_id, "outcome": "invoiced", "invoice_id": outcome.invoice_id,
                   "invoice_number": outcome.number}
+        keys = [ledger_key(deal_id)]
     else:
-        props = writeback_props(INVOICE_STATUS_REJECTED, None, f"却下: {decision.approver} {decision.comment}")
+        key = f"{DECISION_PREFIX}{deal_id}:{flow_run_id}"
+        owner = f"{FLOW}:{flow_run_id}"
+        if rt.store.claim(key, owner).proceed:
+            rt.store.commit(key, owner, None, {"status": INVOICE_STATUS_REJECTED, "approver": decision.approver,
+                                               "comment": f"却下: {decision.approver} {decision.comment}"},
+                            writeback=True)
         result = {"deal": deal_id, "outcome": "rejected"}
-    rt.crm.update_deal_properties({deal_id: props})
+        keys = [key]
+    drain(rt, INVOICE_SPECS, report, keys=keys)
     _close_reviews(deal_id, "approve" if decision.approved else "reject", decision.approver, decision.comment)
     flush(rt.store, report)
     publish_report(report, f"invoice approval for deal {deal_id}")

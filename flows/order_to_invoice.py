@@ -5,14 +5,20 @@ Per run: read the deals in won stages (probability 1.0 in their pipeline, across
 since the committed cursor, one task per page; for each deal make sure its company has a freee partner,
 build the qualified invoice with the pure rules, then either create it through the exactly-once path
 (:mod:`tasks.invoicing`) or, when an exception rule fires, open a review item and start one
-``invoice-approval`` run for finance. The cursor moves only after a page's work is committed. Deals
-parked on a review (company not linked, unreadable deal) are retried on every run until they pass.
+``invoice-approval`` run for finance (the review item is written before the run is started). The
+cursor moves only after a page's work is committed. Deals parked on a review (company not linked,
+unreadable deal, a per-deal failure) are retried on every run until they pass; an item closes only when
+its deal passed. Any exception while processing one deal is that deal's review item
+(``DEAL_PROCESSING_ERROR``), never a failed batch. HubSpot write-backs come from the ledger through the
+outbox (:mod:`tasks.outbox`), drained at the start of each run and at the end of each batch. A run that
+leaves deals to another live run's claim says so (count + ids) in its summary.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,21 +28,25 @@ from prefect import flow, get_run_logger, task
 from prefect.context import get_run_context
 
 from connectors.base import MapResult
-from connectors.http import QuotaExhausted
+from connectors.http import QuotaExhausted, TransientError
+from domain.dates import today_tokyo
 from domain.model import Deal
 from domain.money import format_yen
+from tasks.approval_form import approval_key_tag, find_run_by_tag
 from tasks.customers import ensure_partners, read_crm_companies
-from tasks.invoicing import (INVOICE_STATUS_PENDING, Draft, create_invoice_once, crash_hook_from_env, customer_for,
-                             draft_invoice, mark_written_back, prefetch_customers, writeback_props)
+from tasks.invoicing import (Draft, SimulatedCrash, create_invoice_once, crash_hook_from_env, customer_for,
+                             draft_invoice, ledger_key, prefetch_customers, safe_error)
+from tasks.outbox import INVOICE_SPECS, PENDING_PREFIX, drain, kill_before_writeback_hook
 from tasks.retry import BATCH_TASK
 from tasks.reporting import run_name, RunReport, flush, publish_report
 from tasks.runtime import get_runtime
+from tasks.housekeeping import reap_dead_runs
 
 FLOW = "order-to-invoice"
 CURSOR = "order-to-invoice:hubspot-deals"
 APPROVAL_DEPLOYMENT = "invoice-approval/invoice-approval"
 APPROVAL_TAG = "renkei-approval"
-PARKED_REASONS = ("COMPANY_NOT_LINKED", "INVALID_DEAL", "NO_COMPANY")
+PARKED_REASONS = ("COMPANY_NOT_LINKED", "INVALID_DEAL", "NO_COMPANY", "DEAL_PROCESSING_ERROR")
 INVOICE_WORKERS = 16
 
 
@@ -104,119 +114,188 @@ def approval_run_name(draft: Draft) -> str:
     return f"請求承認 {customer} {amount} deal-{draft.deal.crm_id}"
 
 
-def start_approval(draft: Draft, report: RunReport, *, deployment: str = APPROVAL_DEPLOYMENT) -> str | None:
-    """One ``invoice-approval`` run per deal and draft; returns its flow run id (None: no runner yet)."""
+APPROVAL_CRASH_ENV = "RENKEI_TEST_CRASH_AFTER_APPROVAL_START"
+PASSED = ("invoiced", "approval", "not_won", "unchanged")  # outcomes that close a parked item
+
+
+def start_approval(draft: Draft, report: RunReport, *, deployment: str = APPROVAL_DEPLOYMENT,
+                   lease_seconds: int = 600) -> str | None:
+    """One ``invoice-approval`` run per deal and draft, exactly once; returns its flow run id (None: no
+    runner yet, or another live run holds the claim). Callers write the review item first."""
     from prefect.deployments import run_deployment
 
     rt = get_runtime()
     deal_id = str(draft.deal.crm_id)
-    key = f"approval:deal:{deal_id}:{draft_fingerprint(draft)}"
-    claim = rt.store.claim(key, f"{FLOW}:{report.flow_run_id}", lease_seconds=600)
+    fp = draft_fingerprint(draft)
+    key = f"approval:deal:{deal_id}:{fp}"
+    owner = f"{FLOW}:{report.flow_run_id}"
+    claim = rt.store.claim(key, owner, lease_seconds=lease_seconds)
     if claim.state == "committed":
         return claim.external_id
     if claim.state == "held":
+        report.held(deal_id)
         return None
+    tag = approval_key_tag(key)
+    if claim.must_check_external:
+        found = find_run_by_tag(tag)
+        if found is not None:
+            rt.store.commit(key, owner, found, {"recovered": True})
+            return found
     try:
-        run = run_deployment(deployment, parameters={"deal_id": deal_id}, timeout=0, tags=[APPROVAL_TAG],
+        run = run_deployment(deployment, parameters={"deal_id": deal_id}, timeout=0, tags=[APPROVAL_TAG, tag],
                              flow_run_name=approval_run_name(draft), as_subflow=False)
     except Exception as exc:  # noqa: BLE001 - no deployment yet: the review item still stands
-        rt.store.release(key, f"{FLOW}:{report.flow_run_id}")
-        report.notes.append(f"deal {deal_id}: approval run not started ({type(exc).__name__}: {exc})")
+        rt.store.release(key, owner)
+        report.notes.append(f"deal {deal_id}: approval run not started ({type(exc).__name__})")
         return None
-    rt.store.commit(key, f"{FLOW}:{report.flow_run_id}", str(run.id), {"name": run.name})
+    if os.environ.get(APPROVAL_CRASH_ENV) == deal_id:
+        raise SimulatedCrash(f"simulated crash after starting the approval run of deal {deal_id}")
+    rt.store.commit(key, owner, str(run.id), {"name": run.name})
     report.event(action="approval_requested", entity="deal", entity_key=deal_id, system="renkei",
                  changes={"flow_run_id": str(run.id), "reasons": [r.code.value for r in draft.reasons]})
     return str(run.id)
 
 
+def record_pending(rt, draft: Draft, report: RunReport) -> str:
+    """Commit the fact "this draft of the deal awaits finance" (CRM outbox: ``pending_approval``)."""
+    key = f"{PENDING_PREFIX}{draft.deal.crm_id}:{draft_fingerprint(draft)}"
+    owner = f"{FLOW}:{report.flow_run_id}"
+    claim = rt.store.claim(key, owner, lease_seconds=60)
+    if claim.proceed:
+        rt.store.commit(key, owner, None, {"reasons": [r.code.value for r in draft.reasons]}, writeback=True)
+    return key
+
+
+# Exceptions that are not about one record: a test's simulated death, freee's daily cap (the run stops
+# cleanly), and transient outages (the batch task retries). Anything else is one deal's problem.
+_NOT_PER_RECORD = (SimulatedCrash, QuotaExhausted, TransientError)
+
+
 def process_deals(results: list[MapResult[Deal]], won: set[str], report: RunReport, *, lease_seconds: int,
-                  start_approvals: bool) -> None:
-    """Invoice or route each won deal of one page. Per-deal problems become review items."""
+                  start_approvals: bool) -> dict[str, str]:
+    """Invoice or route each won deal of one page. Per-deal problems become review items.
+
+    Returns each deal's outcome: ``invoiced`` | ``approval`` | ``unchanged`` | ``not_won`` | ``held`` |
+    ``parked:<REASON>`` (a parked review item stands) | ``error:<REASON>`` (a per-deal failure item)."""
     rt = get_runtime()
+    outcomes: dict[str, str] = {}
     deals: list[Deal] = []
     for res in results:
         if not res.ok:
             report.review(reason_code="INVALID_DEAL", entity="deal", entity_key=str(res.source_id),
                           message=f"HubSpot deal cannot be invoiced: {res.error}", side="crm")
+            outcomes[str(res.source_id)] = "parked:INVALID_DEAL"
             continue
         if res.value.stage in won:
             deals.append(res.value)
         else:
             report.count("crm", "not_won")
+            outcomes[str(res.value.crm_id)] = "not_won"
     if not deals:
-        return
+        flush(rt.store, report)
+        return outcomes
     with_company = [d for d in deals if d.company_crm_id]
     for d in deals:
         if not d.company_crm_id:
             report.review(reason_code="NO_COMPANY", entity="deal", entity_key=d.crm_id,
                           message=f"{d.name}: no company is associated with the deal", side="crm")
+            outcomes[str(d.crm_id)] = "parked:NO_COMPANY"
     partners = ensure_partners(rt, [d.company_crm_id for d in with_company], report)
     crm_companies = read_crm_companies(rt, [d.company_crm_id for d in with_company], report)
-    writebacks: dict[str, dict[str, str]] = {}
     crash = crash_hook_from_env()
+    today = today_tokyo()  # one business date for the whole batch (the pure rules never read the clock)
     customers = _CUSTOMERS.setdefault(report.flow_run_id or "", _OnceCache())
     wanted = {partners[str(d.company_crm_id)]: crm_companies.get(str(d.company_crm_id)) for d in with_company
               if str(d.company_crm_id) in partners and not customers.has(partners[str(d.company_crm_id)])}
     for pid, customer in prefetch_customers(rt, wanted).items():
         customers.put(pid, customer)
+    touched: list[str] = []  # ledger facts this batch committed: drained to the CRM at its end
 
-    def work(deal: Deal) -> tuple[Draft | None, Any]:
+    def work(deal: Deal) -> tuple[Draft | None, Any, BaseException | None]:
         """Recipient (one partner read per customer per run) → draft → invoice when clean. Deals run
         concurrently (I/O bound); the connector's rate limiters pace the ERP calls, so the first invoices
-        go out while other customers are still being read."""
-        partner_id = partners.get(str(deal.company_crm_id))
-        if partner_id is None:
-            return None, None
-        customer = customers.get(partner_id, lambda: customer_for(rt, partner_id,
-                                                                  crm_companies.get(str(deal.company_crm_id))))
-        draft = draft_invoice(rt, deal, customer)
-        if not draft.clean:
-            return draft, None
-        return draft, create_invoice_once(rt, draft.invoice, deal.crm_id, report, lease_seconds=lease_seconds,
-                                          crash_after_create=crash)
+        go out while other customers are still being read. Any per-deal failure is returned, not raised."""
+        try:
+            partner_id = partners.get(str(deal.company_crm_id))
+            if partner_id is None:
+                return None, None, None
+            customer = customers.get(partner_id, lambda: customer_for(rt, partner_id,
+                                                                      crm_companies.get(str(deal.company_crm_id))))
+            draft = draft_invoice(rt, deal, customer, today=today)
+            if not draft.clean:
+                return draft, None, None
+            return draft, create_invoice_once(rt, draft.invoice, deal.crm_id, report, lease_seconds=lease_seconds,
+                                              crash_after_create=crash), None
+        except _NOT_PER_RECORD:
+            raise
+        except Exception as exc:  # noqa: BLE001 - per-deal isolation: one review item, never a failed batch
+            return None, None, exc
 
     with ThreadPoolExecutor(max_workers=max(1, min(INVOICE_WORKERS, len(with_company)))) as pool:
         results_by_deal = list(zip(with_company, pool.map(work, with_company)))
-    for deal, (draft, outcome) in results_by_deal:
-        if draft is None:
-            report.review(reason_code="COMPANY_NOT_LINKED", entity="deal", entity_key=deal.crm_id,
-                          message=f"{deal.name}: the company has no freee partner yet (see its review item)")
-            continue
-        if outcome is not None:
-            if outcome.crm_shows_it:
-                continue  # already invoiced and shown on the deal: nothing to write
-            if outcome.status in ("created", "existing", "mismatch"):
-                writebacks[deal.crm_id] = writeback_props(
-                    "totals_mismatch" if outcome.status == "mismatch" else "created", outcome)
-                report.row(deal=deal.crm_id, customer=draft.customer.name, total=draft.invoice.total,
-                           invoice=outcome.number or "", outcome=outcome.status)
-            continue
-        if rt.store.ledger_entry(f"invoice:deal:{deal.crm_id}") is not None:
-            report.count("erp", "unchanged")  # invoiced before (or approved); a later edit does not re-invoice
-            continue
-        reasons = [r.code.value for r in draft.reasons]
-        report.review(reason_code=reasons[0], entity="deal", entity_key=deal.crm_id,
-                      message="; ".join(r.message for r in draft.reasons),
-                      payload={"reasons": reasons, "total": draft.invoice.total if draft.invoice else None,
-                               "customer": draft.customer.name if draft.customer else None})
-        run_id = start_approval(draft, report) if start_approvals else None
-        writebacks[deal.crm_id] = {"renkei_invoice_status": INVOICE_STATUS_PENDING}
-        report.count("renkei", "sent_to_approval")
-        report.row(deal=deal.crm_id, customer=draft.customer.name if draft.customer else "",
-                   total=draft.invoice.total if draft.invoice else "", invoice="", outcome="approval:" + ",".join(reasons),
-                   approval_run=run_id or "")
-    if writebacks:
-        results = rt.crm.update_deal_properties(writebacks)
-        failed = [r for r in results if not r.ok]
-        report.count("crm", "updated", len(writebacks) - len(failed))
-        order = list(writebacks)  # results keep the order of the inputs
-        failed_ids = {order[r.index] for r in failed}
-        mark_written_back(rt, [d for d, props in writebacks.items()
-                               if "renkei_invoice_id" in props and d not in failed_ids])
-        for r in failed:
-            report.review(reason_code="CRM_WRITEBACK_FAILED", entity="deal", entity_key=order[r.index],
-                          message=f"deal write-back failed: {r.error}", side="crm")
+    for deal, (draft, outcome, error) in results_by_deal:
+        try:
+            outcomes[str(deal.crm_id)] = _route(rt, deal, draft, outcome, error, report, touched, start_approvals,
+                                                lease_seconds)
+        except _NOT_PER_RECORD:
+            raise
+        except Exception as exc:  # noqa: BLE001 - per-deal isolation
+            outcomes[str(deal.crm_id)] = _deal_failed(deal.crm_id, exc, report)
     flush(rt.store, report)
+    kill_before_writeback_hook()
+    drain(rt, INVOICE_SPECS, report, keys=touched)
+    flush(rt.store, report)
+    return outcomes
+
+
+def _deal_failed(deal_id: str, exc: BaseException, report: RunReport) -> str:
+    report.review(reason_code="DEAL_PROCESSING_ERROR", entity="deal", entity_key=str(deal_id),
+                  message=f"the deal could not be processed ({safe_error(exc)}); retried every run",
+                  payload={"exception": type(exc).__name__})
+    return "error:DEAL_PROCESSING_ERROR"
+
+
+def _route(rt, deal: Deal, draft: Draft | None, outcome, error, report: RunReport, touched: list[str],
+           start_approvals: bool, lease_seconds: int) -> str:
+    """One deal after its draft/invoice step: record the outcome, open its review item, start approval."""
+    if error is not None:
+        return _deal_failed(deal.crm_id, error, report)
+    if draft is None:
+        report.review(reason_code="COMPANY_NOT_LINKED", entity="deal", entity_key=deal.crm_id,
+                      message=f"{deal.name}: the company has no freee partner yet (see its review item)")
+        return "parked:COMPANY_NOT_LINKED"
+    if outcome is not None:
+        if outcome.status == "held":
+            return "held"
+        if outcome.crm_shows_it:
+            return "invoiced"  # already invoiced and shown on the deal: nothing to write
+        touched.append(ledger_key(deal.crm_id))
+        if outcome.status in ("created", "mismatch"):
+            report.row(deal=deal.crm_id, customer=draft.customer.name, total=draft.invoice.total,
+                       invoice=outcome.number or "", outcome=outcome.status)
+        return "invoiced"
+    if rt.store.ledger_entry(ledger_key(deal.crm_id)) is not None:
+        report.count("erp", "unchanged")  # invoiced before (or approved); a later edit does not re-invoice
+        return "unchanged"
+    reasons = [r.code.value for r in draft.reasons]
+    review = dict(reason_code=reasons[0], entity="deal", entity_key=str(deal.crm_id),
+                  message="; ".join(r.message for r in draft.reasons),
+                  payload={"reasons": reasons, "total": draft.invoice.total if draft.invoice else None,
+                           "customer": draft.customer.name if draft.customer else None})
+    # The review item is written before the approval run exists: a kill in between leaves an item
+    # (and the recovered approval claim finds the run by its tag), never a run without its item.
+    rt.store.add_review(flow=FLOW, flow_run_id=report.flow_run_id, **review)
+    report.count("renkei", "review")
+    touched.append(record_pending(rt, draft, report))
+    run_id = start_approval(draft, report, lease_seconds=lease_seconds) if start_approvals else None
+    if run_id:
+        rt.store.add_review(flow=FLOW, flow_run_id=report.flow_run_id,
+                            **{**review, "payload": {**review["payload"], "approval_run": run_id}})
+    report.count("renkei", "sent_to_approval")
+    report.row(deal=deal.crm_id, customer=draft.customer.name if draft.customer else "",
+               total=draft.invoice.total if draft.invoice else "", invoice="", outcome="approval:" + ",".join(reasons),
+               approval_run=run_id or "")
+    return "approval"
 
 
 @task(**BATCH_TASK, task_run_name="invoice {n} deals")
@@ -229,22 +308,30 @@ def invoice_batch(results: list[MapResult[Deal]], won: list[str], n: int, flow_r
 
 @task(**BATCH_TASK)
 def retry_parked(won: list[str], flow_run_id: str, lease_seconds: int, start_approvals: bool) -> RunReport:
-    """Deals parked on a review item of this flow are tried again; resolved ones close their item."""
+    """First drain the CRM outbox (write-backs a killed run left), then try again the deals parked on a
+    review item of this flow and unfinished claims. A parked item closes only when its deal actually
+    passed (invoiced, sent to approval, unchanged since invoiced, or no longer won) — decided from
+    :func:`process_deals`' outcomes, not from what is left in the report."""
     rt = get_runtime()
     report = RunReport(FLOW, flow_run_id)
+    drain(rt, INVOICE_SPECS, report)
     parked = [r for r in rt.store.list_reviews("open", flow=FLOW) if r.entity == "deal" and r.reason_code in PARKED_REASONS]
     # claims that never committed (a worker died, or freee refused and the claim was released)
     unfinished = [e.key.removeprefix("invoice:deal:") for e in rt.store.unfinished("invoice:deal:")]
     unfinished = [k for k in unfinished if ":" not in k]  # subscription periods are redone by their own flow
     if not parked and not unfinished:
+        flush(rt.store, report)
         return report
     ids = sorted({r.entity_key for r in parked} | set(unfinished))[:500]
-    process_deals(rt.crm.get_deals(ids), set(won), report, lease_seconds=lease_seconds,
-                  start_approvals=start_approvals)
-    still = {r["entity_key"] for r in report.reviews}
+    outcomes = process_deals(rt.crm.get_deals(ids), set(won), report, lease_seconds=lease_seconds,
+                             start_approvals=start_approvals)
     for item in parked:
-        if item.entity_key not in still:
-            rt.store.decide_review(item.id, decision="resolved", decided_by=FLOW, comment="passed on retry",
+        outcome = outcomes.get(item.entity_key)
+        superseded = outcome is not None and outcome.startswith(("parked:", "error:")) \
+            and outcome.split(":", 1)[1] != item.reason_code  # another parked reason now has its own item
+        if outcome in PASSED or superseded:
+            rt.store.decide_review(item.id, decision="resolved", decided_by=FLOW,
+                                   comment="passed on retry" if outcome in PASSED else f"now {outcome}",
                                    status="resolved")
     return report
 
@@ -256,6 +343,7 @@ def _run_name() -> str:
 @flow(name=FLOW, flow_run_name=_run_name, log_prints=False)
 def order_to_invoice(lease_seconds: int = 300, start_approvals: bool = True, max_pages: int = 1000) -> dict[str, Any]:
     """Won deals → qualified invoices in freee, exactly once; exceptions → finance approval."""
+    reap_dead_runs(FLOW)  # earlier runs killed mid-way: marked Crashed, their leases freed
     log = get_run_logger()
     rt = get_runtime()
     flow_run_id = str(get_run_context().flow_run.id)
@@ -288,6 +376,10 @@ def order_to_invoice(lease_seconds: int = 300, start_approvals: bool = True, max
         report.count("erp", "quota_exhausted")
         log.warning("order-to-invoice stopped: quota exhausted (%s)", exc)
     _CUSTOMERS.pop(flow_run_id, None)
+    report.note_held("deal")
     summary = publish_report(report, "order-to-invoice: won deals → invoices")
     log.info("order-to-invoice: %s", summary)
+    for note in report.notes:
+        if "held by another live run" in note:
+            log.warning(note)
     return summary

@@ -35,14 +35,17 @@ from prefect.input import RunInput
 from pydantic import Field
 
 from domain.money import format_yen
+from domain.normalise import mask_personal
+from domain.payer import payer_display
 from domain.reconciliation import Candidate, MatchDecision, NameEvidence, Reconciler
 from store.aliases import AliasStore
 from tasks.approval_form import EMAIL_PATTERN
-from tasks.payments import (OpenBook, apply_deposit_once, bank_walletable_ids, deals_by_crm, deposit_from_txn,
-                            deposit_key, engine_policy, load_open_book, manual_candidate, options_of, read_txn,
-                            write_payment_status)
+from tasks.payments import (InvalidBankLine, OpenBook, apply_deposit_once, bank_walletable_ids, deposit_from_txn,
+                            deposit_key, drain_payment_outbox, engine_policy, load_open_book, manual_candidate,
+                            options_of, read_txn)
 from tasks.reporting import RunReport, flush, publish_report
 from tasks.runtime import get_runtime
+from tasks.housekeeping import reap_dead_runs
 
 FLOW = "payment-approval"
 WRITEBACK_FLOW = "payment-writeback"
@@ -110,6 +113,7 @@ def _resolve(form: PaymentDecision, options: list[Candidate], book: OpenBook) ->
 @flow(name=FLOW, log_prints=False)
 def payment_approval(deposit_id: str, timeout_hours: float | None = None, lease_seconds: int = 300) -> dict[str, Any]:
     """Wait for finance to assign the deposit ``deposit_id`` to invoices (or mark it unrelated), then apply."""
+    reap_dead_runs(FLOW)  # earlier runs killed mid-way: marked Crashed, their leases freed
     log = get_run_logger()
     rt = get_runtime()
     flow_run_id = str(get_run_context().flow_run.id)
@@ -118,7 +122,10 @@ def payment_approval(deposit_id: str, timeout_hours: float | None = None, lease_
     if entry is not None and entry.status == "committed":
         return {"deposit": deposit_id, "outcome": "already_applied", "result": dict(entry.result)}
     txn = read_txn(rt, deposit_id)
-    deposit = deposit_from_txn(txn, bank_walletable_ids(rt)) if txn else None
+    try:
+        deposit = deposit_from_txn(txn, bank_walletable_ids(rt)) if txn else None
+    except InvalidBankLine as exc:  # payment-writeback keeps its INVALID_BANK_LINE item open
+        return {"deposit": deposit_id, "outcome": "invalid_line", "problems": exc.problems}
     if deposit is None:
         _close(deposit_id, "resolved", FLOW, "no longer waiting to be matched in freee")
         return {"deposit": deposit_id, "outcome": "not_waiting"}
@@ -187,16 +194,19 @@ def payment_approval(deposit_id: str, timeout_hours: float | None = None, lease_
             if learned:
                 report.event(action="alias_learned", entity="partner", entity_key=candidate.partner_id,
                              system="renkei", actor=answer.approver,
-                             changes={"payer_name": deposit.payer_name, "deposit_id": deposit_id})
+                             changes={"payer_name": payer_display(deposit.payer_name), "deposit_id": deposit_id})
+    if outcome.status in ("applied", "existing"):
+        # HubSpot through the outbox: this deposit's committed application (a kill before this line is
+        # delivered by the next payment-writeback run)
+        touched = [(s.crm_deal_id, outcome.deals[s.deal_id]) for s in outcome.plan.steps] if outcome.plan else []
+        drain_payment_outbox(rt, book, report, known=touched, keys=[deposit_key(deposit_id)])
     if outcome.status == "applied":
-        touched = [(s.crm_deal_id, outcome.deals[s.deal_id]) for s in outcome.plan.steps]
-        write_payment_status(rt, deals_by_crm(book, touched), report)
         _close(deposit_id, "approve", answer.approver, answer.comment)
     flush(rt.store, report)
     publish_report(report, f"payment approval for deposit {deposit_id}")
     result = {"deposit": deposit_id, "outcome": outcome.status, "invoices": list(candidate.invoice_ids),
               "fee": candidate.fee, "approver": answer.approver, "alias_learned": learned}
-    log.info("deposit %s: %s by %s", deposit_id, result["outcome"], answer.approver)
+    log.info("deposit %s: %s by %s", deposit_id, result["outcome"], mask_personal(answer.approver))
     return result
 
 

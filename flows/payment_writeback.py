@@ -31,17 +31,23 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.context import get_run_context
 
-from connectors.http import PermanentError
+from connectors.http import PermanentError, TransientError
+from domain.dates import today_tokyo
 from domain.model import BankDeposit
 from domain.money import format_yen
+from domain.payer import payer_display
+from domain.plausibility import DATE_OUT_OF_RANGE, PlausibilityRules, date_problem
 from domain.reconciliation import MatchDecision, MatchKind, Reconciler
 from store.aliases import AliasStore
-from tasks.payments import (OpenBook, apply_deposit_once, approval_key, bank_walletable_ids, crash_hook_from_env,
-                            deals_by_crm, deposit_from_txn, deposit_key, engine_policy, interrupted_deposits,
-                            load_open_book, load_plan, plan_deposit, read_txn, write_payment_status)
+from tasks.invoicing import SimulatedCrash
+from tasks.payments import (INVALID_BANK_LINE, InvalidBankLine, OpenBook, apply_deposit_once, approval_key,
+                            bank_walletable_ids, crash_hook_from_env, deposit_from_txn, deposit_key,
+                            drain_payment_outbox, engine_policy, interrupted_deposits, load_open_book, load_plan,
+                            plan_deposit, read_txn, safe_text, txn_day)
 from tasks.retry import BATCH_TASK
 from tasks.reporting import run_name, RunReport, flush, publish_report
 from tasks.runtime import get_runtime
+from tasks.housekeeping import reap_dead_runs
 
 FLOW = "payment-writeback"
 CURSOR = "payment-writeback:freee-deposits"
@@ -49,7 +55,11 @@ APPROVAL_DEPLOYMENT = "payment-approval/payment-approval"
 APPROVAL_TAG = "renkei-approval"
 REVIEW_UNMATCHED = "DEPOSIT_UNMATCHED"
 REVIEW_APPROVAL = "DEPOSIT_NEEDS_APPROVAL"
-PARKED = (REVIEW_UNMATCHED, REVIEW_APPROVAL)
+REVIEW_ERROR = "DEPOSIT_FAILED"  # an unexpected error while deciding / applying one deposit
+# read again every run (the line may have been corrected in freee, an invoice may exist now)
+PARKED = (REVIEW_UNMATCHED, REVIEW_APPROVAL, INVALID_BANK_LINE, DATE_OUT_OF_RANGE, REVIEW_ERROR)
+# a person who decided one of these leaves the line alone: it is not reported again
+LEAVE_ALONE_WHEN_DECIDED = (INVALID_BANK_LINE, DATE_OUT_OF_RANGE)
 
 
 @dataclass
@@ -63,7 +73,23 @@ class _RunState:
     seen: set[str] = field(default_factory=set)  # deposits handled in this run
     held_dates: list[date] = field(default_factory=list)
     reviews: dict[str, list] = field(default_factory=dict)  # open review items by deposit (read once per run)
+    today: date = field(default_factory=today_tokyo)  # Asia/Tokyo, once per run (plausibility window)
+    rules: PlausibilityRules = field(default_factory=PlausibilityRules)
+    decided: dict[str, set[str]] | None = None  # reason → deposits a person decided (read when first needed)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def plausible(self, day: date | None) -> bool:
+        return day is not None and date_problem(day, self.today, self.rules) is None
+
+    def person_decided(self, deposit_id: str, reason: str) -> bool:
+        """A person closed a ``reason`` item for this deposit (dismissed / decided): leave the line alone."""
+        if self.decided is None:
+            self.decided = {}
+            for item in get_runtime().store.list_reviews(None, flow=FLOW):
+                if (item.reason_code in LEAVE_ALONE_WHEN_DECIDED and item.status != "open"
+                        and item.decided_by not in (None, FLOW)):
+                    self.decided.setdefault(item.reason_code, set()).add(item.entity_key)
+        return deposit_id in self.decided.get(reason, set())
 
 
 _RUNS: dict[str, _RunState] = {}
@@ -72,7 +98,8 @@ _RUNS: dict[str, _RunState] = {}
 
 
 def approval_run_name(decision: MatchDecision) -> str:
-    return f"入金承認 {decision.payer_name} {format_yen(decision.amount)} deposit-{decision.deposit_id}"
+    """Run name ops see in Prefect: an individual payer's name masked (a company's stays readable)."""
+    return f"入金承認 {payer_display(decision.payer_name)} {format_yen(decision.amount)} deposit-{decision.deposit_id}"
 
 
 def start_payment_approval(decision: MatchDecision, report: RunReport, *, key: str | None = None,
@@ -93,7 +120,8 @@ def start_payment_approval(decision: MatchDecision, report: RunReport, *, key: s
                              tags=[APPROVAL_TAG], flow_run_name=approval_run_name(decision), as_subflow=False)
     except Exception as exc:  # noqa: BLE001 - no deployment yet: the review item still stands
         rt.store.release(key, owner)
-        report.notes.append(f"deposit {decision.deposit_id}: approval run not started ({type(exc).__name__}: {exc})")
+        report.notes.append(f"deposit {decision.deposit_id}: approval run not started ({type(exc).__name__}: "
+                            f"{safe_text(str(exc), decision.payer_name)[:300]})")
         return None
     rt.store.commit(key, owner, str(run.id), {"name": run.name})
     report.event(action="approval_requested", entity="deposit", entity_key=decision.deposit_id, system="renkei",
@@ -122,7 +150,7 @@ def _close_reviews(deposit_id: str, keep: str | None, decision: str, comment: st
 
 def _decision_payload(decision: MatchDecision) -> dict[str, Any]:
     return {"amount": decision.amount, "received_on": decision.received_on.isoformat(),
-            "payer_name": decision.payer_name, "score": decision.score,
+            "payer_name": payer_display(decision.payer_name), "score": decision.score,
             "reasons": [r.value for r in decision.reasons],
             "candidates": [{"invoices": [a.label for a in c.allocations], "partner": c.partner_name,
                             "fit": c.fit.value, "score": c.score}
@@ -137,10 +165,31 @@ def process_deposits(deposits: list[BankDeposit], state: _RunState, report: RunR
     for deposit in sorted(deposits, key=lambda d: (d.received_on, d.erp_id)):
         if deposit.erp_id in state.seen:
             continue
-        _process_one(rt, deposit, state, report, lease_seconds=lease_seconds, start_approvals=start_approvals,
-                     crash=crash)
+        try:
+            _process_one(rt, deposit, state, report, lease_seconds=lease_seconds, start_approvals=start_approvals,
+                         crash=crash)
+        except (TransientError, SimulatedCrash):
+            raise  # the batch is retried (transient) / the process "dies" (test hook): nothing to decide here
+        except Exception as exc:  # noqa: BLE001 - one deposit never stops the page: one review item instead
+            report.review(reason_code=REVIEW_ERROR, entity="deposit", entity_key=deposit.erp_id,
+                          message=safe_text(f"could not process the deposit: {type(exc).__name__}: {exc}",
+                                            deposit.payer_name)[:500], side="deposits")
+            report.count("deposits", "failed")
         state.seen.add(deposit.erp_id)  # after its work: a retried batch takes an interrupted deposit up again
     flush(rt.store, report)
+
+
+def report_invalid_line(state: _RunState, report: RunReport, exc: Exception, txn: dict) -> None:
+    """A bank line that cannot become a deposit: one review item (reason, never the raw values)."""
+    deposit_id = getattr(exc, "txn_id", None) or str(txn.get("id") or "?")
+    if state.person_decided(deposit_id, INVALID_BANK_LINE):
+        report.count("deposits", "left_alone")
+        return
+    problems = exc.problems if isinstance(exc, InvalidBankLine) else [type(exc).__name__]
+    report.review(reason_code=INVALID_BANK_LINE, entity="deposit", entity_key=deposit_id,
+                  message="the bank line cannot be read as a deposit: " + "; ".join(problems),
+                  payload={"problems": problems}, side="deposits")
+    report.count("deposits", "invalid_line")
 
 
 def _apply(rt, deposit: BankDeposit, state: _RunState, report: RunReport, candidate, **kw):
@@ -179,11 +228,24 @@ def _process_one(rt, deposit: BankDeposit, state: _RunState, report: RunReport, 
     if pending is not None and pending.status == "committed":
         report.count("deposits", "awaiting_approval")
         return
+    implausible = date_problem(deposit.received_on, state.today, state.rules)
+    if implausible:  # 入金日 outside the plausible window: never applied, a person looks at it
+        if state.person_decided(deposit.erp_id, DATE_OUT_OF_RANGE):
+            report.count("deposits", "left_alone")
+            return
+        report.review(reason_code=DATE_OUT_OF_RANGE, entity="deposit", entity_key=deposit.erp_id,
+                      message=f"deposit date implausible: {implausible}",
+                      payload={"amount": deposit.amount, "received_on": deposit.received_on.isoformat()},
+                      side="deposits")
+        _close_reviews(deposit.erp_id, DATE_OUT_OF_RANGE, "resolved", "date out of range", state.reviews)
+        report.count("deposits", "implausible_date")
+        return
     decision = state.reconciler.decide(deposit)
+    explanation = safe_text(decision.explanation, deposit.payer_name)
     row = dict(deposit=deposit.erp_id, date=deposit.received_on.isoformat(), amount=deposit.amount,
-               payer=deposit.payer_name, outcome=decision.kind.value, score=decision.score,
+               payer=payer_display(deposit.payer_name), outcome=decision.kind.value, score=decision.score,
                invoices=",".join(a.label for a in decision.allocations), fee=decision.fee,
-               explanation=decision.explanation[:300])
+               explanation=explanation[:300])
     if decision.kind is MatchKind.AUTO:
         state.reconciler.apply(decision)  # later deposits of this run cannot take the same amounts
         outcome = _apply(rt, deposit, state, report, decision.proposal, lease_seconds=lease_seconds,
@@ -201,7 +263,7 @@ def _process_one(rt, deposit: BankDeposit, state: _RunState, report: RunReport, 
         return
     if decision.kind is MatchKind.NEEDS_APPROVAL:
         report.review(reason_code=REVIEW_APPROVAL, entity="deposit", entity_key=deposit.erp_id,
-                      message=decision.explanation, payload=_decision_payload(decision), side="deposits")
+                      message=explanation, payload=_decision_payload(decision), side="deposits")
         _close_reviews(deposit.erp_id, REVIEW_APPROVAL, "resolved", "now needs approval", state.reviews)
         run_id = start_payment_approval(decision, report) if start_approvals else None
         report.count("deposits", "sent_to_approval")
@@ -209,7 +271,7 @@ def _process_one(rt, deposit: BankDeposit, state: _RunState, report: RunReport, 
         report.row(**row, approval_run=run_id or "")
         return
     report.review(reason_code=REVIEW_UNMATCHED, entity="deposit", entity_key=deposit.erp_id,
-                  message=decision.explanation, payload=_decision_payload(decision), side="deposits")
+                  message=explanation, payload=_decision_payload(decision), side="deposits")
     _close_reviews(deposit.erp_id, REVIEW_UNMATCHED, "resolved", "unmatched", state.reviews)
     report.count("deposits", "unmatched")
     report.count("amount_yen", "unmatched", deposit.amount)
@@ -246,7 +308,8 @@ def read_open_invoices(flow_run_id: str) -> int:
     rt = get_runtime()
     book = load_open_book(rt)
     reconciler = Reconciler(book.invoices, engine_policy(rt), AliasStore(rt.store).table())
-    _RUNS[flow_run_id] = _RunState(book, reconciler, bank_walletable_ids(rt), reviews=open_deposit_reviews())
+    _RUNS[flow_run_id] = _RunState(book, reconciler, bank_walletable_ids(rt), reviews=open_deposit_reviews(),
+                                   today=today_tokyo(), rules=rt.policy.plausibility.rules())
     return len(book.invoices)
 
 
@@ -274,7 +337,11 @@ def read_parked(flow_run_id: str, limit: int = 500) -> tuple[list[BankDeposit], 
             report.count("deposits", "awaiting_approval")  # its approval run decides; no need to read it
             continue
         txn = read_txn(rt, deposit_id)
-        dep = deposit_from_txn(txn, state.banks) if txn else None
+        try:
+            dep = deposit_from_txn(txn, state.banks) if txn else None
+        except Exception as exc:  # noqa: BLE001 - still not a deposit: its item stays open
+            report_invalid_line(state, report, exc, txn)
+            continue
         if dep is None:
             _close_reviews(deposit_id, None, "resolved", "no longer waiting to be matched in freee")
             report.count("deposits", "resolved_outside")
@@ -288,8 +355,10 @@ def write_back(flow_run_id: str, touched: list) -> RunReport:
     rt = get_runtime()
     report = RunReport(FLOW, flow_run_id)
     state = _RUNS.get(flow_run_id)
-    write_payment_status(rt, deals_by_crm(state.book if state else None, touched + (state.touched if state else [])),
-                         report)
+    # the outbox: every committed application not yet confirmed in HubSpot (this run's and any earlier
+    # run's that died before telling HubSpot), plus open invoices whose status changed (overdue …)
+    drain_payment_outbox(rt, state.book if state else None, report,
+                         known=list(touched) + (state.touched if state else []))
     flush(rt.store, report)
     return report
 
@@ -301,6 +370,7 @@ def _run_name() -> str:
 @flow(name=FLOW, flow_run_name=_run_name, log_prints=False)
 def payment_writeback(lease_seconds: int = 300, start_approvals: bool = True, max_pages: int = 1000) -> dict[str, Any]:
     """Bank deposits → payments on freee deals (fee as 支払手数料) → HubSpot payment status."""
+    reap_dead_runs(FLOW)  # earlier runs killed mid-way: marked Crashed, their leases freed
     log = get_run_logger()
     rt = get_runtime()
     flow_run_id = str(get_run_context().flow_run.id)
@@ -327,12 +397,20 @@ def payment_writeback(lease_seconds: int = 300, start_approvals: bool = True, ma
                 latest = cursor  # not read to the end: do not move
                 break
             ready = []
+            page_report = RunReport(FLOW, flow_run_id)
             for txn in page.items:
-                day = date.fromisoformat(str(txn["date"])[:10])
-                latest = day if latest is None or day > latest else latest
-                dep = deposit_from_txn(txn, state.banks)
+                day = txn_day(txn)
+                if state.plausible(day):  # an implausible date (1900, 2100) never moves the cursor
+                    latest = day if latest is None or day > latest else latest
+                try:
+                    dep = deposit_from_txn(txn, state.banks)
+                except Exception as exc:  # noqa: BLE001 - one bad line never stops the page
+                    report_invalid_line(state, page_report, exc, txn)
+                    continue
                 if dep is not None and dep.erp_id not in state.seen:
                     ready.append(dep)
+            flush(rt.store, page_report)
+            report.merge(page_report)
             if ready:
                 report.merge(reconcile_batch(ready, len(ready), flow_run_id, lease_seconds, start_approvals))
         watermark = latest

@@ -25,16 +25,18 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.context import get_run_context
 
-from connectors.http import TransientError
+from connectors.http import QuotaExhausted, TransientError
 from connectors.hubspot import mapping as hs_map
 from domain.dates import today_tokyo
 from domain.money import format_yen
 from store.subscriptions import SubscriptionStore
+from tasks.invoicing import SimulatedCrash, safe_error
 from tasks.retry import BATCH_TASK
 from tasks.reporting import run_name, RunReport, flush, publish_report
 from tasks.runtime import get_runtime
 from tasks.subscriptions import FLOW, Context, SubscriptionProblem, advance, is_subscription, post_journals, \
     read_subscription
+from tasks.housekeeping import reap_dead_runs
 
 CURSOR = "subscription-proration:hubspot-deals"
 SCHEDULE_ARTIFACT = "subscription-revenue-schedule"
@@ -65,11 +67,11 @@ def process_raw(raws: Sequence[Mapping[str, Any]], as_of: date, report: RunRepor
             advance(ctx, sub)
         except SubscriptionProblem as exc:
             report.review(reason_code=exc.code, entity="deal", entity_key=deal_id, message=str(exc), side="crm")
-        except TransientError:
-            raise
-        except (ValueError, ArithmeticError) as exc:
+        except (TransientError, QuotaExhausted, SimulatedCrash):
+            raise  # not about this record: the batch retries / the run stops cleanly / a test's simulated death
+        except Exception as exc:  # noqa: BLE001 - per-record isolation: one review item, never a failed batch
             report.review(reason_code="SUBSCRIPTION_FAILED", entity="deal", entity_key=deal_id,
-                          message=f"{type(exc).__name__}: {exc}")
+                          message=safe_error(exc))
         done.append(deal_id)
         report.count("crm", "subscription")
     flush(rt.store, report)
@@ -125,6 +127,7 @@ def subscription_proration(as_of: str | None = None, lease_seconds: int = 300, s
 
     ``as_of``: the business date (Asia/Tokyo, ISO) the run acts on — default today; events after it wait.
     """
+    reap_dead_runs(FLOW)  # earlier runs killed mid-way: marked Crashed, their leases freed
     log = get_run_logger()
     rt = get_runtime()
     day = date.fromisoformat(as_of) if as_of else today_tokyo()
@@ -158,6 +161,7 @@ def subscription_proration(as_of: str | None = None, lease_seconds: int = 300, s
                         "Straight-line by days per billed period, largest-remainder rounding; "
                         "前受金 → 売上高 journals at each month close."
                         + (f"\n\n(last {len(shown)} of {len(rows)} rows)" if len(shown) < len(rows) else ""))
+    report.note_held("subscription")
     summary = publish_report(report, "subscription-proration: prorations, renewals, revenue journals")
     log.info("subscription-proration: %s", summary)
     return summary

@@ -68,6 +68,7 @@ class ReconciliationPolicy(_Section):
     fee_max: int = 1100
     fee_whitelist: list[int] = Field(default_factory=list)
     auto_apply_threshold: float = Field(0.9, ge=0, le=1)  # a score, not money
+    auto_apply_margin: float = Field(0.15, ge=0, le=1)  # best − runner-up score of another partner
     max_invoices_per_deposit: int = 5
     auto_apply_partial: bool = False
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from domain.payer import payer_display
 from domain.reconciliation import AliasSource, PayerAlias, PayerAliasTable, payer_key
 from store.db import session_scope
 from store.models import PayerAliasRow
@@ -46,7 +47,9 @@ class AliasStore:
             with session_scope(self.engine) as s:
                 if s.get(PayerAliasRow, (key, str(partner_id))) is not None:
                     return False
-                s.add(PayerAliasRow(payer_key=key, partner_id=str(partner_id), payer_name=payer_name[:200],
+                # the name as shown to people (an individual masked); matching uses the key
+                s.add(PayerAliasRow(payer_key=key, partner_id=str(partner_id),
+                                    payer_name=payer_display(payer_name)[:200],
                                     source=source, approved_by=approved_by, deposit_id=deposit_id))
             return True
         except IntegrityError:  # a concurrent approval inserted the same pair

@@ -60,9 +60,15 @@ class LedgerEntry(SQLModel, table=True):
 
     ``status``: claimed (a worker holds it until ``lease_until``) → committed (``external_id`` set)
     or released (the attempt failed before any external effect; may be claimed again).
+
+    ``result`` of a claimed row may hold what is being sent (``{"sent": …}``, stored before the external
+    call) so that a recovery re-sends exactly that. ``writeback`` is the CRM outbox state of a committed
+    fact: ``pending`` (the CRM does not show it yet) → ``done``; NULL when nothing is written back
+    (:mod:`tasks.outbox`).
     """
 
     __tablename__ = "idempotency_ledger"
+    __table_args__ = (Index("ix_ledger_writeback", "writeback", "key"),)
 
     key: str = Field(primary_key=True, max_length=200)
     status: str = Field(default="claimed", max_length=16)
@@ -73,6 +79,7 @@ class LedgerEntry(SQLModel, table=True):
     claimed_at: datetime = Field(default_factory=utcnow)
     lease_until: datetime = Field(default_factory=utcnow)
     committed_at: Optional[datetime] = None
+    writeback: Optional[str] = Field(default=None, max_length=16, description="pending | done | NULL (none)")
 
 
 class ReviewItem(SQLModel, table=True):

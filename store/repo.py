@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Literal, Sequence
 
-from sqlalchemy import update
+from sqlalchemy import text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -32,6 +33,61 @@ PERSONAL_KEYS = frozenset({
 })
 
 
+def personal_key() -> bytes:
+    """The key of the keyed hashes kept for personal values (``RENKEI_DATA_KEY`` or the generated file)."""
+    from renkei.settings import Settings
+
+    return Settings().personal_data_key()
+
+
+def is_personal_path(path: Any) -> bool:
+    """A field (``phone``) or dotted path (``address.street``) whose last part is a personal key."""
+    return isinstance(path, str) and path.rsplit(".", 1)[-1].lower() in PERSONAL_KEYS
+
+
+def protect_personal(fields: Any, key: bytes | None = None) -> Any:
+    """``fields`` with every personal value (by key, at any depth) replaced by its keyed hash
+    (:func:`domain.ownership.protect_value`): what base snapshots keep at rest. Equality is all a 3-way
+    merge needs of a base value; the value itself is never kept. Idempotent."""
+    from domain.ownership import protect_value
+
+    key = key if key is not None else personal_key()
+
+    def walk(obj: Any) -> Any:
+        if isinstance(obj, dict):
+            return {k: (protect_value(k, v, key) if is_personal_path(k) and v not in (None, "") else walk(v))
+                    for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [walk(v) for v in obj]
+        return obj
+
+    return walk(fields)
+
+
+def _insert_for(engine: Engine, table):
+    """The dialect's INSERT (PostgreSQL and SQLite both speak ``ON CONFLICT``)."""
+    return (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def upsert_snapshots(engine: Engine, entity: str, rows: Sequence[tuple[str, dict[str, Any], str | None, str | None]]
+                     ) -> None:
+    """``(key, fields, crm_hash, erp_hash)`` rows written in one transaction, ``INSERT … ON CONFLICT DO
+    UPDATE``: concurrent writers of one key never collide (the last one wins). ``fields`` are stored as
+    given — callers protect personal values first (:func:`protect_personal`)."""
+    if not rows:
+        return
+    table = BaseSnapshot.__table__
+    now = utcnow()
+    stmt = _insert_for(engine, table)
+    stmt = stmt.on_conflict_do_update(index_elements=["entity", "key"],
+                                      set_=dict(fields=stmt.excluded.fields, crm_hash=stmt.excluded.crm_hash,
+                                                erp_hash=stmt.excluded.erp_hash, updated_at=stmt.excluded.updated_at))
+    values = [dict(entity=entity, key=k, fields=f, crm_hash=ch, erp_hash=eh, updated_at=now) for k, f, ch, eh in rows]
+    with session_scope(engine) as s:
+        for i in range(0, len(values), 1000):
+            s.execute(stmt, values[i:i + 1000])
+
+
 class IdConflict(Exception):
     """The pair would break the one-to-one ID map."""
 
@@ -43,6 +99,12 @@ class Claim:
     external_id: str | None = None
     result: dict[str, Any] | None = None
     attempts: int = 1
+    writeback: str | None = None  # committed rows: the CRM outbox state (pending | done | None)
+
+    @property
+    def sent(self) -> dict[str, Any] | None:
+        """What an earlier attempt stored as being sent (:meth:`Store.stash`), if anything."""
+        return (self.result or {}).get("sent")
 
     @property
     def must_check_external(self) -> bool:
@@ -85,23 +147,35 @@ class Store:
 
     # ---------------------------------------------------------------- ID map
     def link(self, entity: str, crm_id: str, erp_id: str) -> IdMap:
-        """Record a pair; idempotent for the same pair, :class:`IdConflict` when either side is taken."""
+        """Record a pair; idempotent for the same pair (also when two writers race to record it),
+        :class:`IdConflict` when either side is already linked to something else.
+
+        One ``INSERT … ON CONFLICT DO NOTHING`` (either unique constraint), then the rows are read back:
+        a concurrent identical link is success, never a crash."""
+        now = utcnow()
         with session_scope(self.engine) as s:
+            s.execute(_insert_for(self.engine, IdMap.__table__)
+                      .values(entity=entity, crm_id=crm_id, erp_id=erp_id, status="active", created_at=now,
+                              updated_at=now)
+                      .on_conflict_do_nothing())
+        with Session(self.engine) as s:
             existing = s.exec(select(IdMap).where(IdMap.entity == entity, IdMap.crm_id == crm_id)).first()
-            if existing:
-                if existing.erp_id == erp_id:
-                    return existing
+            if existing is not None and existing.erp_id == erp_id:
+                return existing
+            if existing is not None:
                 raise IdConflict(f"{entity} crm {crm_id} is already linked to erp {existing.erp_id}")
             taken = s.exec(select(IdMap).where(IdMap.entity == entity, IdMap.erp_id == erp_id)).first()
-            if taken:
-                raise IdConflict(f"{entity} erp {erp_id} is already linked to crm {taken.crm_id}")
-            row = IdMap(entity=entity, crm_id=crm_id, erp_id=erp_id)
-            s.add(row)
-            try:
-                s.flush()
-            except IntegrityError as exc:
-                raise IdConflict(f"{entity} {crm_id}⇄{erp_id} raced with another writer") from exc
-            return row
+            raise IdConflict(f"{entity} erp {erp_id} is already linked to crm "
+                             f"{taken.crm_id if taken else '(a row that vanished)'}")
+
+    def link_or_adopt(self, entity: str, crm_id: str, erp_id: str) -> str | None:
+        """:meth:`link`, resolving a race: when another writer linked ``crm_id`` first, its pair wins and
+        its ERP id is returned (the caller adopts it). ``None`` when ``erp_id`` belongs to another CRM
+        record and ``crm_id`` has no pair (a true conflict for a person)."""
+        try:
+            return self.link(entity, crm_id, erp_id).erp_id
+        except IdConflict:
+            return self.erp_id_for(entity, crm_id)
 
     def erp_id_for(self, entity: str, crm_id: str) -> str | None:
         with Session(self.engine) as s:
@@ -138,10 +212,13 @@ class Store:
 
     def set_cursor(self, name: str, value: str, flow_run_id: str | None = None) -> None:
         """Commit a watermark. Call only after the work it covers is committed."""
+        now = utcnow()
+        stmt = _insert_for(self.engine, SyncCursor.__table__).values(name=name, value=value, flow_run_id=flow_run_id,
+                                                                     updated_at=now)
+        stmt = stmt.on_conflict_do_update(index_elements=["name"], set_=dict(value=value, flow_run_id=flow_run_id,
+                                                                             updated_at=now))
         with session_scope(self.engine) as s:
-            row = s.get(SyncCursor, name) or SyncCursor(name=name, value=value)
-            row.value, row.flow_run_id, row.updated_at = value, flow_run_id, utcnow()
-            s.add(row)
+            s.execute(stmt)
 
     # ---------------------------------------------------------------- base snapshots
     def get_snapshot(self, entity: str, key: str) -> BaseSnapshot | None:
@@ -161,10 +238,7 @@ class Store:
 
     def put_snapshot(self, entity: str, key: str, fields: dict[str, Any], *, crm_hash: str | None = None,
                      erp_hash: str | None = None) -> None:
-        with session_scope(self.engine) as s:
-            row = s.get(BaseSnapshot, (entity, key)) or BaseSnapshot(entity=entity, key=key)
-            row.fields, row.crm_hash, row.erp_hash, row.updated_at = dict(fields), crm_hash, erp_hash, utcnow()
-            s.add(row)
+        upsert_snapshots(self.engine, entity, [(key, protect_personal(fields), crm_hash, erp_hash)])
 
     # ---------------------------------------------------------------- idempotency ledger
     def claim(self, key: str, owner: str, *, lease_seconds: int = 300) -> Claim:
@@ -182,8 +256,9 @@ class Store:
             if row is None:  # released and purged between our insert and read: try again once
                 return self.claim(key, owner, lease_seconds=lease_seconds)
             if row.status == "committed":
-                return Claim("committed", key, row.external_id, dict(row.result), row.attempts)
+                return Claim("committed", key, row.external_id, dict(row.result), row.attempts, row.writeback)
             prev_status, prev_owner, prev_attempts = row.status, row.owner, row.attempts
+            prev_result = dict(row.result or {})
             stale = row.status == "released" or (row.status == "claimed" and row.lease_until < now)
             if not stale and row.owner != owner:
                 return Claim("held", key, attempts=prev_attempts)
@@ -199,10 +274,23 @@ class Store:
                 return Claim("held", key, attempts=prev_attempts)
             # A released claim had no external effect; an expired one may have: check the reference.
             state = "won" if prev_status == "released" else "recovered"
-            return Claim(state, key, attempts=prev_attempts + 1)
+            return Claim(state, key, result=prev_result, attempts=prev_attempts + 1)
 
-    def commit(self, key: str, owner: str, external_id: str | None, result: dict[str, Any] | None = None) -> None:
-        """Record the outcome of the external write (committed rows are final)."""
+    def stash(self, key: str, owner: str, facts: dict[str, Any]) -> None:
+        """Store facts on a claim this owner holds, before the external call — typically
+        ``{"sent": <the exact request>}``, so that a recovery (maybe on another day) re-sends and looks
+        up exactly what may already have been sent instead of re-deriving it."""
+        with session_scope(self.engine) as s:
+            row = s.get(LedgerEntry, key)
+            if row is None or row.status != "claimed" or row.owner != owner:
+                raise KeyError(f"ledger key {key} is not claimed by {owner}")
+            row.result = {**(row.result or {}), **facts}
+            s.add(row)
+
+    def commit(self, key: str, owner: str, external_id: str | None, result: dict[str, Any] | None = None, *,
+               writeback: bool = False) -> None:
+        """Record the outcome of the external write (committed rows are final). ``result`` is merged
+        into what the claim stashed. ``writeback=True`` puts the fact in the CRM outbox (pending)."""
         with session_scope(self.engine) as s:
             row = s.get(LedgerEntry, key)
             if row is None:
@@ -212,7 +300,9 @@ class Store:
                     raise IdConflict(f"ledger {key} already committed to {row.external_id}")
                 return
             row.status, row.owner, row.external_id = "committed", owner, external_id
-            row.result, row.committed_at = dict(result or {}), utcnow()
+            row.result, row.committed_at = {**(row.result or {}), **(result or {})}, utcnow()
+            if writeback:
+                row.writeback = "pending"
             s.add(row)
 
     def annotate(self, keys: Iterable[str], updates: dict[str, Any]) -> None:
@@ -247,12 +337,49 @@ class Store:
         with Session(self.engine) as s:
             return s.get(LedgerEntry, key)
 
+    def ledger_entries(self, prefix: str, *, limit: int = 1000) -> list[LedgerEntry]:
+        """Entries under ``prefix`` (any status), by key — bounded."""
+        with Session(self.engine) as s:
+            q = select(LedgerEntry).where(col(LedgerEntry.key).startswith(prefix))
+            return list(s.exec(q.order_by(LedgerEntry.key).limit(limit)))
+
+    def outbox(self, prefixes: Sequence[str], *, limit: int = 100, keys: Iterable[str] | None = None
+               ) -> list[LedgerEntry]:
+        """Committed facts under ``prefixes`` whose CRM write-back is still pending, oldest commit first
+        (index ``ix_ledger_writeback``); ``keys`` narrows to those keys. Bounded by ``limit``."""
+        if not prefixes:
+            return []
+        from sqlalchemy import or_
+
+        with Session(self.engine) as s:
+            q = select(LedgerEntry).where(col(LedgerEntry.writeback) == "pending",
+                                          col(LedgerEntry.status) == "committed",
+                                          or_(*[col(LedgerEntry.key).startswith(p) for p in prefixes]))
+            if keys is not None:
+                keys = list(keys)
+                if not keys:
+                    return []
+                q = q.where(col(LedgerEntry.key).in_(keys))
+            q = q.order_by(col(LedgerEntry.committed_at), col(LedgerEntry.key)).limit(limit)
+            return list(s.exec(q))
+
+    def mark_written(self, keys: Iterable[str]) -> None:
+        """The CRM shows these committed facts: take them out of the outbox."""
+        keys = list(keys)
+        with session_scope(self.engine) as s:
+            for i in range(0, len(keys), 500):
+                s.execute(update(LedgerEntry)
+                          .where(col(LedgerEntry.key).in_(keys[i:i + 500]), col(LedgerEntry.writeback) == "pending")
+                          .values(writeback="done").execution_options(synchronize_session=False))
+
     # ---------------------------------------------------------------- review items
     def add_review(self, *, flow: str, reason_code: str, entity: str, entity_key: str, message: str = "",
                    payload: dict[str, Any] | None = None, flow_run_id: str | None = None) -> ReviewItem:
         """Open a review item; while one is open for the same flow/reason/record, update it instead."""
         dedupe = f"{flow}:{reason_code}:{entity}:{entity_key}"
         with session_scope(self.engine) as s:
+            if self.engine.dialect.name == "postgresql":  # concurrent runs: one open item per key, not two
+                s.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": dedupe})
             row = s.exec(select(ReviewItem).where(ReviewItem.dedupe_key == dedupe, ReviewItem.status == "open")).first()
             if row is None:
                 row = ReviewItem(flow=flow, reason_code=reason_code, entity=entity, entity_key=entity_key,
@@ -308,3 +435,28 @@ class Store:
             if since:
                 q = q.where(AuditEvent.at >= since)
             return list(s.exec(q.order_by(AuditEvent.id)))
+
+    # ---------------------------------------------------------------- dead runs' leases, held work
+    def expire_leases(self, owner: str) -> int:
+        """End the leases of live claims held by ``owner`` (``"<flow>:<flow_run_id>"``, a run known to be
+        dead): the next claimer recovers them at once (it looks the reference up before creating, so
+        this is safe even when the dead run wrote). Returns how many claims were freed."""
+        past = utcnow() - timedelta(seconds=1)
+        with session_scope(self.engine) as s:
+            res = s.execute(update(LedgerEntry)
+                            .where(col(LedgerEntry.owner) == owner, col(LedgerEntry.status) == "claimed",
+                                   col(LedgerEntry.lease_until) > past)
+                            .values(lease_until=past)
+                            .execution_options(synchronize_session=False))
+            return int(res.rowcount or 0)
+
+    def held_claims(self, prefix: str, *, exclude_owner: str | None = None, limit: int = 1000) -> list[LedgerEntry]:
+        """Claims under key ``prefix`` that another worker still holds (not committed, lease running):
+        work a run that completes now did not do — its summary says so."""
+        now = utcnow()
+        with Session(self.engine) as s:
+            q = select(LedgerEntry).where(col(LedgerEntry.key).startswith(prefix),
+                                          col(LedgerEntry.status) == "claimed", col(LedgerEntry.lease_until) >= now)
+            if exclude_owner:
+                q = q.where(col(LedgerEntry.owner) != exclude_owner)
+            return list(s.exec(q.order_by(LedgerEntry.key).limit(limit)))

@@ -26,3 +26,20 @@ def decision_problem(decision: ApprovalDecision) -> str | None:
     if not decision.approved and not decision.comment.strip():
         return "a comment is required to reject"
     return None
+
+
+def approval_key_tag(key: str) -> str:
+    """The Prefect tag that makes an approval run findable by its ledger key (deterministic reference):
+    a claim recovered after a kill between ``run_deployment`` and the ledger commit looks it up instead
+    of starting a second run."""
+    return f"renkei-approval-key:{key.removeprefix('approval:')}"
+
+
+def find_run_by_tag(tag: str) -> str | None:
+    """The id of a flow run carrying ``tag`` (an approval an interrupted attempt started), or None."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag])), limit=1)
+    return str(runs[0].id) if runs else None

@@ -3,9 +3,13 @@
 The exactly-once path (design.md, "One deal, end to end", step 4)::
 
     claim ledger key ``invoice:deal:<id>``          → committed: reuse the recorded invoice
+    store the exact draft in the claim (``sent``)   → what is sent belongs to the claim
     recovered claim (an earlier attempt may have written before dying)
-                                                   → look the deterministic reference up in freee
+                                                   → take the stored draft (never re-draft with today's
+                                                     date), look its deterministic reference up in freee
+                                                     (partner-wide, paged: not filtered on today)
     create only if absent → compare freee's totals with ours → commit the ledger with the invoice id
+                                                   (the deal write-back goes to the outbox, tasks.outbox)
 
 ``crash_after_create`` exists for tests: it simulates a process dying between the ERP call and the
 ledger commit.
@@ -23,7 +27,7 @@ from connectors.freee.mapping import partner_to_company
 from connectors.http import PermanentError, QuotaExhausted, RateLimited
 from domain.dates import BusinessDayShift, today_tokyo
 from domain.exceptions import ExceptionReason, ExceptionRules, evaluate
-from domain.invoice import (InvoiceParams, amount_discrepancy, build_invoice, lines_subtotal,
+from domain.invoice import (InvoiceParams, amount_discrepancy, build_invoice, line_problem, lines_subtotal,
                             render_invoice_markdown)
 from domain.model import Company, Deal, Invoice, PaymentTerms
 from domain.money import format_yen
@@ -70,7 +74,8 @@ class Draft:
         return text
 
 
-def exception_rules(rt: Runtime) -> ExceptionRules:
+def exception_rules(rt: Runtime, today=None) -> ExceptionRules:
+    """The policy's exception and plausibility rules; ``today`` (Asia/Tokyo) enables the date window."""
     a = rt.policy.approval
     return ExceptionRules(
         amount_threshold=a.amount_threshold,
@@ -80,6 +85,8 @@ def exception_rules(rt: Runtime) -> ExceptionRules:
         require_customer_registration=a.require_registration_number,
         required_billing_fields=("billing_email",) if a.require_billing_email else (),
         line_rounding=rt.policy.tax.line_rounding,
+        plausibility=rt.policy.plausibility.rules(),
+        today=today,
     )
 
 
@@ -117,10 +124,14 @@ def prefetch_customers(rt: Runtime, wanted: dict[str, Company | None], *, min_fo
     return found
 
 
-def draft_invoice(rt: Runtime, deal: Deal, customer: Company | None, *, issue_date=None) -> Draft:
-    """Build the qualified invoice and run the exception rules (pure rules; no writes)."""
+def draft_invoice(rt: Runtime, deal: Deal, customer: Company | None, *, issue_date=None, today=None) -> Draft:
+    """Build the qualified invoice and run the exception and plausibility rules (pure rules; no writes).
+    ``today`` (Asia/Tokyo; default: read here, at the task level) is the issue date unless ``issue_date``
+    is given, and the centre of the plausibility date window. Never raises for a hostile deal: an
+    unpriceable line is a reason code."""
     p = rt.policy
-    issue = issue_date or today_tokyo()
+    today = today or today_tokyo()
+    issue = issue_date or today
     terms = (customer.payment_terms if customer and customer.payment_terms else
              PaymentTerms(closing_day=p.payment_terms.closing_day, pay_month_offset=p.payment_terms.pay_month_offset,
                           pay_day=p.payment_terms.pay_day))
@@ -138,19 +149,20 @@ def draft_invoice(rt: Runtime, deal: Deal, customer: Company | None, *, issue_da
         li.effective_date is None or (deal.close_date is not None and li.effective_date <= deal.close_date))]
     amendments = [li for li in deal.line_items if li not in sold]
     eval_deal = deal
-    if amendments and deal.amount is not None:
+    priceable = not any(line_problem(li) for li in deal.line_items)
+    if amendments and deal.amount is not None and priceable:
         # the deal amount includes the amendment lines; compare it with all lines, invoice the sold ones
         eval_deal = deal.model_copy(update={"amount": deal.amount - (lines_subtotal(deal.line_items, p.tax.line_rounding)
                                                                      - lines_subtotal(sold, p.tax.line_rounding))})
     invoice, errors = None, []
-    if customer is not None:
+    if customer is not None and priceable:
         try:
             invoice = build_invoice(deal, sold, customer, params)
             invoice = invoice.model_copy(update={"partner_erp_id": customer.erp_id, "issuer_name": p.issuer.name})
         except (ValueError, ArithmeticError) as exc:
             errors.append(str(exc))
     discrepancy = amount_discrepancy(eval_deal, invoice) if invoice is not None else None
-    reasons = evaluate(eval_deal, sold, customer, invoice, exception_rules(rt), validation_errors=errors)
+    reasons = evaluate(eval_deal, sold, customer, invoice, exception_rules(rt, today), validation_errors=errors)
     return Draft(deal, customer, invoice, reasons, discrepancy, errors)
 
 
@@ -177,27 +189,39 @@ def _totals(inv: Invoice) -> tuple:
 def create_invoice_once(rt: Runtime, invoice: Invoice, deal_id: str, report: RunReport, *,
                         lease_seconds: int = 300, approved_by: str | None = None,
                         crash_after_create: Callable[[str], bool] | None = None,
-                        ledger: str | None = None) -> Outcome:
+                        ledger: str | None = None, comment: str | None = None,
+                        writeback: bool | None = None) -> Outcome:
     """Create the ERP invoice for ``deal_id`` exactly once (see module docstring). ``ledger`` overrides the
-    ledger key for deals invoiced more than once (subscription periods and prorations)."""
+    ledger key for deals invoiced more than once (subscription periods and prorations). ``writeback``
+    (default: only for the deal's own key) puts the committed invoice in the CRM outbox; ``comment``
+    (an approval note) is written back with it."""
     key = ledger or ledger_key(deal_id)
+    if writeback is None:
+        writeback = ledger is None or ledger == ledger_key(deal_id)
     owner = f"{report.flow}:{report.flow_run_id or rt.worker_id}"
     claim = rt.store.claim(key, owner, lease_seconds=lease_seconds)
     if claim.state == "committed":  # invoiced before: the ledger has what the write-back needs
         report.count("erp", "unchanged")
         result = claim.result or {}
         return Outcome(deal_id, "existing", None, "already invoiced", claim.external_id, result.get("number"),
-                       crm_shows_it=bool(result.get("crm_written")))
+                       crm_shows_it=claim.writeback != "pending")
     if claim.state == "held":
         report.count("erp", "held")
-        report.notes.append(f"deal {deal_id}: another worker holds the invoice claim; retried next run")
+        report.held(deal_id)
         return Outcome(deal_id, "held", None, "claimed by another worker")
+    # What is sent belongs to the claim: an earlier attempt's stored draft is re-sent exactly (its billing
+    # date, reference, lines, totals and number), never re-drafted with today's date.
+    stored = claim.sent if claim.state == "recovered" else None
+    if stored is not None:
+        invoice = Invoice.model_validate(stored)
+    else:
+        rt.store.stash(key, owner, {"sent": invoice.model_dump(mode="json")})
     # A failure below leaves the claim leased (not released): the ERP call may have reached freee, so the
     # next attempt after the lease looks the reference up instead of risking a second invoice.
     created = None
     if claim.must_check_external:
         created = rt.erp.find_invoice_by_reference(invoice.reference, partner_erp_id=invoice.partner_erp_id,
-                                                   issue_date=invoice.issue_date)
+                                                   around=invoice.issue_date)
         if created is not None:
             report.notes.append(f"deal {deal_id}: found invoice {created.number} from an interrupted run")
     status = "existing" if created is not None else "created"
@@ -215,9 +239,12 @@ def create_invoice_once(rt: Runtime, invoice: Invoice, deal_id: str, report: Run
                      changes={"invoice_id": created.erp_id, "number": created.number, "total": created.total,
                               "reference": invoice.reference})
     mismatch = _totals(created) != _totals(invoice)
-    rt.store.commit(key, owner, created.erp_id, {
-        "number": created.number, "total": created.total, "reference": invoice.reference,
-        "status": INVOICE_STATUS_MISMATCH if mismatch else INVOICE_STATUS_CREATED, "approved_by": approved_by})
+    result = {"number": created.number, "total": created.total, "reference": invoice.reference,
+              "issue_date": invoice.issue_date.isoformat(),
+              "status": INVOICE_STATUS_MISMATCH if mismatch else INVOICE_STATUS_CREATED, "approved_by": approved_by}
+    if comment:
+        result["comment"] = comment[:1000]
+    rt.store.commit(key, owner, created.erp_id, result, writeback=writeback)
     if mismatch:
         report.review(reason_code="ERP_TOTALS_MISMATCH", entity="invoice", entity_key=deal_id,
                       message=f"freee computed {format_yen(created.total)}, Renkei {format_yen(invoice.total)}",
@@ -240,9 +267,22 @@ def writeback_props(outcome_status: str, outcome: "Outcome | None", comment: str
 
 
 def mark_written_back(rt: Runtime, deal_ids: list[str]) -> None:
-    """Remember that these deals show their invoice, so a rerun (or our own write's echo in the next
-    incremental read) does not write the same properties again."""
-    rt.store.annotate([ledger_key(d) for d in deal_ids], {"crm_written": True})
+    """Remember that these deals show their invoice (takes them out of the outbox, :mod:`tasks.outbox`)."""
+    rt.store.mark_written([ledger_key(d) for d in deal_ids])
+
+
+def safe_error(exc: BaseException) -> str:
+    """The exception class and a short message without record values (a pydantic error lists only the
+    fields; anything else: its first line, at most 200 characters)."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors) and type(exc).__name__ == "ValidationError":
+        try:
+            fields = sorted({".".join(str(p) for p in e.get("loc", ())) for e in exc.errors()})
+            return f"{type(exc).__name__}: invalid {', '.join(fields)[:200]}"
+        except Exception:  # noqa: BLE001
+            pass
+    first = (str(exc).splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first[:200]}"
 
 
 def crash_hook_from_env() -> Callable[[str], bool] | None:

@@ -56,9 +56,12 @@ from typing import Any, Callable, Iterable
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, select
 
+from pydantic import ValidationError
+
 from domain.dates import today_tokyo
 from domain.model import BankDeposit
 from domain.money import format_yen
+from domain.payer import payer_display, payer_name_from_bank, redact_payer
 from domain.reconciliation import (Allocation, Candidate, FitKind, MatchDecision, NameEvidence, OpenInvoice,
                                    ReconciliationPolicy)
 from connectors.http import PermanentError
@@ -97,6 +100,7 @@ def engine_policy(rt: Runtime) -> ReconciliationPolicy:
     """``[reconciliation]`` of the policy file → the engine's policy (keys mapped; the rest default)."""
     p = rt.policy.reconciliation
     kw: dict[str, Any] = {"fee_max": p.fee_max, "auto_apply_threshold": p.auto_apply_threshold,
+                          "auto_apply_margin": p.auto_apply_margin,
                           "max_invoices_per_payment": max(1, min(12, p.max_invoices_per_deposit)),
                           "auto_apply_partial": p.auto_apply_partial,
                           "auto_apply_overpayment": p.auto_apply_partial}  # "partial and over-payments"
@@ -227,22 +231,90 @@ def bank_walletable_ids(rt: Runtime) -> set[str]:
     return {str(w["id"]) for w in rt.erp.client.list_walletables(type="bank_account")}
 
 
+INVALID_BANK_LINE = "INVALID_BANK_LINE"
+
+
+class InvalidBankLine(ValueError):
+    """A bank line that cannot become a :class:`BankDeposit` (no date, an amount that is not whole yen, …).
+
+    The message names the fields and what is wrong with them, never their values: a bank description is
+    personal data and must not reach an exception, a log or Prefect's log table."""
+
+    reason_code = INVALID_BANK_LINE
+
+    def __init__(self, txn_id: str, problems: list[str]):
+        self.txn_id = txn_id
+        self.problems = problems
+        super().__init__(f"bank line {txn_id}: " + "; ".join(problems))
+
+
+def _whole_yen(value: Any, field_name: str, problems: list[str]) -> int | None:
+    """Integer yen from the API (an int, or a string of digits); anything else is a problem."""
+    if isinstance(value, bool) or value is None:
+        problems.append(f"{field_name} missing")
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"-?\d{1,15}", value.strip()):
+        return int(value.strip())
+    problems.append(f"{field_name} is not {'whole yen' if field_name == 'amount' else 'an integer'} "
+                    f"({type(value).__name__})")
+    return None
+
+
+def _line_date(value: Any, problems: list[str]) -> date | None:
+    try:
+        day = date.fromisoformat(str(value)[:10]) if value else None
+    except ValueError:
+        day = None
+    if day is None:
+        problems.append("date missing or not a date")
+    return day
+
+
+def txn_day(txn: dict) -> date | None:
+    """The bank line's date, ``None`` when it has none (never raises)."""
+    return _line_date(txn.get("date"), [])
+
+
 def deposit_from_txn(txn: dict, banks: set[str] | None = None) -> BankDeposit | None:
-    """A bank line waiting to be matched (status 1, or 4 with its remaining amount), else ``None``."""
+    """A bank line waiting to be matched (status 1, or 4 with its remaining amount), else ``None``.
+
+    The payer name is :func:`domain.payer.payer_name_from_bank` of the description (control characters,
+    emoji and over-long memos are real-world data, not errors). A line that still cannot become a deposit
+    raises :class:`InvalidBankLine` (one review item for that line; the page goes on)."""
     if txn.get("entry_side") not in (None, "income"):
         return None
     if banks is not None and (txn.get("walletable_type") not in (None, "bank_account")
                               or str(txn.get("walletable_id")) not in banks):
         return None
-    status = int(txn.get("status") or TXN_WAITING)
-    if status not in (TXN_WAITING, TXN_PARTIAL):
+    txn_id = str(txn.get("id") or "").strip()
+    problems: list[str] = []
+    if not txn_id:
+        raise InvalidBankLine("?", ["id missing"])
+    status = _whole_yen(txn.get("status") if txn.get("status") is not None else TXN_WAITING, "status", problems)
+    if status is not None and status not in (TXN_WAITING, TXN_PARTIAL):
         return None
-    remaining = int(txn.get("due_amount") if txn.get("due_amount") is not None else txn.get("amount") or 0)
-    if remaining <= 0:
+    raw = txn.get("due_amount") if txn.get("due_amount") is not None else txn.get("amount")
+    remaining = _whole_yen(raw, "amount", problems)
+    if remaining is not None and remaining <= 0 and not problems:
         return None
-    return BankDeposit(erp_id=str(txn["id"]), received_on=_date(txn["date"]), amount=remaining,
-                       payer_name=txn.get("description") or "",
-                       walletable_id=str(txn["walletable_id"]) if txn.get("walletable_id") is not None else None)
+    day = _line_date(txn.get("date"), problems)
+    if problems:
+        raise InvalidBankLine(txn_id, problems)
+    try:
+        return BankDeposit(erp_id=txn_id, received_on=day, amount=remaining,
+                           payer_name=payer_name_from_bank(txn.get("description")),
+                           walletable_id=str(txn["walletable_id"]) if txn.get("walletable_id") is not None else None)
+    except ValidationError as exc:  # field names and error types only: never the input values
+        raise InvalidBankLine(txn_id, [f"{'.'.join(str(x) for x in e['loc'])}: {e['type']}"
+                                       for e in exc.errors(include_input=False, include_url=False)]) from None
+
+
+def safe_text(text: str, payer_name: str | None) -> str:
+    """``text`` (an engine explanation, an error) as a person or a log may see it: an individual payer's
+    name masked (:func:`domain.payer.redact_payer`)."""
+    return redact_payer(text, payer_name)
 
 
 def read_txn(rt: Runtime, deposit_id: str) -> dict | None:
@@ -297,11 +369,13 @@ def make_plan(book: OpenBook, deposit: BankDeposit, candidate: Candidate, *, app
         steps.append(PlanStep(invoice_id=a.invoice_id, invoice_number=a.invoice_number, deal_id=ref.deal_id,
                               crm_deal_id=ref.crm_deal_id, applied=a.applied, fee=a.fee,
                               before_payment_ids=sorted(int(p["id"]) for p in ref.deal.get("payments") or [])))
+    # the plan keeps the payer as a person may see it (an individual masked): it is stored, audited and
+    # quoted in the fee journal; matching never reads it again
     return PaymentPlan(deposit_id=deposit.erp_id, received_on=deposit.received_on, amount=int(deposit.amount),
-                       payer_name=deposit.payer_name, walletable_id=int(deposit.walletable_id or 0),
+                       payer_name=payer_display(deposit.payer_name), walletable_id=int(deposit.walletable_id or 0),
                        partner_id=candidate.partner_id, steps=steps, fee=sum(a.fee for a in candidate.allocations),
                        approved_by=approved_by, kind="approved" if approved_by else "auto",
-                       explanation=explanation or candidate.explanation)
+                       explanation=safe_text(explanation or candidate.explanation, deposit.payer_name))
 
 
 def save_plan(rt: Runtime, plan: PaymentPlan) -> None:
@@ -371,6 +445,13 @@ def crash_hook_from_env() -> Callable[[str], bool] | None:
     """Test hook: ``RENKEI_TEST_CRASH_AFTER_PAYMENT=<deposit id>`` dies after that deposit's first freee
     payment, before the plan step and the ledger are committed."""
     target = os.environ.get("RENKEI_TEST_CRASH_AFTER_PAYMENT")
+    return (lambda deposit_id: deposit_id == target) if target else None
+
+
+def crash_after_commit_from_env() -> Callable[[str], bool] | None:
+    """Test hook: ``RENKEI_TEST_CRASH_AFTER_COMMIT=<deposit id>`` dies right after that deposit's ledger
+    entry is committed, before HubSpot is told (the outbox must deliver it on the next run)."""
+    target = os.environ.get("RENKEI_TEST_CRASH_AFTER_COMMIT")
     return (lambda deposit_id: deposit_id == target) if target else None
 
 
@@ -510,8 +591,12 @@ def apply_deposit_once(rt: Runtime, book: OpenBook | None, deposit: BankDeposit,
     rt.store.commit(key, owner, ",".join(str(s.payment_id or "") for s in plan.steps), {
         "invoices": [s.invoice_id for s in plan.steps], "deals": [s.deal_id for s in plan.steps],
         "crm_deals": sorted({s.crm_deal_id for s in plan.steps if s.crm_deal_id}),
+        "crm_by_deal": {str(s.deal_id): s.crm_deal_id for s in plan.steps if s.crm_deal_id},
         "applied": sum(s.applied for s in plan.steps), "fee": plan.fee, "journal_id": plan.journal_id,
-        "approved_by": plan.approved_by, "kind": plan.kind})
+        "approved_by": plan.approved_by, "kind": plan.kind, OUTBOX_FLAG: False})
+    after_commit = crash_after_commit_from_env()
+    if after_commit and after_commit(deposit.erp_id):
+        raise SimulatedCrash(f"simulated crash after the ledger commit of deposit {deposit.erp_id}")
     report.count("amount_yen", "applied", sum(s.applied for s in plan.steps))
     report.count("amount_yen", "fee", plan.fee)
     report.event(action="apply", entity="deposit", entity_key=deposit.erp_id, system="renkei",
@@ -532,7 +617,7 @@ def interrupted_deposits(rt: Runtime, limit: int = 200) -> list[str]:
 
 def plan_deposit(plan: PaymentPlan) -> BankDeposit:
     return BankDeposit(erp_id=plan.deposit_id, received_on=plan.received_on, amount=plan.amount,
-                       payer_name=plan.payer_name, walletable_id=str(plan.walletable_id))
+                       payer_name=payer_name_from_bank(plan.payer_name), walletable_id=str(plan.walletable_id))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -638,26 +723,107 @@ def payment_props(deals: Iterable[dict], today: date | None = None) -> dict[str,
     return props
 
 
-def write_payment_status(rt: Runtime, deals_by_crm: dict[str, list[dict]], report: RunReport) -> int:
-    """Write the changed ``renkei_payment_*`` properties (compared with the last written ones)."""
+def write_payment_status(rt: Runtime, deals_by_crm: dict[str, list[dict]], report: RunReport) -> set[str]:
+    """Write the changed ``renkei_payment_*`` properties (compared with the last written ones); the HubSpot
+    deals that now show their values (written and accepted now, or unchanged since the last write)."""
     wanted = {crm: payment_props(ds) for crm, ds in deals_by_crm.items() if ds}
     last = rt.store.get_snapshots(STATUS_ENTITY, wanted)
-    changes = {crm: props for crm, props in wanted.items()
-               if crm not in last or last[crm].fields != props}
-    if not changes:
-        return 0
-    results = rt.crm.update_deal_properties(changes)
-    order = list(changes)
-    failed = {order[r.index]: r for r in results if not r.ok}
-    for crm, props in changes.items():
-        if crm in failed:
-            report.review(reason_code="CRM_WRITEBACK_FAILED", entity="deal", entity_key=crm,
-                          message=f"payment write-back failed: {failed[crm].error}", side="crm")
+    synced = {crm for crm, props in wanted.items() if crm in last and last[crm].fields == props}
+    changes = {crm: props for crm, props in wanted.items() if crm not in synced}
+    if changes:
+        results = rt.crm.update_deal_properties(changes)
+        order = list(changes)
+        failed = {order[r.index]: r for r in results if not r.ok}
+        for crm, props in changes.items():
+            if crm in failed:
+                report.review(reason_code="CRM_WRITEBACK_FAILED", entity="deal", entity_key=crm,
+                              message=f"payment write-back failed: {failed[crm].error}", side="crm")
+                continue
+            rt.store.put_snapshot(STATUS_ENTITY, crm, props)  # only after HubSpot accepted
+            synced.add(crm)
+            report.event(action="payment_status", entity="deal", entity_key=crm, system="crm", changes=props)
+        report.count("crm", "updated", len(changes) - len(failed))
+    _close_writeback_reviews(rt, synced)
+    return synced
+
+
+def _close_writeback_reviews(rt: Runtime, synced: set[str]) -> None:
+    """A deal whose write-back failed before and now shows its values: its review item is done."""
+    if not synced:
+        return
+    for item in rt.store.list_reviews("open"):
+        if item.reason_code == "CRM_WRITEBACK_FAILED" and item.entity == "deal" and item.entity_key in synced:
+            rt.store.decide_review(item.id, decision="resolved", decided_by=FLOW, comment="written on retry",
+                                   status="resolved")
+
+
+# ---------------------------------------------------------------------------------------------------
+# the HubSpot write-back outbox
+#
+# What HubSpot must show is derived from committed facts, never from what one run remembers: every
+# committed ``payment:deposit:<id>`` ledger entry carries ``crm_written: false`` until HubSpot accepted
+# the payment status of every HubSpot deal it touched (then ``annotate`` sets it true). Each run drains the
+# entries still false — a kill after freee and the ledger committed, before HubSpot was told, is written
+# by the next run; the ``deal-payment`` snapshot (last values HubSpot accepted) keeps a value from being
+# written twice.
+
+OUTBOX_FLAG = "crm_written"
+
+
+def pending_writebacks(rt: Runtime, *, keys: Iterable[str] | None = None, limit: int = 500) -> list[LedgerEntry]:
+    """Committed deposit applications whose HubSpot write-back is not yet confirmed (oldest first)."""
+    out: list[LedgerEntry] = []
+    with Session(rt.store.engine) as s:
+        q = select(LedgerEntry).where(col(LedgerEntry.key).startswith("payment:deposit:"),
+                                      LedgerEntry.status == "committed")
+        if keys is not None:
+            q = q.where(col(LedgerEntry.key).in_(list(keys)))
+        for row in s.exec(q.order_by(LedgerEntry.committed_at, LedgerEntry.key)):
+            if not (row.result or {}).get(OUTBOX_FLAG):
+                out.append(row)
+                if len(out) >= limit:
+                    break
+    return out
+
+
+def _outbox_pairs(rt: Runtime, entry: LedgerEntry) -> list[tuple[int, str]]:
+    """(freee deal id, HubSpot deal id) pairs a committed application touched."""
+    result = entry.result or {}
+    if "crm_by_deal" in result:
+        return [(int(d), str(c)) for d, c in result["crm_by_deal"].items() if c]
+    plan = load_plan(rt, entry.key.removeprefix("payment:deposit:"))  # entries written before the outbox
+    return [(s.deal_id, s.crm_deal_id) for s in plan.steps if s.crm_deal_id] if plan else []
+
+
+def drain_payment_outbox(rt: Runtime, book: OpenBook | None, report: RunReport, *,
+                         known: Iterable[tuple[str | None, dict]] = (), keys: Iterable[str] | None = None,
+                         limit: int = 500) -> int:
+    """Write the payment status of every HubSpot deal a committed application touched (plus every deal
+    of ``book`` whose status changed), then mark the applications written. ``known`` = freee deals as
+    read right after this run's payments (saves a read). Returns how many entries were marked."""
+    from connectors.http import PermanentError as _Permanent
+
+    entries = pending_writebacks(rt, keys=keys, limit=limit)
+    fresh = {int(d["id"]): d for _crm, d in known}
+    touched: list[tuple[str | None, dict]] = [(c, d) for c, d in known if c]
+    waits: dict[str, set[str]] = {}
+    for entry in entries:
+        pairs = _outbox_pairs(rt, entry)
+        try:
+            for deal_id, crm in pairs:
+                if deal_id not in fresh:
+                    fresh[deal_id] = rt.erp.client.get_deal(deal_id)
+                touched.append((crm, fresh[deal_id]))
+        except _Permanent as exc:  # the freee deal cannot be read: tried again next run
+            report.notes.append(f"{entry.key}: payment write-back waits ({type(exc).__name__})")
             continue
-        rt.store.put_snapshot(STATUS_ENTITY, crm, props)
-        report.event(action="payment_status", entity="deal", entity_key=crm, system="crm", changes=props)
-    report.count("crm", "updated", len(changes) - len(failed))
-    return len(changes) - len(failed)
+        waits[entry.key] = {crm for _d, crm in pairs}
+    synced = write_payment_status(rt, deals_by_crm(book, touched), report)
+    done = [k for k, crms in waits.items() if crms <= synced]
+    if done:
+        rt.store.annotate(done, {OUTBOX_FLAG: True})
+        report.count("crm", "outbox_delivered", len(done))
+    return len(done)
 
 
 def deals_by_crm(book: OpenBook | None, touched: Iterable[tuple[str | None, dict]]) -> dict[str, list[dict]]:

@@ -30,6 +30,7 @@ class RunReport:
     reviews: list[dict[str, Any]] = field(default_factory=list)
     audit: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    held_keys: list[str] = field(default_factory=list)  # records left to a live claim of another run
     max_rows: int = 500
     _lock: Any = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -44,6 +45,23 @@ class RunReport:
         if n:
             with self._lock:  # batches fan out over threads
                 self.counts[(side, outcome)] += n
+
+    def held(self, key: str) -> None:
+        """A record another (live) run holds the claim of: skipped now, retried by the next run."""
+        with self._lock:
+            if key not in self.held_keys:
+                self.held_keys.append(str(key))
+
+    def note_held(self, what: str = "deal", shown: int = 20) -> None:
+        """One note (and the ``renkei.held_by_other_run`` count) saying which records were left to
+        another live run's claim — bounded to ``shown`` ids."""
+        held = sorted(set(self.held_keys))
+        if not held:
+            return
+        self.counts[("renkei", "held_by_other_run")] = len(held)
+        more = f" (+{len(held) - shown} more)" if len(held) > shown else ""
+        self.notes.append(f"{len(held)} {what}(s) held by another live run's claim, retried by the next run: "
+                          f"{', '.join(held[:shown])}{more}")
 
     def row(self, **values: Any) -> None:
         with self._lock:
@@ -67,6 +85,7 @@ class RunReport:
         self.reviews.extend(other.reviews)
         self.audit.extend(other.audit)
         self.notes.extend(other.notes)
+        self.held_keys.extend(k for k in other.held_keys if k not in self.held_keys)
 
     def table(self) -> list[dict[str, Any]]:
         sides = sorted({s for s, _ in self.counts})

@@ -56,6 +56,7 @@ from domain.proration import (BillingFrequency, BillingPeriod, DayCount, PlanIte
 from domain.revenue import JournalEntry, monthly_schedule, recognition_journal
 from store.models import SubscriptionBilling, SubscriptionVersion
 from store.subscriptions import SubscriptionStore
+from tasks.approval_form import approval_key_tag, find_run_by_tag
 from tasks.invoicing import create_invoice_once, customer_for
 from tasks.reporting import RunReport
 from tasks.runtime import Runtime
@@ -537,10 +538,13 @@ def process_version(ctx: Context, sub: SubscriptionRead, v: SubscriptionVersion)
     if data["net"] < 0 or abs(data["net"]) > threshold:
         v = ctx.subs.update_version(deal_id, v.version, status=AWAITING)
         reason = "PRORATION_NET_CREDIT" if data["net"] < 0 else "PRORATION_OVER_THRESHOLD"
-        ctx.report.review(reason_code=reason, entity="subscription", entity_key=f"{deal_id}:v{v.version}",
-                          message=f"{sub.deal.name}: change effective {v.effective_date} prorates to "
-                                  f"{format_yen(data['net'])} (税抜) — finance approval required",
-                          payload={"deal": deal_id, "version": v.version, "net": data["net"]})
+        # written now, before the approval run exists: a kill in between leaves the item, never a lone run
+        ctx.rt.store.add_review(flow=FLOW, flow_run_id=ctx.report.flow_run_id, reason_code=reason,
+                                entity="subscription", entity_key=f"{deal_id}:v{v.version}",
+                                message=f"{sub.deal.name}: change effective {v.effective_date} prorates to "
+                                        f"{format_yen(data['net'])} (税抜) — finance approval required",
+                                payload={"deal": deal_id, "version": v.version, "net": data["net"]})
+        ctx.report.count("renkei", "review")
         ctx.report.count("renkei", "sent_to_approval")
         ctx.report.row(deal=deal_id, event=f"v{v.version} {v.effective_date}", net=data["net"],
                        outcome="approval:" + reason, invoice="")
@@ -668,10 +672,16 @@ def request_approval(ctx: Context, deal: Deal, v: SubscriptionVersion) -> str | 
                     and _run_finished(claim.external_id):
                 continue
             return claim.external_id
+        tag = approval_key_tag(key)
+        if claim.must_check_external:  # an interrupted attempt may have started the run: find it by its tag
+            found = find_run_by_tag(tag)
+            if found is not None:
+                ctx.rt.store.commit(key, owner, found, {"recovered": True})
+                return found
         name = f"日割り精算承認 {deal.name[:60]} {format_yen(v.net)} deal-{deal.crm_id} v{v.version}"
         try:
             run = run_deployment(APPROVAL_DEPLOYMENT, parameters={"deal_id": deal.crm_id, "version": v.version},
-                                 timeout=0, tags=[APPROVAL_TAG], flow_run_name=name, as_subflow=False)
+                                 timeout=0, tags=[APPROVAL_TAG, tag], flow_run_name=name, as_subflow=False)
         except Exception as exc:  # noqa: BLE001 - no deployment served yet: the review item still stands
             ctx.rt.store.release(key, owner)
             ctx.report.notes.append(f"deal {deal.crm_id} v{v.version}: approval run not started ({type(exc).__name__})")

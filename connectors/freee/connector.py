@@ -102,10 +102,24 @@ class FreeeConnector:
         return res.value  # type: ignore[return-value]
 
     def find_invoice_by_reference(self, reference: str, *, partner_erp_id: str | None = None,
-                                  issue_date: date | None = None) -> Invoice | None:
-        """Look the reference up (``memo`` first line). Give the partner and billing date when known:
-        freee cannot filter on memo, so without them every invoice is scanned."""
-        found = self.client.find_invoice_by_reference(reference, partner_id=partner_erp_id, billing_date=issue_date)
+                                  issue_date: date | None = None, around: date | None = None) -> Invoice | None:
+        """Look the reference up (``memo`` first line). freee cannot filter on memo, so the scan is
+        narrowed by partner and billing date:
+
+        * ``issue_date`` — only invoices billed on exactly that date (the caller is sure of it);
+        * ``around`` — the recovery lookup: that billing date first (cheap), then every invoice of the
+          partner, all pages, whatever the date (the invoice must be found whatever today is, even if
+          the billing date was edited in freee);
+        * neither — every invoice of the partner (or of the company without a partner), all pages.
+        """
+        if issue_date is not None:
+            found = self.client.find_invoice_by_reference(reference, partner_id=partner_erp_id, billing_date=issue_date)
+        else:
+            found = None
+            if around is not None:
+                found = self.client.find_invoice_by_reference(reference, partner_id=partner_erp_id, billing_date=around)
+            if found is None:
+                found = self.client.find_invoice_by_reference(reference, partner_id=partner_erp_id)
         return self._invoice(self.client.get_invoice(found["id"])) if found else None
 
     def create_invoice(self, invoice: Invoice) -> Invoice:

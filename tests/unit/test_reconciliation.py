@@ -238,13 +238,16 @@ def shoten(invoice_id: str = "77", amount: int = 110_000) -> OpenInvoice:
 
 
 def test_similar_names_with_the_same_amount_never_auto_match() -> None:
-    d = reconcile_deposit(dep(110_000, "ｶ)ﾔﾏﾀﾞｼﾖｳｼﾞ"), [yamada(), shoten()])
+    # the payer name is a fuzzy match for both (a character lost): nothing singles one partner out
+    d = reconcile_deposit(dep(110_000, "ｶ)ﾔﾏﾀﾞｼﾖｳ"), [yamada(), shoten()])
     assert d.kind is MatchKind.NEEDS_APPROVAL
-    assert ReasonCode.AMBIGUOUS_PARTNER in d.reasons
-    assert d.partner_id == "P-YAMADA"  # best reading first, for the approver
-    assert {alt.partner_id for alt in d.alternatives} == {"P-SHOTEN"}
+    assert {d.partner_id, *(alt.partner_id for alt in d.alternatives)} == {"P-YAMADA", "P-SHOTEN"}
+    # an exact kana match far ahead of the look-alike is applied (class 10; tests/unit/test_reconciliation_margin.py)
+    clear = reconcile_deposit(dep(110_000, "ｶ)ﾔﾏﾀﾞｼﾖｳｼﾞ"), [yamada(), shoten()])
+    assert clear.kind is MatchKind.AUTO and clear.partner_id == "P-YAMADA"
+    assert {alt.partner_id for alt in clear.alternatives} == {"P-SHOTEN"}  # still shown, set aside
     # also with a fee deducted
-    assert reconcile_deposit(dep(109_780, "ｶ)ﾔﾏﾀﾞｼﾖｳｼﾞ"), [yamada(), shoten()]).kind is MatchKind.NEEDS_APPROVAL
+    assert reconcile_deposit(dep(109_780, "ｶ)ﾔﾏﾀﾞｼﾖｳｼﾞ"), [yamada(), shoten()]).kind is MatchKind.AUTO
 
 
 def test_similar_name_with_another_amount_does_not_block() -> None:
