@@ -103,6 +103,20 @@ class _Matcher:
         return found
 
 
+_ESCAPE = re.compile(r"\\u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})|\\u([0-9a-fA-F]{4})")
+
+
+def _unescape(text: str) -> str:
+    """``\\uXXXX`` escapes (and surrogate pairs) → the characters they stand for."""
+    def sub(m: re.Match) -> str:
+        if m.group(3):
+            return chr(int(m.group(3), 16))
+        hi, lo = int(m.group(1), 16), int(m.group(2), 16)
+        return chr(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
+
+    return _ESCAPE.sub(sub, text)
+
+
 def scan_texts(where: str, texts: Iterable[tuple[str, Any]], needles: list[Needle]) -> list[str]:
     """``texts`` = ``(location, value)``; returns one line per (location, needle) hit, values masked."""
     matcher = _Matcher(needles)
@@ -114,6 +128,8 @@ def scan_texts(where: str, texts: Iterable[tuple[str, Any]], needles: list[Needl
             value = value.decode("utf-8", "replace")
         elif not isinstance(value, str):
             value = json.dumps(value, ensure_ascii=False, default=str)
+        if "\\u" in value:  # JSON stored with ASCII escapes (\u592a\u7530): scan the decoded text too
+            value = _unescape(value)
         for n in matcher.find(value):
             hits.setdefault((loc, n.kind), []).append(n)
     out = []

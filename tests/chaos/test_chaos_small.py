@@ -19,6 +19,7 @@ from benchmarks._chaos_pii import prefect_db_path, scan_world
 _RESULT: dict[str, Any] = {}
 
 
+@pytest.mark.timeout(480)  # ~2 minutes alone on 2 cores; headroom for a loaded CI machine
 def test_faults_and_kills_change_nothing(prefect_api, tmp_path):
     lines: list[str] = []
     cfg = ChaosConfig(seed=11, fault_rate=0.1, kills=2, deals=16, workdir=tmp_path / "chaos", log=lines.append)
