@@ -546,14 +546,46 @@ class PrefectView:
                 offset += 200
 
 
-def register_approval_deployments() -> None:
+def register_approval_deployments() -> list:
     """The approval deployments exist (so approval runs are created) but no runner serves them: every approval
-    run stays Scheduled — left pending, identically in both worlds."""
+    run stays Scheduled — left pending, identically in both worlds. Returns the ids of the deployments this
+    call created (those that did not exist before), for :func:`cleanup`."""
     sys.path.insert(0, str(ROOT))
+    from prefect import get_client
+
     from deployments.serve import approval_deployments
 
-    for dep in approval_deployments():
-        dep.apply()
+    created = []
+    with get_client(sync_client=True) as client:
+        for dep in approval_deployments():
+            try:
+                client.read_deployment_by_name(f"{dep.flow_name}/{dep.name}")
+                existed = True
+            except Exception:  # noqa: BLE001 - ObjectNotFound
+                existed = False
+            dep_id = dep.apply()
+            if not existed:
+                created.append(dep_id)
+    return created
+
+
+def cleanup(runs: list[dict], deployments: list) -> None:
+    """On a shared Prefect server: delete the worlds' approval runs still waiting (a runner started later,
+    e.g. by another test, would otherwise pick them up) and the deployments we registered."""
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        for r in runs:
+            if APPROVAL_TAG in r["tags"] and r["state"] in ("SCHEDULED", "PENDING", "PAUSED"):
+                try:
+                    client.delete_flow_run(r["id"])
+                except Exception:  # noqa: BLE001 - already gone
+                    pass
+        for dep_id in deployments:
+            try:
+                client.delete_deployment(dep_id)
+            except Exception:  # noqa: BLE001 - already gone
+                pass
 
 
 # ------------------------------------------------------------------------------------------------ compare
@@ -647,14 +679,30 @@ def _first_line(memo: str | None) -> str | None:
 
 # ------------------------------------------------------------------------------------------------ main entry
 def run_chaos(cfg: ChaosConfig, *, prefect: PrefectView | None = None,
-              pii_scan: Callable[[World], list[str]] | None = None) -> ChaosResult:
-    """Run world A (clean) and world B (faults + kills) and compare them. Needs ``PREFECT_API_URL``."""
+              pii_scan: Callable[[World], list[str]] | None = None, clean_up: bool = False) -> ChaosResult:
+    """Run world A (clean) and world B (faults + kills) and compare them. Needs ``PREFECT_API_URL``.
+    ``clean_up`` deletes the waiting approval runs and the deployments registered here afterwards (use it on
+    a Prefect server shared with other work)."""
     root = Path(cfg.workdir or tempfile.mkdtemp(prefix="renkei-chaos-"))
     root.mkdir(parents=True, exist_ok=True)
     result = ChaosResult(workdir=root)
     prefect = prefect or PrefectView()
-    register_approval_deployments()
+    registered = register_approval_deployments()
     snaps = {}
+    try:
+        _run_worlds(cfg, root, result, prefect, pii_scan, snaps)
+    finally:
+        if clean_up:
+            cleanup([r for s in snaps.values() for r in s["_facts"].get("runs", [])], registered)
+    result.counts, result.differences = compare(snaps["A"], snaps["B"])
+    for name in ("A", "B"):
+        result.duplicates += duplicates(name, snaps[name])
+        result.lost += lost(name, snaps[name])
+    return result
+
+
+def _run_worlds(cfg: ChaosConfig, root: Path, result: ChaosResult, prefect: PrefectView,
+                pii_scan: Callable[[World], list[str]] | None, snaps: dict) -> None:
     for name, faulty in (("A", False), ("B", True)):
         cfg.log(f"world {name}: {'fault rate ' + str(cfg.fault_rate) + ', ' + str(cfg.kills) + ' kills per flow' if faulty else 'clean'}")
         world = World(name, cfg, root, faults=faulty)
@@ -673,11 +721,6 @@ def run_chaos(cfg: ChaosConfig, *, prefect: PrefectView | None = None,
                 result.pii += [f"[{name}] {hit}" for hit in pii_scan(world)]
         finally:
             world.close()
-    result.counts, result.differences = compare(snaps["A"], snaps["B"])
-    for name in ("A", "B"):
-        result.duplicates += duplicates(name, snaps[name])
-        result.lost += lost(name, snaps[name])
-    return result
 
 
 def report(result: ChaosResult, log: Callable[[str], None] = print, max_lines: int = 60) -> None:

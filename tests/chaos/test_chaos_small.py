@@ -24,7 +24,7 @@ def test_faults_and_kills_change_nothing(prefect_api, tmp_path):
     lines: list[str] = []
     cfg = ChaosConfig(seed=11, fault_rate=0.1, kills=2, deals=16, workdir=tmp_path / "chaos", log=lines.append)
     prefect_db = prefect_db_path()
-    result = run_chaos(cfg, pii_scan=lambda world: scan_world(world, prefect_db=prefect_db))
+    result = run_chaos(cfg, pii_scan=lambda world: scan_world(world, prefect_db=prefect_db), clean_up=True)
     report(result, lines.append)
     _RESULT["result"] = result
     text = "\n".join(lines)
