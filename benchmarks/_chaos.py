@@ -335,7 +335,7 @@ class World:
                 # alternate: a freee write whose response is lost / a HubSpot write-back never sent
                 system = "freee" if (kills - kills_left) % 2 == 0 else "hubspot"
                 kill = (system, "after" if system == "freee" else "before",
-                        self.rng.randint(1, 4) if system == "freee" else 1)
+                        self.rng.randint(1, max(2, self.cfg.deals // 5)) if system == "freee" else 1)
             rec = self.run_flow(flow, kill=kill, attempt=attempt)
             self.cfg.log(f"  [{self.name}] {flow} #{attempt}: rc={rec.returncode}"
                          + (f" KILLED at {rec.kill_point}" if rec.killed else "") + f" ({rec.seconds:.1f}s)")
