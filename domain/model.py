@@ -312,6 +312,8 @@ class Payment(CanonicalModel):
 class BankDeposit(CanonicalModel):
     """A bank line (freee wallet transaction 明細) with the payer's name in half-width katakana."""
 
+    model_config = ConfigDict(hide_input_in_errors=True)  # a payer name is personal data: never echoed in errors
+
     erp_id: str = meta("freee wallet_txn id", "erp", freee="id", default=...)
     received_on: date = meta("入金日 (Asia/Tokyo)", "erp", freee="date", default=...)
     amount: Annotated[int, Field(gt=0)] = meta("金額", "erp", freee="amount", default=...)

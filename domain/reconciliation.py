@@ -24,6 +24,11 @@ Rules that keep ``AUTO`` safe (each is a :class:`ReasonCode` on the decision whe
   ``AMBIGUOUS_ALLOCATION``; a superset that only adds invoices small enough to pass as the "fee" does
   not count), a single invoice of another candidate partner (similar names + same amount →
   ``AMBIGUOUS_PARTNER``), or any reading of a partner named about as closely;
+* score margin — another partner's reading does not make the deposit ambiguous when the best reading
+  is an exact name match (kana / name / alias, not prefix or fuzzy) and its score leads by at least
+  ``auto_apply_margin`` (``CLEAR_MARGIN``; ﾔﾏﾀﾞｼﾖｳｼﾞ: 山田商事 1.00 vs 山田商店 0.76 → applied); equal or
+  close scores (山田システム 1.00 vs 山田システムズ 0.89) stay with approval. The explanation shows both
+  scores and the margin;
 * the name must single the partner out — no other partner answers to the same payer name
   (``SHARED_PAYER_NAME``, e.g. 山田電機 / 山田電気 both ﾔﾏﾀﾞﾃﾞﾝｷ) or a closer one (``BETTER_NAME_WITHOUT_FIT``),
   no look-alike partner without フリガナ has a fitting invoice (``LOOKALIKE_WITHOUT_KANA``), and a

@@ -81,7 +81,7 @@ def invoice_approval(deal_id: str, timeout_hours: float | None = None, lease_sec
             decision = suspend_flow_run(wait_for_input=form, timeout=timeout_s, key=f"decision-{attempt}")
         except Exception as exc:  # noqa: BLE001 - FlowPauseTimeout and friends
             if rt.policy.approval.on_timeout == "renotify":
-                new_run = start_approval(draft, RunReport("order-to-invoice", flow_run_id))
+                new_run = start_approval(draft, RunReport("order-to-invoice", flow_run_id), replacing=flow_run_id)
                 log.warning("no decision within %sh for deal %s: re-notified as %s", timeout_s / 3600, deal_id, new_run)
             raise TimeoutError(f"no decision for deal {deal_id} within {timeout_s}s") from exc
         problem = decision_problem(decision)
@@ -109,7 +109,7 @@ def invoice_approval(deal_id: str, timeout_hours: float | None = None, lease_sec
                   "invoice_number": outcome.number}
         keys = [ledger_key(deal_id)]
     else:
-        key = f"{DECISION_PREFIX}{deal_id}:{flow_run_id}"
+        key = f"{DECISION_PREFIX}{deal_id}:{shown}"  # this draft is rejected: order-to-invoice won't re-ask
         owner = f"{FLOW}:{flow_run_id}"
         if rt.store.claim(key, owner).proceed:
             rt.store.commit(key, owner, None, {"status": INVOICE_STATUS_REJECTED, "approver": decision.approver,

@@ -36,7 +36,7 @@ from tasks.approval_form import approval_key_tag, find_run_by_tag
 from tasks.customers import ensure_partners, read_crm_companies
 from tasks.invoicing import (Draft, SimulatedCrash, create_invoice_once, crash_hook_from_env, customer_for,
                              draft_invoice, ledger_key, prefetch_customers, safe_error)
-from tasks.outbox import INVOICE_SPECS, PENDING_PREFIX, drain, kill_before_writeback_hook
+from tasks.outbox import DECISION_PREFIX, INVOICE_SPECS, PENDING_PREFIX, drain, kill_before_writeback_hook
 from tasks.retry import BATCH_TASK
 from tasks.reporting import run_name, RunReport, flush, publish_report
 from tasks.runtime import get_runtime
@@ -115,19 +115,20 @@ def approval_run_name(draft: Draft) -> str:
 
 
 APPROVAL_CRASH_ENV = "RENKEI_TEST_CRASH_AFTER_APPROVAL_START"
-PASSED = ("invoiced", "approval", "not_won", "unchanged")  # outcomes that close a parked item
+PASSED = ("invoiced", "approval", "not_won", "unchanged", "rejected")  # outcomes that close a parked item
 
 
 def start_approval(draft: Draft, report: RunReport, *, deployment: str = APPROVAL_DEPLOYMENT,
-                   lease_seconds: int = 600) -> str | None:
+                   lease_seconds: int = 600, replacing: str | None = None) -> str | None:
     """One ``invoice-approval`` run per deal and draft, exactly once; returns its flow run id (None: no
-    runner yet, or another live run holds the claim). Callers write the review item first."""
+    runner yet, or another live run holds the claim). Callers write the review item first.
+    ``replacing``: the id of an approval run that timed out — one fresh run replaces it (renotify)."""
     from prefect.deployments import run_deployment
 
     rt = get_runtime()
     deal_id = str(draft.deal.crm_id)
     fp = draft_fingerprint(draft)
-    key = f"approval:deal:{deal_id}:{fp}"
+    key = f"approval:deal:{deal_id}:{fp}" + (f":after:{replacing}" if replacing else "")
     owner = f"{FLOW}:{report.flow_run_id}"
     claim = rt.store.claim(key, owner, lease_seconds=lease_seconds)
     if claim.state == "committed":
@@ -175,7 +176,8 @@ def process_deals(results: list[MapResult[Deal]], won: set[str], report: RunRepo
                   start_approvals: bool) -> dict[str, str]:
     """Invoice or route each won deal of one page. Per-deal problems become review items.
 
-    Returns each deal's outcome: ``invoiced`` | ``approval`` | ``unchanged`` | ``not_won`` | ``held`` |
+    Returns each deal's outcome: ``invoiced`` | ``approval`` | ``unchanged`` | ``rejected`` (this draft was
+    rejected by finance) | ``not_won`` | ``held`` |
     ``parked:<REASON>`` (a parked review item stands) | ``error:<REASON>`` (a per-deal failure item)."""
     rt = get_runtime()
     outcomes: dict[str, str] = {}
@@ -277,6 +279,9 @@ def _route(rt, deal: Deal, draft: Draft | None, outcome, error, report: RunRepor
     if rt.store.ledger_entry(ledger_key(deal.crm_id)) is not None:
         report.count("erp", "unchanged")  # invoiced before (or approved); a later edit does not re-invoice
         return "unchanged"
+    if rt.store.ledger_entry(f"{DECISION_PREFIX}{deal.crm_id}:{draft_fingerprint(draft)}") is not None:
+        report.count("renkei", "rejected_unchanged")  # finance rejected this very draft: not asked again
+        return "rejected"
     reasons = [r.code.value for r in draft.reasons]
     review = dict(reason_code=reasons[0], entity="deal", entity_key=str(deal.crm_id),
                   message="; ".join(r.message for r in draft.reasons),

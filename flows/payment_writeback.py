@@ -9,16 +9,27 @@ Per run:
 2. read the open invoices (unsettled income deals + freee請求書 invoices + partners, :func:`tasks.payments.
    load_open_book`) and the payer aliases (:class:`store.aliases.AliasStore`) into one
    :class:`~domain.reconciliation.Reconciler`;
-3. deposits parked on an open review item of this flow are read again (an invoice may exist now), then
-   the bank lines since the committed cursor (date watermark; lines of the last date are read again,
-   the ledger dedupes them), one task per page: each deposit waiting to be matched is decided —
-   ``AUTO`` → applied exactly once (:func:`tasks.payments.apply_deposit_once`); ``NEEDS_APPROVAL`` →
-   review item + one ``payment-approval`` run (ledger ``approval:deposit:<id>``); ``UNMATCHED`` →
-   review item with the engine's reasons. The cursor (a date) moves once every page is done, never past
-   a deposit another worker holds;
-4. write ``renkei_payment_*`` back to every HubSpot deal whose freee deals are in view (open ones, for
-   ``overdue``; the ones paid in this run), only where the values changed;
+3. deposits parked on an open review item of this flow are read again (an invoice may exist now, the
+   line may have been corrected), then the bank lines since the committed cursor (date watermark; lines
+   of the last date are read again, the ledger dedupes them), one task per page. Each line is read on
+   its own (:func:`tasks.payments.deposit_from_txn`: the payer name is the documented normalisation of
+   the description, :func:`domain.payer.payer_name_from_bank`); a line that still cannot become a
+   deposit is one ``INVALID_BANK_LINE`` item and never stops the page. A deposit dated outside the
+   plausible window (``[plausibility]``, Asia/Tokyo today) is one ``DATE_OUT_OF_RANGE`` item, never
+   applied. Every other deposit is decided — ``AUTO`` → applied exactly once
+   (:func:`tasks.payments.apply_deposit_once`); ``NEEDS_APPROVAL`` → review item + one
+   ``payment-approval`` run (ledger ``approval:deposit:<id>``); ``UNMATCHED`` → review item with the
+   engine's reasons; an unexpected error → one ``DEPOSIT_FAILED`` item, the batch goes on. The cursor (a
+   plausible date) moves once every page is done, never past a deposit another worker holds; a person
+   who closes an ``INVALID_BANK_LINE`` / ``DATE_OUT_OF_RANGE`` item leaves that line alone;
+4. HubSpot ``renkei_payment_*`` through the outbox (:func:`tasks.payments.drain_payment_outbox`): every
+   committed application not yet confirmed in HubSpot — this run's and those of a run killed before it
+   told HubSpot — plus every open invoice whose status changed (``overdue``), only where the values
+   changed; the application is marked written once HubSpot accepted;
 5. one table artifact: deposits auto-matched / sent to approval / unmatched, yen applied and fees.
+
+An individual payer's name is masked (:func:`domain.payer.payer_display`) in run names, review items,
+artifacts and logs; only the approval form shows it to finance.
 """
 
 from __future__ import annotations
@@ -43,7 +54,7 @@ from tasks.invoicing import SimulatedCrash
 from tasks.payments import (INVALID_BANK_LINE, InvalidBankLine, OpenBook, apply_deposit_once, approval_key,
                             bank_walletable_ids, crash_hook_from_env, deposit_from_txn, deposit_key,
                             drain_payment_outbox, engine_policy, interrupted_deposits, load_open_book, load_plan,
-                            plan_deposit, read_txn, safe_text, txn_day)
+                            pending_writebacks, plan_deposit, read_txn, safe_text, txn_day)
 from tasks.retry import BATCH_TASK
 from tasks.reporting import run_name, RunReport, flush, publish_report
 from tasks.runtime import get_runtime
@@ -295,6 +306,13 @@ def resume_interrupted(flow_run_id: str, lease_seconds: int) -> tuple[RunReport,
             report.review(reason_code="PAYMENT_FAILED", entity="deposit", entity_key=deposit_id,
                           message=f"freee refused the payment: {exc}", side="erp")
             continue
+        except (TransientError, SimulatedCrash):
+            raise
+        except Exception as exc:  # noqa: BLE001 - one interrupted deposit never stops the others
+            report.review(reason_code=REVIEW_ERROR, entity="deposit", entity_key=deposit_id,
+                          message=f"could not finish the interrupted application: {type(exc).__name__}: "
+                                  f"{safe_text(str(exc), plan.payer_name)[:300]}", side="deposits")
+            continue
         if outcome.status == "applied":
             report.count("deposits", "resumed")
             _close_reviews(deposit_id, None, "resolved", "applied after an interruption")
@@ -336,7 +354,11 @@ def read_parked(flow_run_id: str, limit: int = 500) -> tuple[list[BankDeposit], 
         if pending is not None and pending.status == "committed":
             report.count("deposits", "awaiting_approval")  # its approval run decides; no need to read it
             continue
-        txn = read_txn(rt, deposit_id)
+        try:
+            txn = read_txn(rt, deposit_id)
+        except PermanentError as exc:  # its item stays open; read again next run
+            report.notes.append(f"deposit {deposit_id}: not readable ({type(exc).__name__})")
+            continue
         try:
             dep = deposit_from_txn(txn, state.banks) if txn else None
         except Exception as exc:  # noqa: BLE001 - still not a deposit: its item stays open
@@ -381,6 +403,8 @@ def payment_writeback(lease_seconds: int = 300, start_approvals: bool = True, ma
         n_open = read_open_invoices(flow_run_id)
         state = _RUNS[flow_run_id]
         report.notes.extend(state.book.skipped[:20])
+        if pending_writebacks(rt, limit=1):  # a run that died before telling HubSpot: deliver that first
+            report.merge(write_back(flow_run_id, touched))
         parked, parked_report = read_parked(flow_run_id)
         report.merge(parked_report)
         if parked:

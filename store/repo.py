@@ -13,6 +13,7 @@ The idempotency ledger protocol (design.md, "Exactly once at every external writ
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Literal, Sequence
 
@@ -35,6 +36,13 @@ PERSONAL_KEYS = frozenset({
 
 def personal_key() -> bytes:
     """The key of the keyed hashes kept for personal values (``RENKEI_DATA_KEY`` or the generated file)."""
+    import os
+
+    return _personal_key(os.environ.get("RENKEI_DATA_KEY"), os.environ.get("RENKEI_HOME"))
+
+
+@lru_cache(maxsize=16)
+def _personal_key(_key: str | None, _home: str | None) -> bytes:  # the settings' inputs: cache key only
     from renkei.settings import Settings
 
     return Settings().personal_data_key()
@@ -116,14 +124,18 @@ class Claim:
         return self.state in ("won", "recovered")
 
 
+def _is_hashed(v: Any) -> bool:
+    return isinstance(v, str) and v.startswith("hmac-sha256:")
+
+
 def mask_changes(changes: Any) -> Any:
     """Recursively mask personal values (by key) in a change description."""
     if isinstance(changes, dict):
         out = {}
         for k, v in changes.items():
-            if isinstance(k, str) and k.lower() in PERSONAL_KEYS and not isinstance(v, (dict, list)):
-                out[k] = mask_personal(str(v)) if v not in (None, "") else v
-            elif isinstance(k, str) and k.lower() in PERSONAL_KEYS and isinstance(v, dict):
+            if is_personal_path(k) and not isinstance(v, (dict, list)):
+                out[k] = v if _is_hashed(v) else (mask_personal(str(v)) if v not in (None, "") else v)
+            elif is_personal_path(k) and isinstance(v, dict):
                 out[k] = {kk: (mask_personal(str(vv)) if vv not in (None, "") else vv) for kk, vv in v.items()}
             else:
                 out[k] = mask_changes(v)
@@ -238,7 +250,9 @@ class Store:
 
     def put_snapshot(self, entity: str, key: str, fields: dict[str, Any], *, crm_hash: str | None = None,
                      erp_hash: str | None = None) -> None:
-        upsert_snapshots(self.engine, entity, [(key, protect_personal(fields), crm_hash, erp_hash)])
+        """Upsert one snapshot row. ``fields`` are stored as given: a caller keeping a 3-way-merge base of
+        personal data passes them through :func:`protect_personal` first (customer-sync does)."""
+        upsert_snapshots(self.engine, entity, [(key, dict(fields), crm_hash, erp_hash)])
 
     # ---------------------------------------------------------------- idempotency ledger
     def claim(self, key: str, owner: str, *, lease_seconds: int = 300) -> Claim:

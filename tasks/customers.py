@@ -34,10 +34,21 @@ PLAUSIBILITY_REASONS = ("EMAIL_INVALID", "MARKUP_IN_TEXT")
 HOLD_WHOLE_RECORD = frozenset({"name"})
 
 
+def display_name(company: Company) -> str:
+    """A company's name as a message, log or artifact may show it: a sole trader's name is a person's
+    name (masked), any name has its markup escaped."""
+    from domain.model import EntityKind
+    from domain.normalise import mask_personal
+
+    if company.entity_kind == EntityKind.SOLE_TRADER:
+        return mask_personal(company.name)
+    return safe_text(company.name)
+
+
 def flat_findings(flat: Mapping[str, Any], rules: PlausibilityRules) -> list[Finding]:
     """Findings over a flat ``{path: value}`` record's text values (e-mail syntax on ``*email`` paths);
     findings in the name first."""
-    texts = {p: v for p, v in flat.items() if isinstance(v, str)}
+    texts = {p: v for p, v in flat.items() if isinstance(v, str) and not v.startswith("hmac-sha256:")}
     found = text_findings(texts, rules, email_fields=tuple(p for p in texts if p.rsplit(".", 1)[-1].endswith("email")))
     return sorted(found, key=lambda f: f.field not in HOLD_WHOLE_RECORD)
 
@@ -181,7 +192,7 @@ def ensure_partners(rt: Runtime, crm_ids: Iterable[str], report: RunReport,
                 resolved[crm_id] = rt.store.erp_id_for("company", crm_id) or str(created.erp_id)
         else:
             report.review(reason_code=str(result.reason or "DOUBTFUL_MATCH"), entity="company", entity_key=crm_id,
-                          message=f"{safe_text(company.name)}: {result.reason} — pick the partner or create one",
+                          message=f"{display_name(company)}: {result.reason} — pick the partner or create one",
                           payload={"candidates": [{"erp_id": c.target_id, "name": c.name, "reasons": list(c.reasons),
                                                    "score": c.score} for c in result.candidates]})
     return resolved

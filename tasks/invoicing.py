@@ -65,7 +65,8 @@ class Draft:
 
     def markdown(self, issuer_name: str, tax_rounding: Any = None) -> str:
         if self.invoice is None:
-            return f"### 請求書を作成できません — deal {self.deal.crm_id}\n\n" + "\n".join(f"- {e}" for e in self.errors)
+            return f"### 請求書を作成できません — deal {self.deal.crm_id}\n\n" + "\n".join(
+                [f"- {e}" for e in self.errors] + [f"- **{r.code.value}** — {r.message}" for r in self.reasons])
         text = render_invoice_markdown(self.invoice, deal=self.deal, company=self.customer, issuer_name=issuer_name,
                                        discrepancy=self.discrepancy, tax_rounding=tax_rounding)
         if self.reasons:

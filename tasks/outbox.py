@@ -20,7 +20,7 @@ record the fact belongs to; ``None`` = nothing to write, the fact is marked done
 properties to set; ``None`` likewise) — commit facts with ``writeback=True`` and call
 ``drain(rt, [spec, ...], report, write=...)`` with the CRM batch-update function of that object type
 (default: ``rt.crm.update_deal_properties``, ``{record id: {property: value}}`` → per-input results with
-``ok`` / ``index`` / ``error``).
+``ok`` / ``index`` / ``error``). All specs of one ``drain`` call write one CRM object type (``entity``).
 
 A write may be repeated only if two runs drain the same pending fact at the same moment (the values are
 the same; HubSpot property writes are idempotent); a run never writes a fact it has seen marked done.
@@ -32,7 +32,8 @@ The order-to-invoice facts (:data:`INVOICE_SPECS`):
   are not written back (the deal shows its sale invoice).
 * ``approval-pending:deal:<deal>:<draft fingerprint>`` — the draft awaits finance (``pending_approval``);
   ignored once the deal's invoice is committed.
-* ``approval-decision:deal:<deal>:<run>`` — finance rejected it (``rejected`` and the comment).
+* ``approval-decision:deal:<deal>:<draft fingerprint>`` — finance rejected that draft (``rejected`` and
+  the comment).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class OutboxSpec:
     prefix: str
     record_id: Callable[[LedgerEntry], str | None]
     props: Callable[[Runtime, LedgerEntry], dict[str, str] | None]
+    entity: str = "deal"  # the CRM object type (review items of failed writes name it)
 
 
 def _iso(entry: LedgerEntry) -> str:
@@ -142,6 +144,7 @@ def drain(rt: Runtime, specs: Sequence[OutboxSpec], report: RunReport, *, keys: 
             break
         props_by_record: dict[str, dict[str, str]] = {}
         keys_by_record: dict[str, list[str]] = {}
+        entity_of: dict[str, str] = {}
         nothing: list[str] = []
         for entry in entries:  # oldest commit first: later facts override earlier ones
             spec = next(s for s in by_prefix if entry.key.startswith(s.prefix))
@@ -154,6 +157,7 @@ def drain(rt: Runtime, specs: Sequence[OutboxSpec], report: RunReport, *, keys: 
                 continue  # the next round
             props_by_record.setdefault(record, {}).update(props)
             keys_by_record.setdefault(record, []).append(entry.key)
+            entity_of[record] = spec.entity
         if nothing:
             rt.store.mark_written(nothing)
         if not props_by_record:
@@ -168,7 +172,7 @@ def drain(rt: Runtime, specs: Sequence[OutboxSpec], report: RunReport, *, keys: 
         written += len(order) - len(bad)
         report.count("crm", "updated", len(order) - len(bad))
         for rec, r in bad.items():
-            report.review(reason_code="CRM_WRITEBACK_FAILED", entity="deal", entity_key=rec,
-                          message=f"deal write-back failed (retried next run): {r.error}", side="crm")
+            report.review(reason_code="CRM_WRITEBACK_FAILED", entity=entity_of[rec], entity_key=rec,
+                          message=f"{entity_of[rec]} write-back failed (retried next run): {r.error}", side="crm")
             failed_records.update(keys_by_record[rec])
     return written

@@ -36,7 +36,10 @@ So the fee part of the receivable is settled like money that arrived through a c
 Both calls are valid against the real freee API (unlike a ``private_account_item`` payment, which freee
 limits to 役員借入金 / 事業主借). Idempotent: plan steps + ledger, and ``ref_number`` on the journal.
 
-Writing back (:func:`payment_props`): per HubSpot deal, from the freee deals of its invoices —
+Writing back (:func:`drain_payment_outbox`, :func:`payment_props`): an outbox derived from committed
+facts — each committed ``payment:deposit:<id>`` entry carries ``crm_written`` false until HubSpot accepted
+the status of every HubSpot deal it touched; every run drains what is still false, so a kill between
+the ledger commit and HubSpot loses nothing. Per HubSpot deal, from the freee deals of its invoices —
 ``renkei_payment_status`` paid (nothing outstanding) / overdue (an open invoice past its 支払期日 in
 Asia/Tokyo) / partial (some settled) / unpaid; ``renkei_paid_amount`` = settled amount (money received
 plus the fee booked for it: paid + outstanding = invoice total); ``renkei_outstanding_amount``;
@@ -215,8 +218,11 @@ def load_open_book(rt: Runtime) -> OpenBook:
                 total=int(d["amount"]), outstanding=int(d["due_amount"]),
                 issue_date=_date(d.get("issue_date")),
                 due_date=_date(d.get("due_date")) or (_date(inv.get("payment_date")) if inv else None))
-        except ValueError as exc:
-            book.skipped.append(f"freee deal {d['id']}: {exc}")
+        except ValueError as exc:  # field names and error types only: a partner name may be a person's
+            what = ("; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['type']}"
+                              for e in exc.errors(include_input=False, include_url=False))
+                    if isinstance(exc, ValidationError) else type(exc).__name__)
+            book.skipped.append(f"freee deal {d['id']}: cannot be matched ({what})")
             continue
         book.invoices.append(oi)
         book.refs[invoice_id] = OpenRef(invoice_id, int(d["id"]), crm, number, str(d["partner_id"]), d)

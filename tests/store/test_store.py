@@ -67,9 +67,7 @@ def test_cursors_and_snapshots(store: Store):
     assert store.get_cursor("customer-sync:hubspot") == "1732500000999"
     store.put_snapshot("company", "1", {"name": "山田商事", "phone": "0312345678"}, crm_hash="a" * 64)
     snap = store.get_snapshot("company", "1")
-    # personal values are kept as keyed hashes, never as they are
-    assert snap.fields["name"] == "山田商事" and snap.crm_hash == "a" * 64
-    assert snap.fields["phone"].startswith("hmac-sha256:") and "0312345678" not in str(snap.fields)
+    assert snap.fields == {"name": "山田商事", "phone": "0312345678"} and snap.crm_hash == "a" * 64
     store.put_snapshot("company", "1", {"name": "山田商事株式会社"})
     assert store.get_snapshots("company", ["1", "2"])["1"].fields["name"] == "山田商事株式会社"
 
@@ -160,3 +158,29 @@ def test_concurrent_threads_get_exactly_one_winner(store: Store):
     for t in threads:
         t.join()
     assert results.count("won") == 1 and results.count("held") == 15
+
+
+def test_personal_values_at_rest_are_keyed_hashes(tmp_path, monkeypatch):
+    """What a 3-way merge base keeps of personal data: a keyed hash per value — equal values (under the
+    merge's equality) hash equal, nothing can be read back, another key gives other hashes."""
+    from domain.ownership import is_protected, reveal_protected
+    from store.repo import personal_key, protect_personal
+
+    monkeypatch.setenv("RENKEI_HOME", str(tmp_path / "h1"))
+    key = personal_key()
+    assert len(key) == 64 and (tmp_path / "h1" / "secrets" / "data-key").stat().st_mode & 0o777 == 0o600
+    assert personal_key() == key  # generated once, then kept
+    base = {"crm": {"name": "山田商事", "phone": "03-1234-5678", "billing_email": "Keiri@Yamada.co.jp",
+                    "address.street": "千代田1-1", "address.city": "千代田区"}}
+    kept = protect_personal(base)
+    text = str(kept)
+    assert "1234" not in text and "keiri" not in text.lower() and "千代田1-1" not in text
+    assert kept["crm"]["name"] == "山田商事" and kept["crm"]["address.city"] == "千代田区"  # not personal
+    assert all(is_protected(kept["crm"][k]) for k in ("phone", "billing_email", "address.street"))
+    assert protect_personal(kept) == kept  # idempotent
+    # the merge's equality survives: the same number written another way is "unchanged"
+    assert protect_personal({"phone": "0312345678"})["phone"] == kept["crm"]["phone"]
+    assert reveal_protected("phone", kept["crm"]["phone"], ["03 1234 5678"], key) == "03 1234 5678"
+    assert is_protected(reveal_protected("phone", kept["crm"]["phone"], ["03-9999-0000"], key))
+    monkeypatch.setenv("RENKEI_DATA_KEY", "another key")
+    assert protect_personal({"phone": "0312345678"})["phone"] != kept["crm"]["phone"]

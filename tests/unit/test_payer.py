@@ -37,7 +37,8 @@ def test_long_description_is_cut_to_the_model_limit() -> None:
 def test_any_text_becomes_a_valid_payer_name() -> None:
     every = "".join(chr(c) for c in range(0, 0x3000)) + "".join(chr(c) for c in range(0x1F000, 0x1FB00))
     for i in range(0, len(every), 200):
-        BankDeposit(erp_id="1", received_on=date(2026, 12, 1), amount=1, payer_name=payer_name_from_bank(every[i:i + 200]))
+        name = payer_name_from_bank(every[i:i + 200])
+        BankDeposit(erp_id="1", received_on=date(2026, 12, 1), amount=1, payer_name=name)
 
 
 @pytest.mark.parametrize("name", [
