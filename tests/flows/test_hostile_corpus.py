@@ -141,6 +141,7 @@ def _check(world, ids: dict[str, str], refused: dict[str, str]) -> list[str]:
         target = ids[rec.key]
         items = open_items(rec, target)
         codes = sorted(r.reason_code for r in items)
+        shown = sorted(f"{r.flow}:{r.entity}:{r.reason_code}" for r in items)
         # an item's reasons: its reason code, and the full list when the flow records several (payload)
         reasons = [{r.reason_code, *((r.payload or {}).get("reasons") or [])} for r in items]
         if rec.kind == "company":
@@ -156,7 +157,7 @@ def _check(world, ids: dict[str, str], refused: dict[str, str]) -> list[str]:
             pass  # refused by the canonical model's text rule: exactly one open review item is its end state
         elif exp.state == "written":
             if items:
-                problems.append(f"{where}: expected written, has open review item(s) {codes}")
+                problems.append(f"{where}: expected written, has open review item(s) {shown}")
             if rec.kind == "company":
                 if len(written) != 1:
                     problems.append(f"{where}: expected one freee partner named as in HubSpot, found {len(written)}")
@@ -179,14 +180,14 @@ def _check(world, ids: dict[str, str], refused: dict[str, str]) -> list[str]:
                                     f"expected {exp.value['payment_status']!r}")
         elif exp.state == "review":
             if len(items) != 1:
-                problems.append(f"{where}: expected exactly one open review item, found {len(items)} {codes}")
+                problems.append(f"{where}: expected exactly one open review item, found {len(items)} {shown}")
             elif exp.codes != ANY and not reasons[0] & set(exp.codes):
                 problems.append(f"{where}: review reasons {sorted(reasons[0])}, expected one of {list(exp.codes)}")
             if landed:
                 problems.append(f"{where}: expected review, but it was written ({len(landed)} in freee)")
         else:  # ignored
             if items:
-                problems.append(f"{where}: expected ignored ({exp.rule}), has open review item(s) {codes}")
+                problems.append(f"{where}: expected ignored ({exp.rule}), has open review item(s) {shown}")
             if landed:
                 problems.append(f"{where}: expected ignored ({exp.rule}), but it was written")
     return problems
