@@ -51,8 +51,10 @@ def written(rejected_ok: bool = False, or_review: bool = False, **value: Any) ->
     return Expect("written", value=value, rejected_ok=rejected_ok, or_review=or_review)
 
 
-def review(*codes: str, rejected_ok: bool = False) -> Expect:
-    return Expect("review", codes=codes or ANY, rejected_ok=rejected_ok)
+def review(*codes: str, rejected_ok: bool = False, without: dict[str, Any] | None = None) -> Expect:
+    """``without={"email": "x"}``: the record may still land with that field left out (documented in
+    ``tasks/customers.py``: a finding outside the name drops only that field), but never with the value."""
+    return Expect("review", codes=codes or ANY, rejected_ok=rejected_ok, value={"without": without or {}})
 
 
 def ignored(rule: str, rejected_ok: bool = False) -> Expect:
@@ -93,9 +95,10 @@ _C = [
     ("C13", "SQL-ish name is just text", {"name": "株式会社'); DROP TABLE partners;--"},
      written(name="株式会社'); DROP TABLE partners;--")),
     ("C14", "invalid billing e-mail not-an-email@@",
-     {"name": "株式会社メール不正", "renkei_billing_email": "not-an-email@@"}, review("EMAIL_INVALID")),
+     {"name": "株式会社メール不正", "renkei_billing_email": "not-an-email@@"},
+     review("EMAIL_INVALID", without={"email": "not-an-email@@"})),
     ("C15", "billing e-mail with two @", {"name": "株式会社ダブルアット", "renkei_billing_email": "keiri@@example.jp"},
-     review("EMAIL_INVALID")),
+     review("EMAIL_INVALID", without={"email": "keiri@@example.jp"})),
     ("C16", "lone ampersand is a legal name", {"name": "A&B株式会社"}, written(name="A&B株式会社")),
     ("C17", "ideographic space in the name", {"name": "株式会社　全角空白"}, written(name="株式会社　全角空白")),
     ("C18", "markdown emphasis in the name", {"name": "**株式会社強調**"}, review("MARKUP_IN_TEXT")),

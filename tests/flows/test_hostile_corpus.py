@@ -183,8 +183,13 @@ def _check(world, ids: dict[str, str], refused: dict[str, str]) -> list[str]:
                 problems.append(f"{where}: expected exactly one open review item, found {len(items)} {shown}")
             elif exp.codes != ANY and not reasons[0] & set(exp.codes):
                 problems.append(f"{where}: review reasons {sorted(reasons[0])}, expected one of {list(exp.codes)}")
-            if landed:
+            without = exp.value.get("without") or {}
+            if landed and not without:
                 problems.append(f"{where}: expected review, but it was written ({len(landed)} in freee)")
+            for rec_landed in landed if without else ():
+                for fld, bad in without.items():
+                    if rec_landed.get(fld) == bad:
+                        problems.append(f"{where}: the implausible {fld} was written to freee")
         else:  # ignored
             if items:
                 problems.append(f"{where}: expected ignored ({exp.rule}), has open review item(s) {shown}")
