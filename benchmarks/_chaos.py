@@ -81,6 +81,10 @@ class ChaosConfig:
     """How long an injected ``timeout`` fault holds the request before its 504."""
     relaxed_limits: bool = True
     """freee請求書 at 600/min and HubSpot limits off (the chaos run is about correctness, not pacing)."""
+    concurrent: int = 1
+    """World B starts this many ``renkei run order-to-invoice`` at once before its kill sequence."""
+    postgres: str | None = None
+    """A PostgreSQL server URL: each world's store is a fresh database there (default: SQLite files)."""
     log: Callable[[str], None] = print
 
 
@@ -211,6 +215,7 @@ class World:
         self.stack = ExitStack()
         self.faulty = faults
         self.runs: list[RunRecord] = []
+        self.companion_failures: list[str] = []
         self.kills = 0
         self.started = datetime.now(timezone.utc) - timedelta(seconds=1)
         self.finished: datetime | None = None
@@ -231,12 +236,15 @@ class World:
         self.hs = self.stack.enter_context(ServerThread(self.htap))
         self.fr = self.stack.enter_context(ServerThread(self.ftap))
         self.db_path = self.dir / "renkei.db"
+        self.db_url = f"sqlite:///{self.db_path}"
+        if cfg.postgres:
+            self.db_url = _fresh_postgres(cfg.postgres, f"renkei_chaos_{cfg.seed}_{name.lower()}_{os.getpid()}")
         self.env = {
             "RENKEI_HUBSPOT_BASE_URL": self.hs.url, "RENKEI_HUBSPOT_TOKEN": self.hcfg.token,
             "RENKEI_FREEE_BASE_URL": self.fr.url, "RENKEI_FREEE_AUTH_URL": self.fr.url,
             "RENKEI_FREEE_CLIENT_ID": self.fcfg.client_id, "RENKEI_FREEE_CLIENT_SECRET": self.fcfg.client_secret,
             "RENKEI_FREEE_REFRESH_TOKEN": self.fcfg.refresh_token, "RENKEI_FREEE_COMPANY_ID": str(self.fcfg.company_id),
-            "RENKEI_DATABASE_URL": f"sqlite:///{self.db_path}", "RENKEI_HOME": str(self.dir / ".renkei"),
+            "RENKEI_DATABASE_URL": self.db_url, "RENKEI_HOME": str(self.dir / ".renkei"),
         }
         if cfg.relaxed_limits:
             self.env.update({"RENKEI_FREEE_IV_PER_MINUTE": "600", "RENKEI_FREEE_ACCOUNTING_PER_SECOND": "20"})
@@ -286,14 +294,21 @@ class World:
         return Counter(k for app in (self.happ, self.fapp) for k, _, _ in app.state.faults.injected)
 
     # -- runs ----------------------------------------------------------------------------------------
-    def run_flow(self, flow: str, *, kill: tuple[str, str, int] | None = None, attempt: int = 1) -> RunRecord:
-        """``renkei run FLOW`` in a subprocess; ``kill=(system, when, after)`` arms a SIGKILL."""
+    def run_flow(self, flow: str, *, kill: tuple[str, str, int] | None = None, attempt: int = 1,
+                 companions: int = 0) -> RunRecord:
+        """``renkei run FLOW`` in a subprocess; ``kill=(system, when, after)`` arms a SIGKILL for it.
+        ``companions`` more runs of the same flow start alongside (never killed; each must complete)."""
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1", "PREFECT_LOGGING_LEVEL": "INFO"}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
         out = (self.dir / f"{len(self.runs) + 1:02d}-{flow}.{attempt}.log").open("wb")
         t0 = time.monotonic()
         proc = subprocess.Popen([sys.executable, "-m", "renkei.cli", "run", flow], env=env, cwd=str(ROOT),
                                 stdout=out, stderr=subprocess.STDOUT)
+        others = []
+        for i in range(companions):
+            log = (self.dir / f"{len(self.runs) + 1:02d}-{flow}.{attempt}.companion-{i + 1}.log").open("wb")
+            others.append((subprocess.Popen([sys.executable, "-m", "renkei.cli", "run", flow], env=env,
+                                            cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT), log))
         killed = threading.Event()
 
         def fire() -> None:
@@ -318,6 +333,17 @@ class World:
             self.ftap.disarm()
             self.htap.disarm()
             out.close()
+        for i, (other, log) in enumerate(others):
+            try:
+                orc = other.wait(timeout=self.cfg.run_timeout_s)
+            except subprocess.TimeoutExpired:
+                other.kill()
+                orc = other.wait()
+            log.close()
+            self.runs.append(RunRecord(flow, attempt, orc, False, time.monotonic() - t0, f"companion {i + 1}"))
+            self.cfg.log(f"  [{self.name}] {flow} #{attempt} companion {i + 1}: rc={orc}")
+            if orc != 0:
+                self.companion_failures.append(f"{flow} #{attempt} companion {i + 1}: rc={orc}")
         rec = RunRecord(flow, attempt, rc, killed.is_set(), time.monotonic() - t0, point if killed.is_set() else "")
         self.runs.append(rec)
         if rec.killed:
@@ -336,7 +362,9 @@ class World:
                 system = "freee" if (kills - kills_left) % 2 == 0 else "hubspot"
                 kill = (system, "after" if system == "freee" else "before",
                         self.rng.randint(1, max(2, self.cfg.deals // 5)) if system == "freee" else 1)
-            rec = self.run_flow(flow, kill=kill, attempt=attempt)
+            companions = (self.cfg.concurrent - 1) if (self.faulty and attempt == 1
+                                                       and flow == "order-to-invoice") else 0
+            rec = self.run_flow(flow, kill=kill, attempt=attempt, companions=companions)
             self.cfg.log(f"  [{self.name}] {flow} #{attempt}: rc={rec.returncode}"
                          + (f" KILLED at {rec.kill_point}" if rec.killed else "") + f" ({rec.seconds:.1f}s)")
             if rec.killed:
@@ -361,6 +389,16 @@ class World:
 
     def close(self) -> None:
         self.stack.close()
+        if self.cfg.postgres and not self.cfg.keep:
+            import sqlalchemy
+
+            from store.db import engine_for
+
+            engine_for.cache_clear()
+            admin = sqlalchemy.create_engine(self.cfg.postgres, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{self.db_url.rsplit("/", 1)[1]}" WITH (FORCE)')
+            admin.dispose()
 
     # -- reading it back -----------------------------------------------------------------------------
     def hubspot(self) -> httpx.Client:
@@ -371,6 +409,17 @@ class World:
         return httpx.Client(base_url=self.fr.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
     def store_rows(self, table: str) -> list[dict]:
+        if self.db_url.startswith("postgresql"):
+            import sqlalchemy
+
+            eng = sqlalchemy.create_engine(self.db_url)
+            try:
+                with eng.connect() as conn:
+                    return [dict(r._mapping) for r in conn.exec_driver_sql(f'SELECT * FROM "{table}"')]
+            except sqlalchemy.exc.ProgrammingError:
+                return []
+            finally:
+                eng.dispose()
         if not self.db_path.exists():
             return []
         con = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)
@@ -381,6 +430,17 @@ class World:
             return []
         finally:
             con.close()
+
+
+def _fresh_postgres(server_url: str, name: str) -> str:
+    import sqlalchemy
+
+    admin = sqlalchemy.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    admin.dispose()
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
 
 
 # ------------------------------------------------------------------------------------------------ snapshot
@@ -600,6 +660,7 @@ class ChaosResult:
     kills: int = 0
     kills_by_flow: dict[str, int] = field(default_factory=dict)
     pii: list[str] = field(default_factory=list)
+    companion_failures: list[str] = field(default_factory=list)
     workdir: Path | None = None
 
     @property
@@ -695,6 +756,7 @@ def run_chaos(cfg: ChaosConfig, *, prefect: PrefectView | None = None,
         if clean_up:
             cleanup([r for s in snaps.values() for r in s["_facts"].get("runs", [])], registered)
     result.counts, result.differences = compare(snaps["A"], snaps["B"])
+    result.differences += [f"concurrent run failed (world A ran alone): {f}" for f in result.companion_failures]
     for name in ("A", "B"):
         result.duplicates += duplicates(name, snaps[name])
         result.lost += lost(name, snaps[name])
@@ -713,6 +775,7 @@ def _run_worlds(cfg: ChaosConfig, root: Path, result: ChaosResult, prefect: Pref
                 {k: v for k, v in snaps[name].items() if not k.startswith("_")}, ensure_ascii=False, indent=1),
                 encoding="utf-8")
             if faulty:
+                result.companion_failures = list(world.companion_failures)
                 result.faults = world.faults_injected
                 result.fault_kinds = dict(world.fault_kinds())
                 result.kills = world.kills

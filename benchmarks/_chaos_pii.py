@@ -166,6 +166,26 @@ def scan_sqlite(where: str, path: Path, needles: list[Needle], *, skip_tables: I
         con.close()
 
 
+def scan_postgres(where: str, url: str, needles: list[Needle]) -> list[str]:
+    """Every text/json column of every table of the store's PostgreSQL database."""
+    import sqlalchemy
+
+    eng = sqlalchemy.create_engine(url)
+    try:
+        with eng.connect() as conn:
+            tables = [r[0] for r in conn.exec_driver_sql(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")]
+            texts = []
+            for t in tables:
+                res = conn.exec_driver_sql(f'SELECT * FROM "{t}"')  # noqa: S608 - names from the catalogue
+                cols = list(res.keys())
+                for row in res:
+                    texts += [(f"{t}.{c}", v) for c, v in zip(cols, row) if isinstance(v, (str, bytes, dict, list))]
+        return scan_texts(where, texts, needles)
+    finally:
+        eng.dispose()
+
+
 def prefect_db_path() -> Path | None:
     """The SQLite file of the Prefect server this process talks to, when it is a local one we can read."""
     try:
@@ -226,7 +246,10 @@ def scan_world(world, *, prefect_db: Path | None = None, extra: Iterable[Needle]
                api: bool = True) -> list[str]:
     """State store, captured logs of the world's runs, the Prefect API for its runs and the Prefect file."""
     needles = seeded_personal_values(extra)
-    hits = scan_sqlite("state store", world.db_path, needles)
+    if world.db_url.startswith("postgresql"):
+        hits = scan_postgres("state store", world.db_url, needles)
+    else:
+        hits = scan_sqlite("state store", world.db_path, needles)
     hits += scan_texts("captured logs", ((p.name, p.read_bytes()) for p in sorted(world.dir.glob("*.log"))), needles)
     if api and world.started is not None:
         from datetime import timezone

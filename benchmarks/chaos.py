@@ -3,6 +3,7 @@ timeout, dropped connection, request processed but response lost) and SIGKILLs o
 order-to-invoice and payment-writeback, rerun until done — then both compared through the vendor APIs.
 
     python benchmarks/chaos.py [--seed 11] [--fault-rate 0.1] [--kills 2] [--deals 60] [--keep]
+                               [--concurrent 3] [--postgres postgresql+psycopg2://postgres@127.0.0.1:55432/x]
 
 Prints the row counts per category, every difference, duplicate and lost item, what the personal-data scan
 found, and ``differences=0 duplicates=0 lost=0 faults=<n> kills=<n>``; exits 1 on any difference, duplicate,
@@ -34,12 +35,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--deals", type=int, default=60, help="generated won deals on top of the demo data")
     ap.add_argument("--keep", action="store_true", help="keep the working folder (stores, logs, Prefect home)")
     ap.add_argument("--strict-limits", action="store_true", help="keep the sandboxes' real rate limits")
+    ap.add_argument("--concurrent", type=int, default=1,
+                    help="world B first starts this many order-to-invoice runs at once")
+    ap.add_argument("--postgres", metavar="URL", default=None,
+                    help="state stores on this PostgreSQL server (a fresh database per world) instead of SQLite")
     args = ap.parse_args(argv)
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     work = Path(tempfile.mkdtemp(prefix="renkei-chaos-"))
     cfg = ChaosConfig(seed=args.seed, fault_rate=args.fault_rate, kills=args.kills, deals=args.deals, keep=args.keep,
                       workdir=work / "worlds", relaxed_limits=not args.strict_limits,
+                      concurrent=args.concurrent, postgres=args.postgres,
                       log=lambda s: print(s, flush=True))
     from renkei.prefect_server import prefect_server
 
