@@ -610,7 +610,7 @@ def _record(rt: Runtime, state: SyncState, work: Sequence[_Work], report: RunRep
         for side, path, planned, actual in w.plan.unpersisted(crm_after, erp_after):
             report.count(side, "not_persisted")
             report.row(crm_id=w.pair.crm_id, erp_id=w.pair.erp_id, outcome="WRITE_NOT_PERSISTED", side=side,
-                       field=path, planned=str(planned), actual=str(actual))
+                       field=path, planned=shown(path, planned), actual=shown(path, actual))
         base = w.plan.base_from(crm_after, erp_after)
         fields_ = {"crm": base["crm"], "erp": base["erp"], "seen": {"crm": crm_after, "erp": erp_after}}
         rows.append((w.pair.erp_id, fields_,
@@ -828,7 +828,7 @@ def _review_match(report: RunReport, source_side: str, source_id: str, name: str
                   message=f"{name}: {result.reason} — link it to one of the candidates or create a new {other}",
                   payload={"source_side": source_side, "source_id": source_id, "name": name,
                            "notes": list(result.notes),
-                           "candidates": [{"id": c.target_id, "name": c.name, "reasons": list(c.reasons),
+                           "candidates": [{"id": c.target_id, "name": safe_text(c.name), "reasons": list(c.reasons),
                                            "score": c.score} for c in result.candidates]},
                   side=source_side)
 
@@ -1160,7 +1160,11 @@ def create_companies(rt: Runtime, state: SyncState, partners: Sequence[Company],
                           message=f"{display_name(p)}: HubSpot refused the new company: {r.error}", side="crm")
             continue
         crm_id = str(r.id)
-        rt.store.link(ENTITY, crm_id, str(p.erp_id))
+        if rt.store.link_or_adopt(ENTITY, crm_id, str(p.erp_id)) != str(p.erp_id):  # a concurrent run won
+            report.review(reason_code="PARTNER_LINKED_ELSEWHERE", entity=ENTITY, entity_key=f"erp:{p.erp_id}",
+                          message=f"HubSpot company {crm_id} or freee partner {p.erp_id} is linked elsewhere already",
+                          payload={"crm_id": crm_id, "erp_id": str(p.erp_id)}, side="crm")
+            continue
         state.link(crm_id, str(p.erp_id))
         report.count("crm", "created")
         report.event(action="create", entity=ENTITY, entity_key=crm_id, system="crm",
