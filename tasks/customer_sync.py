@@ -528,10 +528,9 @@ def sync_pairs(rt: Runtime, state: SyncState, pairs: Sequence[Pair], report: Run
     planned = [(p, snap, *plan_of(p, snap, crm, erp), ch, eh) for p, snap, crm, erp, ch, eh in todo]
     # A hash that stands for a value nobody read this run must never be written or shown as a value:
     # when such a pair has anything to do, read that side for real (one batch / one GET) and plan again.
-    real_crm = [p.crm_id for p, _s, crm, _e, plan, *_ in planned
-                if has_protected(crm) and (plan.has_writes or plan.conflicts)]
+    real_crm = [p.crm_id for p, _s, crm, _e, plan, *_ in planned if has_protected(crm) and _copies_hash(plan)]
     real_erp = [p.erp_id for p, _s, _c, erp, plan, *_ in planned
-                if has_protected(erp) and (plan.has_writes or plan.conflicts)]
+                if has_protected(erp) and (plan.updates_to_erp or _copies_hash(plan))]
     if real_crm or real_erp:
         got_crm = _fetch_crm(rt, real_crm, paths, report) if real_crm else {}
         got_erp = _fetch_erp(rt, real_erp, paths, report) if real_erp else {}
@@ -541,7 +540,7 @@ def sync_pairs(rt: Runtime, state: SyncState, pairs: Sequence[Pair], report: Run
                 crm = got_crm.get(p.crm_id, crm) if p.crm_id in real_crm else crm
                 erp = got_erp.get(p.erp_id, erp) if p.erp_id in real_erp else erp
                 crm, erp, plan = plan_of(p, snap, crm, erp)
-                if (has_protected(crm) or has_protected(erp)) and (plan.has_writes or plan.conflicts):
+                if _copies_hash(plan) or (has_protected(erp) and plan.updates_to_erp):
                     report.count("renkei", "errors")  # the side could not be read: the next run retries
                     continue
             again.append((p, snap, crm, erp, plan, ch, eh))
@@ -620,6 +619,12 @@ def _record(rt: Runtime, state: SyncState, work: Sequence[_Work], report: RunRep
             report.count("crm", "unchanged")
             report.count("erp", "unchanged")
     put_snapshots(rt, rows)
+
+
+def _copies_hash(plan: MergePlan) -> bool:
+    """The plan would write or show a keyed hash as if it were a value."""
+    return (any(is_protected(v) for v in (*plan.updates_to_crm.values(), *plan.updates_to_erp.values()))
+            or any(is_protected(c.crm) or is_protected(c.erp) for c in plan.conflicts))
 
 
 def _revealed(resolutions: Sequence[Resolution], crm: Mapping[str, Any], erp: Mapping[str, Any], key: bytes
@@ -720,8 +725,8 @@ def _prepare_writes(w: _Work, report: RunReport, state: SyncState | None = None,
     p = w.pair
     _plausible_updates(rt, state, w, report)
     try:
-        if w.plan.updates_to_crm:
-            after = {**w.crm_before, **w.plan.updates_to_crm}
+        if w.plan.updates_to_crm:  # HubSpot gets only the updated properties: hashes elsewhere stay out
+            after = {k: v for k, v in {**w.crm_before, **w.plan.updates_to_crm}.items() if not is_protected(v)}
             company = company_from_fields(after, crm_id=p.crm_id, erp_id=p.erp_id)
             props = {hs_property(k) for k in w.plan.updates_to_crm} - {None}
             w.hs_props = hs_map.company_to_hubspot(company, only=props, clear_missing=True)
