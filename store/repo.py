@@ -118,6 +118,12 @@ class Claim:
         return self.state in ("won", "recovered")
 
 
+def _mask_message(message: str) -> str:
+    from renkei.logmask import mask_text
+
+    return mask_text(message or "")
+
+
 def _is_hashed(v: Any) -> bool:
     return isinstance(v, str) and v.startswith("hmac-sha256:")
 
@@ -341,7 +347,9 @@ class Store:
             if row is None:
                 row = ReviewItem(flow=flow, reason_code=reason_code, entity=entity, entity_key=entity_key,
                                  dedupe_key=dedupe)
-            row.message, row.payload = message[:2000], mask_changes(payload or {})
+            # what a person reads: e-mail addresses, phone numbers and secrets masked wherever they came from
+            # (an API's error text quotes the value it refused)
+            row.message, row.payload = _mask_message(message)[:2000], mask_changes(payload or {})
             row.flow_run_id, row.updated_at = flow_run_id, utcnow()
             s.add(row)
             s.flush()
