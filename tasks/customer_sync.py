@@ -59,7 +59,8 @@ from domain.ownership import is_protected, reveal_protected
 from store.db import session_scope
 from store.models import BaseSnapshot, IdMap, utcnow
 from store.repo import is_personal_path, personal_key, protect_personal, upsert_snapshots
-from tasks.customers import PLAUSIBILITY_REASONS, display_name, flat_findings, partner_code_for, plausible_company, review_findings
+from tasks.customers import (PLAUSIBILITY_REASONS, display_name, flat_findings, partner_code_for, plausible_company,
+                             review_findings)
 from tasks.reporting import RunReport
 from tasks.runtime import Runtime
 
@@ -1033,7 +1034,7 @@ def create_partner(rt: Runtime, state: SyncState, company: Company, flat: dict, 
         state.index.add(erp_record(res.value, state.paths))
     report.count("erp", "created")
     report.event(action="create", entity=ENTITY, entity_key=crm_id, system="erp",
-                 changes={"erp_id": erp_id, "partner_code": code, "name": company.name})
+                 changes={"erp_id": erp_id, "partner_code": code, "name": display_name(company)})
     erp_flat = side_fields(res.value, "erp", state.paths) if res.ok else None
     return Pair(crm_id, erp_id, flat, erp_flat, first=True)
 
@@ -1173,7 +1174,7 @@ def create_companies(rt: Runtime, state: SyncState, partners: Sequence[Company],
         state.link(crm_id, str(p.erp_id))
         report.count("crm", "created")
         report.event(action="create", entity=ENTITY, entity_key=crm_id, system="crm",
-                     changes={"erp_id": p.erp_id, "name": p.name})
+                     changes={"erp_id": p.erp_id, "name": display_name(p)})
         res = hs_map.company_from_hubspot(r.value or {"id": crm_id, "properties": {}})
         crm_flat = side_fields(res.value, "crm", state.paths) if res.ok else None
         out.append(Pair(crm_id, str(p.erp_id), crm_flat, side_fields(p, "erp", state.paths), first=True))

@@ -186,7 +186,7 @@ def ensure_partners(rt: Runtime, crm_ids: Iterable[str], report: RunReport,
             if new:
                 report.count("erp", "created")
                 report.event(action="create", entity="company", entity_key=crm_id, system="erp",
-                             changes={"erp_id": created.erp_id, "partner_code": code, "name": company.name})
+                             changes={"erp_id": created.erp_id, "partner_code": code, "name": display_name(company)})
             # A concurrent run may have created (same code: the same partner) or linked it first.
             if _link(rt, crm_id, str(created.erp_id), report, "partner_code", count=False):
                 resolved[crm_id] = rt.store.erp_id_for("company", crm_id) or str(created.erp_id)
