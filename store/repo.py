@@ -355,6 +355,24 @@ class Store:
             s.flush()
             return row
 
+    def resolve_reviews(self, *, flow: str, entity: str, entity_keys: Iterable[str], reason_codes: Iterable[str],
+                        comment: str) -> int:
+        """Close the open items of these records and reasons: the records pass now (one statement per
+        500 records). Returns how many were closed."""
+        keys, codes, n = list(dict.fromkeys(str(k) for k in entity_keys)), list(reason_codes), 0
+        now = utcnow()
+        with session_scope(self.engine) as s:
+            for i in range(0, len(keys), 500):
+                res = s.execute(update(ReviewItem)
+                                .where(col(ReviewItem.flow) == flow, col(ReviewItem.entity) == entity,
+                                       col(ReviewItem.status) == "open", col(ReviewItem.reason_code).in_(codes),
+                                       col(ReviewItem.entity_key).in_(keys[i:i + 500]))
+                                .values(status="resolved", decision="resolved", decided_by=flow, comment=comment,
+                                        decided_at=now, updated_at=now)
+                                .execution_options(synchronize_session=False))
+                n += int(res.rowcount or 0)
+        return n
+
     def list_reviews(self, status: str | None = "open", flow: str | None = None) -> list[ReviewItem]:
         with Session(self.engine) as s:
             q = select(ReviewItem)

@@ -715,9 +715,9 @@ def _plausible_updates(rt: Runtime | None, state: SyncState | None, w: _Work, re
     if open_ids:
         carried = {k: v for k, v in w.crm_before.items() if k.split(".")[0] not in ERP_NOT_CARRIED}
         if not flat_findings({**carried, **w.plan.updates_to_crm}, rules):
-            for rid in open_ids:
-                rt.store.decide_review(rid, decision="resolved", decided_by=FLOW, status="resolved",
-                                       comment="the HubSpot text passes the plausibility rules now")
+            rt.store.resolve_reviews(flow=FLOW, entity=ENTITY, entity_keys=[p.crm_id],
+                                     reason_codes=PLAUSIBILITY_REASONS,
+                                     comment="the HubSpot text passes the plausibility rules now")
             state.plausibility_open.pop(p.crm_id, None)
 
 
@@ -1000,6 +1000,9 @@ def create_partner(rt: Runtime, state: SyncState, company: Company, flat: dict, 
     if checked is None:
         report.count("erp", "held_implausible")
         return None
+    if checked is company and state.plausibility_open.pop(crm_id, None):
+        rt.store.resolve_reviews(flow=FLOW, entity=ENTITY, entity_keys=[crm_id], reason_codes=PLAUSIBILITY_REASONS,
+                                 comment="the HubSpot text passes the plausibility rules now")
     company = checked
     code = company.partner_code or partner_code_for(crm_id)
     try:

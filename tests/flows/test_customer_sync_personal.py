@@ -94,8 +94,10 @@ def test_implausible_company_text_is_not_copied_into_freee(world):
     assert f"HS-{markup}" not in {q["code"] for q in world.fr().list_partners(limit=100)}
 
     world.hs().companies.update(markup, {"name": "株式会社マークアップ"})  # fixed in HubSpot
+    world.hs().companies.update(bad_mail, {"renkei_billing_email": "keiri@mail-fuse.example.co.jp"})
     customer_sync()
     assert f"HS-{markup}" in {q["code"] for q in world.fr().list_partners(limit=100)}
+    assert open_items() == []  # both pass now: their items closed themselves
 
 
 def test_order_to_invoice_never_copies_implausible_company_text(world):
@@ -114,3 +116,9 @@ def test_order_to_invoice_never_copies_implausible_company_text(world):
     company_items = sorted((r.reason_code, r.entity_key) for r in items if r.entity == "company")
     assert company_items == sorted([("MARKUP_IN_TEXT", markup), ("EMAIL_INVALID", bad_mail)])
     assert {r.entity_key for r in items if r.entity == "deal"} >= {d1, d2}  # each deal waits with a reason
+
+    world.hs().companies.update(markup, {"name": "株式会社リンク"})  # fixed in HubSpot
+    order_to_invoice()
+    items = world.rt.store.list_reviews("open", flow="order-to-invoice")
+    assert [(r.reason_code, r.entity_key) for r in items if r.entity == "company"] == [("EMAIL_INVALID", bad_mail)]
+    assert any(q["name"] == "株式会社リンク" for q in world.fr().list_partners(limit=100))
