@@ -146,6 +146,14 @@ def start_approval(draft: Draft, report: RunReport, *, deployment: str = APPROVA
         run = run_deployment(deployment, parameters={"deal_id": deal_id}, timeout=0, tags=[APPROVAL_TAG, tag],
                              flow_run_name=approval_run_name(draft), as_subflow=False)
     except Exception as exc:  # noqa: BLE001 - no deployment yet: the review item still stands
+        try:  # on doubt (the request may have reached the server), look the run up before giving the claim back
+            found = find_run_by_tag(tag)
+        except Exception:  # noqa: BLE001 - the server cannot be asked: keep the lease, the next run looks again
+            report.notes.append(f"deal {deal_id}: approval run not started ({type(exc).__name__})")
+            return None
+        if found is not None:
+            rt.store.commit(key, owner, found, {"recovered": True})
+            return found
         rt.store.release(key, owner)
         report.notes.append(f"deal {deal_id}: approval run not started ({type(exc).__name__})")
         return None
@@ -225,6 +233,14 @@ def process_deals(results: list[MapResult[Deal]], won: set[str], report: RunRepo
                                                                       crm_companies.get(str(deal.company_crm_id))))
             draft = draft_invoice(rt, deal, customer, today=today)
             if not draft.clean:
+                entry = rt.store.ledger_entry(ledger_key(deal.crm_id))
+                if entry is not None and entry.status == "claimed":
+                    # an attempt was interrupted while the deal still qualified: finish it (commit the invoice
+                    # freee has) before the changed deal goes to finance — never leave it half done
+                    outcome = create_invoice_once(rt, draft.invoice or _sent(entry), deal.crm_id, report,
+                                                  lease_seconds=lease_seconds, recover_only=True)
+                    if outcome.status != "absent":
+                        return draft, outcome, None
                 return draft, None, None
             return draft, create_invoice_once(rt, draft.invoice, deal.crm_id, report, lease_seconds=lease_seconds,
                                               crash_after_create=crash), None
@@ -248,6 +264,13 @@ def process_deals(results: list[MapResult[Deal]], won: set[str], report: RunRepo
     drain(rt, INVOICE_SPECS, report, keys=touched)
     flush(rt.store, report)
     return outcomes
+
+
+def _sent(entry) -> Any:
+    from domain.model import Invoice
+
+    sent = (entry.result or {}).get("sent")
+    return Invoice.model_validate(sent) if sent else None
 
 
 def _deal_failed(deal_id: str, exc: BaseException, report: RunReport) -> str:
@@ -276,7 +299,8 @@ def _route(rt, deal: Deal, draft: Draft | None, outcome, error, report: RunRepor
             report.row(deal=deal.crm_id, customer=draft.customer.name, total=draft.invoice.total,
                        invoice=outcome.number or "", outcome=outcome.status)
         return "invoiced"
-    if rt.store.ledger_entry(ledger_key(deal.crm_id)) is not None:
+    entry = rt.store.ledger_entry(ledger_key(deal.crm_id))
+    if entry is not None and entry.status == "committed":
         report.count("erp", "unchanged")  # invoiced before (or approved); a later edit does not re-invoice
         return "unchanged"
     if rt.store.ledger_entry(f"{DECISION_PREFIX}{deal.crm_id}:{draft_fingerprint(draft)}") is not None:

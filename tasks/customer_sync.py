@@ -59,7 +59,8 @@ from domain.ownership import is_protected, reveal_protected
 from store.db import session_scope
 from store.models import BaseSnapshot, IdMap, utcnow
 from store.repo import is_personal_path, personal_key, protect_personal, upsert_snapshots
-from tasks.customers import PLAUSIBILITY_REASONS, display_name, flat_findings, partner_code_for, plausible_company, review_findings
+from tasks.customers import (PLAUSIBILITY_REASONS, display_name, flat_findings, partner_code_for, plausible_company,
+                             review_findings)
 from tasks.reporting import RunReport
 from tasks.runtime import Runtime
 
@@ -528,10 +529,9 @@ def sync_pairs(rt: Runtime, state: SyncState, pairs: Sequence[Pair], report: Run
     planned = [(p, snap, *plan_of(p, snap, crm, erp), ch, eh) for p, snap, crm, erp, ch, eh in todo]
     # A hash that stands for a value nobody read this run must never be written or shown as a value:
     # when such a pair has anything to do, read that side for real (one batch / one GET) and plan again.
-    real_crm = [p.crm_id for p, _s, crm, _e, plan, *_ in planned
-                if has_protected(crm) and (plan.has_writes or plan.conflicts)]
+    real_crm = [p.crm_id for p, _s, crm, _e, plan, *_ in planned if has_protected(crm) and _copies_hash(plan)]
     real_erp = [p.erp_id for p, _s, _c, erp, plan, *_ in planned
-                if has_protected(erp) and (plan.has_writes or plan.conflicts)]
+                if has_protected(erp) and (plan.updates_to_erp or _copies_hash(plan))]
     if real_crm or real_erp:
         got_crm = _fetch_crm(rt, real_crm, paths, report) if real_crm else {}
         got_erp = _fetch_erp(rt, real_erp, paths, report) if real_erp else {}
@@ -541,7 +541,7 @@ def sync_pairs(rt: Runtime, state: SyncState, pairs: Sequence[Pair], report: Run
                 crm = got_crm.get(p.crm_id, crm) if p.crm_id in real_crm else crm
                 erp = got_erp.get(p.erp_id, erp) if p.erp_id in real_erp else erp
                 crm, erp, plan = plan_of(p, snap, crm, erp)
-                if (has_protected(crm) or has_protected(erp)) and (plan.has_writes or plan.conflicts):
+                if _copies_hash(plan) or (has_protected(erp) and plan.updates_to_erp):
                     report.count("renkei", "errors")  # the side could not be read: the next run retries
                     continue
             again.append((p, snap, crm, erp, plan, ch, eh))
@@ -610,7 +610,7 @@ def _record(rt: Runtime, state: SyncState, work: Sequence[_Work], report: RunRep
         for side, path, planned, actual in w.plan.unpersisted(crm_after, erp_after):
             report.count(side, "not_persisted")
             report.row(crm_id=w.pair.crm_id, erp_id=w.pair.erp_id, outcome="WRITE_NOT_PERSISTED", side=side,
-                       field=path, planned=str(planned), actual=str(actual))
+                       field=path, planned=shown(path, planned), actual=shown(path, actual))
         base = w.plan.base_from(crm_after, erp_after)
         fields_ = {"crm": base["crm"], "erp": base["erp"], "seen": {"crm": crm_after, "erp": erp_after}}
         rows.append((w.pair.erp_id, fields_,
@@ -620,6 +620,12 @@ def _record(rt: Runtime, state: SyncState, work: Sequence[_Work], report: RunRep
             report.count("crm", "unchanged")
             report.count("erp", "unchanged")
     put_snapshots(rt, rows)
+
+
+def _copies_hash(plan: MergePlan) -> bool:
+    """The plan would write or show a keyed hash as if it were a value."""
+    return (any(is_protected(v) for v in (*plan.updates_to_crm.values(), *plan.updates_to_erp.values()))
+            or any(is_protected(c.crm) or is_protected(c.erp) for c in plan.conflicts))
 
 
 def _revealed(resolutions: Sequence[Resolution], crm: Mapping[str, Any], erp: Mapping[str, Any], key: bytes
@@ -709,9 +715,9 @@ def _plausible_updates(rt: Runtime | None, state: SyncState | None, w: _Work, re
     if open_ids:
         carried = {k: v for k, v in w.crm_before.items() if k.split(".")[0] not in ERP_NOT_CARRIED}
         if not flat_findings({**carried, **w.plan.updates_to_crm}, rules):
-            for rid in open_ids:
-                rt.store.decide_review(rid, decision="resolved", decided_by=FLOW, status="resolved",
-                                       comment="the HubSpot text passes the plausibility rules now")
+            rt.store.resolve_reviews(flow=FLOW, entity=ENTITY, entity_keys=[p.crm_id],
+                                     reason_codes=PLAUSIBILITY_REASONS,
+                                     comment="the HubSpot text passes the plausibility rules now")
             state.plausibility_open.pop(p.crm_id, None)
 
 
@@ -720,8 +726,8 @@ def _prepare_writes(w: _Work, report: RunReport, state: SyncState | None = None,
     p = w.pair
     _plausible_updates(rt, state, w, report)
     try:
-        if w.plan.updates_to_crm:
-            after = {**w.crm_before, **w.plan.updates_to_crm}
+        if w.plan.updates_to_crm:  # HubSpot gets only the updated properties: hashes elsewhere stay out
+            after = {k: v for k, v in {**w.crm_before, **w.plan.updates_to_crm}.items() if not is_protected(v)}
             company = company_from_fields(after, crm_id=p.crm_id, erp_id=p.erp_id)
             props = {hs_property(k) for k in w.plan.updates_to_crm} - {None}
             w.hs_props = hs_map.company_to_hubspot(company, only=props, clear_missing=True)
@@ -828,7 +834,7 @@ def _review_match(report: RunReport, source_side: str, source_id: str, name: str
                   message=f"{name}: {result.reason} — link it to one of the candidates or create a new {other}",
                   payload={"source_side": source_side, "source_id": source_id, "name": name,
                            "notes": list(result.notes),
-                           "candidates": [{"id": c.target_id, "name": c.name, "reasons": list(c.reasons),
+                           "candidates": [{"id": c.target_id, "name": safe_text(c.name), "reasons": list(c.reasons),
                                            "score": c.score} for c in result.candidates]},
                   side=source_side)
 
@@ -994,6 +1000,9 @@ def create_partner(rt: Runtime, state: SyncState, company: Company, flat: dict, 
     if checked is None:
         report.count("erp", "held_implausible")
         return None
+    if checked is company and state.plausibility_open.pop(crm_id, None):
+        rt.store.resolve_reviews(flow=FLOW, entity=ENTITY, entity_keys=[crm_id], reason_codes=PLAUSIBILITY_REASONS,
+                                 comment="the HubSpot text passes the plausibility rules now")
     company = checked
     code = company.partner_code or partner_code_for(crm_id)
     try:
@@ -1028,7 +1037,7 @@ def create_partner(rt: Runtime, state: SyncState, company: Company, flat: dict, 
         state.index.add(erp_record(res.value, state.paths))
     report.count("erp", "created")
     report.event(action="create", entity=ENTITY, entity_key=crm_id, system="erp",
-                 changes={"erp_id": erp_id, "partner_code": code, "name": company.name})
+                 changes={"erp_id": erp_id, "partner_code": code, "name": display_name(company)})
     erp_flat = side_fields(res.value, "erp", state.paths) if res.ok else None
     return Pair(crm_id, erp_id, flat, erp_flat, first=True)
 
@@ -1160,11 +1169,15 @@ def create_companies(rt: Runtime, state: SyncState, partners: Sequence[Company],
                           message=f"{display_name(p)}: HubSpot refused the new company: {r.error}", side="crm")
             continue
         crm_id = str(r.id)
-        rt.store.link(ENTITY, crm_id, str(p.erp_id))
+        if rt.store.link_or_adopt(ENTITY, crm_id, str(p.erp_id)) != str(p.erp_id):  # a concurrent run won
+            report.review(reason_code="PARTNER_LINKED_ELSEWHERE", entity=ENTITY, entity_key=f"erp:{p.erp_id}",
+                          message=f"HubSpot company {crm_id} or freee partner {p.erp_id} is linked elsewhere already",
+                          payload={"crm_id": crm_id, "erp_id": str(p.erp_id)}, side="crm")
+            continue
         state.link(crm_id, str(p.erp_id))
         report.count("crm", "created")
         report.event(action="create", entity=ENTITY, entity_key=crm_id, system="crm",
-                     changes={"erp_id": p.erp_id, "name": p.name})
+                     changes={"erp_id": p.erp_id, "name": display_name(p)})
         res = hs_map.company_from_hubspot(r.value or {"id": crm_id, "properties": {}})
         crm_flat = side_fields(res.value, "crm", state.paths) if res.ok else None
         out.append(Pair(crm_id, str(p.erp_id), crm_flat, side_fields(p, "erp", state.paths), first=True))

@@ -107,15 +107,21 @@ def read_crm_companies(rt: Runtime, crm_ids: Iterable[str], report: RunReport) -
     out: dict[str, Company] = {}
     if not ids:
         return out
+    passed: list[str] = []
     for record in rt.crm.client.companies.batch_read(ids, properties=hs_map.COMPANY_PROPERTIES):
         res = hs_map.company_from_hubspot(record)
         if res.ok:
             company = plausible_company(rt, res.value, report)
             if company is not None:
                 out[str(res.value.crm_id)] = company
+            if company is res.value:
+                passed.append(str(res.value.crm_id))
         else:
             report.review(reason_code="INVALID_CRM_COMPANY", entity="company", entity_key=str(res.source_id),
                           message=f"HubSpot company cannot be read: {res.error}", side="crm")
+    if passed:  # fixed in HubSpot: their plausibility items close themselves
+        rt.store.resolve_reviews(flow=report.flow, entity="company", entity_keys=passed,
+                                 reason_codes=PLAUSIBILITY_REASONS, comment="the company text passes now")
     return out
 
 
@@ -128,25 +134,25 @@ def partner_index(rt: Runtime) -> MatchIndex:
     return MatchIndex(partners, id_field="erp_id", source_id_field="crm_id", mapped_ids=mapped)
 
 
-def _link(rt: Runtime, crm_id: str, erp_id: str, report: RunReport, rule: str, *, count: bool = True) -> bool:
-    """Link a pair; a concurrent run that linked first wins and its pair is adopted (True: the company
-    has a partner now). A partner that is another company's is a conflict for a person (False)."""
+def _link(rt: Runtime, crm_id: str, erp_id: str, report: RunReport, rule: str, *, count: bool = True) -> str | None:
+    """Link a pair and return the company's partner: ``erp_id``, or — when a concurrent run linked the
+    company first — the winner's partner (adopted). ``None`` when ``erp_id`` is another company's
+    partner: a conflict for a person."""
     got = rt.store.link_or_adopt("company", crm_id, erp_id)
     if got == erp_id:
         if count:
             report.count("erp", "linked")
         report.event(action="link", entity="company", entity_key=crm_id, system="renkei",
                      changes={"erp_id": erp_id, "rule": rule})
-        return True
-    if got is not None:  # another run linked the company to a partner first: use that one
+    elif got is not None:
         report.count("erp", "adopted")
         report.event(action="link_adopted", entity="company", entity_key=crm_id, system="renkei",
                      changes={"erp_id": got, "not_linked": erp_id, "rule": rule})
-        return True
-    report.review(reason_code="PARTNER_LINKED_ELSEWHERE", entity="company", entity_key=crm_id,
-                  message=f"freee partner {erp_id} is already linked to another HubSpot company — pick the partner",
-                  payload={"erp_id": erp_id, "rule": rule})
-    return False
+    else:
+        report.review(reason_code="PARTNER_LINKED_ELSEWHERE", entity="company", entity_key=crm_id,
+                      message=f"freee partner {erp_id} is already linked to another HubSpot company — pick the partner",
+                      payload={"erp_id": erp_id, "rule": rule})
+    return got
 
 
 def ensure_partners(rt: Runtime, crm_ids: Iterable[str], report: RunReport,
@@ -170,26 +176,29 @@ def ensure_partners(rt: Runtime, crm_ids: Iterable[str], report: RunReport,
         target = ours.get(partner_code_for(crm_id))
         if target is not None and str(target.erp_id) not in index.mapped_ids:
             erp_id = str(target.erp_id)
-            if _link(rt, crm_id, erp_id, report, "partner_code"):
+            got = _link(rt, crm_id, erp_id, report, "partner_code")
+            if got is not None:
                 index.mapped_ids.add(erp_id)
-                resolved[crm_id] = rt.store.erp_id_for("company", crm_id) or erp_id
+                resolved[crm_id] = got
             del companies[crm_id]
     for company, result in zip(companies.values(), match_batch(list(companies.values()), index)):
         crm_id = str(company.crm_id)
         if result.kind == MatchKind.LINK:
             erp_id = str(result.target)
-            if _link(rt, crm_id, erp_id, report, str(result.rule)):
-                resolved[crm_id] = rt.store.erp_id_for("company", crm_id) or erp_id
+            got = _link(rt, crm_id, erp_id, report, str(result.rule))
+            if got is not None:
+                resolved[crm_id] = got
         elif result.kind == MatchKind.CREATE:
             code = company.partner_code or partner_code_for(crm_id)
             created, new = rt.erp.upsert_partner(company.model_copy(update={"partner_code": code}))
             if new:
                 report.count("erp", "created")
                 report.event(action="create", entity="company", entity_key=crm_id, system="erp",
-                             changes={"erp_id": created.erp_id, "partner_code": code, "name": company.name})
+                             changes={"erp_id": created.erp_id, "partner_code": code, "name": display_name(company)})
             # A concurrent run may have created (same code: the same partner) or linked it first.
-            if _link(rt, crm_id, str(created.erp_id), report, "partner_code", count=False):
-                resolved[crm_id] = rt.store.erp_id_for("company", crm_id) or str(created.erp_id)
+            got = _link(rt, crm_id, str(created.erp_id), report, "partner_code", count=False)
+            if got is not None:
+                resolved[crm_id] = got
         else:
             report.review(reason_code=str(result.reason or "DOUBTFUL_MATCH"), entity="company", entity_key=crm_id,
                           message=f"{display_name(company)}: {result.reason} — pick the partner or create one",

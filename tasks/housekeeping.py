@@ -6,7 +6,8 @@
    ``<host>:<pid>:<process start time>``), and
 2. finds the runs of the same flow that Prefect still shows as Running or Pending and whose stamped
    process is gone, marks each **Crashed** (with a message saying why) and expires the idempotency
-   leases the dead run held (ledger owner ``"<flow>:<flow_run_id>"``), so this run recovers that work
+   leases the dead run held (also for runs of the last day that Prefect marked Crashed, Failed or
+   Cancelled itself, once their process is gone) (ledger owner ``"<flow>:<flow_run_id>"``), so this run recovers that work
    at once instead of waiting out the lease — a recovered claim looks the external reference up before
    creating anything, so this is safe whatever the dead run managed to write.
 
@@ -83,40 +84,58 @@ def reap_dead_runs(flow_name: str) -> list[str]:
 
 
 def _reap(flow_name: str) -> list[str]:
+    from datetime import datetime, timedelta, timezone
+
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterState,
-                                                FlowRunFilterStateType)
+    from prefect.client.schemas.filters import (FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterStartTime,
+                                                FlowRunFilterState, FlowRunFilterStateType)
     from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
     from prefect.context import FlowRunContext
     from prefect.states import Crashed
 
     ctx = FlowRunContext.get()
     me = str(ctx.flow_run.id) if ctx and ctx.flow_run else None
     reaped: list[str] = []
+    dead: list[str] = []
     with get_client(sync_client=True) as client:
         if me:
             client.update_flow_run_labels(ctx.flow_run.id, {LABEL: process_stamp()})
+        # Running/Pending runs (any age) and runs that ended badly in the last day: a run Prefect itself
+        # marked Crashed or Failed (SIGTERM, an engine error) may still hold claims — freed once its
+        # process is gone, never while it lives (its writer thread could still be writing).
         runs = client.read_flow_runs(
             flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])),
             flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
                 type=FlowRunFilterStateType(any_=[StateType.RUNNING, StateType.PENDING]))),
-            limit=200)
+            sort=FlowRunSort.START_TIME_DESC, limit=200)
+        runs += client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])),
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(
+                    any_=[StateType.CRASHED, StateType.FAILED, StateType.CANCELLED])),
+                start_time=FlowRunFilterStartTime(after_=datetime.now(timezone.utc) - timedelta(days=1))),
+            sort=FlowRunSort.START_TIME_DESC, limit=50)
         for run in runs:
             if str(run.id) == me:
                 continue
             stamp = (run.labels or {}).get(LABEL)
             if not stamp or not stamp_is_dead(str(stamp)):
                 continue
-            client.set_flow_run_state(run.id, Crashed(
-                message=f"its process ({stamp}) is gone — marked Crashed by the next {flow_name} run"), force=True)
-            reaped.append(str(run.id))
-    if reaped:
+            dead.append(str(run.id))
+            if run.state is not None and run.state.type in (StateType.RUNNING, StateType.PENDING):
+                client.set_flow_run_state(run.id, Crashed(
+                    message=f"its process ({stamp}) is gone — marked Crashed by the next {flow_name} run"),
+                    force=True)
+                reaped.append(str(run.id))
+    if dead:
         from tasks.runtime import get_runtime
 
         store = get_runtime().store
-        freed = sum(store.expire_leases(f"{flow_name}:{rid}") for rid in reaped)
-        log.warning("%s: %d dead run(s) marked Crashed, %d held claim(s) released for recovery",
-                    flow_name, len(reaped), freed)
+        freed = sum(store.expire_leases(f"{flow_name}:{rid}") for rid in dead)
+        if reaped or freed:
+            log.warning("%s: %d dead run(s) marked Crashed, %d held claim(s) released for recovery",
+                        flow_name, len(reaped), freed)
     return reaped
 
 

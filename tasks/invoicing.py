@@ -170,7 +170,7 @@ def draft_invoice(rt: Runtime, deal: Deal, customer: Company | None, *, issue_da
 @dataclass
 class Outcome:
     deal_id: str
-    status: str  # created | existing | held | mismatch
+    status: str  # created | existing | held | mismatch | absent (recover_only: nothing to finish)
     invoice: Invoice | None = None
     note: str = ""
     invoice_id: str | None = None
@@ -191,11 +191,13 @@ def create_invoice_once(rt: Runtime, invoice: Invoice, deal_id: str, report: Run
                         lease_seconds: int = 300, approved_by: str | None = None,
                         crash_after_create: Callable[[str], bool] | None = None,
                         ledger: str | None = None, comment: str | None = None,
-                        writeback: bool | None = None) -> Outcome:
+                        writeback: bool | None = None, recover_only: bool = False) -> Outcome:
     """Create the ERP invoice for ``deal_id`` exactly once (see module docstring). ``ledger`` overrides the
     ledger key for deals invoiced more than once (subscription periods and prorations). ``writeback``
     (default: only for the deal's own key) puts the committed invoice in the CRM outbox; ``comment``
-    (an approval note) is written back with it."""
+    (an approval note) is written back with it. ``recover_only``: the deal no longer qualifies for a clean
+    invoice — only finish an interrupted attempt (commit the invoice it made, if freee has it); otherwise
+    give the claim back (status ``absent``) and create nothing."""
     key = ledger or ledger_key(deal_id)
     if writeback is None:
         writeback = ledger is None or ledger == ledger_key(deal_id)
@@ -213,6 +215,9 @@ def create_invoice_once(rt: Runtime, invoice: Invoice, deal_id: str, report: Run
     # What is sent belongs to the claim: an earlier attempt's stored draft is re-sent exactly (its billing
     # date, reference, lines, totals and number), never re-drafted with today's date.
     stored = claim.sent if claim.state == "recovered" else None
+    if recover_only and stored is None:
+        rt.store.release(key, owner)  # nothing was in flight for this deal
+        return Outcome(deal_id, "absent", None, "no interrupted attempt")
     if stored is not None:
         invoice = Invoice.model_validate(stored)
     else:
@@ -226,6 +231,9 @@ def create_invoice_once(rt: Runtime, invoice: Invoice, deal_id: str, report: Run
         if created is not None:
             report.notes.append(f"deal {deal_id}: found invoice {created.number} from an interrupted run")
     status = "existing" if created is not None else "created"
+    if created is None and recover_only:
+        rt.store.release(key, owner)  # the interrupted attempt never reached freee: nothing to finish
+        return Outcome(deal_id, "absent", None, "the interrupted attempt created nothing")
     if created is None:
         try:
             created = rt.erp.create_invoice(invoice)

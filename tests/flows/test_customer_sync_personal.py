@@ -94,8 +94,10 @@ def test_implausible_company_text_is_not_copied_into_freee(world):
     assert f"HS-{markup}" not in {q["code"] for q in world.fr().list_partners(limit=100)}
 
     world.hs().companies.update(markup, {"name": "株式会社マークアップ"})  # fixed in HubSpot
+    world.hs().companies.update(bad_mail, {"renkei_billing_email": "keiri@mail-fuse.example.co.jp"})
     customer_sync()
     assert f"HS-{markup}" in {q["code"] for q in world.fr().list_partners(limit=100)}
+    assert open_items() == []  # both pass now: their items closed themselves
 
 
 def test_order_to_invoice_never_copies_implausible_company_text(world):
@@ -114,3 +116,40 @@ def test_order_to_invoice_never_copies_implausible_company_text(world):
     company_items = sorted((r.reason_code, r.entity_key) for r in items if r.entity == "company")
     assert company_items == sorted([("MARKUP_IN_TEXT", markup), ("EMAIL_INVALID", bad_mail)])
     assert {r.entity_key for r in items if r.entity == "deal"} >= {d1, d2}  # each deal waits with a reason
+
+    world.hs().companies.update(markup, {"name": "株式会社リンク"})  # fixed in HubSpot
+    order_to_invoice()
+    items = world.rt.store.list_reviews("open", flow="order-to-invoice")
+    assert [(r.reason_code, r.entity_key) for r in items if r.entity == "company"] == [("EMAIL_INVALID", bad_mail)]
+    assert any(q["name"] == "株式会社リンク" for q in world.fr().list_partners(limit=100))
+
+
+def test_plain_snapshots_of_an_earlier_version_keep_working(world):
+    """A base stored before personal values were hashed: compared as it is (a value equal to it is
+    unchanged), and replaced by the hashed form on the next store."""
+    from domain.hashing import content_hash
+    from tasks.customer_sync import policy_table, merge_paths
+
+    p = freee_partner(world, "田中工業株式会社", registration=f"T{SUZUKI}", email=EMAIL, code="P-TANAKA")
+    c = hs_company(world, "田中工業株式会社", renkei_corporate_number=SUZUKI, phone=PHONE_1)
+    customer_sync()
+    store = world.rt.store
+    snap = store.get_snapshot("company", p)
+    plain = {"phone": PHONE_1, "billing_email": EMAIL}
+
+    def unhash(rec: dict) -> dict:
+        return {k: (plain.get(k, v) if isinstance(v, str) and v.startswith("hmac-sha256:") else v)
+                for k, v in rec.items()}
+
+    fields = {"crm": unhash(snap.fields["crm"]), "erp": unhash(snap.fields["erp"]),
+              "seen": {s: unhash(r) for s, r in snap.fields["seen"].items()}}
+    paths = merge_paths(policy_table(world.rt))
+    store.put_snapshot("company", p, fields, crm_hash=content_hash(fields["seen"]["crm"], paths),
+                       erp_hash=content_hash(fields["seen"]["erp"], paths))  # as the earlier version stored it
+    assert PHONE_1 in json.dumps(store.get_snapshot("company", p).fields, ensure_ascii=False)
+
+    world.hs().companies.update(c, {"phone": PHONE_2})
+    summary = customer_sync()
+    assert world.fr().get_partner(p)["phone"] == PHONE_2  # the change was seen against the plain base
+    assert summary["erp"]["updated"] == 1 and summary.get("renkei", {}).get("conflicts", 0) == 0
+    _no_personal(json.dumps(store.get_snapshot("company", p).fields, ensure_ascii=False), PHONE_1, PHONE_2, EMAIL)

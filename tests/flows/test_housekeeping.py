@@ -75,3 +75,19 @@ def test_next_run_marks_the_killed_run_crashed_and_recovers_its_claims(world):
     note = held_work_note(store, "product:item:", owner="product-sync:next", what="items")
     assert note and note.startswith("1 items still held by 1 other run")
     assert held_work_note(store, "invoice:deal:") is None
+
+
+def test_a_run_prefect_marked_crashed_frees_its_claims_once_its_process_is_gone(world):
+    """SIGTERM: Prefect marks the run Crashed itself, its claims stay leased — until the next run sees
+    that the process is gone."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed
+
+    host = process_stamp().split(":")[0]
+    with get_client(sync_client=True) as client:
+        gone = _running_run(client, "product-sync", f"{host}:{_dead_pid()}:0")
+        client.set_flow_run_state(gone.id, Crashed(message="SIGTERM"), force=True)
+    store = world.rt.store
+    store.claim("product:item:t-1", f"product-sync:{gone.id}", lease_seconds=3600)
+    product_sync()
+    assert [e.key for e in store.unfinished("product:item:")] == ["product:item:t-1"]

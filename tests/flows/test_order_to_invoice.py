@@ -187,19 +187,57 @@ def test_two_concurrent_runs_on_postgresql_make_one_invoice_per_deal(world, pg_u
     assert [(r.crm_id, r.erp_id) for r in world.rt.store.id_map("company")] == [(company, partner)]
 
 
+def _run_in_own_process(barriers: dict, out) -> None:
+    """One ``renkei run order-to-invoice`` worker: its own process, runtime, store engine and connectors.
+    Its first link and first cursor move wait for the other workers (see :func:`_line_up`)."""
+    import threading
+
+    from store.repo import Store
+
+    for name, barrier in barriers.items():
+        original, done = getattr(Store, name), []
+
+        def wrapped(self, *a, _original=original, _barrier=barrier, _done=done, **kw):
+            if not _done:
+                _done.append(True)
+                try:
+                    _barrier.wait(60)
+                except threading.BrokenBarrierError:
+                    pass
+            return _original(self, *a, **kw)
+
+        setattr(Store, name, wrapped)
+    from flows.order_to_invoice import order_to_invoice as run
+
+    try:
+        state = run(return_state=True)
+        out.put((state.type.value, state.message))
+    except BaseException as exc:  # noqa: BLE001 - reported to the test
+        out.put(("EXCEPTION", f"{type(exc).__name__}: {exc}"))
+
+
 def test_three_concurrent_runs_on_postgresql_none_fails(world, pg_url, monkeypatch):
-    """Three order-to-invoice runs at once on PostgreSQL, racing on linking an existing partner,
-    creating a new one (same 取引先コード) and the cursor: no run Failed, exactly one invoice per deal,
-    one partner per company."""
+    """Three order-to-invoice runs at once on PostgreSQL, each in its own process, racing on linking an
+    existing partner, creating a new one (same 取引先コード) and moving the cursor: no run Failed,
+    exactly one invoice per deal, one partner per company."""
+    import multiprocessing as mp
+
     _use_postgresql(world, pg_url, monkeypatch)
     existing = freee_partner(world, "株式会社三並列", registration="T4011001098993")
     matched = hs_company(world, "株式会社三並列", renkei_corporate_number="4011001098993")
     new = hs_company(world, "有限会社新規三並列", renkei_billing_email="keiri@shinki.example.co.jp")
     deals = [hs_deal(world, f"三並列 {i}", matched if i % 2 else new,
                      [{"name": "作業", "quantity": 1, "price": 20_000 + i}]) for i in range(6)]
-    _line_up(monkeypatch, 3, "link_or_adopt", "set_cursor")
-    states = _concurrent_runs(3)
-    assert len(states) == 3 and all(s.is_completed() for s in states), [s.message for s in states]
+    ctx = mp.get_context("spawn")
+    barriers = {"link_or_adopt": ctx.Barrier(3), "set_cursor": ctx.Barrier(3)}
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_run_in_own_process, args=(barriers, out)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=600) for _ in procs]
+    for p in procs:
+        p.join(60)
+    assert [r[0] for r in results] == ["COMPLETED"] * 3, results
     order_to_invoice()  # deals a worker skipped as "held" are finished by the next run
     invoices = freee_invoices(world)
     assert len(invoices) == len(deals)

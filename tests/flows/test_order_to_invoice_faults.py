@@ -65,6 +65,24 @@ def test_recovery_on_the_next_tokyo_day_finds_the_first_invoice(world, monkeypat
     assert _props(world, deal)["renkei_invoice_id"] == str(inv["id"])
 
 
+def test_an_interrupted_invoice_is_finished_even_if_the_deal_changed_since(world, monkeypatch):
+    """The deal was edited (now it needs approval) between the crash and the recovery: the invoice freee
+    already has is committed and shown; no approval is asked for a deal that is already invoiced."""
+    company = _customer(world, "株式会社途中変更", "7120001168421")
+    deal = hs_deal(world, "途中変更", company, [{"name": "保守", "quantity": 1, "price": 50_000}])
+    monkeypatch.setenv("RENKEI_TEST_CRASH_AFTER_INVOICE", deal)
+    assert order_to_invoice(lease_seconds=1, return_state=True).is_failed()
+    monkeypatch.delenv("RENKEI_TEST_CRASH_AFTER_INVOICE")
+    world.hs().deals.update(deal, {"amount": "99999"})  # now AMOUNT_MISMATCH
+    time.sleep(1.2)
+    assert order_to_invoice(lease_seconds=1, start_approvals=False, return_state=True).is_completed()
+    (inv,) = freee_invoices(world)
+    entry = world.rt.store.ledger_entry(f"invoice:deal:{deal}")
+    assert entry.status == "committed" and entry.external_id == str(inv["id"])
+    assert _props(world, deal)["renkei_invoice_status"] == "created"
+    assert deal not in _open(world)
+
+
 def test_reference_lookup_does_not_depend_on_the_billing_date(world):
     """The recovery lookup (``around``) finds an invoice billed on another day: partner-wide, all pages."""
     from tasks.invoicing import draft_invoice, customer_for
@@ -276,3 +294,5 @@ def test_a_kill_right_after_starting_the_approval_run_keeps_its_review_item(worl
     assert item.payload["approval_run"] == str(run.id)
     assert _props(world, big)["renkei_invoice_status"] == "pending_approval"
     assert freee_invoices(world) == []
+    with get_client(sync_client=True) as client:  # leave no paused run behind for the session's other tests
+        client.delete_flow_run(run.id)

@@ -184,3 +184,10 @@ def test_personal_values_at_rest_are_keyed_hashes(tmp_path, monkeypatch):
     assert is_protected(reveal_protected("phone", kept["crm"]["phone"], ["03-9999-0000"], key))
     monkeypatch.setenv("RENKEI_DATA_KEY", "another key")
     assert protect_personal({"phone": "0312345678"})["phone"] != kept["crm"]["phone"]
+
+
+def test_review_messages_never_hold_raw_contact_data(store: Store):
+    item = store.add_review(flow="customer-sync", reason_code="ERP_WRITE_FAILED", entity="company", entity_key="8",
+                            message="freee refused: email hanako.sato@example.co.jp / phone 090-1234-5678 invalid")
+    assert "hanako.sato" not in item.message and "090-1234-5678" not in item.message
+    assert "h***@example.co.jp" in item.message and "***-5678" in item.message
