@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the working folder (stores, logs, Prefect home)")
     ap.add_argument("--strict-limits", action="store_true", help="keep the sandboxes' real rate limits")
     ap.add_argument("--concurrent", type=int, default=1,
-                    help="world B first starts this many order-to-invoice runs at once")
+                    help="world B's first order-to-invoice attempt is this many runs at once (one is killed)")
     ap.add_argument("--postgres", metavar="URL", default=None,
                     help="state stores on this PostgreSQL server (a fresh database per world) instead of SQLite")
     args = ap.parse_args(argv)
