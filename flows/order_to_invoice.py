@@ -38,7 +38,7 @@ from tasks.invoicing import (Draft, SimulatedCrash, create_invoice_once, crash_h
                              draft_invoice, ledger_key, prefetch_customers, safe_error)
 from tasks.outbox import DECISION_PREFIX, INVOICE_SPECS, PENDING_PREFIX, drain, kill_before_writeback_hook
 from tasks.retry import BATCH_TASK
-from tasks.reporting import run_name, RunReport, flush, publish_report
+from tasks.reporting import plain_text, run_name, RunReport, flush, publish_report
 from tasks.runtime import get_runtime
 from tasks.housekeeping import reap_dead_runs
 
@@ -109,7 +109,7 @@ def draft_fingerprint(draft: Draft) -> str:
 
 
 def approval_run_name(draft: Draft) -> str:
-    customer = draft.customer.name if draft.customer else "（請求先不明）"
+    customer = plain_text(draft.customer.name) if draft.customer else "（請求先不明）"
     amount = format_yen(draft.invoice.total) if draft.invoice else "金額未確定"
     return f"請求承認 {customer} {amount} deal-{draft.deal.crm_id}"
 

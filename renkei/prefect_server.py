@@ -119,18 +119,23 @@ PR_SET_PDEATHSIG = 1
 
 
 def _die_with_parent(parent_pid: int):
-    def preexec() -> None:  # runs in the child between fork and exec: no allocation-heavy work
-        try:
-            import ctypes
+    """``preexec_fn`` asking the kernel to SIGTERM the child when its parent dies (Linux; ``None``
+    elsewhere). libc's ``prctl`` is looked up here, in the parent: the child only calls it."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
 
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-        except Exception:  # noqa: BLE001 - not Linux: the watchdog covers it
-            return
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None  # the watchdog covers it
+
+    def preexec() -> None:  # runs in the child between fork and exec: keep it minimal
+        prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
         if os.getppid() != parent_pid:  # the parent died before prctl took effect
             os.kill(os.getpid(), signal.SIGTERM)
 
-    return preexec if sys.platform.startswith("linux") else None
+    return preexec
 
 
 WATCHDOG = r"""

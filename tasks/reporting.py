@@ -6,6 +6,7 @@ A flow collects a :class:`RunReport` while it works (plain Python, cheap), then 
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import Counter
 from datetime import datetime
@@ -17,6 +18,20 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from store.repo import Store
+
+
+_MARKUP_CHARS = re.compile(r"[<>\[\]`*_#|]")
+
+
+def plain_text(value: Any) -> Any:
+    """A record's text as it may appear in an artifact, a run name or a log: when it carries markup
+    (:func:`domain.plausibility.markup_problem`), the markup characters are blanked so nothing renders
+    (``<b>株式会社X</b>`` → `` b 株式会社X /b ``); other values pass unchanged."""
+    from domain.plausibility import markup_problem
+
+    if isinstance(value, str) and markup_problem(value):
+        return _MARKUP_CHARS.sub(" ", value)
+    return value
 
 
 @dataclass
@@ -66,7 +81,7 @@ class RunReport:
     def row(self, **values: Any) -> None:
         with self._lock:
             if len(self.rows) < self.max_rows:
-                self.rows.append(values)
+                self.rows.append({k: plain_text(v) for k, v in values.items()})
 
     def review(self, *, reason_code: str, entity: str, entity_key: str, message: str,
                payload: dict[str, Any] | None = None, side: str = "renkei") -> None:

@@ -104,3 +104,13 @@ def test_an_unusable_billing_email_goes_to_review():
     deal = _deal([LineItem(name="保守", quantity=Decimal(1), unit_price=1000)])
     bad = Company(name="株式会社テスト", erp_id="P1", billing_email="not-an-email@@")
     assert _codes(deal, bad) == [ReasonCode.EMAIL_INVALID]
+
+
+def test_markup_never_renders_in_artifact_rows_or_run_names():
+    from tasks.reporting import RunReport, plain_text
+
+    assert plain_text("<b>株式会社X</b>") == " b 株式会社X /b "
+    assert plain_text("株式会社A&B") == "株式会社A&B"  # no markup: unchanged
+    report = RunReport("order-to-invoice")
+    report.row(customer="[株式会社X](http://evil.example)", total=1100)
+    assert report.rows == [{"customer": " 株式会社X (http://evil.example)", "total": 1100}]
