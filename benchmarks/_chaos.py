@@ -41,7 +41,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import httpx
 
@@ -697,9 +697,6 @@ def duplicates(world: str, snap: dict) -> list[str]:
         c = Counter((p.get("date"), p.get("amount"), p.get("from_walletable_type"), p.get("from_walletable_id"))
                     for p in d.get("payments") or [])
         out += [f"[{world}] freee deal {d.get('id')}: payment {k} ×{n}" for k, n in c.items() if n > 1]
-    inv_deals = Counter(str(d.get("ref_number") or "") + "|" + str(d.get("partner_id")) + "|" + str(d.get("amount"))
-                        + "|" + str(d.get("issue_date")) for d in f["deals"] if d.get("type") == "income")
-    del inv_deals  # freee deals of invoices are compared as rows; equal rows are legitimate (same amount+day)
     jc = Counter(_row(_norm(j, {})) for j in f["journals"])
     out += [f"[{world}] manual journal ×{n}: {k[:200]}" for k, n in jc.items() if n > 1]
     ac = Counter(_row({"flow": r["flow"], "parameters": r["parameters"]}) for r in f.get("approvals", []))
@@ -718,7 +715,7 @@ def lost(world: str, snap: dict) -> list[str]:
         m = re.match(r"renkei:deal:([^:\s]+)", ref)
         if m:
             invoiced.add(m.group(1))
-    reviewed = {str(r.get("entity_key")) for r in f["open_reviews"]}
+    reviewed = {str(r.get("entity_key")) for r in f["open_reviews"] if r.get("entity") not in ("deposit", "company")}
     approved = {str((r["parameters"] or {}).get("deal_id")) for r in f.get("approvals", [])}
     out = []
     for d in f["hubspot_deals"]:
@@ -801,10 +798,3 @@ def report(result: ChaosResult, log: Callable[[str], None] = print, max_lines: i
                 log(f"  … {len(rows) - max_lines} more")
     log(result.line())
 
-
-def iter_text(values: Iterable[Any]) -> Iterable[str]:
-    for v in values:
-        if isinstance(v, bytes):
-            yield v.decode("utf-8", "replace")
-        elif isinstance(v, str):
-            yield v

@@ -95,7 +95,6 @@ def _feed_bank(world, ids: dict[str, str], refused: dict[str, str]) -> None:
 def _run_flows(states: list) -> None:
     from flows.customer_sync import customer_sync
     from flows.order_to_invoice import order_to_invoice
-    from flows.payment_writeback import payment_writeback
 
     states.append(("customer-sync", customer_sync(return_state=True)))
     states.append(("order-to-invoice", order_to_invoice(start_approvals=False, return_state=True)))
@@ -107,7 +106,7 @@ def _run_payments(states: list) -> None:
     states.append(("payment-writeback", payment_writeback(start_approvals=False, return_state=True)))
 
 
-def _all(world, pages) -> list[dict]:
+def _all(pages) -> list[dict]:
     return [x for page in pages for x in page.items]
 
 
@@ -116,9 +115,9 @@ def _check(world, ids: dict[str, str], refused: dict[str, str]) -> list[str]:
     from connectors.freee.mapping import invoice_reference
 
     fr = world.fr()
-    partners = _all(world, fr.iter_partner_pages(limit=100))
-    invoices = _all(world, fr.iter_invoice_pages(limit=100))
-    txns = {str(t["id"]): t for t in _all(world, fr.iter_wallet_txn_pages(limit=100))}
+    partners = _all(fr.iter_partner_pages(limit=100))
+    invoices = _all(fr.iter_invoice_pages(limit=100))
+    txns = {str(t["id"]): t for t in _all(fr.iter_wallet_txn_pages(limit=100))}
     by_ref: dict[str, list[dict]] = {}
     for inv in invoices:
         by_ref.setdefault(invoice_reference(inv.get("memo")) or "", []).append(inv)
