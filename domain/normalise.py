@@ -157,3 +157,19 @@ def mask_personal(value: str | None, keep: int = 1) -> str:
         local, _, domain = value.partition("@")
         return f"{local[:keep]}***@{domain}"
     return value[:keep] + "***"
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]{}()#+!|~>-])")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def safe_text(value: object, limit: int = 200) -> str:
+    """Text as shown in a message, table or artifact: never renders as markup. HTML is escaped (``<b>`` →
+    ``&lt;b&gt;``), markdown punctuation is backslash-escaped, control characters become one space and
+    the text is cut at ``limit`` characters: ``<b>株式会社X</b>`` shows as written, not in bold."""
+    import html
+
+    s = _CONTROL.sub(" ", "" if value is None else str(value))
+    if len(s) > limit:
+        s = s[: limit - 1] + "…"
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(s, quote=False))

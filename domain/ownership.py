@@ -375,6 +375,8 @@ def comparable(path: str, value: Any) -> Any:
     """
     if value is None or value is MISSING:
         return None
+    if isinstance(value, str) and value.startswith(PROTECTED_PREFIX):
+        return value  # a keyed hash of a personal value (see protect_value): compared as it is
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="python")
     if isinstance(value, Enum):
@@ -800,3 +802,39 @@ def plan_merge(
     plan.held = frozenset(held)
     plan.paths = policy.synced_paths
     return plan
+
+
+# ---------------------------------------------------------------------------------------------------
+# personal values at rest: keyed hashes in the base snapshot
+
+PROTECTED_PREFIX = "hmac-sha256:"
+
+
+def is_protected(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(PROTECTED_PREFIX)
+
+
+def protect_value(path: str, value: Any, key: bytes) -> Any:
+    """A personal value as kept at rest: ``hmac-sha256:<hex>`` of its :func:`comparable` form, keyed, so
+    equal values (under the merge's own equality) hash equal and nothing can be read back or guessed
+    without the key. Empty stays empty (``None``); a protected value is returned as it is."""
+    import hmac
+
+    if is_protected(value):
+        return value
+    c = comparable(path, value)
+    if c is None:
+        return value if value in (None, "") else None
+    body = json.dumps(c, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return PROTECTED_PREFIX + hmac.new(key, f"{path.rsplit('.', 1)[-1]}\x1f{body}".encode(), hashlib.sha256).hexdigest()
+
+
+def reveal_protected(path: str, stored: Any, candidates: Iterable[Any], key: bytes) -> Any:
+    """``stored`` with a protected value replaced by the candidate (a value read this run) it is the hash
+    of; still protected when none matches (then it stands for "some other value": changed since)."""
+    if not is_protected(stored):
+        return stored
+    for c in candidates:
+        if c is not MISSING and not is_protected(c) and protect_value(path, c, key) == stored:
+            return c
+    return stored

@@ -19,6 +19,7 @@ from tasks import products as ps
 from tasks.retry import BATCH_TASK
 from tasks.reporting import run_name, RunReport, flush, publish_report
 from tasks.runtime import get_runtime
+from tasks.housekeeping import reap_dead_runs
 
 FLOW = ps.FLOW
 
@@ -53,6 +54,7 @@ def _run_name() -> str:
 @flow(name=FLOW, flow_run_name=_run_name, log_prints=False)
 def product_sync(batch_size: int = 500) -> dict[str, Any]:
     """freee items → HubSpot products. Returns the counts per side."""
+    reap_dead_runs(FLOW)  # earlier runs killed mid-way: marked Crashed, their leases freed
     log = get_run_logger()
     rt = get_runtime()
     flow_run_id = str(get_run_context().flow_run.id)

@@ -26,6 +26,7 @@ from tasks.reporting import RunReport, flush, publish_report
 from tasks.runtime import get_runtime
 from tasks.subscriptions import AWAITING, APPROVAL_FLOW, Context, decide, fingerprint, proration_markdown, \
     read_subscription
+from tasks.housekeeping import reap_dead_runs
 
 
 def _read(deal_id: str):
@@ -39,6 +40,7 @@ def _read(deal_id: str):
 def proration_approval(deal_id: str, version: int, timeout_hours: float | None = None,
                        lease_seconds: int = 300) -> dict[str, Any]:
     """Wait for finance to approve or reject the proration of ``deal_id`` version ``version``."""
+    reap_dead_runs(APPROVAL_FLOW)  # earlier runs killed mid-way: marked Crashed, their leases freed
     log = get_run_logger()
     rt = get_runtime()
     subs = SubscriptionStore(rt.store)

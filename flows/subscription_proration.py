@@ -36,6 +36,7 @@ from tasks.reporting import run_name, RunReport, flush, publish_report
 from tasks.runtime import get_runtime
 from tasks.subscriptions import FLOW, Context, SubscriptionProblem, advance, is_subscription, post_journals, \
     read_subscription
+from tasks.housekeeping import reap_dead_runs
 
 CURSOR = "subscription-proration:hubspot-deals"
 SCHEDULE_ARTIFACT = "subscription-revenue-schedule"
@@ -126,6 +127,7 @@ def subscription_proration(as_of: str | None = None, lease_seconds: int = 300, s
 
     ``as_of``: the business date (Asia/Tokyo, ISO) the run acts on — default today; events after it wait.
     """
+    reap_dead_runs(FLOW)  # earlier runs killed mid-way: marked Crashed, their leases freed
     log = get_run_logger()
     rt = get_runtime()
     day = date.fromisoformat(as_of) if as_of else today_tokyo()

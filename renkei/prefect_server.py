@@ -80,7 +80,10 @@ def prefect_server(home: Path, *, port: int | None = None, keep: bool = False) -
     proc = subprocess.Popen(
         [prefect_bin, "server", "start", "--host", "127.0.0.1", "--port", str(port), "--analytics-off"],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=None if keep else _die_with_parent(os.getpid()),
     )
+    if not keep:  # a server left up on purpose (demo --keep-ui) outlives us; any other dies with us
+        start_watchdog(proc.pid)
     server = PrefectServer(api_url, ui_url, True, proc, log_path)
     old = {k: os.environ.get(k) for k in ("PREFECT_API_URL", "PREFECT_HOME", *QUIET_ENV)}
     try:
@@ -101,6 +104,80 @@ def prefect_server(home: Path, *, port: int | None = None, keep: bool = False) -
         if not keep:
             stop(proc)
         log.close()
+
+
+# ------------------------------------------------------------------------------ dying with the parent
+# A server we started must not outlive us, even when we are killed with SIGKILL (no ``finally`` runs):
+#  1. Linux: the child asks the kernel for SIGTERM when its parent dies (prctl PR_SET_PDEATHSIG). The
+#     signal follows the *thread* that started the child: start servers from the main thread.
+#  2. Everywhere (and for anything the server itself started in its process group): a tiny watchdog
+#     process polls the parent every half second; once the parent is gone it sends SIGTERM to the
+#     server's whole process group, then SIGKILL after a grace period. It exits by itself as soon as the
+#     group is gone (also after a normal stop), so it leaves nothing behind either.
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent_pid: int):
+    """``preexec_fn`` asking the kernel to SIGTERM the child when its parent dies (Linux; ``None``
+    elsewhere). libc's ``prctl`` is looked up here, in the parent: the child only calls it."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None  # the watchdog covers it
+
+    def preexec() -> None:  # runs in the child between fork and exec: keep it minimal
+        prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
+WATCHDOG = r"""
+import os, signal, sys, time
+parent, group, grace = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+def alive_group():
+    try:
+        os.killpg(group, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+while alive_group():
+    if os.getppid() != parent:
+        try:
+            os.killpg(group, signal.SIGTERM)
+        except ProcessLookupError:
+            sys.exit(0)
+        deadline = time.monotonic() + grace
+        while alive_group() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if alive_group():
+            try:
+                os.killpg(group, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        sys.exit(0)
+    time.sleep(0.5)
+"""
+
+
+def start_watchdog(group: int, grace_s: float = 10.0) -> subprocess.Popen | None:
+    """Watch this process; stop process group ``group`` when it dies (see above)."""
+    if os.name != "posix":
+        return None
+    try:
+        return subprocess.Popen([sys.executable, "-c", WATCHDOG, str(os.getpid()), str(group), str(grace_s)],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                close_fds=True)
+    except OSError:
+        return None
 
 
 def stop(proc: subprocess.Popen, timeout_s: float = 20.0) -> None:

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     )
     home: Path = Field(DEFAULT_HOME, description="working folder: SQLite file, token store, local Prefect home")
     policy_file: Path | None = Field(None, description="business policy TOML; defaults to the packaged policy")
+    data_key: SecretStr | None = Field(
+        None, description="key of the keyed hashes (HMAC-SHA256) that stand for personal values at rest; "
+                          "when unset, one is generated once and kept 0600 under RENKEI_HOME/secrets")
 
     def safe_dict(self) -> dict[str, object]:
         """Settings for display: secrets shown only as set / not set."""
@@ -64,6 +67,16 @@ class Settings(BaseSettings):
     def token_store_path(self) -> Path:
         return self.home / "secrets" / "freee-token.json"
 
+    @property
+    def data_key_path(self) -> Path:
+        return self.home / "secrets" / "data-key"
+
+    def personal_data_key(self) -> bytes:
+        """The key for personal values at rest: ``RENKEI_DATA_KEY``, else the generated key file."""
+        if self.data_key is not None:
+            return self.data_key.get_secret_value().encode("utf-8")
+        return _key_file(str(self.data_key_path.resolve()))
+
 
 def redact_url(url: str) -> str:
     """``postgresql://user:pw@host/db`` → ``postgresql://user:***@host/db``."""
@@ -73,6 +86,37 @@ def redact_url(url: str) -> str:
         user = creds.split(":", 1)[0]
         return f"{scheme}://{user}:***@{host}"
     return url
+
+
+@lru_cache(maxsize=16)
+def _key_file(path: str) -> bytes:
+    """Read the key file, creating it (32 random bytes as hex, mode 0600) exactly once. The key is written
+    to a private temporary file and hard-linked into place, so a reader never sees a partial key and of
+    concurrent first callers exactly one key wins."""
+    import os
+    import secrets
+    import tempfile
+
+    p = Path(path)
+    if not p.exists():
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".data-key.", dir=p.parent)
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(secrets.token_hex(32))
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, p)
+            except FileExistsError:
+                pass  # another process made it first: use theirs
+        finally:
+            os.unlink(tmp)
+    key = p.read_text(encoding="utf-8").strip()
+    if not key:
+        raise RuntimeError(f"the data key file {p} is empty: remove it or set RENKEI_DATA_KEY")
+    return key.encode("utf-8")
 
 
 @lru_cache(maxsize=1)

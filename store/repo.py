@@ -13,10 +13,12 @@ The idempotency ledger protocol (design.md, "Exactly once at every external writ
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Literal, Sequence
 
-from sqlalchemy import update
+from sqlalchemy import text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -30,6 +32,68 @@ PERSONAL_KEYS = frozenset({
     "email", "billing_email", "phone", "mobile", "first_name", "last_name", "firstname", "lastname",
     "billing_contact_name", "contact_name", "address", "street", "building", "payer_name", "bank_account",
 })
+
+
+def personal_key() -> bytes:
+    """The key of the keyed hashes kept for personal values (``RENKEI_DATA_KEY`` or the generated file)."""
+    import os
+
+    return _personal_key(os.environ.get("RENKEI_DATA_KEY"), os.environ.get("RENKEI_HOME"))
+
+
+@lru_cache(maxsize=16)
+def _personal_key(_key: str | None, _home: str | None) -> bytes:  # the settings' inputs: cache key only
+    from renkei.settings import Settings
+
+    return Settings().personal_data_key()
+
+
+def is_personal_path(path: Any) -> bool:
+    """A field (``phone``) or dotted path (``address.street``) whose last part is a personal key."""
+    return isinstance(path, str) and path.rsplit(".", 1)[-1].lower() in PERSONAL_KEYS
+
+
+def protect_personal(fields: Any, key: bytes | None = None) -> Any:
+    """``fields`` with every personal value (by key, at any depth) replaced by its keyed hash
+    (:func:`domain.ownership.protect_value`): what base snapshots keep at rest. Equality is all a 3-way
+    merge needs of a base value; the value itself is never kept. Idempotent."""
+    from domain.ownership import protect_value
+
+    key = key if key is not None else personal_key()
+
+    def walk(obj: Any) -> Any:
+        if isinstance(obj, dict):
+            return {k: (protect_value(k, v, key) if is_personal_path(k) and v not in (None, "") else walk(v))
+                    for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [walk(v) for v in obj]
+        return obj
+
+    return walk(fields)
+
+
+def _insert_for(engine: Engine, table):
+    """The dialect's INSERT (PostgreSQL and SQLite both speak ``ON CONFLICT``)."""
+    return (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def upsert_snapshots(engine: Engine, entity: str, rows: Sequence[tuple[str, dict[str, Any], str | None, str | None]]
+                     ) -> None:
+    """``(key, fields, crm_hash, erp_hash)`` rows written in one transaction, ``INSERT … ON CONFLICT DO
+    UPDATE``: concurrent writers of one key never collide (the last one wins). ``fields`` are stored as
+    given — callers protect personal values first (:func:`protect_personal`)."""
+    if not rows:
+        return
+    table = BaseSnapshot.__table__
+    now = utcnow()
+    stmt = _insert_for(engine, table)
+    stmt = stmt.on_conflict_do_update(index_elements=["entity", "key"],
+                                      set_=dict(fields=stmt.excluded.fields, crm_hash=stmt.excluded.crm_hash,
+                                                erp_hash=stmt.excluded.erp_hash, updated_at=stmt.excluded.updated_at))
+    values = [dict(entity=entity, key=k, fields=f, crm_hash=ch, erp_hash=eh, updated_at=now) for k, f, ch, eh in rows]
+    with session_scope(engine) as s:
+        for i in range(0, len(values), 1000):
+            s.execute(stmt, values[i:i + 1000])
 
 
 class IdConflict(Exception):
@@ -60,14 +124,24 @@ class Claim:
         return self.state in ("won", "recovered")
 
 
+def _mask_message(message: str) -> str:
+    from renkei.logmask import mask_text
+
+    return mask_text(message or "")
+
+
+def _is_hashed(v: Any) -> bool:
+    return isinstance(v, str) and v.startswith("hmac-sha256:")
+
+
 def mask_changes(changes: Any) -> Any:
     """Recursively mask personal values (by key) in a change description."""
     if isinstance(changes, dict):
         out = {}
         for k, v in changes.items():
-            if isinstance(k, str) and k.lower() in PERSONAL_KEYS and not isinstance(v, (dict, list)):
-                out[k] = mask_personal(str(v)) if v not in (None, "") else v
-            elif isinstance(k, str) and k.lower() in PERSONAL_KEYS and isinstance(v, dict):
+            if is_personal_path(k) and not isinstance(v, (dict, list)):
+                out[k] = v if _is_hashed(v) else (mask_personal(str(v)) if v not in (None, "") else v)
+            elif is_personal_path(k) and isinstance(v, dict):
                 out[k] = {kk: (mask_personal(str(vv)) if vv not in (None, "") else vv) for kk, vv in v.items()}
             else:
                 out[k] = mask_changes(v)
@@ -91,23 +165,35 @@ class Store:
 
     # ---------------------------------------------------------------- ID map
     def link(self, entity: str, crm_id: str, erp_id: str) -> IdMap:
-        """Record a pair; idempotent for the same pair, :class:`IdConflict` when either side is taken."""
+        """Record a pair; idempotent for the same pair (also when two writers race to record it),
+        :class:`IdConflict` when either side is already linked to something else.
+
+        One ``INSERT … ON CONFLICT DO NOTHING`` (either unique constraint), then the rows are read back:
+        a concurrent identical link is success, never a crash."""
+        now = utcnow()
         with session_scope(self.engine) as s:
+            s.execute(_insert_for(self.engine, IdMap.__table__)
+                      .values(entity=entity, crm_id=crm_id, erp_id=erp_id, status="active", created_at=now,
+                              updated_at=now)
+                      .on_conflict_do_nothing())
+        with Session(self.engine) as s:
             existing = s.exec(select(IdMap).where(IdMap.entity == entity, IdMap.crm_id == crm_id)).first()
-            if existing:
-                if existing.erp_id == erp_id:
-                    return existing
+            if existing is not None and existing.erp_id == erp_id:
+                return existing
+            if existing is not None:
                 raise IdConflict(f"{entity} crm {crm_id} is already linked to erp {existing.erp_id}")
             taken = s.exec(select(IdMap).where(IdMap.entity == entity, IdMap.erp_id == erp_id)).first()
-            if taken:
-                raise IdConflict(f"{entity} erp {erp_id} is already linked to crm {taken.crm_id}")
-            row = IdMap(entity=entity, crm_id=crm_id, erp_id=erp_id)
-            s.add(row)
-            try:
-                s.flush()
-            except IntegrityError as exc:
-                raise IdConflict(f"{entity} {crm_id}⇄{erp_id} raced with another writer") from exc
-            return row
+            raise IdConflict(f"{entity} erp {erp_id} is already linked to crm "
+                             f"{taken.crm_id if taken else '(a row that vanished)'}")
+
+    def link_or_adopt(self, entity: str, crm_id: str, erp_id: str) -> str | None:
+        """:meth:`link`, resolving a race: when another writer linked ``crm_id`` first, its pair wins and
+        its ERP id is returned (the caller adopts it). ``None`` when ``erp_id`` belongs to another CRM
+        record and ``crm_id`` has no pair (a true conflict for a person)."""
+        try:
+            return self.link(entity, crm_id, erp_id).erp_id
+        except IdConflict:
+            return self.erp_id_for(entity, crm_id)
 
     def erp_id_for(self, entity: str, crm_id: str) -> str | None:
         with Session(self.engine) as s:
@@ -144,10 +230,13 @@ class Store:
 
     def set_cursor(self, name: str, value: str, flow_run_id: str | None = None) -> None:
         """Commit a watermark. Call only after the work it covers is committed."""
+        now = utcnow()
+        stmt = _insert_for(self.engine, SyncCursor.__table__).values(name=name, value=value, flow_run_id=flow_run_id,
+                                                                     updated_at=now)
+        stmt = stmt.on_conflict_do_update(index_elements=["name"], set_=dict(value=value, flow_run_id=flow_run_id,
+                                                                             updated_at=now))
         with session_scope(self.engine) as s:
-            row = s.get(SyncCursor, name) or SyncCursor(name=name, value=value)
-            row.value, row.flow_run_id, row.updated_at = value, flow_run_id, utcnow()
-            s.add(row)
+            s.execute(stmt)
 
     # ---------------------------------------------------------------- base snapshots
     def get_snapshot(self, entity: str, key: str) -> BaseSnapshot | None:
@@ -167,10 +256,9 @@ class Store:
 
     def put_snapshot(self, entity: str, key: str, fields: dict[str, Any], *, crm_hash: str | None = None,
                      erp_hash: str | None = None) -> None:
-        with session_scope(self.engine) as s:
-            row = s.get(BaseSnapshot, (entity, key)) or BaseSnapshot(entity=entity, key=key)
-            row.fields, row.crm_hash, row.erp_hash, row.updated_at = dict(fields), crm_hash, erp_hash, utcnow()
-            s.add(row)
+        """Upsert one snapshot row. ``fields`` are stored as given: a caller keeping a 3-way-merge base of
+        personal data passes them through :func:`protect_personal` first (customer-sync does)."""
+        upsert_snapshots(self.engine, entity, [(key, dict(fields), crm_hash, erp_hash)])
 
     # ---------------------------------------------------------------- idempotency ledger
     def claim(self, key: str, owner: str, *, lease_seconds: int = 300) -> Claim:
@@ -310,15 +398,37 @@ class Store:
         """Open a review item; while one is open for the same flow/reason/record, update it instead."""
         dedupe = f"{flow}:{reason_code}:{entity}:{entity_key}"
         with session_scope(self.engine) as s:
+            if self.engine.dialect.name == "postgresql":  # concurrent runs: one open item per key, not two
+                s.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": dedupe})
             row = s.exec(select(ReviewItem).where(ReviewItem.dedupe_key == dedupe, ReviewItem.status == "open")).first()
             if row is None:
                 row = ReviewItem(flow=flow, reason_code=reason_code, entity=entity, entity_key=entity_key,
                                  dedupe_key=dedupe)
-            row.message, row.payload = message[:2000], mask_changes(payload or {})
+            # what a person reads: e-mail addresses, phone numbers and secrets masked wherever they came from
+            # (an API's error text quotes the value it refused)
+            row.message, row.payload = _mask_message(message)[:2000], mask_changes(payload or {})
             row.flow_run_id, row.updated_at = flow_run_id, utcnow()
             s.add(row)
             s.flush()
             return row
+
+    def resolve_reviews(self, *, flow: str, entity: str, entity_keys: Iterable[str], reason_codes: Iterable[str],
+                        comment: str) -> int:
+        """Close the open items of these records and reasons: the records pass now (one statement per
+        500 records). Returns how many were closed."""
+        keys, codes, n = list(dict.fromkeys(str(k) for k in entity_keys)), list(reason_codes), 0
+        now = utcnow()
+        with session_scope(self.engine) as s:
+            for i in range(0, len(keys), 500):
+                res = s.execute(update(ReviewItem)
+                                .where(col(ReviewItem.flow) == flow, col(ReviewItem.entity) == entity,
+                                       col(ReviewItem.status) == "open", col(ReviewItem.reason_code).in_(codes),
+                                       col(ReviewItem.entity_key).in_(keys[i:i + 500]))
+                                .values(status="resolved", decision="resolved", decided_by=flow, comment=comment,
+                                        decided_at=now, updated_at=now)
+                                .execution_options(synchronize_session=False))
+                n += int(res.rowcount or 0)
+        return n
 
     def list_reviews(self, status: str | None = "open", flow: str | None = None) -> list[ReviewItem]:
         with Session(self.engine) as s:
@@ -365,3 +475,28 @@ class Store:
             if since:
                 q = q.where(AuditEvent.at >= since)
             return list(s.exec(q.order_by(AuditEvent.id)))
+
+    # ---------------------------------------------------------------- dead runs' leases, held work
+    def expire_leases(self, owner: str) -> int:
+        """End the leases of live claims held by ``owner`` (``"<flow>:<flow_run_id>"``, a run known to be
+        dead): the next claimer recovers them at once (it looks the reference up before creating, so
+        this is safe even when the dead run wrote). Returns how many claims were freed."""
+        past = utcnow() - timedelta(seconds=1)
+        with session_scope(self.engine) as s:
+            res = s.execute(update(LedgerEntry)
+                            .where(col(LedgerEntry.owner) == owner, col(LedgerEntry.status) == "claimed",
+                                   col(LedgerEntry.lease_until) > past)
+                            .values(lease_until=past)
+                            .execution_options(synchronize_session=False))
+            return int(res.rowcount or 0)
+
+    def held_claims(self, prefix: str, *, exclude_owner: str | None = None, limit: int = 1000) -> list[LedgerEntry]:
+        """Claims under key ``prefix`` that another worker still holds (not committed, lease running):
+        work a run that completes now did not do — its summary says so."""
+        now = utcnow()
+        with Session(self.engine) as s:
+            q = select(LedgerEntry).where(col(LedgerEntry.key).startswith(prefix),
+                                          col(LedgerEntry.status) == "claimed", col(LedgerEntry.lease_until) >= now)
+            if exclude_owner:
+                q = q.where(col(LedgerEntry.owner) != exclude_owner)
+            return list(s.exec(q.order_by(LedgerEntry.key).limit(limit)))

@@ -54,9 +54,13 @@ from domain.model import Company
 from domain.normalise import normalise_company_name
 from domain.ownership import (MISSING, ChangeAction, MergePlan, PolicyTable, Resolution, apply_updates, get_path,
                               plan_merge)
+from domain.normalise import mask_personal, safe_text
+from domain.ownership import is_protected, reveal_protected
 from store.db import session_scope
 from store.models import BaseSnapshot, IdMap, utcnow
-from tasks.customers import partner_code_for
+from store.repo import is_personal_path, personal_key, protect_personal, upsert_snapshots
+from tasks.customers import (PLAUSIBILITY_REASONS, display_name, flat_findings, partner_code_for, plausible_company,
+                             review_findings)
 from tasks.reporting import RunReport
 from tasks.runtime import Runtime
 
@@ -125,8 +129,42 @@ def company_from_fields(fields: Mapping[str, Any], **ids: Any) -> Company:
     return Company.model_validate({**nested, **{k: v for k, v in ids.items() if v is not None}})
 
 
-def fhash(fields: Mapping[str, Any], paths: Sequence[str]) -> str:
-    return content_hash(fields, paths)
+def fhash(fields: Mapping[str, Any], paths: Sequence[str], key: bytes | None = None) -> str:
+    """Content hash of a side's record as kept at rest (personal values as keyed hashes), so a record
+    read now and the same record standing in from the snapshot hash equal."""
+    return content_hash(protect_personal(dict(fields), key if key is not None else personal_key()), paths)
+
+
+def has_protected(rec: Mapping[str, Any] | None) -> bool:
+    return bool(rec) and any(is_protected(v) for v in rec.values())
+
+
+def reveal(rec: Mapping[str, Any] | None, candidates: Sequence[Mapping[str, Any] | None], key: bytes
+           ) -> dict[str, Any] | None:
+    """``rec`` with each keyed hash replaced by the value read this run it stands for (if any)."""
+    if rec is None or not has_protected(rec):
+        return rec if rec is None else dict(rec)
+    return {p: (reveal_protected(p, v, [c.get(p, MISSING) for c in candidates if c], key) if is_protected(v) else v)
+            for p, v in rec.items()}
+
+
+def reveal_base(base: dict[str, dict[str, Any]] | None, crm: Mapping[str, Any], erp: Mapping[str, Any], key: bytes
+                ) -> dict[str, dict[str, Any]] | None:
+    """A stored base (personal values hashed) made comparable with the records read now: a hash equal to
+    the current value's becomes that value (unchanged since the base); another hash stays, unequal to
+    anything — "changed since the base". Plain (older) bases are used as they are."""
+    if base is None:
+        return None
+    return {side: reveal(base.get(side) or {}, [crm, erp], key) or {} for side in ("crm", "erp")}
+
+
+def shown(path: str, value: Any) -> str:
+    """A field value as a person or log may see it: personal values masked, markup escaped."""
+    if value is None or value is MISSING:
+        return "None"
+    if is_personal_path(path):
+        return "(hidden)" if is_protected(value) else mask_personal(str(value))
+    return safe_text(value)
 
 
 def _errors(exc: Exception) -> str:
@@ -168,6 +206,7 @@ class SyncState:
     crash: str | None = None
     linked_at_start: frozenset[str] = frozenset()  # partners linked before this run's freee read
     invalid_open: dict[str, int] = field(default_factory=dict)  # entity key → open INVALID_* review id
+    plausibility_open: dict[str, list[int]] = field(default_factory=dict)  # crm id → open EMAIL_INVALID / MARKUP_*
     written_ts: dict[str, str] = field(default_factory=dict)  # crm id → hs_lastmodifieddate of our write
     erp_writer: ThreadPoolExecutor | None = None  # set: writes run behind the pages (full reads)
     crm_writer: ThreadPoolExecutor | None = None
@@ -226,6 +265,8 @@ class SyncState:
             p = item.payload or {}
             if item.status == "open" and item.reason_code in ("INVALID_CRM_COMPANY", "INVALID_ERP_PARTNER"):
                 st.invalid_open[item.entity_key] = int(item.id)
+            if item.status == "open" and item.reason_code in PLAUSIBILITY_REASONS:
+                st.plausibility_open.setdefault(item.entity_key, []).append(int(item.id))
             if item.status == "open" and item.reason_code in MATCH_REASONS:
                 side = p.get("source_side")
                 for c in p.get("candidates") or []:
@@ -266,27 +307,13 @@ class SyncState:
 
 
 def put_snapshots(rt: Runtime, rows: Sequence[tuple[str, dict[str, Any], str, str]]) -> None:
-    """``(erp_id, fields, crm_hash, erp_hash)`` rows, upserted in one transaction (SQL core: building
-    20,000 ORM objects costs more than the database work)."""
+    """``(erp_id, fields, crm_hash, erp_hash)`` rows, upserted in one transaction (``INSERT … ON CONFLICT``:
+    a concurrent run writing the same pair never collides). Personal values are kept only as keyed
+    hashes (:func:`store.repo.protect_personal`): all the 3-way merge needs of them is equality."""
     if not rows:
         return
-    table = BaseSnapshot.__table__
-    keys = [r[0] for r in rows]
-    now = utcnow()
-    with session_scope(rt.store.engine) as s:
-        existing = set(s.exec(select(BaseSnapshot.key).where(BaseSnapshot.entity == ENTITY,
-                                                             col(BaseSnapshot.key).in_(keys))))
-        new = [dict(entity=ENTITY, key=k, fields=f, crm_hash=ch, erp_hash=eh, updated_at=now)
-               for k, f, ch, eh in rows if k not in existing]
-        old = [dict(k_=k, fields=f, crm_hash=ch, erp_hash=eh, updated_at=now)
-               for k, f, ch, eh in rows if k in existing]
-        if new:
-            s.execute(insert(table), new)
-        if old:
-            s.execute(update(table).where(table.c.entity == ENTITY, table.c.key == bindparam("k_"))
-                      .values(fields=bindparam("fields"), crm_hash=bindparam("crm_hash"),
-                              erp_hash=bindparam("erp_hash"), updated_at=bindparam("updated_at"))
-                      .execution_options(synchronize_session=False), old)
+    key = personal_key()
+    upsert_snapshots(rt.store.engine, ENTITY, [(k, protect_personal(f, key), ch, eh) for k, f, ch, eh in rows])
 
 
 def link_many(rt: Runtime, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -472,7 +499,8 @@ def sync_pairs(rt: Runtime, state: SyncState, pairs: Sequence[Pair], report: Run
     fetched_crm = _fetch_crm(rt, need_crm, paths, report) if need_crm else {}
     fetched_erp = _fetch_erp(rt, need_erp, paths, report) if need_erp else {}
 
-    work: list[_Work] = []
+    key = personal_key()
+    todo: list[tuple[Pair, BaseSnapshot | None, dict, dict, str, str]] = []
     for p in pairs:
         snap = snaps.get(p.erp_id)
         crm = p.crm if p.crm is not None else (_seen(snap, "crm") or fetched_crm.get(p.crm_id))
@@ -480,19 +508,50 @@ def sync_pairs(rt: Runtime, state: SyncState, pairs: Sequence[Pair], report: Run
         if crm is None or erp is None:
             report.count("renkei", "errors")
             continue
-        ch, eh = fhash(crm, paths), fhash(erp, paths)
+        ch, eh = fhash(crm, paths, key), fhash(erp, paths, key)
         pending = any(r.applies_to(crm.get(r.field), erp.get(r.field)) and not _same_chosen(r, crm, erp)
-                      for r in state.resolutions.get(p.erp_id, ()))
+                      for r in _revealed(state.resolutions.get(p.erp_id, ()), crm, erp, key))
         if snap is not None and not p.first and not pending and snap.crm_hash == ch and snap.erp_hash == eh:
             report.count("crm", "unchanged")
             report.count("erp", "unchanged")
             continue
-        base = None if (snap is None or p.first) else {"crm": snap.fields.get("crm") or {},
-                                                         "erp": snap.fields.get("erp") or {}}
-        plan = plan_merge(base, crm, erp, state.policy, resolutions=state.resolutions.get(p.erp_id))
+        todo.append((p, snap, crm, erp, ch, eh))
+
+    def plan_of(p: Pair, snap: BaseSnapshot | None, crm: dict, erp: dict) -> tuple[dict, dict, MergePlan]:
+        # A side standing in from the snapshot keeps personal values only as keyed hashes: they become
+        # the values read this run that they equal (the other side's, typically).
+        crm, erp = reveal(crm, [erp], key), reveal(erp, [crm], key)
+        base = None if (snap is None or p.first) else reveal_base(
+            {"crm": snap.fields.get("crm") or {}, "erp": snap.fields.get("erp") or {}}, crm, erp, key)
+        return crm, erp, plan_merge(base, crm, erp, state.policy,
+                                    resolutions=_revealed(state.resolutions.get(p.erp_id, ()), crm, erp, key))
+
+    planned = [(p, snap, *plan_of(p, snap, crm, erp), ch, eh) for p, snap, crm, erp, ch, eh in todo]
+    # A hash that stands for a value nobody read this run must never be written or shown as a value:
+    # when such a pair has anything to do, read that side for real (one batch / one GET) and plan again.
+    real_crm = [p.crm_id for p, _s, crm, _e, plan, *_ in planned if has_protected(crm) and _copies_hash(plan)]
+    real_erp = [p.erp_id for p, _s, _c, erp, plan, *_ in planned
+                if has_protected(erp) and (plan.updates_to_erp or _copies_hash(plan))]
+    if real_crm or real_erp:
+        got_crm = _fetch_crm(rt, real_crm, paths, report) if real_crm else {}
+        got_erp = _fetch_erp(rt, real_erp, paths, report) if real_erp else {}
+        again = []
+        for p, snap, crm, erp, plan, ch, eh in planned:
+            if p.crm_id in real_crm or p.erp_id in real_erp:
+                crm = got_crm.get(p.crm_id, crm) if p.crm_id in real_crm else crm
+                erp = got_erp.get(p.erp_id, erp) if p.erp_id in real_erp else erp
+                crm, erp, plan = plan_of(p, snap, crm, erp)
+                if _copies_hash(plan) or (has_protected(erp) and plan.updates_to_erp):
+                    report.count("renkei", "errors")  # the side could not be read: the next run retries
+                    continue
+            again.append((p, snap, crm, erp, plan, ch, eh))
+        planned = again
+
+    work: list[_Work] = []
+    for p, snap, crm, erp, plan, ch, eh in planned:
         w = _Work(p, plan, crm, erp, ch, eh)
         _report_plan(w, report)
-        _prepare_writes(w, report)
+        _prepare_writes(w, report, state, rt)
         work.append(w)
 
     if state.crash == "after_plan":
@@ -551,7 +610,7 @@ def _record(rt: Runtime, state: SyncState, work: Sequence[_Work], report: RunRep
         for side, path, planned, actual in w.plan.unpersisted(crm_after, erp_after):
             report.count(side, "not_persisted")
             report.row(crm_id=w.pair.crm_id, erp_id=w.pair.erp_id, outcome="WRITE_NOT_PERSISTED", side=side,
-                       field=path, planned=str(planned), actual=str(actual))
+                       field=path, planned=shown(path, planned), actual=shown(path, actual))
         base = w.plan.base_from(crm_after, erp_after)
         fields_ = {"crm": base["crm"], "erp": base["erp"], "seen": {"crm": crm_after, "erp": erp_after}}
         rows.append((w.pair.erp_id, fields_,
@@ -561,6 +620,31 @@ def _record(rt: Runtime, state: SyncState, work: Sequence[_Work], report: RunRep
             report.count("crm", "unchanged")
             report.count("erp", "unchanged")
     put_snapshots(rt, rows)
+
+
+def _copies_hash(plan: MergePlan) -> bool:
+    """The plan would write or show a keyed hash as if it were a value."""
+    return (any(is_protected(v) for v in (*plan.updates_to_crm.values(), *plan.updates_to_erp.values()))
+            or any(is_protected(c.crm) or is_protected(c.erp) for c in plan.conflicts))
+
+
+def _revealed(resolutions: Sequence[Resolution], crm: Mapping[str, Any], erp: Mapping[str, Any], key: bytes
+              ) -> list[Resolution]:
+    """Decisions on personal fields are recorded with keyed hashes (the review payload): use the values
+    read now when they are the ones decided on (else the decision no longer applies)."""
+    out = []
+    for r in resolutions:
+        if not (is_protected(r.crm_value) or is_protected(r.erp_value) or is_protected(r.chosen)):
+            out.append(r)
+            continue
+        now_crm, now_erp = crm.get(r.field, MISSING), erp.get(r.field, MISSING)
+        cv = reveal_protected(r.field, r.crm_value, [now_crm], key)
+        ev = reveal_protected(r.field, r.erp_value, [now_erp], key)
+        chosen = cv if r.chosen == r.crm_value else ev if r.chosen == r.erp_value else r.chosen
+        if is_protected(chosen):
+            continue  # the decided value is no longer on either side: the decision does not apply
+        out.append(Resolution(r.field, cv, ev, chosen))
+    return out
 
 
 def _same_chosen(r: Resolution, crm: Mapping[str, Any], erp: Mapping[str, Any]) -> bool:
@@ -577,34 +661,73 @@ def _seen(snap: BaseSnapshot | None, side: str) -> dict[str, Any] | None:
 
 
 def _report_plan(w: _Work, report: RunReport) -> None:
+    """Foreign changes as rows and audit events, conflicts as review items. Personal values are masked
+    where a person or a log sees them and kept as keyed hashes in the review payload (a decision on
+    them is applied by comparing hashes, see :func:`_revealed`); markup is escaped."""
     p = w.pair
+    key = personal_key()
     for fc in w.plan.foreign_changes:
         if fc.action is ChangeAction.KEPT:
             continue
         report.count(fc.side, "foreign_change")
         report.row(crm_id=p.crm_id, erp_id=p.erp_id, outcome=f"{fc.reason}:{fc.action.value}", side=fc.side,
-                   field=fc.field, crm=str(fc.crm), erp=str(fc.erp))
+                   field=fc.field, crm=shown(fc.field, fc.crm), erp=shown(fc.field, fc.erp))
+        personal = is_personal_path(fc.field)
         report.event(action="foreign_change", entity=ENTITY, entity_key=p.crm_id, system=fc.side,
                      changes={"field": fc.field, "owner": fc.owner, "action": fc.action.value, "reason": fc.reason,
-                              "crm": fc.crm, "erp": fc.erp})
+                              "crm": shown(fc.field, fc.crm) if personal else fc.crm,
+                              "erp": shown(fc.field, fc.erp) if personal else fc.erp})
     for c in w.plan.conflicts:
         report.count("renkei", "conflicts")
+        kept = (lambda v: protect_personal({c.field: v}, key)[c.field]) if is_personal_path(c.field) else (lambda v: v)
         report.review(reason_code=c.reason, entity=ENTITY, entity_key=f"{p.crm_id}/{p.erp_id}:{c.key}",
-                      message=f"{c.field}: HubSpot {c.crm!r} vs freee {c.erp!r} (base {c.base!r}) — choose "
-                              "'crm' or 'erp' as the decision",
-                      payload={"field": c.field, "crm": c.crm, "erp": c.erp, "base": c.base, "crm_id": p.crm_id,
-                               "erp_id": p.erp_id, "owner": c.owner.value})
+                      message=f"{c.field}: HubSpot {shown(c.field, c.crm)} vs freee {shown(c.field, c.erp)} "
+                              f"(base {shown(c.field, c.base)}) — choose 'crm' or 'erp' as the decision",
+                      payload={"field": c.field, "crm": kept(c.crm), "erp": kept(c.erp), "base": kept(c.base),
+                               "crm_id": p.crm_id, "erp_id": p.erp_id, "owner": c.owner.value})
     for r in w.plan.applied_resolutions:
         report.event(action="resolution_applied", entity=ENTITY, entity_key=p.crm_id, system="renkei",
-                     changes={"field": r.field, "chosen": r.chosen})
+                     changes={"field": r.field,
+                              "chosen": shown(r.field, r.chosen) if is_personal_path(r.field) else r.chosen})
 
 
-def _prepare_writes(w: _Work, report: RunReport) -> None:
+def _plausible_updates(rt: Runtime | None, state: SyncState | None, w: _Work, report: RunReport) -> None:
+    """HubSpot values about to be copied into freee pass :mod:`domain.plausibility` (see
+    :mod:`tasks.customers`): a finding in the name holds every freee update of the pair, another finding
+    drops that field; one review item per reason code. A company whose HubSpot text is clean again gets
+    its open plausibility items closed."""
+    if rt is None:
+        return
+    rules = rt.policy.plausibility.rules()
+    p = w.pair
+    findings = flat_findings(w.plan.updates_to_erp, rules) if w.plan.updates_to_erp else []
+    if findings:
+        held = any(f.field == "name" for f in findings)
+        review_findings(report, p.crm_id, findings, held=held)
+        report.count("erp", "held_implausible")
+        if held:
+            w.plan.updates_to_erp.clear()
+        else:
+            for f in findings:
+                w.plan.updates_to_erp.pop(f.field, None)
+        return
+    open_ids = state.plausibility_open.get(p.crm_id) if state is not None else None
+    if open_ids:
+        carried = {k: v for k, v in w.crm_before.items() if k.split(".")[0] not in ERP_NOT_CARRIED}
+        if not flat_findings({**carried, **w.plan.updates_to_crm}, rules):
+            rt.store.resolve_reviews(flow=FLOW, entity=ENTITY, entity_keys=[p.crm_id],
+                                     reason_codes=PLAUSIBILITY_REASONS,
+                                     comment="the HubSpot text passes the plausibility rules now")
+            state.plausibility_open.pop(p.crm_id, None)
+
+
+def _prepare_writes(w: _Work, report: RunReport, state: SyncState | None = None, rt: Runtime | None = None) -> None:
     """Validate the records as they will be after the writes; build the request bodies."""
     p = w.pair
+    _plausible_updates(rt, state, w, report)
     try:
-        if w.plan.updates_to_crm:
-            after = {**w.crm_before, **w.plan.updates_to_crm}
+        if w.plan.updates_to_crm:  # HubSpot gets only the updated properties: hashes elsewhere stay out
+            after = {k: v for k, v in {**w.crm_before, **w.plan.updates_to_crm}.items() if not is_protected(v)}
             company = company_from_fields(after, crm_id=p.crm_id, erp_id=p.erp_id)
             props = {hs_property(k) for k in w.plan.updates_to_crm} - {None}
             w.hs_props = hs_map.company_to_hubspot(company, only=props, clear_missing=True)
@@ -711,7 +834,7 @@ def _review_match(report: RunReport, source_side: str, source_id: str, name: str
                   message=f"{name}: {result.reason} — link it to one of the candidates or create a new {other}",
                   payload={"source_side": source_side, "source_id": source_id, "name": name,
                            "notes": list(result.notes),
-                           "candidates": [{"id": c.target_id, "name": c.name, "reasons": list(c.reasons),
+                           "candidates": [{"id": c.target_id, "name": safe_text(c.name), "reasons": list(c.reasons),
                                            "score": c.score} for c in result.candidates]},
                   side=source_side)
 
@@ -857,7 +980,7 @@ def match_crm_companies(rt: Runtime, state: SyncState, unmatched: Sequence[tuple
             for c in result.candidates:
                 state.held_erp.add(c.target_id)
             state.held_crm.add(crm_id)
-            _review_match(report, "crm", crm_id, company.name, result)
+            _review_match(report, "crm", crm_id, display_name(company), result)
     linked = link_many(rt, to_link)
     for crm_id, erp_id in linked:
         state.link(crm_id, erp_id)
@@ -873,31 +996,48 @@ def match_crm_companies(rt: Runtime, state: SyncState, unmatched: Sequence[tuple
 
 def create_partner(rt: Runtime, state: SyncState, company: Company, flat: dict, report: RunReport) -> Pair | None:
     crm_id = str(company.crm_id)
+    checked = plausible_company(rt, company, report)  # implausible text never reaches freee
+    if checked is None:
+        report.count("erp", "held_implausible")
+        return None
+    if checked is company and state.plausibility_open.pop(crm_id, None):
+        rt.store.resolve_reviews(flow=FLOW, entity=ENTITY, entity_keys=[crm_id], reason_codes=PLAUSIBILITY_REASONS,
+                                 comment="the HubSpot text passes the plausibility rules now")
+    company = checked
     code = company.partner_code or partner_code_for(crm_id)
     try:
         body = company_to_partner(company.model_copy(update={"partner_code": code}), include_code=False)
         raw, _created = rt.erp.client.upsert_partner_by_code(code, body)
     except (FreeeMappingError, ValueError) as exc:
         report.review(reason_code="INVALID_FOR_WRITE", entity=ENTITY, entity_key=crm_id,
-                      message=f"{company.name}: cannot be created in freee: {exc}", side="erp")
+                      message=f"{display_name(company)}: cannot be created in freee: {exc}", side="erp")
         return None
     except ConnectorError as exc:
         if isinstance(exc, (TransientError, QuotaExhausted)):
             raise
         report.count("erp", "errors")
         report.review(reason_code="ERP_CREATE_FAILED", entity=ENTITY, entity_key=crm_id,
-                      message=f"{company.name}: freee refused the new partner: {exc}", side="erp")
+                      message=f"{display_name(company)}: freee refused the new partner: {exc}", side="erp")
         return None
     res = partner_to_company(raw)
     erp_id = str(raw["id"])
-    rt.store.link(ENTITY, crm_id, erp_id)
+    got = rt.store.link_or_adopt(ENTITY, crm_id, erp_id)  # a concurrent run may have linked it first
+    if got is None:
+        report.review(reason_code="PARTNER_LINKED_ELSEWHERE", entity=ENTITY, entity_key=crm_id,
+                      message=f"freee partner {erp_id} is already linked to another HubSpot company",
+                      payload={"erp_id": erp_id}, side="erp")
+        return None
+    if got != erp_id:
+        report.count("erp", "adopted")
+        state.link(crm_id, got)
+        return Pair(crm_id, got, flat, None, first=True)
     state.link(crm_id, erp_id)
     state.erp_done.add(erp_id)
     if state.index is not None and res.ok and erp_id not in state.index.by_id:
         state.index.add(erp_record(res.value, state.paths))
     report.count("erp", "created")
     report.event(action="create", entity=ENTITY, entity_key=crm_id, system="erp",
-                 changes={"erp_id": erp_id, "partner_code": code, "name": company.name})
+                 changes={"erp_id": erp_id, "partner_code": code, "name": display_name(company)})
     erp_flat = side_fields(res.value, "erp", state.paths) if res.ok else None
     return Pair(crm_id, erp_id, flat, erp_flat, first=True)
 
@@ -1000,7 +1140,7 @@ def match_erp_partners(rt: Runtime, state: SyncState, partners: Sequence[Company
             creates.append(p)
         else:
             state.held_erp.add(erp_id)
-            _review_match(report, "erp", erp_id, p.name, result)
+            _review_match(report, "erp", erp_id, display_name(p), result)
     linked = link_many(rt, to_link)
     for crm_id, erp_id in linked:
         state.link(crm_id, erp_id)
@@ -1026,14 +1166,18 @@ def create_companies(rt: Runtime, state: SyncState, partners: Sequence[Company],
         if not r.ok:
             report.count("crm", "errors")
             report.review(reason_code="CRM_CREATE_FAILED", entity=ENTITY, entity_key=f"erp:{p.erp_id}",
-                          message=f"{p.name}: HubSpot refused the new company: {r.error}", side="crm")
+                          message=f"{display_name(p)}: HubSpot refused the new company: {r.error}", side="crm")
             continue
         crm_id = str(r.id)
-        rt.store.link(ENTITY, crm_id, str(p.erp_id))
+        if rt.store.link_or_adopt(ENTITY, crm_id, str(p.erp_id)) != str(p.erp_id):  # a concurrent run won
+            report.review(reason_code="PARTNER_LINKED_ELSEWHERE", entity=ENTITY, entity_key=f"erp:{p.erp_id}",
+                          message=f"HubSpot company {crm_id} or freee partner {p.erp_id} is linked elsewhere already",
+                          payload={"crm_id": crm_id, "erp_id": str(p.erp_id)}, side="crm")
+            continue
         state.link(crm_id, str(p.erp_id))
         report.count("crm", "created")
         report.event(action="create", entity=ENTITY, entity_key=crm_id, system="crm",
-                     changes={"erp_id": p.erp_id, "name": p.name})
+                     changes={"erp_id": p.erp_id, "name": display_name(p)})
         res = hs_map.company_from_hubspot(r.value or {"id": crm_id, "properties": {}})
         crm_flat = side_fields(res.value, "crm", state.paths) if res.ok else None
         out.append(Pair(crm_id, str(p.erp_id), crm_flat, side_fields(p, "erp", state.paths), first=True))

@@ -112,36 +112,139 @@ def test_daily_quota_ends_the_run_cleanly_and_the_next_run_resumes(world):
         assert world.rt.store.ledger_entry(f"invoice:deal:{d}").status == "committed"
 
 
-def test_two_concurrent_runs_on_postgresql_make_one_invoice_per_deal(world, pg_url, monkeypatch):
-    """Two workers run order-to-invoice at the same moment against one PostgreSQL store: the ledger
-    claim lets exactly one of them create each invoice."""
+def _line_up(monkeypatch, parties: int, *methods: str) -> None:
+    """Make concurrent runs really race: each run's first call of each Store method waits until every
+    run has reached it, so all of them link the same company and move the same cursor at one instant
+    (deterministic, not left to thread timing). A run that never reaches a point releases the others
+    after a timeout."""
     import threading
 
-    from tasks.runtime import get_runtime, reset_runtime
+    from store.repo import Store
 
-    monkeypatch.setenv("RENKEI_DATABASE_URL", pg_url)
-    reset_runtime()
-    world.rt = get_runtime()
-    freee_partner(world, "株式会社並行テスト", registration="T4011001098993")
-    company = hs_company(world, "株式会社並行テスト", renkei_corporate_number="4011001098993")
-    deals = [hs_deal(world, f"並行 {i}", company, [{"name": "作業", "quantity": 1, "price": 10_000 + i}])
-             for i in range(8)]
-    barrier = threading.Barrier(2)
-    states = []
+    for name in methods:
+        barrier = threading.Barrier(parties)
+        seen: set[int] = set()
+        original = getattr(Store, name)
+
+        def wrapped(self, *a, _original=original, _barrier=barrier, _seen=seen, **kw):
+            me = threading.get_ident()
+            if me not in _seen:
+                _seen.add(me)
+                try:
+                    _barrier.wait(timeout=60)
+                except threading.BrokenBarrierError:
+                    pass
+            return _original(self, *a, **kw)
+
+        monkeypatch.setattr(Store, name, wrapped)
+
+
+def _concurrent_runs(n: int) -> list:
+    import threading
+
+    barrier = threading.Barrier(n)
+    states: list = []
 
     def worker():
         barrier.wait()
         states.append(order_to_invoice(return_state=True))
 
-    threads = [threading.Thread(target=worker) for _ in range(2)]
+    threads = [threading.Thread(target=worker) for _ in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(300)
-    assert len(states) == 2 and all(s.is_completed() for s in states)
+    return states
+
+
+def _use_postgresql(world, pg_url, monkeypatch) -> None:
+    from tasks.runtime import get_runtime, reset_runtime
+
+    monkeypatch.setenv("RENKEI_DATABASE_URL", pg_url)
+    reset_runtime()
+    world.rt = get_runtime()
+
+
+def test_two_concurrent_runs_on_postgresql_make_one_invoice_per_deal(world, pg_url, monkeypatch):
+    """Two workers run order-to-invoice at the same moment against one PostgreSQL store: both link the
+    company at the same instant (an identical link is success, not IdConflict), both move the cursor at
+    the same instant (an upsert, not a UniqueViolation), and the ledger claim lets exactly one of them
+    create each invoice."""
+    _use_postgresql(world, pg_url, monkeypatch)
+    partner = freee_partner(world, "株式会社並行テスト", registration="T4011001098993")
+    company = hs_company(world, "株式会社並行テスト", renkei_corporate_number="4011001098993")
+    deals = [hs_deal(world, f"並行 {i}", company, [{"name": "作業", "quantity": 1, "price": 10_000 + i}])
+             for i in range(8)]
+    _line_up(monkeypatch, 2, "link_or_adopt", "set_cursor")
+    states = _concurrent_runs(2)
+    assert len(states) == 2 and all(s.is_completed() for s in states), [s.message for s in states]
     order_to_invoice()  # anything a worker skipped as "held" is finished by the next run
     invoices = freee_invoices(world)
     assert len(invoices) == 8
     assert sorted(i["total_amount"] for i in invoices) == sorted((10_000 + i) * 110 // 100 for i in range(8))
     entries = [world.rt.store.ledger_entry(f"invoice:deal:{d}") for d in deals]
     assert all(e.status == "committed" for e in entries)
+    assert [(r.crm_id, r.erp_id) for r in world.rt.store.id_map("company")] == [(company, partner)]
+
+
+def _run_in_own_process(barriers: dict, out) -> None:
+    """One ``renkei run order-to-invoice`` worker: its own process, runtime, store engine and connectors.
+    Its first link and first cursor move wait for the other workers (see :func:`_line_up`)."""
+    import threading
+
+    from store.repo import Store
+
+    for name, barrier in barriers.items():
+        original, done = getattr(Store, name), []
+
+        def wrapped(self, *a, _original=original, _barrier=barrier, _done=done, **kw):
+            if not _done:
+                _done.append(True)
+                try:
+                    _barrier.wait(60)
+                except threading.BrokenBarrierError:
+                    pass
+            return _original(self, *a, **kw)
+
+        setattr(Store, name, wrapped)
+    from flows.order_to_invoice import order_to_invoice as run
+
+    try:
+        state = run(return_state=True)
+        out.put((state.type.value, state.message))
+    except BaseException as exc:  # noqa: BLE001 - reported to the test
+        out.put(("EXCEPTION", f"{type(exc).__name__}: {exc}"))
+
+
+def test_three_concurrent_runs_on_postgresql_none_fails(world, pg_url, monkeypatch):
+    """Three order-to-invoice runs at once on PostgreSQL, each in its own process, racing on linking an
+    existing partner, creating a new one (same 取引先コード) and moving the cursor: no run Failed,
+    exactly one invoice per deal, one partner per company."""
+    import multiprocessing as mp
+
+    _use_postgresql(world, pg_url, monkeypatch)
+    existing = freee_partner(world, "株式会社三並列", registration="T4011001098993")
+    matched = hs_company(world, "株式会社三並列", renkei_corporate_number="4011001098993")
+    new = hs_company(world, "有限会社新規三並列", renkei_billing_email="keiri@shinki.example.co.jp")
+    deals = [hs_deal(world, f"三並列 {i}", matched if i % 2 else new,
+                     [{"name": "作業", "quantity": 1, "price": 20_000 + i}]) for i in range(6)]
+    ctx = mp.get_context("spawn")
+    barriers = {"link_or_adopt": ctx.Barrier(3), "set_cursor": ctx.Barrier(3)}
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_run_in_own_process, args=(barriers, out)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=600) for _ in procs]
+    for p in procs:
+        p.join(60)
+    assert [r[0] for r in results] == ["COMPLETED"] * 3, results
+    order_to_invoice()  # deals a worker skipped as "held" are finished by the next run
+    invoices = freee_invoices(world)
+    assert len(invoices) == len(deals)
+    assert sorted(i["total_amount"] for i in invoices) == sorted((20_000 + i) * 110 // 100 for i in range(6))
+    partners = world.fr().list_partners(limit=100)
+    assert len(partners) == 2  # the existing one, and one created for the new company
+    pairs = {r.crm_id: r.erp_id for r in world.rt.store.id_map("company")}
+    assert pairs[matched] == existing and pairs[new] in {str(p["id"]) for p in partners} - {existing}
+    for d in deals:
+        assert world.rt.store.ledger_entry(f"invoice:deal:{d}").status == "committed"

@@ -158,3 +158,36 @@ def test_concurrent_threads_get_exactly_one_winner(store: Store):
     for t in threads:
         t.join()
     assert results.count("won") == 1 and results.count("held") == 15
+
+
+def test_personal_values_at_rest_are_keyed_hashes(tmp_path, monkeypatch):
+    """What a 3-way merge base keeps of personal data: a keyed hash per value — equal values (under the
+    merge's equality) hash equal, nothing can be read back, another key gives other hashes."""
+    from domain.ownership import is_protected, reveal_protected
+    from store.repo import personal_key, protect_personal
+
+    monkeypatch.setenv("RENKEI_HOME", str(tmp_path / "h1"))
+    key = personal_key()
+    assert len(key) == 64 and (tmp_path / "h1" / "secrets" / "data-key").stat().st_mode & 0o777 == 0o600
+    assert personal_key() == key  # generated once, then kept
+    base = {"crm": {"name": "山田商事", "phone": "03-1234-5678", "billing_email": "Keiri@Yamada.co.jp",
+                    "address.street": "千代田1-1", "address.city": "千代田区"}}
+    kept = protect_personal(base)
+    text = str(kept)
+    assert "1234" not in text and "keiri" not in text.lower() and "千代田1-1" not in text
+    assert kept["crm"]["name"] == "山田商事" and kept["crm"]["address.city"] == "千代田区"  # not personal
+    assert all(is_protected(kept["crm"][k]) for k in ("phone", "billing_email", "address.street"))
+    assert protect_personal(kept) == kept  # idempotent
+    # the merge's equality survives: the same number written another way is "unchanged"
+    assert protect_personal({"phone": "0312345678"})["phone"] == kept["crm"]["phone"]
+    assert reveal_protected("phone", kept["crm"]["phone"], ["03 1234 5678"], key) == "03 1234 5678"
+    assert is_protected(reveal_protected("phone", kept["crm"]["phone"], ["03-9999-0000"], key))
+    monkeypatch.setenv("RENKEI_DATA_KEY", "another key")
+    assert protect_personal({"phone": "0312345678"})["phone"] != kept["crm"]["phone"]
+
+
+def test_review_messages_never_hold_raw_contact_data(store: Store):
+    item = store.add_review(flow="customer-sync", reason_code="ERP_WRITE_FAILED", entity="company", entity_key="8",
+                            message="freee refused: email hanako.sato@example.co.jp / phone 090-1234-5678 invalid")
+    assert "hanako.sato" not in item.message and "090-1234-5678" not in item.message
+    assert "h***@example.co.jp" in item.message and "***-5678" in item.message
