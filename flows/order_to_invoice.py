@@ -32,7 +32,7 @@ from connectors.http import QuotaExhausted, TransientError
 from domain.dates import today_tokyo
 from domain.model import Deal
 from domain.money import format_yen
-from tasks.approval_form import approval_key_tag, find_run_by_tag
+from tasks.approval_form import start_approval_run
 from tasks.customers import ensure_partners, read_crm_companies
 from tasks.invoicing import (Draft, SimulatedCrash, create_invoice_once, crash_hook_from_env, customer_for,
                              draft_invoice, ledger_key, prefetch_customers, safe_error)
@@ -123,46 +123,28 @@ def start_approval(draft: Draft, report: RunReport, *, deployment: str = APPROVA
     """One ``invoice-approval`` run per deal and draft, exactly once; returns its flow run id (None: no
     runner yet, or another live run holds the claim). Callers write the review item first.
     ``replacing``: the id of an approval run that timed out — one fresh run replaces it (renotify)."""
-    from prefect.deployments import run_deployment
-
     rt = get_runtime()
     deal_id = str(draft.deal.crm_id)
     fp = draft_fingerprint(draft)
     key = f"approval:deal:{deal_id}:{fp}" + (f":after:{replacing}" if replacing else "")
     owner = f"{FLOW}:{report.flow_run_id}"
-    claim = rt.store.claim(key, owner, lease_seconds=lease_seconds)
-    if claim.state == "committed":
-        return claim.external_id
-    if claim.state == "held":
+
+    def crash_hook(run) -> None:
+        if os.environ.get(APPROVAL_CRASH_ENV) == deal_id:
+            raise SimulatedCrash(f"simulated crash after starting the approval run of deal {deal_id}")
+
+    run_id, outcome = start_approval_run(rt.store, key, owner, deployment=deployment, parameters={"deal_id": deal_id},
+                                         run_name=approval_run_name(draft), tags=[APPROVAL_TAG],
+                                         lease_seconds=lease_seconds, after_start=crash_hook)
+    if outcome == "held":
         report.held(deal_id)
-        return None
-    tag = approval_key_tag(key)
-    if claim.must_check_external:
-        found = find_run_by_tag(tag)
-        if found is not None:
-            rt.store.commit(key, owner, found, {"recovered": True})
-            return found
-    try:
-        run = run_deployment(deployment, parameters={"deal_id": deal_id}, timeout=0, tags=[APPROVAL_TAG, tag],
-                             flow_run_name=approval_run_name(draft), as_subflow=False)
-    except Exception as exc:  # noqa: BLE001 - no deployment yet: the review item still stands
-        try:  # on doubt (the request may have reached the server), look the run up before giving the claim back
-            found = find_run_by_tag(tag)
-        except Exception:  # noqa: BLE001 - the server cannot be asked: keep the lease, the next run looks again
-            report.notes.append(f"deal {deal_id}: approval run not started ({type(exc).__name__})")
-            return None
-        if found is not None:
-            rt.store.commit(key, owner, found, {"recovered": True})
-            return found
-        rt.store.release(key, owner)
-        report.notes.append(f"deal {deal_id}: approval run not started ({type(exc).__name__})")
-        return None
-    if os.environ.get(APPROVAL_CRASH_ENV) == deal_id:
-        raise SimulatedCrash(f"simulated crash after starting the approval run of deal {deal_id}")
-    rt.store.commit(key, owner, str(run.id), {"name": run.name})
+    elif outcome == "not_started":
+        report.notes.append(f"deal {deal_id}: approval run not started (no deployment or server)")
+    if outcome != "started":
+        return run_id
     report.event(action="approval_requested", entity="deal", entity_key=deal_id, system="renkei",
-                 changes={"flow_run_id": str(run.id), "reasons": [r.code.value for r in draft.reasons]})
-    return str(run.id)
+                 changes={"flow_run_id": run_id, "reasons": [r.code.value for r in draft.reasons]})
+    return run_id
 
 
 def record_pending(rt, draft: Draft, report: RunReport) -> str:

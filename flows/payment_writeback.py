@@ -50,6 +50,7 @@ from domain.payer import payer_display
 from domain.plausibility import DATE_OUT_OF_RANGE, PlausibilityRules, date_problem
 from domain.reconciliation import MatchDecision, MatchKind, Reconciler
 from store.aliases import AliasStore
+from tasks.approval_form import start_approval_run
 from tasks.invoicing import SimulatedCrash
 from tasks.payments import (INVALID_BANK_LINE, InvalidBankLine, OpenBook, apply_deposit_once, approval_key,
                             bank_walletable_ids, crash_hook_from_env, deposit_from_txn, deposit_key,
@@ -115,29 +116,19 @@ def approval_run_name(decision: MatchDecision) -> str:
 
 def start_payment_approval(decision: MatchDecision, report: RunReport, *, key: str | None = None,
                            deployment: str = APPROVAL_DEPLOYMENT) -> str | None:
-    """One ``payment-approval`` run per deposit; its flow run id (None: no runner / deployment yet)."""
-    from prefect.deployments import run_deployment
-
+    """One ``payment-approval`` run per deposit, exactly once (:func:`tasks.approval_form.start_approval_run`);
+    its flow run id (None: no runner / deployment yet). Callers write the review item first."""
     rt = get_runtime()
     key = key or approval_key(decision.deposit_id)
-    owner = f"{FLOW}:{report.flow_run_id}"
-    claim = rt.store.claim(key, owner, lease_seconds=600)
-    if claim.state == "committed":
-        return claim.external_id
-    if claim.state == "held":
-        return None
-    try:
-        run = run_deployment(deployment, parameters={"deposit_id": decision.deposit_id}, timeout=0,
-                             tags=[APPROVAL_TAG], flow_run_name=approval_run_name(decision), as_subflow=False)
-    except Exception as exc:  # noqa: BLE001 - no deployment yet: the review item still stands
-        rt.store.release(key, owner)
-        report.notes.append(f"deposit {decision.deposit_id}: approval run not started ({type(exc).__name__}: "
-                            f"{safe_text(str(exc), decision.payer_name)[:300]})")
-        return None
-    rt.store.commit(key, owner, str(run.id), {"name": run.name})
-    report.event(action="approval_requested", entity="deposit", entity_key=decision.deposit_id, system="renkei",
-                 changes={"flow_run_id": str(run.id), "reasons": [r.value for r in decision.reasons]})
-    return str(run.id)
+    run_id, outcome = start_approval_run(rt.store, key, f"{FLOW}:{report.flow_run_id}", deployment=deployment,
+                                         parameters={"deposit_id": decision.deposit_id},
+                                         run_name=approval_run_name(decision), tags=[APPROVAL_TAG])
+    if outcome == "not_started":
+        report.notes.append(f"deposit {decision.deposit_id}: approval run not started (no deployment or server)")
+    if outcome == "started":
+        report.event(action="approval_requested", entity="deposit", entity_key=decision.deposit_id,
+                     system="renkei", changes={"flow_run_id": run_id, "reasons": [r.value for r in decision.reasons]})
+    return run_id
 
 
 def open_deposit_reviews() -> dict[str, list]:
@@ -273,10 +264,17 @@ def _process_one(rt, deposit: BankDeposit, state: _RunState, report: RunReport, 
         report.row(**row)
         return
     if decision.kind is MatchKind.NEEDS_APPROVAL:
-        report.review(reason_code=REVIEW_APPROVAL, entity="deposit", entity_key=deposit.erp_id,
-                      message=explanation, payload=_decision_payload(decision), side="deposits")
+        # The review item is written before the approval run exists: a kill in between leaves an item
+        # (and the recovered approval claim finds the run by its tag), never a run without its item.
+        review = dict(reason_code=REVIEW_APPROVAL, entity="deposit", entity_key=deposit.erp_id,
+                      message=explanation, payload=_decision_payload(decision))
+        rt.store.add_review(flow=FLOW, flow_run_id=report.flow_run_id, **review)
+        report.count("deposits", "review")
         _close_reviews(deposit.erp_id, REVIEW_APPROVAL, "resolved", "now needs approval", state.reviews)
         run_id = start_payment_approval(decision, report) if start_approvals else None
+        if run_id:
+            rt.store.add_review(flow=FLOW, flow_run_id=report.flow_run_id,
+                                **{**review, "payload": {**review["payload"], "approval_run": run_id}})
         report.count("deposits", "sent_to_approval")
         report.count("amount_yen", "sent_to_approval", deposit.amount)
         report.row(**row, approval_run=run_id or "")

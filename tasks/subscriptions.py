@@ -56,7 +56,7 @@ from domain.proration import (BillingFrequency, BillingPeriod, DayCount, PlanIte
 from domain.revenue import JournalEntry, monthly_schedule, recognition_journal
 from store.models import SubscriptionBilling, SubscriptionVersion
 from store.subscriptions import SubscriptionStore
-from tasks.approval_form import approval_key_tag, find_run_by_tag
+from tasks.approval_form import start_approval_run
 from tasks.invoicing import create_invoice_once, customer_for
 from tasks.reporting import RunReport
 from tasks.runtime import Runtime
@@ -658,38 +658,28 @@ def request_approval(ctx: Context, deal: Deal, v: SubscriptionVersion) -> str | 
     replaced by a new one when ``[approval] on_timeout = "renotify"``."""
     if not ctx.start_approvals:
         return None
-    from prefect.deployments import run_deployment
 
     base = approval_key(deal.crm_id, v)
     owner = f"{FLOW}:{ctx.report.flow_run_id}"
     for attempt in range(20):
         key = base if attempt == 0 else f"{base}:{attempt}"
-        claim = ctx.rt.store.claim(key, owner, lease_seconds=600)
-        if claim.state == "held":
-            return None
-        if claim.state == "committed":
-            if ctx.rt.policy.approval.on_timeout == "renotify" and claim.external_id \
-                    and _run_finished(claim.external_id):
+        entry = ctx.rt.store.ledger_entry(key)
+        if entry is not None and entry.status == "committed":
+            if ctx.rt.policy.approval.on_timeout == "renotify" and entry.external_id \
+                    and _run_finished(entry.external_id):
                 continue
-            return claim.external_id
-        tag = approval_key_tag(key)
-        if claim.must_check_external:  # an interrupted attempt may have started the run: find it by its tag
-            found = find_run_by_tag(tag)
-            if found is not None:
-                ctx.rt.store.commit(key, owner, found, {"recovered": True})
-                return found
+            return entry.external_id
         name = f"日割り精算承認 {deal.name[:60]} {format_yen(v.net)} deal-{deal.crm_id} v{v.version}"
-        try:
-            run = run_deployment(APPROVAL_DEPLOYMENT, parameters={"deal_id": deal.crm_id, "version": v.version},
-                                 timeout=0, tags=[APPROVAL_TAG, tag], flow_run_name=name, as_subflow=False)
-        except Exception as exc:  # noqa: BLE001 - no deployment served yet: the review item still stands
-            ctx.rt.store.release(key, owner)
-            ctx.report.notes.append(f"deal {deal.crm_id} v{v.version}: approval run not started ({type(exc).__name__})")
-            return None
-        ctx.rt.store.commit(key, owner, str(run.id), {"name": run.name})
+        run_id, outcome = start_approval_run(ctx.rt.store, key, owner, deployment=APPROVAL_DEPLOYMENT,
+                                             parameters={"deal_id": deal.crm_id, "version": v.version},
+                                             run_name=name, tags=[APPROVAL_TAG])
+        if outcome == "not_started":
+            ctx.report.notes.append(f"deal {deal.crm_id} v{v.version}: approval run not started")
+        if outcome != "started":
+            return run_id
         ctx.report.event(action="approval_requested", entity="subscription", entity_key=f"{deal.crm_id}:v{v.version}",
-                         system="renkei", changes={"flow_run_id": str(run.id), "net": v.net, "attempt": attempt})
-        return str(run.id)
+                         system="renkei", changes={"flow_run_id": run_id, "net": v.net, "attempt": attempt})
+        return run_id
     return None
 
 
