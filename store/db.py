@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -25,8 +27,18 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - exercised by every sqlite test
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=30000")
+            # WAL is a property of the database file: switch once. Switching needs the database to
+            # itself, so processes connecting at the same moment must not all ask ("database is locked").
+            if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                for attempt in range(50):
+                    try:
+                        cur.execute("PRAGMA journal_mode=WAL")
+                        break
+                    except sqlite3.OperationalError:
+                        if attempt == 49:
+                            raise
+                        time.sleep(0.1)
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 

@@ -398,8 +398,11 @@ class Store:
         """Open a review item; while one is open for the same flow/reason/record, update it instead."""
         dedupe = f"{flow}:{reason_code}:{entity}:{entity_key}"
         with session_scope(self.engine) as s:
-            if self.engine.dialect.name == "postgresql":  # concurrent runs: one open item per key, not two
+            # Concurrent runs: one open item per key, never two (there is no unique constraint to lean on).
+            if self.engine.dialect.name == "postgresql":
                 s.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": dedupe})
+            elif self.engine.dialect.name == "sqlite":  # a write first: the transaction takes the write lock
+                s.execute(text("UPDATE review_item SET status = status WHERE id = -1"))
             row = s.exec(select(ReviewItem).where(ReviewItem.dedupe_key == dedupe, ReviewItem.status == "open")).first()
             if row is None:
                 row = ReviewItem(flow=flow, reason_code=reason_code, entity=entity, entity_key=entity_key,

@@ -23,12 +23,18 @@ def _race(url: str, what: str, i: int, barrier, out) -> None:
             out.put((i, s.link("company", "101", "P-1").erp_id))
         elif what == "conflict":  # every writer pairs the company with its own partner: one wins
             out.put((i, s.link_or_adopt("company", "202", f"P-{i}")))
+        elif what == "review":
+            item = s.add_review(flow="order-to-invoice", reason_code="COMPANY_NOT_LINKED", entity="deal",
+                                entity_key="77", message=f"seen by worker {i}")
+            out.put((i, item.id))
         elif what == "snapshot":
             s.put_snapshot("company", "P-9", {"name": f"会社{i}", "phone": f"03-1234-56{i:02d}"},
                            crm_hash=f"{i:064d}")
             out.put((i, "ok"))
     except BaseException as exc:  # noqa: BLE001 - reported to the test
-        out.put((i, f"error: {type(exc).__name__}: {exc}"))
+        import traceback
+
+        out.put((i, f"error: {type(exc).__name__}: {exc} {traceback.format_exc()[-1500:]}"))
 
 
 def _run(url: str, what: str) -> list:
@@ -82,3 +88,11 @@ def test_concurrent_put_snapshot_keeps_one_row(db_url):
     assert snap.fields["name"] == f"会社{i}"  # one writer's whole row, not a mix
     assert snap.fields["phone"] == f"03-1234-56{i:02d}"
     assert len(store.get_snapshots("company", ["P-9"])) == 1
+
+
+def test_concurrent_identical_review_items_make_one_open_item(db_url):
+    results = _run(db_url, "review")
+    assert not [r for _, r in results if isinstance(r, str)], results
+    store = Store.open(db_url, run_migrations=False, cached=False)
+    (item,) = store.list_reviews("open")
+    assert {r for _, r in results} == {item.id}
