@@ -96,6 +96,16 @@ def upsert_snapshots(engine: Engine, entity: str, rows: Sequence[tuple[str, dict
             s.execute(stmt, values[i:i + 1000])
 
 
+# Reason codes about a record's own data (what it holds, not what a flow tried): one open item per record
+# and reason, whichever flow met it first (customer-sync and order-to-invoice both read companies).
+RECORD_DATA_REASONS = ("EMAIL_INVALID", "MARKUP_IN_TEXT", "INVALID_CRM_COMPANY")
+
+
+def review_dedupe_key(flow: str, reason_code: str, entity: str, entity_key: str) -> str:
+    """``flow:reason:entity:key`` — one open review item per key; ``*`` for the flow of a record-data reason."""
+    return f"{'*' if reason_code in RECORD_DATA_REASONS else flow}:{reason_code}:{entity}:{entity_key}"
+
+
 class IdConflict(Exception):
     """The pair would break the one-to-one ID map."""
 
@@ -395,8 +405,9 @@ class Store:
     # ---------------------------------------------------------------- review items
     def add_review(self, *, flow: str, reason_code: str, entity: str, entity_key: str, message: str = "",
                    payload: dict[str, Any] | None = None, flow_run_id: str | None = None) -> ReviewItem:
-        """Open a review item; while one is open for the same flow/reason/record, update it instead."""
-        dedupe = f"{flow}:{reason_code}:{entity}:{entity_key}"
+        """Open a review item; while one is open for the same flow/reason/record, update it instead. A
+        problem of the record's own data (:data:`RECORD_DATA_REASONS`) is one item whichever flow met it."""
+        dedupe = review_dedupe_key(flow, reason_code, entity, entity_key)
         with session_scope(self.engine) as s:
             # Concurrent runs: one open item per key, never two (there is no unique constraint to lean on).
             if self.engine.dialect.name == "postgresql":
@@ -421,10 +432,14 @@ class Store:
         500 records). Returns how many were closed."""
         keys, codes, n = list(dict.fromkeys(str(k) for k in entity_keys)), list(reason_codes), 0
         now = utcnow()
+        # items about the record's own data are closed by whichever flow sees the record pass
+        by_flow = [c for c in codes if c not in RECORD_DATA_REASONS]
+        flow_rule = (col(ReviewItem.reason_code).in_(RECORD_DATA_REASONS) | (col(ReviewItem.flow) == flow)) \
+            if len(by_flow) < len(codes) else (col(ReviewItem.flow) == flow)
         with session_scope(self.engine) as s:
             for i in range(0, len(keys), 500):
                 res = s.execute(update(ReviewItem)
-                                .where(col(ReviewItem.flow) == flow, col(ReviewItem.entity) == entity,
+                                .where(flow_rule, col(ReviewItem.entity) == entity,
                                        col(ReviewItem.status) == "open", col(ReviewItem.reason_code).in_(codes),
                                        col(ReviewItem.entity_key).in_(keys[i:i + 500]))
                                 .values(status="resolved", decision="resolved", decided_by=flow, comment=comment,

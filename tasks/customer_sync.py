@@ -58,7 +58,7 @@ from domain.normalise import mask_personal, safe_text
 from domain.ownership import is_protected, reveal_protected
 from store.db import session_scope
 from store.models import BaseSnapshot, IdMap, utcnow
-from store.repo import is_personal_path, personal_key, protect_personal, upsert_snapshots
+from store.repo import RECORD_DATA_REASONS, is_personal_path, personal_key, protect_personal, upsert_snapshots
 from tasks.customers import (PLAUSIBILITY_REASONS, display_name, flat_findings, partner_code_for, plausible_company,
                              review_findings)
 from tasks.reporting import RunReport
@@ -261,7 +261,9 @@ class SyncState:
             if status == "active":
                 st.crm_to_erp[crm_id] = erp_id
                 st.erp_to_crm[erp_id] = crm_id
-        for item in rt.store.list_reviews(status=None, flow=FLOW):
+        # items about a company's own data are shared with order-to-invoice (one item per record and reason)
+        shared = [i for i in rt.store.list_reviews("open") if i.flow != FLOW and i.reason_code in RECORD_DATA_REASONS]
+        for item in [*rt.store.list_reviews(status=None, flow=FLOW), *shared]:
             p = item.payload or {}
             if item.status == "open" and item.reason_code in ("INVALID_CRM_COMPANY", "INVALID_ERP_PARTNER"):
                 st.invalid_open[item.entity_key] = int(item.id)
