@@ -37,8 +37,8 @@ Both calls are valid against the real freee API (unlike a ``private_account_item
 limits to 役員借入金 / 事業主借). Idempotent: plan steps + ledger, and ``ref_number`` on the journal.
 
 Writing back (:func:`drain_payment_outbox`, :func:`payment_props`): an outbox derived from committed
-facts — each committed ``payment:deposit:<id>`` entry carries ``crm_written`` false until HubSpot accepted
-the status of every HubSpot deal it touched; every run drains what is still false, so a kill between
+facts — each committed ``payment:deposit:<id>`` entry stays in the ledger's outbox (``writeback`` pending)
+until HubSpot accepted the status of every HubSpot deal it touched; every run drains it, so a kill between
 the ledger commit and HubSpot loses nothing. Per HubSpot deal, from the freee deals of its invoices —
 ``renkei_payment_status`` paid (nothing outstanding) / overdue (an open invoice past its 支払期日 in
 Asia/Tokyo) / partial (some settled) / unpaid; ``renkei_paid_amount`` = settled amount (money received
@@ -599,7 +599,7 @@ def apply_deposit_once(rt: Runtime, book: OpenBook | None, deposit: BankDeposit,
         "crm_deals": sorted({s.crm_deal_id for s in plan.steps if s.crm_deal_id}),
         "crm_by_deal": {str(s.deal_id): s.crm_deal_id for s in plan.steps if s.crm_deal_id},
         "applied": sum(s.applied for s in plan.steps), "fee": plan.fee, "journal_id": plan.journal_id,
-        "approved_by": plan.approved_by, "kind": plan.kind, OUTBOX_FLAG: False})
+        "approved_by": plan.approved_by, "kind": plan.kind}, writeback=True)
     after_commit = crash_after_commit_from_env()
     if after_commit and after_commit(deposit.erp_id):
         raise SimulatedCrash(f"simulated crash after the ledger commit of deposit {deposit.erp_id}")
@@ -767,29 +767,19 @@ def _close_writeback_reviews(rt: Runtime, synced: set[str]) -> None:
 # the HubSpot write-back outbox
 #
 # What HubSpot must show is derived from committed facts, never from what one run remembers: every
-# committed ``payment:deposit:<id>`` ledger entry carries ``crm_written: false`` until HubSpot accepted
-# the payment status of every HubSpot deal it touched (then ``annotate`` sets it true). Each run drains the
-# entries still false — a kill after freee and the ledger committed, before HubSpot was told, is written
+# committed ``payment:deposit:<id>`` ledger entry is committed into the ledger's outbox (``writeback``
+# pending, :mod:`tasks.outbox`) until HubSpot accepted the payment status of every HubSpot deal it touched
+# (then ``mark_written``). Each run drains the entries still pending — a kill after freee and the ledger committed, before HubSpot was told, is written
 # by the next run; the ``deal-payment`` snapshot (last values HubSpot accepted) keeps a value from being
 # written twice.
 
-OUTBOX_FLAG = "crm_written"
+OUTBOX_PREFIX = "payment:deposit:"
 
 
 def pending_writebacks(rt: Runtime, *, keys: Iterable[str] | None = None, limit: int = 500) -> list[LedgerEntry]:
-    """Committed deposit applications whose HubSpot write-back is not yet confirmed (oldest first)."""
-    out: list[LedgerEntry] = []
-    with Session(rt.store.engine) as s:
-        q = select(LedgerEntry).where(col(LedgerEntry.key).startswith("payment:deposit:"),
-                                      LedgerEntry.status == "committed")
-        if keys is not None:
-            q = q.where(col(LedgerEntry.key).in_(list(keys)))
-        for row in s.exec(q.order_by(LedgerEntry.committed_at, LedgerEntry.key)):
-            if not (row.result or {}).get(OUTBOX_FLAG):
-                out.append(row)
-                if len(out) >= limit:
-                    break
-    return out
+    """Committed deposit applications whose HubSpot write-back is not yet confirmed (oldest first; the
+    ledger's indexed outbox column, see :mod:`tasks.outbox`)."""
+    return rt.store.outbox([OUTBOX_PREFIX], keys=keys, limit=limit)
 
 
 def _outbox_pairs(rt: Runtime, entry: LedgerEntry) -> list[tuple[int, str]]:
@@ -827,7 +817,7 @@ def drain_payment_outbox(rt: Runtime, book: OpenBook | None, report: RunReport, 
     synced = write_payment_status(rt, deals_by_crm(book, touched), report)
     done = [k for k, crms in waits.items() if crms <= synced]
     if done:
-        rt.store.annotate(done, {OUTBOX_FLAG: True})
+        rt.store.mark_written(done)
         report.count("crm", "outbox_delivered", len(done))
     return len(done)
 

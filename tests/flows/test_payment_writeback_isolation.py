@@ -107,7 +107,7 @@ def test_killed_after_the_ledger_commit_the_next_run_tells_hubspot(world, monkey
     # freee and the ledger committed; HubSpot was never told
     assert freee_deal(world, invoice_of(world, totals[1]))["status"] == "settled"
     entry = world.rt.store.ledger_entry(f"payment:deposit:{killed}")
-    assert entry.status == "committed" and entry.result["crm_written"] is False
+    assert entry.status == "committed" and entry.writeback == "pending"
     assert deal_props(world, invoices[totals[1]][0]).get("renkei_payment_status") in (None, "", "unpaid")
 
     summary = payment_writeback()
@@ -117,7 +117,7 @@ def test_killed_after_the_ledger_commit_the_next_run_tells_hubspot(world, monkey
     for total in totals[:4]:
         assert deal_props(world, invoices[total][0])["renkei_payment_status"] == "paid", total
         entry = world.rt.store.ledger_entry(f"payment:deposit:{deps[total]}")
-        assert entry.status == "committed" and entry.result["crm_written"] is True
+        assert entry.status == "committed" and entry.writeback == "done"
     assert deal_props(world, invoices[totals[5]][0])["renkei_payment_status"] == "unpaid"
     audit = [e for e in world.rt.store.audit_events("deal", invoices[totals[1]][0]) if e.action == "payment_status"]
     assert [e.changes["renkei_payment_status"] for e in audit][-1] == "paid"

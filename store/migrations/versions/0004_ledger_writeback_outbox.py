@@ -1,7 +1,9 @@
 """ledger write-back outbox: idempotency_ledger.writeback (pending | done) with an index
 
 Committed invoice facts of earlier versions that the CRM was not marked as showing
-(``result.crm_written``) become ``pending``, so the outbox writes them once.
+(``result.crm_written``) become ``pending``, so the outbox writes them once; so do committed deposit
+applications (``payment:deposit:*``) of earlier versions, which recorded no write-back at all: the
+payment status of their deals is written once more (a value HubSpot already shows is not re-sent).
 
 Revision ID: 0004
 Revises: 0003
@@ -31,6 +33,8 @@ def upgrade() -> None:
             continue  # subscription periods and prorations have no deal write-back
         state = 'done' if (result or {}).get('crm_written') else 'pending'
         bind.execute(sa.update(ledger).where(ledger.c.key == key).values(writeback=state))
+    bind.execute(sa.update(ledger).where(ledger.c.status == 'committed', ledger.c.key.like('payment:deposit:%'))
+                 .values(writeback='pending'))
 
 
 def downgrade() -> None:
