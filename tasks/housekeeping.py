@@ -29,6 +29,7 @@ import socket
 from typing import Any
 
 LABEL = "renkei.process"
+LABEL_AT = "renkei.process_at"  # when the stamp was written (UTC ISO): which state of the run it speaks for
 log = logging.getLogger("renkei.housekeeping")
 
 
@@ -73,6 +74,22 @@ def stamp_is_dead(stamp: str, host: str | None = None) -> bool:
     return start not in ("0", "") and now != "0" and now != start  # the pid was recycled
 
 
+def stamped_in_current_state(run: Any) -> bool:
+    """True when the run's stamp was written after its current state began: the stamped process is the one
+    executing this state. A suspended run that was resumed (Pending, then Running in a new process) still
+    carries the stamp of the process that suspended it until its first line runs again: that stamp says
+    nothing about the new state, so such a run is never reaped on it."""
+    from datetime import datetime
+
+    at = (run.labels or {}).get(LABEL_AT)
+    if not at or run.state is None or run.state.timestamp is None:
+        return False
+    try:
+        return datetime.fromisoformat(str(at)) >= run.state.timestamp
+    except (TypeError, ValueError):
+        return False
+
+
 def reap_dead_runs(flow_name: str) -> list[str]:
     """Stamp this run; mark this flow's dead Running/Pending runs Crashed and free their leases.
     Returns the ids of the runs reaped. Never raises (housekeeping must not fail a run)."""
@@ -100,7 +117,8 @@ def _reap(flow_name: str) -> list[str]:
     dead: list[str] = []
     with get_client(sync_client=True) as client:
         if me:
-            client.update_flow_run_labels(ctx.flow_run.id, {LABEL: process_stamp()})
+            client.update_flow_run_labels(ctx.flow_run.id, {LABEL: process_stamp(),
+                                                            LABEL_AT: datetime.now(timezone.utc).isoformat()})
         # Running/Pending runs (any age) and runs that ended badly in the last day: a run Prefect itself
         # marked Crashed or Failed (SIGTERM, an engine error) may still hold claims — freed once its
         # process is gone, never while it lives (its writer thread could still be writing).
@@ -122,6 +140,9 @@ def _reap(flow_name: str) -> list[str]:
             stamp = (run.labels or {}).get(LABEL)
             if not stamp or not stamp_is_dead(str(stamp)):
                 continue
+            if run.state is not None and run.state.type in (StateType.RUNNING, StateType.PENDING) \
+                    and not stamped_in_current_state(run):
+                continue  # e.g. a resumed approval run: its stamp names the process that suspended it
             dead.append(str(run.id))
             if run.state is not None and run.state.type in (StateType.RUNNING, StateType.PENDING):
                 client.set_flow_run_state(run.id, Crashed(

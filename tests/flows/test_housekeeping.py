@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from flows.product_sync import product_sync
-from tasks.housekeeping import LABEL, held_work_note, process_stamp, stamp_is_dead
+from tasks.housekeeping import LABEL, LABEL_AT, held_work_note, process_stamp, stamp_is_dead
 
 
 def _dead_pid() -> int:
@@ -17,8 +17,12 @@ def _dead_pid() -> int:
     return p.pid
 
 
-def _running_run(client, flow_name: str, stamp: str | None):
-    """A flow run Prefect shows as Running, stamped as :func:`reap_dead_runs` stamps its own run."""
+def _running_run(client, flow_name: str, stamp: str | None, *, resumed: bool = False):
+    """A flow run Prefect shows as Running, stamped as :func:`reap_dead_runs` stamps its own run.
+    ``resumed``: the stamp was written by an earlier process, before the run's current state (a suspended
+    approval run resumed: Pending, then Running in a new process that has not reached its first line)."""
+    from datetime import datetime, timedelta, timezone
+
     from prefect import flow as prefect_flow
     from prefect.states import Running
 
@@ -28,7 +32,8 @@ def _running_run(client, flow_name: str, stamp: str | None):
 
     run = client.create_flow_run(_stub, state=Running())
     if stamp:
-        client.update_flow_run_labels(run.id, {LABEL: stamp})
+        at = datetime.now(timezone.utc) + timedelta(seconds=-3600 if resumed else 1)
+        client.update_flow_run_labels(run.id, {LABEL: stamp, LABEL_AT: at.isoformat()})
     return run
 
 
@@ -53,6 +58,7 @@ def test_next_run_marks_the_killed_run_crashed_and_recovers_its_claims(world):
         dead = _running_run(client, "product-sync", f"{host}:{_dead_pid()}:0")
         alive = _running_run(client, "product-sync", process_stamp())
         unstamped = _running_run(client, "product-sync", None)
+        resumed = _running_run(client, "product-sync", f"{host}:{_dead_pid()}:0", resumed=True)
         other_flow = _running_run(client, "customer-sync", f"{host}:{_dead_pid()}:0")
     store = world.rt.store
     store.claim("product:item:dead-1", f"product-sync:{dead.id}", lease_seconds=3600)
@@ -62,10 +68,11 @@ def test_next_run_marks_the_killed_run_crashed_and_recovers_its_claims(world):
     product_sync()
 
     with get_client(sync_client=True) as client:
-        states = {r.id: client.read_flow_run(r.id).state for r in (dead, alive, unstamped, other_flow)}
+        states = {r.id: client.read_flow_run(r.id).state for r in (dead, alive, unstamped, other_flow, resumed)}
     assert states[dead.id].type.value == "CRASHED" and "gone" in states[dead.id].message
     assert states[alive.id].type.value == "RUNNING"  # a live process is never touched
     assert states[unstamped.id].type.value == "RUNNING"  # no stamp: no way to know, left alone
+    assert states[resumed.id].type.value == "RUNNING"  # the stamp predates its state: says nothing about it
     assert states[other_flow.id].type.value == "RUNNING"  # each flow reaps its own runs
     # the dead run's claim is free to recover now; the live run's claim is still held
     assert [e.key for e in store.unfinished("product:item:")] == ["product:item:dead-1"]
