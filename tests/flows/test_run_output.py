@@ -90,3 +90,27 @@ def test_display_rows_format_yen_and_leave_other_values():
     assert row == {"deal": "[9](https://app.hubspot.com/contacts/123/record/0-3/9)", "total": "¥1,234,567",
                    "net": "-¥1,200", "invoice": "INV-1",
                    "invoice_id": "[77](https://invoice.secure.freee.co.jp/reports/invoices/77)"}
+
+
+def test_renkei_run_shows_progress_and_the_run_reaches_100(world):
+    """`renkei run` in a subprocess: a progress line in its output, the run's progress artifact at 100."""
+    import os
+    import subprocess
+    import sys
+
+    _won_deal(world, "出力確認 CLI", 80_000)
+    env = {**os.environ, **world.env, "COLUMNS": "200"}
+    r = subprocess.run([sys.executable, "-m", "renkei.cli", "run", "order-to-invoice"], capture_output=True,
+                       text=True, env=env, timeout=300, cwd=world.tmp)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "progress: order-to-invoice 100%" in r.stdout, r.stdout[-3000:]
+
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        (latest,) = client.read_latest_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=["order-to-invoice-progress"])))
+        run = client.read_flow_run(latest.flow_run_id)
+    assert float(latest.data) == 100.0
+    assert run.name == "order-to-invoice: 1 invoice"
