@@ -232,11 +232,13 @@ def display_rows(rows: list[dict[str, Any]], settings: LinkSettings | None = Non
     return out
 
 
+_PLURALS = {"invoices", "products", "deposits", "payments", "prorations", "credits", "journals"}
+
+
 def _phrase(n: int, label: str) -> str:
-    first, _, rest = label.partition(" ")
-    if n == 1 and first.endswith("s"):  # 1 invoice, 2 invoices
-        first = first[:-1]
-    return f"{n} {first}" + (f" {rest}" if rest else "")
+    if n == 1:  # 1 invoice, 2 invoices
+        label = " ".join(w[:-1] if w in _PLURALS else w for w in label.split())
+    return f"{n} {label}"
 
 
 def headline(report: RunReport) -> str:
