@@ -374,8 +374,12 @@ def publish_report(report: RunReport, title: str, *, failure: str | None = None)
     if report.flow_run_id and _in_flow_context():
         from prefect.context import FlowRunContext
 
-        if str(FlowRunContext.get().flow_run.id) == report.flow_run_id:
-            rename_run(report.flow_run_id, line)
+        ctx = FlowRunContext.get()
+        if str(ctx.flow_run.id) == report.flow_run_id:
+            if report.flow in _PHRASES:  # scheduled flows: the name is the outcome
+                rename_run(report.flow_run_id, line)
+            elif failure:  # approval runs keep the name finance knows them by (customer, amount, deal)
+                rename_run(report.flow_run_id, f"{ctx.flow_run.name} (FAILED)")
     _ACTIVE.pop(report.flow_run_id or "", None)
     return report.summary()
 
