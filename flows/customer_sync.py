@@ -37,7 +37,7 @@ from prefect.utilities.annotations import quote
 from connectors.base import MapResult
 from tasks import customer_sync as cs
 from tasks.retry import BATCH_TASK
-from tasks.reporting import RunReport, publish_report
+from tasks.reporting import RunReport, publish_report, report_progress
 from tasks.runtime import get_runtime
 from tasks.housekeeping import reap_dead_runs
 
@@ -230,6 +230,7 @@ def _run(rt: Any, state: cs.SyncState, report: RunReport, flow_run_id: str, full
         for page in chunks(rt.crm.client.companies.read_all(properties=cs.COMPANY_READ_PROPERTIES), full_chunk):
             report.merge(sync_crm_page(quote(page), len(page), flow_run_id))
             pages += 1
+            report_progress(report, report.counts[("crm", "read")])
     else:
         changes = rt.crm.client.companies.changes(crm_cursor, properties=cs.COMPANY_READ_PROPERTIES,
                                                   lookback_ms=lookback_ms)
@@ -242,6 +243,7 @@ def _run(rt: Any, state: cs.SyncState, report: RunReport, flow_run_id: str, full
                 rt.store.set_cursor(cs.CRM_CURSOR, str(wm), flow_run_id)  # after the page's work is committed
                 cursor = wm
             pages += 1
+            report_progress(report, report.counts[("crm", "read")])
             if pages >= max_pages:
                 report.notes.append(f"stopped after {pages} HubSpot pages; the next run continues")
                 break

@@ -38,7 +38,7 @@ from tasks.invoicing import (Draft, SimulatedCrash, create_invoice_once, crash_h
                              draft_invoice, ledger_key, prefetch_customers, safe_error)
 from tasks.outbox import DECISION_PREFIX, INVOICE_SPECS, PENDING_PREFIX, drain, kill_before_writeback_hook
 from tasks.retry import BATCH_TASK
-from tasks.reporting import plain_text, run_name, RunReport, flush, publish_report
+from tasks.reporting import plain_text, run_name, RunReport, flush, publish_report, report_progress
 from tasks.runtime import get_runtime
 from tasks.housekeeping import reap_dead_runs
 
@@ -279,7 +279,7 @@ def _route(rt, deal: Deal, draft: Draft | None, outcome, error, report: RunRepor
         touched.append(ledger_key(deal.crm_id))
         if outcome.status in ("created", "mismatch"):
             report.row(deal=deal.crm_id, customer=draft.customer.name, total=draft.invoice.total,
-                       invoice=outcome.number or "", outcome=outcome.status)
+                       invoice=outcome.number or "", invoice_id=outcome.invoice_id or "", outcome=outcome.status)
         return "invoiced"
     entry = rt.store.ledger_entry(ledger_key(deal.crm_id))
     if entry is not None and entry.status == "committed":
@@ -380,6 +380,7 @@ def order_to_invoice(lease_seconds: int = 300, start_approvals: bool = True, max
             if watermark is not None and watermark != cursor:
                 rt.store.set_cursor(CURSOR, watermark, flow_run_id)  # after the page's work is committed
                 cursor = watermark
+            report_progress(report, sum(report.counts.values()), None)
     except QuotaExhausted as exc:
         # The ERP's daily cap: stop cleanly. Every invoice made so far is committed in the ledger; the
         # cursor stays before the unfinished page, so the next run resumes there (nothing lost or doubled).

@@ -57,7 +57,7 @@ from tasks.payments import (INVALID_BANK_LINE, InvalidBankLine, OpenBook, apply_
                             drain_payment_outbox, engine_policy, interrupted_deposits, load_open_book, load_plan,
                             pending_writebacks, plan_deposit, read_txn, safe_text, txn_day)
 from tasks.retry import BATCH_TASK
-from tasks.reporting import run_name, RunReport, flush, publish_report
+from tasks.reporting import run_name, RunReport, flush, publish_report, report_progress
 from tasks.runtime import get_runtime
 from tasks.housekeeping import reap_dead_runs
 
@@ -435,6 +435,7 @@ def payment_writeback(lease_seconds: int = 300, start_approvals: bool = True, ma
             report.merge(page_report)
             if ready:
                 report.merge(reconcile_batch(ready, len(ready), flow_run_id, lease_seconds, start_approvals))
+            report_progress(report, sum(n for (side, _), n in report.counts.items() if side == "deposits"))
         watermark = latest
         if watermark is not None and state.held_dates:
             watermark = min(watermark, min(state.held_dates))  # never past a deposit someone holds

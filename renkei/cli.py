@@ -19,10 +19,13 @@ sandbox_app = typer.Typer(help="Local HubSpot and freee sandboxes.", no_args_is_
 reviews_app = typer.Typer(help="Review items: records that need a person.", no_args_is_help=True)
 approvals_app = typer.Typer(help="Finance approvals: paused approval runs in Prefect.", no_args_is_help=True)
 db_app = typer.Typer(help="State store.", no_args_is_help=True)
+schedules_app = typer.Typer(help="Schedules of the Renkei deployments (created paused by prefect deploy).",
+                            no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(reviews_app, name="reviews")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(db_app, name="db")
+app.add_typer(schedules_app, name="schedules")
 console = Console()
 err = Console(stderr=True)
 
@@ -111,9 +114,105 @@ def run(
     from renkei.prefect_server import prefect_server
 
     settings = get_settings()
-    with prefect_server(settings.home / "prefect"):
+    with prefect_server(settings.home / "prefect"), flow_progress(console) as bar:
+        bar.start(flow)
         result = fn(**params)
     console.print(result)
+
+
+class flow_progress:
+    """A rich progress bar (records, rate, ETA) fed by the flows' progress reports in this process
+    (:func:`tasks.reporting.report_progress`; the same numbers are the run's progress artifact), and one
+    plain ``progress:`` line per flow when it ends, so logs and pipes show it too."""
+
+    def __init__(self, console: Console) -> None:
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        self.console = console
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), TextColumn("records"), TimeElapsedColumn(),
+                                 TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=True)
+        self.tasks: dict[str, int] = {}
+        self.last: dict[str, tuple[int, int | None]] = {}
+
+    def start(self, flow: str) -> None:
+        if flow not in self.tasks:
+            self.tasks[flow] = self.progress.add_task(flow, total=None)
+
+    def __call__(self, flow: str, done: int, total: int | None) -> None:
+        self.start(flow)
+        self.progress.update(self.tasks[flow], completed=done, total=total)
+        self.last[flow] = (done, total)
+
+    def end(self, flow: str) -> None:
+        if flow in self.tasks:
+            self.progress.remove_task(self.tasks.pop(flow))
+        done, total = self.last.pop(flow, (0, None))
+        percent = 100 if total is not None and done >= total else int(100 * done / total) if total else 0
+        self.console.print(f"progress: {flow} {percent}% ({done} records)")
+
+    def __enter__(self) -> "flow_progress":
+        from tasks.reporting import add_progress_listener
+
+        add_progress_listener(self)
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        from tasks.reporting import remove_progress_listener
+
+        remove_progress_listener(self)
+        self.progress.stop()
+        for flow in list(self.tasks):
+            self.end(flow)
+
+
+# --------------------------------------------------------------------------------------------- schedules
+def set_schedules_active(active: bool, deployment: str | None = None) -> list[dict]:
+    """Turn the schedules of the Renkei deployments (tag ``renkei``) on or off; returns what changed.
+    Used after ``renkei doctor`` passes: ``prefect deploy`` creates them paused (prefect.yaml)."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterTags
+
+    changed = []
+    with get_client(sync_client=True) as client:
+        deployments = client.read_deployments(deployment_filter=DeploymentFilter(
+            tags=DeploymentFilterTags(all_=["renkei"])))
+        for dep in deployments:
+            if deployment and dep.name != deployment:
+                continue
+            for sched in dep.schedules or []:
+                if sched.active != active:
+                    client.update_deployment_schedule(dep.id, sched.id, active=active)
+                changed.append({"deployment": dep.name, "schedule": str(sched.schedule), "active": active})
+    return changed
+
+
+def _schedules_command(active: bool, deployment: str | None) -> None:
+    _require_api()
+    rows = set_schedules_active(active, deployment)
+    if not rows:
+        err.print("no Renkei deployment with a schedule found (run `prefect deploy --all` first)")
+        raise typer.Exit(1)
+    table = Table(title="Schedules " + ("resumed" if active else "paused"))
+    for c in ("deployment", "schedule", "active"):
+        table.add_column(c)
+    for r in rows:
+        table.add_row(r["deployment"], r["schedule"], str(r["active"]))
+    console.print(table)
+
+
+@schedules_app.command("resume")
+def schedules_resume(deployment: Optional[str] = typer.Option(None, help="only this deployment")) -> None:
+    """Turn the schedules on — after `renkei doctor` passes."""
+    _schedules_command(True, deployment)
+
+
+@schedules_app.command("pause")
+def schedules_pause(deployment: Optional[str] = typer.Option(None, help="only this deployment")) -> None:
+    """Turn the schedules off (e.g. while a connection is being fixed)."""
+    _schedules_command(False, deployment)
 
 
 @app.command("demo")

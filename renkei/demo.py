@@ -105,6 +105,7 @@ def _decide_approvals(console: Console, timeout_s: float = 120) -> list[dict]:
 def run_demo(*, keep_ui: bool = False, console: Console | None = None) -> int:
     console = console or Console()
     from deployments.serve import Runner
+    from renkei.cli import flow_progress
     from renkei.prefect_server import prefect_server
     from renkei.settings import get_settings
     from tasks.runtime import get_runtime, reset_runtime
@@ -142,7 +143,10 @@ def run_demo(*, keep_ui: bool = False, console: Console | None = None) -> int:
             if name == "order-to-invoice":
                 made = _add_exception_deals(rt)
                 console.print(f"added {len(made)} won deals that need finance approval")
-            table.add_row(name, str(fn()))
+            with flow_progress(console) as bar:  # records done, ETA; the run's progress artifact too
+                bar.start(name)
+                result = fn()
+            table.add_row(name, str(result))
             if name == "order-to-invoice" and not keep_ui:
                 for d in _decide_approvals(console):
                     table.add_row("invoice-approval", f"{d['run']}: {d['decision']} ({d.get('state', '?')})")

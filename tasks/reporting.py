@@ -1,21 +1,24 @@
 """Run reporting shared by every flow: one summary table artifact per run, audit events, review items.
 
-A flow collects a :class:`RunReport` while it works (plain Python, cheap), then calls
-:func:`publish_report` once at the end.
+A flow collects a :class:`RunReport` while it works (plain Python, cheap), may call
+:func:`report_progress` after each page, then calls :func:`publish_report` once at the end (from the flow
+itself, so the artifacts belong to the flow run). A run that fails publishes what it did before the
+failure (:func:`report_failure`, hooked in by the flow's first report).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections import Counter
 from datetime import datetime
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
-from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.cache_policies import NO_CACHE
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from store.repo import Store
 
@@ -48,6 +51,11 @@ class RunReport:
     held_keys: list[str] = field(default_factory=list)  # records left to a live claim of another run
     max_rows: int = 500
     _lock: Any = field(default_factory=threading.Lock, repr=False, compare=False)
+    _progress_id: Any = field(default=None, repr=False, compare=False)
+    _progress_done: int = field(default=0, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _track(self)
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "_lock"}
@@ -131,15 +139,262 @@ def flush(store: Store, report: RunReport) -> None:
     report.audit.clear()
 
 
-@task(cache_policy=NO_CACHE, persist_result=False)
-def publish_report(report: RunReport, title: str) -> dict[str, dict[str, int]]:
-    """One table artifact (counts per side) and one detail table per run, keyed by flow name."""
+# ------------------------------------------------------------------------------------ run output
+# What ops see of a run: its name says what happened, its artifacts are on the flow run itself
+# (created from the flow's context, not from a task), amounts in yen, links to the records in each
+# system, a progress artifact for long runs, and a summary also when the run fails.
+
+_ACTIVE: dict[str, "RunReport"] = {}  # flow run id → the flow's own report (for the failure hook)
+_PROGRESS_LISTENERS: list[Callable[[str, int, int | None], None]] = []
+
+# (side, outcome) → phrase, in the order a run name lists them; per flow, then a generic fallback.
+_PHRASES: dict[str, list[tuple[tuple[str, str], str]]] = {
+    "order-to-invoice": [(("erp", "created"), "invoices")],
+    "customer-sync": [(("crm", "created"), "new in HubSpot"), (("crm", "updated"), "updated in HubSpot"),
+                      (("erp", "created"), "new in freee"), (("erp", "updated"), "updated in freee"),
+                      (("crm", "linked"), "linked")],
+    "product-sync": [(("crm", "created"), "new products"), (("crm", "updated"), "updated products")],
+    "payment-writeback": [(("deposits", "auto_matched"), "deposits matched"),
+                          (("erp", "payment_recorded"), "payments"), (("deposits", "unmatched"), "unmatched"),
+                          (("deposits", "sent_to_approval"), "to approval")],
+    "subscription-proration": [(("erp", "proration_invoiced"), "prorations"), (("erp", "credit_note"), "credits"),
+                               (("erp", "period_invoiced"), "period invoices"),
+                               (("erp", "journal_posted"), "journals")],
+}
+_AMOUNT_KEYS = ("total", "amount", "net", "gross", "tax", "fee", "paid", "open")
+
+
+class LinkSettings(BaseSettings):
+    """Where a person opens a record: web app addresses (not the API) of each system.
+
+    Defaults fit the real services; for the local sandboxes (an API base URL other than the real one)
+    links go to the sandbox's own object URLs."""
+
+    model_config = SettingsConfigDict(env_prefix="RENKEI_", env_file=None, extra="ignore")
+
+    hubspot_base_url: str = "https://api.hubapi.com"
+    hubspot_portal_id: str | None = Field(None, description="HubSpot portal (hub) id, for record links")
+    hubspot_app_url: str = Field("https://app.hubspot.com", description="HubSpot web app")
+    freee_base_url: str = "https://api.freee.co.jp"
+    freee_company_id: int | None = None
+    freee_invoice_url: str = Field("https://invoice.secure.freee.co.jp/reports/invoices/{id}",
+                                   description="freee請求書 invoice page ({id} = invoice id)")
+    freee_deal_url: str = Field("https://secure.freee.co.jp/deals/{id}", description="freee会計 deal (取引) page")
+
+
+def record_link(system: str, kind: str, record_id: Any, settings: LinkSettings | None = None) -> str | None:
+    """A URL a person can open for one record (``system`` hubspot|freee; ``kind`` deal|company|invoice)."""
+    if record_id in (None, ""):
+        return None
+    s = settings or LinkSettings()
+    rid = str(record_id)
+    if system == "hubspot":
+        if "api.hubapi.com" not in s.hubspot_base_url:  # a sandbox: its own object URL
+            plural = {"deal": "deals", "company": "companies"}.get(kind, kind)
+            return f"{s.hubspot_base_url.rstrip('/')}/crm/v3/objects/{plural}/{rid}"
+        if not s.hubspot_portal_id:
+            return None
+        type_id = {"deal": "0-3", "company": "0-2"}.get(kind)
+        return f"{s.hubspot_app_url.rstrip('/')}/contacts/{s.hubspot_portal_id}/record/{type_id}/{rid}" \
+            if type_id else None
+    if system == "freee":
+        if "api.freee.co.jp" not in s.freee_base_url:
+            company = f"?company_id={s.freee_company_id}" if s.freee_company_id else ""
+            path = {"invoice": "iv/invoices", "deal": "api/1/deals", "partner": "api/1/partners"}.get(kind)
+            return f"{s.freee_base_url.rstrip('/')}/{path}/{rid}{company}" if path else None
+        template = {"invoice": s.freee_invoice_url, "deal": s.freee_deal_url}.get(kind)
+        return template.format(id=rid) if template else None
+    return None
+
+
+# column → (system, kind) of the id it holds
+_LINK_COLUMNS = {"deal": ("hubspot", "deal"), "crm_id": ("hubspot", "company"), "company": ("hubspot", "company"),
+                 "invoice_id": ("freee", "invoice"), "erp_deal": ("freee", "deal"), "freee_deal": ("freee", "deal")}
+
+
+def display_rows(rows: list[dict[str, Any]], settings: LinkSettings | None = None) -> list[dict[str, Any]]:
+    """Detail rows as a person reads them: amounts as ``¥1,234,567``, record ids as Markdown links."""
+    from domain.money import format_yen
+
+    s = settings or LinkSettings()
+    out = []
+    for row in rows:
+        shown: dict[str, Any] = {}
+        for k, v in row.items():
+            if isinstance(v, int) and not isinstance(v, bool) and k.lower().startswith(_AMOUNT_KEYS):
+                shown[k] = format_yen(v)
+            elif k in _LINK_COLUMNS and v not in (None, ""):
+                url = record_link(*_LINK_COLUMNS[k], v, s)
+                shown[k] = f"[{v}]({url})" if url else v
+            else:
+                shown[k] = v
+        out.append(shown)
+    return out
+
+
+_PLURALS = {"invoices", "products", "deposits", "payments", "prorations", "credits", "journals"}
+
+
+def _phrase(n: int, label: str) -> str:
+    if n == 1:  # 1 invoice, 2 invoices
+        label = " ".join(w[:-1] if w in _PLURALS else w for w in label.split())
+    return f"{n} {label}"
+
+
+def headline(report: RunReport) -> str:
+    """What the run did in one line, counts only (no names, no personal data):
+    ``order-to-invoice: 18 invoices, 2 to approval, 1 review``."""
+    c = report.counts
+    parts = [_phrase(c[key], label) for key, label in _PHRASES.get(report.flow, []) if c.get(key)]
+    if not _PHRASES.get(report.flow):  # approvals and anything new: the non-zero outcomes
+        parts = [f"{n} {side} {outcome}".replace("_", " ") for (side, outcome), n in sorted(c.items())
+                 if n and outcome not in ("read", "unchanged", "review", "errors")][:4]
+    to_approval = sum(n for (_, o), n in c.items() if o == "sent_to_approval")
+    if to_approval and report.flow != "payment-writeback":
+        parts.append(f"{to_approval} to approval")
+    reviews = max(0, sum(n for (_, o), n in c.items() if o == "review") - to_approval)
+    if reviews:
+        parts.append(f"{reviews} review")
+    errors = sum(n for (_, o), n in c.items() if o == "errors")
+    if errors:
+        parts.append(f"{errors} errors")
+    if not parts:
+        parts.append("nothing to do" if not any(c.values()) else "no changes")
+    return f"{report.flow}: " + ", ".join(parts)
+
+
+def rename_run(flow_run_id: str | None, name: str) -> None:
+    """Give the flow run a name that says what happened (a naming failure never fails the run)."""
+    if not flow_run_id:
+        return
+    try:
+        from uuid import UUID
+
+        from prefect import get_client
+
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(UUID(str(flow_run_id)), name=name[:200])
+    except Exception as exc:  # noqa: BLE001
+        logging.getLogger(__name__).warning("could not rename flow run %s: %s", flow_run_id, exc)
+
+
+def _in_flow_context() -> bool:
+    from prefect.context import FlowRunContext, TaskRunContext
+
+    return FlowRunContext.get() is not None and TaskRunContext.get() is None
+
+
+def _track(report: RunReport) -> None:
+    """The first report a flow makes is the flow's own: remembered for a summary if the run fails."""
+    if not report.flow_run_id or report.flow_run_id in _ACTIVE or not _in_flow_context():
+        return
+    from prefect.context import FlowRunContext
+
+    _ACTIVE[report.flow_run_id] = report
+    flow_obj = FlowRunContext.get().flow
+    hooks = getattr(flow_obj, "on_failure_hooks", None)
+    if hooks is not None and report_failure not in hooks:
+        hooks.append(report_failure)
+
+
+def add_progress_listener(fn: Callable[[str, int, int | None], None]) -> None:
+    """In-process progress callback ``fn(flow, done, total)`` (the CLI's progress bar)."""
+    _PROGRESS_LISTENERS.append(fn)
+
+
+def remove_progress_listener(fn: Callable[[str, int, int | None], None]) -> None:
+    if fn in _PROGRESS_LISTENERS:
+        _PROGRESS_LISTENERS.remove(fn)
+
+
+def _notify(flow: str, done: int, total: int | None) -> None:
+    for fn in list(_PROGRESS_LISTENERS):
+        try:
+            fn(flow, done, total)
+        except Exception:  # noqa: BLE001 - a display never fails a run
+            pass
+
+
+def report_progress(report: RunReport, done: int, total: int | None = None) -> None:
+    """How far a long run is (records done / estimated total): a progress artifact on the flow run
+    (``<flow>-progress``) and the in-process listeners. Without a known total the estimate is
+    one more page of the last page's size, so the bar never shows 100 % before :func:`publish_report`."""
+    step = max(1, done - report._progress_done)
+    report._progress_done = done
+    total = max(total or 0, done + step)
+    percent = round(min(99.0, 100.0 * done / total), 1)
+    try:
+        from prefect.artifacts import create_progress_artifact, update_progress_artifact
+
+        if report._progress_id is None and _in_flow_context():
+            report._progress_id = create_progress_artifact(
+                progress=percent, key=f"{report.flow.lower()}-progress",
+                description=f"{report.flow}: records done / estimated total")
+        elif report._progress_id is not None:
+            update_progress_artifact(artifact_id=report._progress_id, progress=percent,
+                                     description=f"{report.flow}: {done} of ~{total}")
+    except Exception as exc:  # noqa: BLE001
+        logging.getLogger(__name__).debug("progress artifact: %s", exc)
+    _notify(report.flow, done, total)
+
+
+def _finish_progress(report: RunReport) -> None:
+    done = sum(n for (_, o), n in report.counts.items() if o == "read") or sum(report.counts.values())
+    try:
+        from prefect.artifacts import create_progress_artifact, update_progress_artifact
+
+        if report._progress_id is None:
+            report._progress_id = create_progress_artifact(progress=100.0, key=f"{report.flow.lower()}-progress",
+                                                           description=f"{report.flow}: done")
+        else:
+            update_progress_artifact(artifact_id=report._progress_id, progress=100.0,
+                                     description=f"{report.flow}: done")
+    except Exception as exc:  # noqa: BLE001
+        logging.getLogger(__name__).debug("progress artifact: %s", exc)
+    _notify(report.flow, done, done)
+
+
+def publish_report(report: RunReport, title: str, *, failure: str | None = None) -> dict[str, dict[str, int]]:
+    """The run's output, attached to the flow run: a summary table (counts per side) with the headline
+    and notes, a detail table (yen, links), the progress artifact at 100 %, and the run renamed to the
+    headline. Called by the flow at its end — and by :func:`report_failure` when the run fails, then
+    with the failure line and what was done before it."""
     key = report.flow.lower()
+    line = headline(report)
+    if failure:
+        line = f"{report.flow}: FAILED after " + line.split(": ", 1)[1]
+    notes = ([f"**Failed:** {failure}"] if failure else []) + report.notes
     create_table_artifact(key=key, table=report.table() or [{"side": "-", "nothing": 0}],
-                          description=f"## {title}\n" + "\n".join(f"- {n}" for n in report.notes))
+                          description=f"## {title}\n**{line}**\n" + "\n".join(f"- {n}" for n in notes))
     if report.rows:
-        create_table_artifact(key=f"{key}-details", table=report.rows, description=f"{title}: records")
+        create_table_artifact(key=f"{key}-details", table=display_rows(report.rows),
+                              description=f"{title}: records")
+    if not failure:
+        _finish_progress(report)
+    if report.flow_run_id and _in_flow_context():
+        from prefect.context import FlowRunContext
+
+        ctx = FlowRunContext.get()
+        if str(ctx.flow_run.id) == report.flow_run_id:
+            if report.flow in _PHRASES:  # scheduled flows: the name is the outcome
+                rename_run(report.flow_run_id, line)
+            elif failure:  # approval runs keep the name finance knows them by (customer, amount, deal)
+                rename_run(report.flow_run_id, f"{ctx.flow_run.name} (FAILED)")
+    _ACTIVE.pop(report.flow_run_id or "", None)
     return report.summary()
+
+
+def report_failure(flow: Any, flow_run: Any, state: Any) -> None:
+    """Flow ``on_failure`` hook (added by the flow's first report): publish what was done before the
+    failure, with the failure line (exception type and masked message, one line)."""
+    report = _ACTIVE.pop(str(flow_run.id), None)
+    if report is None:
+        return
+    from renkei.logmask import mask_text
+
+    message = (getattr(state, "message", None) or "failed").strip().splitlines()
+    failure = mask_text(message[0] if message else "failed")[:300]
+    publish_report(report, f"{report.flow} (failed)", failure=failure)
 
 
 def markdown_artifact(key: str, markdown: str, description: str | None = None) -> None:

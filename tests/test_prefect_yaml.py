@@ -26,3 +26,14 @@ def test_every_deployment_points_at_a_flow():
         names.add(dep["name"])
     assert set(FLOWS) <= names
     assert {"invoice-approval", "payment-approval", "proration-approval"} <= names
+
+
+def test_deploys_from_a_clone_without_hidden_variables_and_schedules_start_paused():
+    """No pull step naming an environment variable (prefect deploy records the folder it ran in), and
+    every schedule inactive until `renkei doctor` passes and `renkei schedules resume` turns it on."""
+    text = (ROOT / "prefect.yaml").read_text(encoding="utf-8")
+    config = yaml.safe_load(text)
+    assert not config.get("pull"), config.get("pull")
+    assert "{{ $" not in text  # nothing resolved from the deploying shell's environment
+    schedules = [s for dep in config["deployments"] for s in dep.get("schedules", [])]
+    assert schedules and all(s.get("active") is False for s in schedules)
