@@ -164,32 +164,38 @@ def create_partner_once(rt: Runtime, company: Company, report: RunReport) -> tup
     ``upsert_by_code`` is unavailable): claim ``partner:company:<crm id>``, look the partner up by its
     name (unique in a freee company) when an earlier attempt may have created it, create it only if
     absent, commit. → (partner, created); ``(None, False)`` while another worker holds the claim."""
-    from connectors.http import PermanentError, QuotaExhausted, RateLimited
+    raw, created = create_partner_once_raw(rt, company, report)
+    return (rt.erp._company(raw) if raw is not None else None), created
+
+
+def create_partner_once_raw(rt: Runtime, company: Company, report: RunReport) -> tuple[dict | None, bool]:
+    """:func:`create_partner_once` returning freee's partner object."""
+    from connectors.freee.mapping import company_to_partner
+    from connectors.http import PermanentError
 
     crm_id = str(company.crm_id)
     key, owner = partner_ledger_key(crm_id), f"{report.flow}:{report.flow_run_id or rt.worker_id}"
     claim = rt.store.claim(key, owner)
     if claim.state == "committed" and claim.external_id:
-        return rt.erp._company(rt.erp.client.get_partner(claim.external_id)), False
+        return rt.erp.client.get_partner(claim.external_id), False
     if claim.state == "held":
         report.held(crm_id)
         return None, False
-    body = company.model_copy(update={"partner_code": None})
     found = rt.erp.client.find_partner(name=company.name) if claim.must_check_external else None
-    if found is not None:
-        partner, created = rt.erp._company(found), False
-    else:
+    created = False
+    if found is None:
         try:
-            partner, created = rt.erp.create_partner(body), True
-        except (QuotaExhausted, RateLimited, PermanentError) as exc:
+            body = company_to_partner(company.model_copy(update={"partner_code": None}), include_code=False)
+            found, created = rt.erp.client.create_partner(body), True
+        except Exception as exc:
             # a partner of that name appeared meanwhile (a concurrent run): it is the one
-            if isinstance(exc, PermanentError) and (found := rt.erp.client.find_partner(name=company.name)):
-                partner, created = rt.erp._company(found), False
-            else:
+            again = rt.erp.client.find_partner(name=company.name) if isinstance(exc, PermanentError) else None
+            if again is None:
                 rt.store.release(key, owner)
                 raise
-    rt.store.commit(key, owner, str(partner.erp_id))
-    return partner, created
+            found = again
+    rt.store.commit(key, owner, str(found["id"]))
+    return found, created
 
 
 def ensure_partners(rt: Runtime, crm_ids: Iterable[str], report: RunReport,
