@@ -307,10 +307,6 @@ def create_invoice_once(rt: Runtime, invoice: Invoice, deal_id: str, report: Run
     give the claim back (status ``absent``) and create nothing."""
     key = ledger or ledger_key(deal_id)
     settings = company_settings(rt)
-    if getattr(rt.erp, "numbering_error", None):
-        # the company's 採番の設定 is not the policy's: one review item says so; no request is sent
-        report.count("erp", "held")
-        return Outcome(deal_id, "held", None, "invoice numbering setting mismatch")
     manual = settings.invoice_numbering == "manual"
     if writeback is None:
         writeback = ledger is None or ledger == ledger_key(deal_id)
@@ -325,6 +321,11 @@ def create_invoice_once(rt: Runtime, invoice: Invoice, deal_id: str, report: Run
         report.count("erp", "held")
         report.held(deal_id)
         return Outcome(deal_id, "held", None, "claimed by another worker")
+    if getattr(rt.erp, "numbering_error", None) and claim.state != "recovered":
+        # the company's 採番の設定 is not the policy's (one review item says so): no request, no number taken
+        rt.store.release(key, owner)
+        report.count("erp", "held")
+        return Outcome(deal_id, "held", None, "invoice numbering setting mismatch")
     # What is sent belongs to the claim: an earlier attempt's stored draft is re-sent exactly (its billing
     # date, reference, lines, totals and number), never re-drafted with today's date.
     stored = claim.sent if claim.state == "recovered" else None
