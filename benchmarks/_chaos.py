@@ -222,7 +222,7 @@ class World:
         fault = FaultConfig(fault_rate=0.0, fault_seed=cfg.seed, kinds=FAULT_KINDS, timeout_s=cfg.fault_timeout_s)
         limits = {"rate_limit_per_10s": 0, "search_per_second": 0} if cfg.relaxed_limits else {}
         self.hcfg = HubSpotSandboxConfig(seed="demo", faults=fault, **limits)
-        self.fcfg = FreeeSandboxConfig(seed="demo", refresh_token=f"chaos-{name}-refresh", iv_auto_numbering=True,
+        self.fcfg = FreeeSandboxConfig(seed="demo", refresh_token=f"chaos-{name}-refresh",
                                        print_refresh_token=False, faults=FaultConfig(
                                            fault_rate=0.0, fault_seed=cfg.seed + 1, kinds=FAULT_KINDS,
                                            timeout_s=cfg.fault_timeout_s),
@@ -471,7 +471,7 @@ def _hs_all(client: httpx.Client, object_type: str, properties: list[str]) -> li
             return out
 
 
-_GENERATED_NUMBER = re.compile(r"\b(INV-)\d+\b")
+_GENERATED_NUMBER = re.compile(r"\b(INV-)[0-9-]+\b")
 """freee請求書's generated invoice numbers, which also appear in text (the income deal's line description)."""
 
 

@@ -24,7 +24,7 @@ def bench_world(*, hubspot_config: dict | None = None, freee_config: dict | None
     tmp = Path(tempfile.mkdtemp(prefix="renkei-bench-"))
     with ExitStack() as stack:
         hcfg = HubSpotSandboxConfig(seed="none", faults=FaultConfig(), **(hubspot_config or {}))
-        fcfg = FreeeSandboxConfig(seed="none", refresh_token="bench-refresh-token", iv_auto_numbering=True,
+        fcfg = FreeeSandboxConfig(seed="none", refresh_token="bench-refresh-token",
                                   print_refresh_token=False, faults=FaultConfig(), **(freee_config or {}))
         happ, fapp = hubspot_app(hcfg), freee_app(fcfg)
         hs = stack.enter_context(ServerThread(happ))

@@ -103,7 +103,7 @@ def _serve(conn, n: int, latency_ms: int) -> None:
 
     hcfg = HubSpotSandboxConfig(token=HS_TOKEN, seed="none", rate_limit_per_10s=100, search_per_second=5,
                                 daily_limit=250_000, faults=FaultConfig(latency_ms=latency_ms))
-    fcfg = FreeeSandboxConfig(seed="none", refresh_token=REFRESH, iv_auto_numbering=True, print_refresh_token=False,
+    fcfg = FreeeSandboxConfig(seed="none", refresh_token=REFRESH, print_refresh_token=False,
                               accounting_limit_per_hour=3600, daily_cap=3000, faults=FaultConfig(latency_ms=latency_ms))
     happ, fapp = hubspot_app(hcfg), freee_app(fcfg)
     hs_store, fr_store = happ.state.store, fapp.state.store

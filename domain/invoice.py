@@ -58,6 +58,7 @@ __all__ = [
     "lines_subtotal",
     "line_problem",
     "render_invoice_markdown",
+    "NumberFormat",
 ]
 
 REDUCED_RATE_MARK = "※軽減税率対象"
@@ -408,3 +409,76 @@ def render_invoice_markdown(
     if any(t.tax_category.reduced for t in invoice.rate_totals):
         out += ["", f"{REDUCED_RATE_MARK[0]}は軽減税率（8%）対象です。"]
     return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Invoice numbers of a company that numbers by hand (freee請求書 手動採番)
+
+_TOKEN = re.compile(r"\{([^{}]*)\}")
+_SEQ = re.compile(r"seq(?::0(\d{1,2})d)?")
+NUMBER_RESETS = ("never", "yearly", "monthly")
+
+
+@dataclass(frozen=True)
+class NumberFormat:
+    """An invoice-number pattern and when its sequence starts again at 1.
+
+    Placeholders: ``{yyyy}`` ``{yy}`` ``{mm}`` (of the invoice's billing date, Asia/Tokyo business
+    date) and exactly one ``{seq}`` / ``{seq:05d}`` (the sequence number, zero-padded to 5). ``reset``:
+    ``never`` (one sequence for ever), ``yearly`` (per calendar year of the billing date; the pattern
+    must show the year) or ``monthly`` (per month; the pattern must show year and month) — a pattern
+    that could print the same number twice is refused.
+
+    >>> f = NumberFormat("INV-{yyyy}{mm}-{seq:05d}", "monthly")
+    >>> f.period(date(2026, 12, 5)), f.render(date(2026, 12, 5), 42)
+    ('202612', 'INV-202612-00042')
+    """
+
+    pattern: str
+    reset: str = "monthly"
+
+    def __post_init__(self) -> None:
+        if self.reset not in NUMBER_RESETS:
+            raise ValueError(f"reset is one of {', '.join(NUMBER_RESETS)}, not {self.reset!r}")
+        tokens = _TOKEN.findall(self.pattern)
+        seqs = [t for t in tokens if _SEQ.fullmatch(t)]
+        unknown = [t for t in tokens if t not in ("yyyy", "yy", "mm") and not _SEQ.fullmatch(t)]
+        if unknown:
+            raise ValueError(f"unknown placeholder {{{unknown[0]}}} in invoice number format {self.pattern!r} "
+                             "(known: {yyyy} {yy} {mm} {seq} {seq:05d})")
+        if len(seqs) != 1:
+            raise ValueError(f"invoice number format {self.pattern!r} needs exactly one {{seq}}")
+        if _TOKEN.sub("", self.pattern).count("{") or _TOKEN.sub("", self.pattern).count("}"):
+            raise ValueError(f"unbalanced braces in invoice number format {self.pattern!r}")
+        has_year = "yyyy" in tokens or "yy" in tokens
+        if self.reset in ("yearly", "monthly") and not has_year:
+            raise ValueError(f"reset = {self.reset!r} needs {{yyyy}} or {{yy}} in the format (numbers would repeat)")
+        if self.reset == "monthly" and "mm" not in tokens:
+            raise ValueError("reset = 'monthly' needs {mm} in the format (numbers would repeat)")
+        if len(self.render(date(2099, 12, 31), 10 ** 9 - 1)) > 255:
+            raise ValueError("invoice numbers are at most 255 characters in freee")
+
+    def period(self, day: date) -> str:
+        """The sequence a number of billing date ``day`` is drawn from (``all`` / ``2026`` / ``202612``)."""
+        if self.reset == "monthly":
+            return f"{day.year:04d}{day.month:02d}"
+        if self.reset == "yearly":
+            return f"{day.year:04d}"
+        return "all"
+
+    def render(self, day: date, seq: int) -> str:
+        if seq < 1:
+            raise ValueError("sequence numbers start at 1")
+
+        def sub(m: re.Match) -> str:
+            t = m.group(1)
+            if t == "yyyy":
+                return f"{day.year:04d}"
+            if t == "yy":
+                return f"{day.year % 100:02d}"
+            if t == "mm":
+                return f"{day.month:02d}"
+            width = _SEQ.fullmatch(t).group(1)  # type: ignore[union-attr]
+            return f"{seq:0{int(width)}d}" if width else str(seq)
+
+        return _TOKEN.sub(sub, self.pattern)

@@ -57,6 +57,11 @@ def sandbox_serve(
     latency_ms: int = typer.Option(0, help="latency added to every request"),
     fault_rate: float = typer.Option(0.0, help="probability of an injected fault per request"),
     fault_seed: Optional[int] = typer.Option(None, help="seed for deterministic faults"),
+    invoice_numbering: str = typer.Option("manual", help="freee company 採番の設定: manual (手動採番) | auto (自動採番); "
+                                                         "set the policy's [invoice_numbering] mode to match"),
+    partner_codes: str = typer.Option("on", help="freee company 取引先コード: on | off"),
+    tax_rounding: str = typer.Option("floor", help="freee company 端数処理: floor (切り捨て) | ceil (切り上げ) | "
+                                                   "half_up (四捨五入)"),
 ) -> None:
     """Serve the local sandboxes until Ctrl-C."""
     from sandboxes.common import FaultConfig, serve_forever
@@ -74,12 +79,22 @@ def sandbox_serve(
     if freee_port:
         from sandboxes.freee import FreeeSandboxConfig, create_app as freee_app
 
+        fractions = {"floor": 0, "ceil": 1, "half_up": 2}
+        if invoice_numbering not in ("manual", "auto") or partner_codes not in ("on", "off") \
+                or tax_rounding not in fractions:
+            err.print("--invoice-numbering is manual|auto, --partner-codes on|off, --tax-rounding floor|ceil|half_up")
+            raise typer.Exit(2)
         freee = freee_app(FreeeSandboxConfig(client_id=freee_client_id, client_secret=freee_client_secret,
                                              refresh_token=freee_refresh_token, access_token_ttl_s=freee_token_ttl,
                                              seed=seed, iv_limit_per_minute=freee_iv_per_minute,
-                                             daily_cap=freee_daily_cap, faults=faults))
+                                             daily_cap=freee_daily_cap, faults=faults,
+                                             iv_auto_numbering=invoice_numbering == "auto",
+                                             use_partner_code=partner_codes == "on",
+                                             tax_fraction=fractions[tax_rounding]))
         apps.append((freee, freee_port))
         console.print(f"freee sandbox:   http://{host}:{freee_port}  (API and OAuth base URL)")
+        console.print(f"freee company:   採番 {invoice_numbering} (policy [invoice_numbering] mode = "
+                      f"\"{invoice_numbering}\"), 取引先コード {partner_codes}, 端数処理 {tax_rounding}")
         token = getattr(freee.state, "initial_refresh_token", None) or freee_refresh_token
         if token:
             console.print(f"freee first refresh token: {token}")

@@ -33,7 +33,7 @@ def _start_sandboxes(stack: ExitStack, console: Console) -> dict[str, str]:
 
     cfg = HubSpotSandboxConfig(seed="demo")
     hs = stack.enter_context(ServerThread(hubspot_app(cfg)))
-    fcfg = FreeeSandboxConfig(seed="demo", refresh_token="renkei-demo-refresh-token", iv_auto_numbering=True,
+    fcfg = FreeeSandboxConfig(seed="demo", refresh_token="renkei-demo-refresh-token",
                               print_refresh_token=False)
     fr = stack.enter_context(ServerThread(freee_app(fcfg)))
     console.print(f"HubSpot sandbox  {hs.url}")

@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.model import TaxCategory, TaxEntryMethod
 from domain.money import Rounding
@@ -29,6 +29,38 @@ class TaxPolicy(_Section):
     entry_method: TaxEntryMethod = TaxEntryMethod.EXCLUSIVE
     line_rounding: Rounding = Rounding.HALF_UP
     default_category: TaxCategory = TaxCategory.STANDARD_10
+
+
+class InvoiceNumberingPolicy(_Section):
+    """``[invoice_numbering]``: how the freee company numbers invoices (freee請求書 採番の設定).
+
+    freee's API does not expose this setting, so it is configured here and must match the company:
+    ``auto`` (自動採番 — freee numbers, ``invoice_number`` is never sent) or ``manual`` (手動採番 —
+    Renkei numbers from ``format``, a gapless sequence per ``reset`` period reserved in the state store
+    as part of each invoice's exactly-once claim). A mismatch is detected on the first invoice and
+    reported as one review item naming this setting."""
+
+    mode: Literal["auto", "manual"] = "manual"
+    format: str = "INV-{yyyy}{mm}-{seq:05d}"
+    reset: Literal["never", "yearly", "monthly"] = "monthly"
+
+    @model_validator(mode="after")
+    def _valid_format(self) -> "InvoiceNumberingPolicy":
+        self.number_format()
+        return self
+
+    def number_format(self):
+        from domain.invoice import NumberFormat
+
+        return NumberFormat(self.format, self.reset)
+
+
+class FreeeCompanyPolicy(_Section):
+    """``[freee]``: where Renkei takes the freee company's settings from. ``tax_rounding``: ``company``
+    (the fiscal year's 端数処理 read from ``GET /api/1/companies/{id}`` replaces ``[tax] rounding``) or
+    ``policy`` (``[tax] rounding`` is sent with every invoice). 取引先コード is always read from the company."""
+
+    tax_rounding: Literal["company", "policy"] = "company"
 
 
 class PaymentTermsPolicy(_Section):
@@ -105,6 +137,8 @@ class RevenuePolicy(_Section):
 class Policy(_Section):
     issuer: IssuerPolicy
     tax: TaxPolicy = TaxPolicy()
+    invoice_numbering: InvoiceNumberingPolicy = InvoiceNumberingPolicy()
+    freee: FreeeCompanyPolicy = FreeeCompanyPolicy()
     payment_terms: PaymentTermsPolicy = PaymentTermsPolicy()
     ownership: OwnershipPolicy = OwnershipPolicy()
     sync: SyncPolicy = SyncPolicy()

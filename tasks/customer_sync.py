@@ -59,8 +59,10 @@ from domain.ownership import is_protected, reveal_protected
 from store.db import session_scope
 from store.models import BaseSnapshot, IdMap, utcnow
 from store.repo import RECORD_DATA_REASONS, is_personal_path, personal_key, protect_personal, upsert_snapshots
+from tasks.invoicing import company_settings
 from tasks.customers import (PLAUSIBILITY_REASONS, display_name, flat_findings, partner_code_for, plausible_company,
                              review_findings)
+from tasks.customers import create_partner_once_raw
 from tasks.reporting import RunReport
 from tasks.runtime import Runtime
 
@@ -1008,8 +1010,13 @@ def create_partner(rt: Runtime, state: SyncState, company: Company, flat: dict, 
     company = checked
     code = company.partner_code or partner_code_for(crm_id)
     try:
-        body = company_to_partner(company.model_copy(update={"partner_code": code}), include_code=False)
-        raw, _created = rt.erp.client.upsert_partner_by_code(code, body)
+        if company_settings(rt).use_partner_code:
+            body = company_to_partner(company.model_copy(update={"partner_code": code}), include_code=False)
+            raw, _created = rt.erp.client.upsert_partner_by_code(code, body)
+        else:  # 取引先コード off: claim + lookup by name, never a code (tasks.customers)
+            raw, _created = create_partner_once_raw(rt, company, report)
+            if raw is None:
+                return None
     except (FreeeMappingError, ValueError) as exc:
         report.review(reason_code="INVALID_FOR_WRITE", entity=ENTITY, entity_key=crm_id,
                       message=f"{display_name(company)}: cannot be created in freee: {exc}", side="erp")

@@ -155,9 +155,57 @@ def _link(rt: Runtime, crm_id: str, erp_id: str, report: RunReport, rule: str, *
     return got
 
 
+def partner_ledger_key(crm_id: str) -> str:
+    return f"partner:company:{crm_id}"
+
+
+def create_partner_once(rt: Runtime, company: Company, report: RunReport) -> tuple[Company | None, bool]:
+    """A new partner for a company when the freee company does NOT use 取引先コード (no code is sent,
+    ``upsert_by_code`` is unavailable): claim ``partner:company:<crm id>``, look the partner up by its
+    name (unique in a freee company) when an earlier attempt may have created it, create it only if
+    absent, commit. → (partner, created); ``(None, False)`` while another worker holds the claim."""
+    raw, created = create_partner_once_raw(rt, company, report)
+    return (rt.erp._company(raw) if raw is not None else None), created
+
+
+def create_partner_once_raw(rt: Runtime, company: Company, report: RunReport) -> tuple[dict | None, bool]:
+    """:func:`create_partner_once` returning freee's partner object."""
+    from connectors.freee.mapping import company_to_partner
+    from connectors.http import PermanentError
+
+    crm_id = str(company.crm_id)
+    key, owner = partner_ledger_key(crm_id), f"{report.flow}:{report.flow_run_id or rt.worker_id}"
+    claim = rt.store.claim(key, owner)
+    if claim.state == "committed" and claim.external_id:
+        return rt.erp.client.get_partner(claim.external_id), False
+    if claim.state == "held":
+        report.held(crm_id)
+        return None, False
+    found = rt.erp.client.find_partner(name=company.name) if claim.must_check_external else None
+    created = False
+    if found is None:
+        try:
+            body = company_to_partner(company.model_copy(update={"partner_code": None}), include_code=False)
+            found, created = rt.erp.client.create_partner(body), True
+        except Exception as exc:
+            # a partner of that name appeared meanwhile (a concurrent run): it is the one
+            again = rt.erp.client.find_partner(name=company.name) if isinstance(exc, PermanentError) else None
+            if again is None:
+                rt.store.release(key, owner)
+                raise
+            found = again
+    rt.store.commit(key, owner, str(found["id"]))
+    return found, created
+
+
 def ensure_partners(rt: Runtime, crm_ids: Iterable[str], report: RunReport,
                     index: MatchIndex | None = None) -> dict[str, str]:
-    """crm company id → freee partner id for every company that has (or now gets) a partner."""
+    """crm company id → freee partner id for every company that has (or now gets) a partner. With
+    取引先コード on, new partners are upserted by the deterministic code ``HS-<id>``; with it off, no code
+    is ever sent and each creation is a ledger claim with a lookup by name (:func:`create_partner_once`)."""
+    from tasks.invoicing import company_settings
+
+    codes = company_settings(rt).use_partner_code
     resolved: dict[str, str] = {}
     missing: list[str] = []
     for crm_id in {str(i) for i in crm_ids if i}:
@@ -190,7 +238,13 @@ def ensure_partners(rt: Runtime, crm_ids: Iterable[str], report: RunReport,
                 resolved[crm_id] = got
         elif result.kind == MatchKind.CREATE:
             code = company.partner_code or partner_code_for(crm_id)
-            created, new = rt.erp.upsert_partner(company.model_copy(update={"partner_code": code}))
+            if codes:
+                created, new = rt.erp.upsert_partner(company.model_copy(update={"partner_code": code}))
+            else:
+                made, new = create_partner_once(rt, company, report)
+                if made is None:
+                    continue
+                created, code = made, None
             if new:
                 report.count("erp", "created")
                 report.event(action="create", entity="company", entity_key=crm_id, system="erp",

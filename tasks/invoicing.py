@@ -18,11 +18,14 @@ ledger commit.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Callable
 
+from connectors.freee.connector import CompanySettingError, CompanySettings, InvoiceNumberTaken, read_company_settings
 from connectors.freee.mapping import partner_to_company
 from connectors.http import PermanentError, QuotaExhausted, RateLimited
 from domain.dates import BusinessDayShift, today_tokyo
@@ -46,6 +49,110 @@ class SimulatedCrash(RuntimeError):
 
 def ledger_key(deal_id: str) -> str:
     return f"invoice:deal:{deal_id}"
+
+
+# ------------------------------------------------------------------------------------ company settings
+SETTINGS_TTL_S = 300.0
+_SETTINGS_LOCK = threading.Lock()
+NUMBERING_MISMATCH = "FREEE_NUMBERING_MISMATCH"
+NUMBER_TAKEN = "INVOICE_NUMBER_TAKEN"
+
+
+def company_settings(rt: Runtime, *, refresh: bool = False) -> CompanySettings:
+    """The freee company's settings, read from freee (``GET /api/1/companies/{id}``: 取引先コード,
+    端数処理, 経理方式) and the policy (採番の設定, which freee's API does not expose), and applied to the
+    runtime: the connector sends partner codes only when the company uses them and an invoice number
+    only under 手動採番; with ``[freee] tax_rounding = "company"`` the company's 端数処理 replaces
+    ``[tax] rounding`` so Renkei's totals are freee's. Read once per ``SETTINGS_TTL_S`` per process
+    (every run starts with it). ``renkei doctor`` calls this too."""
+    with _SETTINGS_LOCK:
+        cached = getattr(rt.erp, "company_settings", None)
+        if cached is not None and not refresh and time.monotonic() - cached[0] < SETTINGS_TTL_S:
+            return cached[1]
+        settings = read_company_settings(rt.erp.client, as_of=today_tokyo(),
+                                         invoice_numbering=rt.policy.invoice_numbering.mode)
+        cfg = rt.erp.config
+        cfg.use_partner_code = settings.use_partner_code
+        cfg.send_invoice_number = settings.invoice_numbering == "manual"
+        if rt.policy.freee.tax_rounding == "company" and rt.policy.tax.rounding != settings.tax_rounding:
+            rt.policy = rt.policy.model_copy(update={"tax": rt.policy.tax.model_copy(
+                update={"rounding": settings.tax_rounding})})
+        cfg.tax_fraction = rt.policy.tax.rounding
+        rt.erp.company_settings = (time.monotonic(), settings)  # type: ignore[attr-defined]
+        rt.erp.numbering_error = None  # type: ignore[attr-defined]  # tried again with the settings just read
+        rt.erp.numbering_unconfirmed = True  # type: ignore[attr-defined]
+        return settings
+
+
+def _company_key(rt: Runtime) -> str:
+    return str(rt.erp.client.company_id)
+
+
+# ------------------------------------------------------------------------------- invoice numbers (手動採番)
+class _Raced(Exception):
+    pass
+
+
+def reserve_invoice_number(rt: Runtime, key: str, owner: str, day) -> str:
+    """The invoice number of the claim ``key`` (held by ``owner``), for billing date ``day``: the one
+    already reserved in the claim, else the next of the policy's sequence.
+
+    Gapless and crash-safe: in ONE state-store transaction the sequence's counter (a ``sync_cursor`` row
+    ``invoice-number:<period>``) moves by compare-and-set and the number is written into the claim
+    (``result.invoice_number``). A crash before the commit takes nothing; after it, the claim keeps the
+    number and every retry or recovery sends it again. Concurrent workers: the conditional update lets
+    exactly one win each value; the loser tries the next."""
+    from sqlalchemy import update as sa_update
+    from sqlmodel import col
+
+    from store.db import session_scope
+    from store.models import LedgerEntry, SyncCursor, utcnow
+    from store.repo import _insert_for
+
+    fmt = rt.policy.invoice_numbering.number_format()
+    counter = f"invoice-number:{fmt.period(day)}"
+    for _ in range(100):
+        try:
+            with session_scope(rt.store.engine) as s:
+                row = s.get(LedgerEntry, key)
+                if row is None or row.status != "claimed" or row.owner != owner:
+                    raise KeyError(f"ledger key {key} is not claimed by {owner}")
+                got = (row.result or {}).get("invoice_number")
+                if got:
+                    return str(got)
+                s.execute(_insert_for(rt.store.engine, SyncCursor.__table__)
+                          .values(name=counter, value="0", updated_at=utcnow())
+                          .on_conflict_do_nothing(index_elements=["name"]))
+                current = s.execute(
+                    SyncCursor.__table__.select().where(SyncCursor.__table__.c.name == counter)).one().value
+                seq = int(current) + 1
+                res = s.execute(sa_update(SyncCursor).where(col(SyncCursor.name) == counter,
+                                                            col(SyncCursor.value) == current)
+                                .values(value=str(seq), updated_at=utcnow())
+                                .execution_options(synchronize_session=False))
+                if res.rowcount != 1:
+                    raise _Raced()
+                number = fmt.render(day, seq)
+                row.result = {**(row.result or {}), "invoice_number": number, "invoice_number_seq": counter}
+                s.add(row)
+            return number
+        except _Raced:
+            continue
+    raise RuntimeError(f"could not reserve an invoice number in {counter}: too much contention")
+
+
+def _forget_number(rt: Runtime, key: str, owner: str) -> None:
+    """Drop the claim's reserved number (freee says another invoice has it): the next attempt takes the
+    next number of the sequence. freee has no gap: the refused number is on that other invoice."""
+    from store.db import session_scope
+    from store.models import LedgerEntry
+
+    with session_scope(rt.store.engine) as s:
+        row = s.get(LedgerEntry, key)
+        if row is not None and row.status == "claimed" and row.owner == owner:
+            result = {k: v for k, v in (row.result or {}).items() if k not in ("invoice_number", "sent")}
+            row.result = {**result, "number_taken": True}
+            s.add(row)
 
 
 @dataclass
@@ -199,6 +306,8 @@ def create_invoice_once(rt: Runtime, invoice: Invoice, deal_id: str, report: Run
     invoice — only finish an interrupted attempt (commit the invoice it made, if freee has it); otherwise
     give the claim back (status ``absent``) and create nothing."""
     key = ledger or ledger_key(deal_id)
+    settings = company_settings(rt)
+    manual = settings.invoice_numbering == "manual"
     if writeback is None:
         writeback = ledger is None or ledger == ledger_key(deal_id)
     owner = f"{report.flow}:{report.flow_run_id or rt.worker_id}"
@@ -212,6 +321,11 @@ def create_invoice_once(rt: Runtime, invoice: Invoice, deal_id: str, report: Run
         report.count("erp", "held")
         report.held(deal_id)
         return Outcome(deal_id, "held", None, "claimed by another worker")
+    if getattr(rt.erp, "numbering_error", None) and claim.state != "recovered":
+        # the company's 採番の設定 is not the policy's (one review item says so): no request, no number taken
+        rt.store.release(key, owner)
+        report.count("erp", "held")
+        return Outcome(deal_id, "held", None, "invoice numbering setting mismatch")
     # What is sent belongs to the claim: an earlier attempt's stored draft is re-sent exactly (its billing
     # date, reference, lines, totals and number), never re-drafted with today's date.
     stored = claim.sent if claim.state == "recovered" else None
@@ -220,7 +334,14 @@ def create_invoice_once(rt: Runtime, invoice: Invoice, deal_id: str, report: Run
         return Outcome(deal_id, "absent", None, "no interrupted attempt")
     if stored is not None:
         invoice = Invoice.model_validate(stored)
+        if manual and not invoice.number:  # stored by an attempt that had no number to send (自動採番 then)
+            invoice = invoice.model_copy(update={"number": reserve_invoice_number(rt, key, owner, invoice.issue_date)})
+            rt.store.stash(key, owner, {"sent": invoice.model_dump(mode="json")})
     else:
+        # 手動採番: the number is reserved in the claim (atomically with the sequence) before anything is
+        # sent, and is part of the stored draft: a retry or recovery sends the same number.
+        invoice = invoice.model_copy(update={"number": reserve_invoice_number(rt, key, owner, invoice.issue_date)
+                                             if manual else None})
         rt.store.stash(key, owner, {"sent": invoice.model_dump(mode="json")})
     # A failure below leaves the claim leased (not released): the ERP call may have reached freee, so the
     # next attempt after the lease looks the reference up instead of risking a second invoice.
@@ -237,12 +358,37 @@ def create_invoice_once(rt: Runtime, invoice: Invoice, deal_id: str, report: Run
     if created is None:
         try:
             created = rt.erp.create_invoice(invoice)
+        except CompanySettingError as exc:
+            rt.store.release(key, owner)  # nothing was created; the reserved number stays with the claim
+            rt.erp.numbering_error = str(exc)  # type: ignore[attr-defined]
+            report.count("erp", "held")
+            report.review(reason_code=NUMBERING_MISMATCH, entity="freee-company", entity_key=_company_key(rt),
+                          message=f"invoices wait: {exc.message}",
+                          payload={"policy": "[invoice_numbering] mode", "value": settings.invoice_numbering},
+                          side="erp")
+            return Outcome(deal_id, "held", None, "invoice numbering setting mismatch")
+        except InvoiceNumberTaken as exc:
+            # Another invoice in freee has this number (typed by hand?). Ours, from an attempt we lost
+            # track of? Look the reference up; else the next attempt takes the next number.
+            created = rt.erp.find_invoice_by_reference(invoice.reference, partner_erp_id=invoice.partner_erp_id,
+                                                       around=invoice.issue_date)
+            if created is None:
+                _forget_number(rt, key, owner)
+                rt.store.release(key, owner)
+                report.count("erp", "held")
+                report.review(reason_code=NUMBER_TAKEN, entity="deal", entity_key=str(deal_id),
+                              message=f"freee refused invoice number {invoice.number} as already used "
+                                      f"({exc.message}); the next run takes the next number",
+                              payload={"number": invoice.number}, side="erp")
+                return Outcome(deal_id, "held", None, "invoice number taken")
+            status = "existing"
         except (QuotaExhausted, RateLimited, PermanentError):
             # freee refused the request: nothing was created, so the claim can be taken again at once
             rt.store.release(key, owner)
             raise
         if crash_after_create and crash_after_create(deal_id):
             raise SimulatedCrash(f"simulated crash after creating the invoice for deal {deal_id}")
+    if status == "created":
         report.count("erp", "created")
         report.event(action="create", entity="invoice", entity_key=deal_id, system="erp", actor=approved_by,
                      changes={"invoice_id": created.erp_id, "number": created.number, "total": created.total,
@@ -254,6 +400,13 @@ def create_invoice_once(rt: Runtime, invoice: Invoice, deal_id: str, report: Run
     if comment:
         result["comment"] = comment[:1000]
     rt.store.commit(key, owner, created.erp_id, result, writeback=writeback)
+    if status == "created" and getattr(rt.erp, "numbering_unconfirmed", False):
+        rt.erp.numbering_unconfirmed = False  # type: ignore[attr-defined]  # freee took it: the setting fits
+        rt.store.resolve_reviews(flow=report.flow, entity="freee-company", entity_keys=[_company_key(rt)],
+                                 reason_codes=[NUMBERING_MISMATCH], comment="an invoice was created")
+    if (claim.result or {}).get("number_taken"):
+        rt.store.resolve_reviews(flow=report.flow, entity="deal", entity_keys=[str(deal_id)],
+                                 reason_codes=[NUMBER_TAKEN], comment=f"invoiced as {created.number}")
     if mismatch:
         report.review(reason_code="ERP_TOTALS_MISMATCH", entity="invoice", entity_key=deal_id,
                       message=f"freee computed {format_yen(created.total)}, Renkei {format_yen(invoice.total)}",

@@ -122,7 +122,7 @@ def freee_sandbox():
     from sandboxes.common import ServerThread
     from sandboxes.freee import FreeeSandboxConfig, create_app
 
-    config = FreeeSandboxConfig(seed="none", refresh_token="test-refresh-token-0", iv_auto_numbering=True,
+    config = FreeeSandboxConfig(seed="none", refresh_token="test-refresh-token-0",
                                 print_refresh_token=False)
     app = create_app(config)
     with ServerThread(app) as server:

@@ -16,6 +16,7 @@ from typing import Any
 
 from connectors.base import ChangeBatch, MapResult
 from connectors.freee.client import FreeeClient
+from connectors.http import BadRequest, PermanentError
 from connectors.freee.mapping import (
     FreeeMappingError,
     company_to_partner,
@@ -32,7 +33,97 @@ from domain.money import Rounding
 
 log = logging.getLogger("renkei.connectors.freee")
 
-__all__ = ["FreeeConnector", "FreeeConnectorConfig"]
+__all__ = ["CompanySettingError", "CompanySettings", "FreeeConnector", "FreeeConnectorConfig", "InvoiceNumberTaken",
+           "read_company_settings"]
+
+_FRACTION = {0: Rounding.FLOOR, 1: Rounding.CEIL, 2: Rounding.HALF_UP}  # 切り捨て / 切り上げ / 四捨五入
+_FRACTION_JA = {Rounding.FLOOR: "切り捨て", Rounding.CEIL: "切り上げ", Rounding.HALF_UP: "四捨五入"}
+_TAX_ACCOUNT = {0: "税込経理", 1: "旧税抜経理", 2: "税抜経理"}
+
+
+class CompanySettingError(PermanentError):
+    """The freee company is set up in a way Renkei is not configured for (e.g. 採番の設定): nothing was
+    created; the message names the setting to change."""
+
+
+class InvoiceNumberTaken(PermanentError):
+    """freee refused the invoice number as already used (手動採番): nothing was created."""
+
+
+@dataclass(frozen=True)
+class CompanySettings:
+    """The freee company's settings that shape what Renkei sends (``read_company_settings``).
+
+    ``use_partner_code`` (取引先コード), ``tax_rounding`` (端数処理 of the fiscal year of ``as_of``:
+    ``tax_fraction`` 0 切り捨て / 1 切り上げ / 2 四捨五入), ``amount_fraction`` (same codes),
+    ``tax_account_method`` (0 税込経理, 1 旧税抜経理, 2 税抜経理) come from ``GET /api/1/companies/{id}``;
+    ``invoice_numbering`` (``auto`` 自動採番 | ``manual`` 手動採番) is not exposed by freee's API and
+    comes from the policy (``[invoice_numbering] mode``)."""
+
+    company_id: int
+    use_partner_code: bool
+    tax_rounding: Rounding
+    amount_fraction: Rounding
+    tax_account_method: int
+    invoice_numbering: str = "manual"
+    numbering_source: str = "policy [invoice_numbering] mode"
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        """(setting, value, source) for a table (``renkei doctor``)."""
+        api = f"freee GET /api/1/companies/{self.company_id}"
+        return [
+            ("取引先コード (partner codes)", "on" if self.use_partner_code else "off", api),
+            ("端数処理 (tax rounding)", f"{self.tax_rounding.value} ({_FRACTION_JA.get(self.tax_rounding, '')})", api),
+            ("経理方式 (tax accounting)", _TAX_ACCOUNT.get(self.tax_account_method, str(self.tax_account_method)), api),
+            ("採番の設定 (invoice numbering)",
+             "auto (自動採番)" if self.invoice_numbering == "auto" else "manual (手動採番)", self.numbering_source),
+        ]
+
+
+def read_company_settings(client: FreeeClient, *, as_of: date | None = None,
+                          invoice_numbering: str = "manual") -> CompanySettings:
+    """``GET /api/1/companies/{id}`` → :class:`CompanySettings` (the fiscal year containing ``as_of``,
+    else the latest one)."""
+    raw = client.get_company()
+    years = [y for y in raw.get("fiscal_years") or [] if isinstance(y, dict)]
+    year: dict[str, Any] = {}
+    if years:
+        year = years[-1]
+        if as_of is not None:
+            for y in years:
+                if str(y.get("start_date") or "") <= as_of.isoformat() <= str(y.get("end_date") or "9999"):
+                    year = y
+    try:
+        tax_rounding = _FRACTION[int(year.get("tax_fraction", 0) or 0)]
+        amount_fraction = _FRACTION[int(raw.get("amount_fraction", 0) or 0)]
+    except (KeyError, TypeError, ValueError):
+        raise CompanySettingError(f"freee company {client.company_id}: unknown 端数処理 "
+                                  f"(tax_fraction={year.get('tax_fraction')!r}, "
+                                  f"amount_fraction={raw.get('amount_fraction')!r})") from None
+    return CompanySettings(
+        company_id=int(raw.get("id") or client.company_id), use_partner_code=bool(raw.get("use_partner_code")),
+        tax_rounding=tax_rounding, amount_fraction=amount_fraction,
+        tax_account_method=int(year.get("tax_account_method", 2) or 0), invoice_numbering=invoice_numbering)
+
+
+def _numbering_error(exc: BadRequest, sent_number: bool) -> PermanentError | None:
+    """freee's 400 about ``invoice_number`` → the typed error, else ``None``."""
+    text = f"{exc.message} {exc.details or ''}"
+    if "invoice_number" not in text and "請求書番号" not in text:
+        return None
+    if "既に" in text or "重複" in text:
+        return InvoiceNumberTaken(exc.message, status=exc.status, category=exc.category,
+                                  correlation_id=exc.correlation_id)
+    if ("必須" in text and not sent_number) or ("指定できません" in text and sent_number):
+        if sent_number:
+            fix = ("the freee company numbers invoices automatically (自動採番): set [invoice_numbering] "
+                   "mode = \"auto\" in the policy, or switch freee請求書 採番の設定 to manual")
+        else:
+            fix = ("the freee company numbers invoices by hand (手動採番): set [invoice_numbering] "
+                   "mode = \"manual\" in the policy, or switch freee請求書 採番の設定 to 自動採番")
+        return CompanySettingError(f"{fix} (freee said: {exc.message})", status=exc.status,
+                                   category=exc.category, correlation_id=exc.correlation_id)
+    return None
 
 
 @dataclass
@@ -123,11 +214,22 @@ class FreeeConnector:
         return self._invoice(self.client.get_invoice(found["id"])) if found else None
 
     def create_invoice(self, invoice: Invoice) -> Invoice:
+        """``POST /iv/invoices``. Under 手動採番 (``send_invoice_number``) the invoice must carry its
+        number. A 400 about ``invoice_number`` raises :class:`CompanySettingError` (the company's 採番の設定
+        is not what Renkei was told) or :class:`InvoiceNumberTaken`."""
+        if self.config.send_invoice_number and not invoice.number:
+            raise ValueError("the freee company numbers invoices by hand (手動採番): the invoice needs a number")
         body = invoice_to_iv_invoice(invoice, company_id=self.client.company_id,
                                      tax_fraction=self.config.tax_fraction, partner_title=self.config.partner_title,
                                      template_id=self.config.template_id,
                                      send_invoice_number=self.config.send_invoice_number)
-        return self._invoice(self.client.create_invoice(body))
+        try:
+            return self._invoice(self.client.create_invoice(body))
+        except BadRequest as exc:
+            typed = _numbering_error(exc, "invoice_number" in body)
+            if typed is not None:
+                raise typed from exc
+            raise
 
     def get_invoice(self, erp_id: str) -> Invoice:
         return self._invoice(self.client.get_invoice(erp_id))

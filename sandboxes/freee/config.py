@@ -53,6 +53,9 @@ class FreeeSandboxConfig:
     """取引先コード enabled: partner ``code`` is required on create and upsert_by_code works."""
     iv_auto_numbering: bool = False
     """freee請求書 自動採番: True → ``invoice_number`` must be omitted; False → it is required."""
+    tax_fraction: int = 0
+    """端数処理 of the company's fiscal year (``GET /api/1/companies/{id}``): 0 切り捨て, 1 切り上げ,
+    2 四捨五入 — used for the tax of deals booked in freee会計."""
     iv_register_deal: bool = True
     """Book every new freee請求書 invoice as an income deal in freee会計 (``deal_status=registered``)."""
     print_refresh_token: bool = True
@@ -63,5 +66,7 @@ class FreeeSandboxConfig:
             raise ValueError("seed is 'demo' or 'none'")
         if self.company_id < 1:
             raise ValueError("company_id is a positive integer")
+        if self.tax_fraction not in (0, 1, 2):
+            raise ValueError("tax_fraction is 0 (切り捨て), 1 (切り上げ) or 2 (四捨五入)")
         if self.access_token_ttl_s <= 0:
             raise ValueError("access_token_ttl_s must be positive")

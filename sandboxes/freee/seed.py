@@ -107,6 +107,7 @@ def seed_store(store: FreeeStore) -> None:
     config = store.config
     with store.lock:
         company = _company(config.company_id, config.use_partner_code)
+        company.tax_fraction = config.tax_fraction
         store.companies[company.id] = company
         store.taxes.update({t.code: TaxCode(**vars(t)) for t in _TAXES})
         store.account_items.update(

@@ -844,6 +844,10 @@ class FreeeStore:
                 raise bad_request("iv", "請求書番号の自動採番が有効なため invoice_number は指定できません。")
             if not self.config.iv_auto_numbering and not body.invoice_number:
                 raise bad_request("iv", "invoice_number は必須です。（請求書番号は手動採番の設定です）")
+            if body.invoice_number is not None and any(
+                    i.company_id == company.id and i.invoice_number == body.invoice_number
+                    for i in self.invoices.values()):
+                raise bad_request("iv", f"invoice_number {body.invoice_number} は既に使用されています。")
             template_id = body.template_id or min(self.templates)
             if template_id not in self.templates:
                 raise bad_request("iv", f"帳票テンプレート {template_id} が存在しません。")

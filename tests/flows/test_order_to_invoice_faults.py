@@ -95,9 +95,9 @@ def test_reference_lookup_does_not_depend_on_the_billing_date(world):
     partner = ensure_partners(world.rt, [company], RunReport("t"))[company]
     (deal,) = [r.value for r in world.rt.crm.get_deals([deal_id])]
     draft = draft_invoice(world.rt, deal, customer_for(world.rt, partner, None), today=date(2026, 11, 30))
-    made = world.rt.erp.create_invoice(draft.invoice)
+    made = world.rt.erp.create_invoice(draft.invoice.model_copy(update={"number": "T-0"}))  # 手動採番 company
     for i in range(3):  # other invoices of the same partner, so the match is not simply "the only one"
-        other = draft.invoice.model_copy(update={"reference": f"renkei:deal:other{i}"})
+        other = draft.invoice.model_copy(update={"reference": f"renkei:deal:other{i}", "number": f"T-{i + 1}"})
         world.rt.erp.create_invoice(other)
     found = world.rt.erp.find_invoice_by_reference(draft.invoice.reference, partner_erp_id=partner,
                                                    around=date(2026, 12, 1))

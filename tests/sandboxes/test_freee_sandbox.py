@@ -658,3 +658,27 @@ def test_wallet_txns_list_newest_date_first_and_pages(sb: RunningSandbox) -> Non
         ).status_code
         == 400
     )
+
+
+# --------------------------------------------------------------------- company settings (採番, 取引先コード, 端数処理)
+def test_manual_numbering_requires_a_number_and_refuses_a_used_one() -> None:
+    config = FreeeSandboxConfig(seed="demo", print_refresh_token=False, tax_fraction=1, use_partner_code=False)
+    with running_sandbox(config) as sb:
+        http = sb.client
+        company = http.get("/api/1/companies/1").json()["company"]
+        assert company["fiscal_years"][0]["tax_fraction"] == 1 and company["use_partner_code"] is False
+        partner = http.get("/api/1/partners", params={"company_id": 1}).json()["partners"][0]
+        assert partner["code"] is None
+        body = {"company_id": 1, "billing_date": "2026-12-01", "tax_entry_method": "out", "tax_fraction": "omit",
+                "withholding_tax_entry_method": "out", "partner_title": "御中", "partner_id": partner["id"],
+                "lines": [{"description": "x", "quantity": 1, "unit_price": "1000", "tax_rate": 10}]}
+        missing = http.post("/iv/invoices", json=body)
+        assert missing.status_code == 400
+        assert missing.json() == {"status_code": 400, "errors": [
+            {"type": "bad_request", "messages": ["invoice_number は必須です。（請求書番号は手動採番の設定です）"]}]}
+        assert http.post("/iv/invoices", json=body | {"invoice_number": "M-1"}).status_code == 201
+        again = http.post("/iv/invoices", json=body | {"invoice_number": "M-1"})
+        assert again.status_code == 400 and "既に使用されています" in again.json()["errors"][0]["messages"][0]
+        sb.config.iv_auto_numbering = True
+        auto = http.post("/iv/invoices", json=body | {"invoice_number": "M-2"})
+        assert auto.status_code == 400 and "指定できません" in auto.json()["errors"][0]["messages"][0]
