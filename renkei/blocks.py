@@ -23,7 +23,7 @@ DEFAULT_BLOCK_NAME = "renkei"
 
 # block field -> settings field (same names)
 CREDENTIAL_FIELDS = ("hubspot_base_url", "hubspot_token", "freee_base_url", "freee_auth_url", "freee_client_id",
-                     "freee_client_secret", "freee_refresh_token", "freee_company_id")
+                     "freee_client_secret", "freee_refresh_token", "freee_company_id", "data_key")
 
 
 class RenkeiCredentials(Block):
@@ -42,6 +42,9 @@ class RenkeiCredentials(Block):
     freee_refresh_token: SecretStr | None = Field(
         None, description="first freee refresh token: seeds the shared token store once, then unused")
     freee_company_id: int | None = Field(None, description="freee company (事業所) id")
+    data_key: SecretStr | None = Field(
+        None, description="RENKEI_DATA_KEY shared by every worker: encrypts the freee token set in the state "
+                          "store and keys the hashes of personal values")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "RenkeiCredentials":
@@ -61,7 +64,8 @@ def save_credentials(settings: Settings, name: str = DEFAULT_BLOCK_NAME) -> Any:
 
 def settings_with_block(settings: Settings) -> Settings:
     """``settings`` with the credentials of the block ``settings.credentials_block`` (when set). A value in
-    the block wins; a field the block leaves empty keeps the environment's value."""
+    the block wins (except ``data_key``: ``RENKEI_DATA_KEY`` in the environment wins); a field the block
+    leaves empty keeps the environment's value."""
     if not settings.credentials_block:
         return settings
     try:
@@ -70,4 +74,6 @@ def settings_with_block(settings: Settings) -> Settings:
         raise RuntimeError(f"the Renkei Credentials block {settings.credentials_block!r} does not exist on the "
                            "Prefect server: run `renkei setup` or fix RENKEI_CREDENTIALS_BLOCK") from None
     update = {f: getattr(block, f) for f in CREDENTIAL_FIELDS if getattr(block, f) is not None}
+    if settings.data_key is not None:
+        update.pop("data_key", None)  # an explicit RENKEI_DATA_KEY wins: every reader of the key must agree
     return settings.model_copy(update=update)

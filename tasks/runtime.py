@@ -58,6 +58,9 @@ def _build(settings: Settings) -> Runtime:
         from renkei.blocks import settings_with_block
 
         settings = settings_with_block(settings)
+        if settings.data_key is not None and not os.environ.get("RENKEI_DATA_KEY"):
+            # the block's data key: also for the keyed hashes of personal values (store.repo.personal_key)
+            os.environ["RENKEI_DATA_KEY"] = settings.data_key.get_secret_value()
     policy = load_policy(settings.policy_file)
     store = Store.open(settings.database_url)
     hubspot = HubSpotClient(settings.hubspot_base_url, settings.hubspot_token)
