@@ -8,7 +8,8 @@ therefore lock one of them (and, on the next run, everybody) out until a human r
 The rules this module keeps:
 
 1. **One refresher at a time.** Every refresh happens inside :meth:`TokenStore.locked`, an exclusive lock
-   held across threads (``threading.Lock``) *and* processes (``fcntl.flock`` on a lock file).
+   held across threads (``threading.Lock``) *and* processes (``fcntl.flock`` on a lock file) — or, with
+   :class:`DbTokenStore`, across hosts (a row lock in the state store).
 2. **Re-read under the lock.** Whoever waited for the lock reloads the store first: if the winner already
    rotated the token (the stored access token differs from the one we found stale and is still fresh),
    the loser uses it and sends nothing to freee.
