@@ -354,6 +354,11 @@ def db_upgrade() -> None:
     console.print(f"state store at head: {redact_url(url)}")
 
 
+from renkei.setup import setup_command  # noqa: E402  (credentials block + alert automations)
+
+app.command("setup")(setup_command)
+
+
 @app.command("config")
 def config() -> None:
     """Effective settings (secrets hidden) and policy file."""

@@ -129,6 +129,15 @@ class ProrationPolicy(_Section):
     approval_amount_threshold: int = 1_000_000
 
 
+class AlertsPolicy(_Section):
+    """Prefect automations that ``renkei setup`` creates (``deployments/automations.py``)."""
+
+    on_failure: bool = True                 # any Renkei flow run Failed or Crashed → notification
+    approval_reminder_hours: float = 24.0   # an approval run waiting (Paused/Suspended) this long → reminder; 0 = off
+    review_flood_threshold: int = 50        # a run that opens at least this many review items → notification; 0 = off
+    review_flood_window_hours: float = 1.0  # … within this time
+
+
 class RevenuePolicy(_Section):
     advance_account: str = "前受金"
     sales_account: str = "売上高"
@@ -147,6 +156,7 @@ class Policy(_Section):
     plausibility: PlausibilityPolicy = PlausibilityPolicy()
     proration: ProrationPolicy = ProrationPolicy()
     revenue: RevenuePolicy = RevenuePolicy()
+    alerts: AlertsPolicy = AlertsPolicy()
 
 
 def load_policy(path: Path | str | None = None) -> Policy:

@@ -49,6 +49,13 @@ class Settings(BaseSettings):
         None, description="key of the keyed hashes (HMAC-SHA256) that stand for personal values at rest; "
                           "when unset, one is generated once and kept 0600 under RENKEI_HOME/secrets")
 
+    credentials_block: str | None = Field(
+        None, description="name of a Renkei Credentials block (``renkei setup``) to read the HubSpot and freee "
+                          "credentials from; unset: the RENKEI_* environment variables above")
+    token_store: Literal["db", "file"] = Field(
+        "db", description="where the rotating freee token lives: the state store (shared by every worker, "
+                          "row-locked, encrypted with the data key) or a 0600 file under RENKEI_HOME (one host)")
+
     def safe_dict(self) -> dict[str, object]:
         """Settings for display: secrets shown only as set / not set."""
         out: dict[str, object] = {}

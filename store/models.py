@@ -180,3 +180,16 @@ class PayerAliasRow(SQLModel, table=True):
     approved_by: Optional[str] = Field(default=None, max_length=254)
     approved_at: datetime = Field(default_factory=utcnow)
     deposit_id: Optional[str] = Field(default=None, max_length=64, description="the deposit it was learned from")
+
+
+class CredentialRow(SQLModel, table=True):
+    """A rotating credential shared by every worker (the freee token set): one row per name, locked
+    (``SELECT … FOR UPDATE`` / ``BEGIN IMMEDIATE``) while a worker refreshes it. ``ciphertext`` is the
+    token set encrypted with a key derived from ``RENKEI_DATA_KEY`` — never the token in clear."""
+
+    __tablename__ = "credential"
+
+    name: str = Field(primary_key=True, max_length=128, description="e.g. freee:<company id>")
+    ciphertext: Optional[str] = Field(default=None, max_length=8000, description="Fernet token of the JSON set")
+    generation: int = Field(default=0, description="rotations so far (not secret)")
+    updated_at: datetime = Field(default_factory=utcnow)

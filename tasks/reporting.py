@@ -21,6 +21,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from store.repo import Store
+from tasks.events import add_reviews, emit_business_events
 
 
 _MARKUP_CHARS = re.compile(r"[<>\[\]`*_#|]")
@@ -132,9 +133,9 @@ def run_name(flow: str, detail: str = "") -> str:
 
 def flush(store: Store, report: RunReport) -> None:
     """Write the review items and audit events collected so far (each batch calls this after its writes)."""
-    for r in report.reviews:
-        store.add_review(flow=report.flow, flow_run_id=report.flow_run_id, **r)
+    opened = add_reviews(store, report)  # the rows this batch opened (not open items reported again)
     store.audit_many(report.audit)
+    emit_business_events(report.flow, report.flow_run_id, report.audit, opened)  # Prefect events (tasks/events.py)
     report.reviews.clear()
     report.audit.clear()
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from connectors.freee.auth import FileTokenStore
+from connectors.freee.auth import DbTokenStore, FileTokenStore, TokenStore
 from connectors.freee.client import FreeeClient, FreeeLimits
 from connectors.freee.connector import FreeeConnector, FreeeConnectorConfig
 from connectors.hubspot.client import HubSpotClient
@@ -41,13 +41,32 @@ class Runtime:
                 closer()
 
 
+def freee_token_store(settings: Settings, store: Store) -> TokenStore:
+    """The freee token store of ``settings.token_store``: the state store by default (shared by every worker
+    on every host; an existing token file is read while the row is still empty, so the first refresh moves
+    it in), or the host-local file."""
+    legacy = FileTokenStore(settings.token_store_path)
+    if settings.token_store == "file":
+        return legacy
+    return DbTokenStore(store.engine, data_key=settings.personal_data_key(),
+                        name=f"freee:{settings.freee_company_id}",
+                        fallback=legacy if legacy.path.exists() else None)
+
+
 def _build(settings: Settings) -> Runtime:
+    if settings.credentials_block:
+        from renkei.blocks import settings_with_block
+
+        settings = settings_with_block(settings)
+        if settings.data_key is not None and not os.environ.get("RENKEI_DATA_KEY"):
+            # the block's data key: also for the keyed hashes of personal values (store.repo.personal_key)
+            os.environ["RENKEI_DATA_KEY"] = settings.data_key.get_secret_value()
     policy = load_policy(settings.policy_file)
     store = Store.open(settings.database_url)
     hubspot = HubSpotClient(settings.hubspot_base_url, settings.hubspot_token)
     if settings.freee_company_id is None:
         raise RuntimeError("RENKEI_FREEE_COMPANY_ID is not set")
-    token_store = FileTokenStore(settings.token_store_path)
+    token_store = freee_token_store(settings, store)
     freee = FreeeClient(
         base_url=settings.freee_base_url,
         auth_url=settings.freee_auth_url.rstrip("/") + "/public_api/token",

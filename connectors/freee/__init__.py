@@ -1,7 +1,7 @@
 """freee connector: freee会計 (accounting, ``/api/1``) and freee請求書 (invoicing, ``/iv``).
 
 * :mod:`connectors.freee.auth` — OAuth2 with single-use refresh-token rotation (``FreeeAuth``,
-  ``FileTokenStore``, ``PrefectSecretTokenStore``).
+  ``FileTokenStore``, ``DbTokenStore``).
 * :mod:`connectors.freee.client` — ``FreeeClient``: freee's endpoints on :mod:`connectors.http`.
 * :mod:`connectors.freee.mapping` — freee objects ⇄ canonical model.
 * :mod:`connectors.freee.connector` — ``FreeeConnector``: the ``ERPConnector`` protocol.
@@ -15,7 +15,7 @@ from connectors.freee.auth import (
     FreeeAuthError,
     MemoryTokenStore,
     NoRefreshToken,
-    PrefectSecretTokenStore,
+    DbTokenStore,
     RefreshTokenRejected,
     RefreshUncertain,
     TokenSet,
@@ -26,6 +26,6 @@ from connectors.freee.connector import FreeeConnector, FreeeConnectorConfig
 
 __all__ = [
     "FileTokenStore", "FreeeAuth", "FreeeAuthError", "FreeeClient", "FreeeConnector", "FreeeConnectorConfig",
-    "FreeeLimits", "MemoryTokenStore", "NoRefreshToken", "PrefectSecretTokenStore", "RefreshTokenRejected",
+    "FreeeLimits", "MemoryTokenStore", "NoRefreshToken", "DbTokenStore", "RefreshTokenRejected",
     "RefreshUncertain", "TokenSet", "TokenStore", "parse_freee_error",
 ]

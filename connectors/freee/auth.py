@@ -8,7 +8,8 @@ therefore lock one of them (and, on the next run, everybody) out until a human r
 The rules this module keeps:
 
 1. **One refresher at a time.** Every refresh happens inside :meth:`TokenStore.locked`, an exclusive lock
-   held across threads (``threading.Lock``) *and* processes (``fcntl.flock`` on a lock file).
+   held across threads (``threading.Lock``) *and* processes (``fcntl.flock`` on a lock file) — or, with
+   :class:`DbTokenStore`, across hosts (a row lock in the state store).
 2. **Re-read under the lock.** Whoever waited for the lock reloads the store first: if the winner already
    rotated the token (the stored access token differs from the one we found stale and is still fresh),
    the loser uses it and sends nothing to freee.
@@ -226,47 +227,133 @@ class FileTokenStore:
                 os.close(dfd)
 
 
-class PrefectSecretTokenStore:
-    """Token set as JSON in a Prefect ``Secret`` block (``Secret.load(name)`` / ``.save(overwrite=True)``).
+def fernet_key(secret: bytes | str) -> bytes:
+    """A Fernet key derived from a data key of any length (HKDF-SHA256, context ``renkei-credential``)."""
+    import base64
 
-    Guarantee: a Secret block has no compare-and-set, so the block alone cannot stop two *hosts* from
-    refreshing at the same time. Refreshes are therefore serialised by a host-local file lock
-    (``lock_path``, default ``~/.renkei/locks/freee-<block>.lock``) — safe for every worker on one
-    machine (threads and processes). If workers for the same freee app run on several machines, give them
-    a shared lock path on a filesystem with working ``flock``, or run refreshes from one place (e.g. a
-    Prefect global concurrency limit of 1 named after the block around the client), otherwise a
-    concurrent refresh can burn the token. ``FileTokenStore`` is the stronger choice on a single host.
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    raw = secret.encode("utf-8") if isinstance(secret, str) else secret
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"renkei-credential").derive(raw)
+    return base64.urlsafe_b64encode(derived)
+
+
+class DbTokenStore:
+    """Token set in the state store (table ``credential``, one row per ``name``), shared by every worker
+    on every host that uses the same database.
+
+    * **One refresher at a time, across hosts.** :meth:`locked` opens a transaction that holds the row:
+      ``SELECT … FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` (the database write lock) on SQLite.
+      ``load``/``save`` called inside it use that same transaction; the lock is released by the commit
+      that makes the rotated token durable — so the new refresh token is stored before anybody uses the
+      new access token, and a waiter re-reads the winner's token.
+    * **Encrypted at rest.** The row keeps the token set as a Fernet token (AES-128-CBC + HMAC) under a
+      key derived from ``data_key`` (``RENKEI_DATA_KEY`` or the generated key file); only the generation
+      number is in clear. Losing the key means re-authorising the app, nothing worse.
+    * ``fallback`` (optional, e.g. the former :class:`FileTokenStore`) is read while the row is still
+      empty: the first refresh moves an existing file store into the database.
+
+    Threads of one process may share an instance: the held transaction is per thread.
     """
 
-    def __init__(self, block_name: str, *, lock_path: str | os.PathLike[str] | None = None):
-        self.block_name = block_name
-        self.lock_path = Path(lock_path) if lock_path else (
-            Path.home() / ".renkei" / "locks" / f"freee-{block_name}.lock")
+    def __init__(self, engine: Any, *, data_key: bytes | str, name: str = "freee",
+                 fallback: TokenStore | None = None):
+        from cryptography.fernet import Fernet
+
+        self.engine = engine
+        self.name = name
+        self._fernet = Fernet(fernet_key(data_key))
+        self.fallback = fallback
+        self._held = threading.local()
 
     def __repr__(self) -> str:
-        return f"PrefectSecretTokenStore({self.block_name!r})"
+        return f"DbTokenStore({self.name!r})"
 
-    def locked(self) -> contextlib.AbstractContextManager[None]:
-        return file_lock(self.lock_path)
+    # -- sql helpers --------------------------------------------------------------------------------
 
-    def load(self) -> TokenSet | None:
-        from prefect.blocks.system import Secret
+    def _ensure_row(self) -> None:
+        from sqlalchemy import text
+
+        with self.engine.begin() as conn:
+            conn.execute(text("INSERT INTO credential (name, ciphertext, generation, updated_at) "
+                              "VALUES (:n, NULL, 0, CURRENT_TIMESTAMP) ON CONFLICT (name) DO NOTHING"),
+                         {"n": self.name})
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        from sqlalchemy import text
+
+        if getattr(self._held, "conn", None) is not None:
+            raise RuntimeError("DbTokenStore.locked() is not re-entrant")
+        self._ensure_row()
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")  # the database write lock, held until commit
+                conn.execute(text("SELECT generation FROM credential WHERE name = :n"), {"n": self.name})
+            else:
+                conn.execute(text("SELECT generation FROM credential WHERE name = :n FOR UPDATE"),
+                             {"n": self.name})
+            self._held.conn = conn
+            try:
+                yield
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+            finally:
+                self._held.conn = None
+
+    def _read(self, conn: Any) -> TokenSet | None:
+        from sqlalchemy import text
+
+        row = conn.execute(text("SELECT ciphertext FROM credential WHERE name = :n"), {"n": self.name}).first()
+        if row is None or not row[0]:
+            return None
+        from cryptography.fernet import InvalidToken
 
         try:
-            block = Secret.load(self.block_name, _sync=True)
-        except ValueError:  # block does not exist yet
-            return None
-        value = block.get()
-        if not value:
-            return None
-        if isinstance(value, dict):
-            value = json.dumps(value)
-        return TokenSet.from_json(str(value))
+            return TokenSet.from_json(self._fernet.decrypt(row[0].encode("ascii")).decode("utf-8"))
+        except InvalidToken:
+            raise FreeeAuthError(f"the stored freee token set {self.name!r} cannot be decrypted with the "
+                                 "configured RENKEI_DATA_KEY (key changed?): restore the key, or clear the "
+                                 "row and seed a new refresh token") from None
+
+    # -- TokenStore ---------------------------------------------------------------------------------
+
+    def load(self) -> TokenSet | None:
+        conn = getattr(self._held, "conn", None)
+        if conn is not None:
+            tokens = self._read(conn)
+        else:
+            with self.engine.connect() as c:
+                tokens = self._read(c)
+        if tokens is None and self.fallback is not None:
+            tokens = self.fallback.load()
+        return tokens
 
     def save(self, tokens: TokenSet) -> None:
-        from prefect.blocks.system import Secret
+        from sqlalchemy import text
 
-        Secret(value=tokens.to_json()).save(self.block_name, overwrite=True, _sync=True)
+        stmt = text("UPDATE credential SET ciphertext = :c, generation = :g, updated_at = CURRENT_TIMESTAMP "
+                    "WHERE name = :n")
+        params = {"c": self._fernet.encrypt(tokens.to_json().encode("utf-8")).decode("ascii"),
+                  "g": tokens.generation, "n": self.name}
+        conn = getattr(self._held, "conn", None)
+        if conn is not None:
+            conn.execute(stmt, params)  # durable at the commit that ends locked()
+            return
+        self._ensure_row()
+        with self.engine.begin() as c:
+            c.execute(stmt, params)
+
+    def generation(self) -> int:
+        """Rotations so far, read without decrypting."""
+        from sqlalchemy import text
+
+        with self.engine.connect() as c:
+            row = c.execute(text("SELECT generation FROM credential WHERE name = :n"), {"n": self.name}).first()
+        return int(row[0]) if row else 0
 
 
 class MemoryTokenStore:

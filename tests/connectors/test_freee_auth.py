@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 import os
 import stat
@@ -18,7 +17,8 @@ from connectors.freee.auth import (
     FreeeAuth,
     MemoryTokenStore,
     NoRefreshToken,
-    PrefectSecretTokenStore,
+    DbTokenStore,
+    FreeeAuthError,
     RefreshTokenRejected,
     RefreshUncertain,
     TokenSet,
@@ -180,37 +180,47 @@ def test_threads_sharing_a_file_store_refresh_once(tmp_path):
     assert ep.n == 1 and set(tokens) == {"at-1-secretvalue"}
 
 
-def test_prefect_secret_store_round_trip(monkeypatch, tmp_path):
-    """The block API is faked (no Prefect server in unit tests): JSON in, JSON out, lock file used."""
-    saved = {}
+def _db_store(url: str, **kw):
+    from store.db import make_engine, migrate
 
-    class FakeSecret:
-        def __init__(self, value):
-            self.value = value
+    migrate(url)
+    return DbTokenStore(make_engine(url), data_key="test-data-key", **kw)
 
-        def get(self):
-            return self.value
 
-        def save(self, name, overwrite=False, _sync=True):
-            assert overwrite
-            saved[name] = self.value
+def test_db_store_is_encrypted_locked_and_migrates_a_file_store(db_url, tmp_path):
+    import sqlalchemy
 
-        @classmethod
-        def load(cls, name, _sync=True):
-            if name not in saved:
-                raise ValueError("Unable to find block document")
-            return cls(saved[name])
+    legacy = FileTokenStore(tmp_path / "freee-token.json")
+    old = TokenSet(refresh_token="rt-from-file-secret", access_token="at-from-file", expires_at=1.0, generation=7)
+    legacy.save(old)
+    store = _db_store(db_url, name="freee:1", fallback=legacy)
+    assert store.load() == old  # empty row: the file store still answers
+    endpoint = FakeTokenEndpoint(first="rt-from-file-secret")
+    auth = _auth(endpoint, store, initial_refresh_token="rt-ignored")
+    assert auth.access_token() == "at-1-secretvalue" and endpoint.used == {"rt-from-file-secret"}
+    assert store.load().generation == 8 and store.generation() == 8
+    with store.engine.connect() as c:
+        (cipher,) = c.execute(sqlalchemy.text("select ciphertext from credential where name='freee:1'")).one()
+    assert "secretvalue" not in cipher and "rt-" not in cipher  # never in clear at rest
+    assert "secret" not in repr(store)
+    other_key = DbTokenStore(store.engine, data_key="another-key", name="freee:1")
+    with pytest.raises(FreeeAuthError, match="RENKEI_DATA_KEY"):
+        other_key.load()
+    with store.locked():  # a second holder waits for the first (row lock / write lock)
+        store.save(TokenSet(refresh_token="x", generation=9))
+        got = []
+        t = threading.Thread(target=lambda: (got.append(1), _locked_once(DbTokenStore(store.engine,
+                                                                   data_key="test-data-key", name="freee:1"))))
+        t.start()
+        time.sleep(0.5)
+        assert got == [1] and t.is_alive()
+    t.join(10)
+    assert not t.is_alive() and store.load().generation == 9
 
-    import prefect.blocks.system as system
 
-    monkeypatch.setattr(system, "Secret", FakeSecret)
-    store = PrefectSecretTokenStore("freee-token", lock_path=tmp_path / "lock")
-    assert store.load() is None
-    ts = TokenSet(refresh_token="r" * 10, access_token="a" * 10, expires_at=5.0, generation=2)
+def _locked_once(store) -> None:
     with store.locked():
-        store.save(ts)
-    assert store.load() == ts and json.loads(saved["freee-token"])["generation"] == 2
-    assert (tmp_path / "lock").exists() and "rrrr" not in repr(store)
+        store.load()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -238,11 +248,20 @@ def race_box():
     server.stop()
 
 
+def _race_store(where: str):
+    """``where`` is a token file path or a database URL (the shared DbTokenStore)."""
+    if "://" in where:
+        from store.db import make_engine
+
+        return DbTokenStore(make_engine(where), data_key="race-key", name="freee:1")
+    return FileTokenStore(where)
+
+
 def _race_client(url: str, store_path):
     from connectors.freee.testing import sandbox_client
 
     return sandbox_client(url, client_id=RACE_CLIENT_ID, client_secret=RACE_SECRET, company_id=1,
-                          store=FileTokenStore(store_path), refresh_token=RACE_REFRESH)
+                          store=_race_store(str(store_path)), refresh_token=RACE_REFRESH)
 
 
 def _race_process(url: str, store_path: str, n_threads: int, start, results) -> None:
@@ -305,9 +324,18 @@ def test_refresh_race_threads_share_one_file_store(race_box, tmp_path):
             c.close()
 
 
-def test_refresh_race_across_processes(race_box, tmp_path):
+@pytest.mark.parametrize("kind", ["file", "postgresql"])
+def test_refresh_race_across_processes(race_box, tmp_path, request, kind):
+    """4 processes × 3 threads race to refresh: each refresh token is burnt exactly once — on one host with
+    the file store, and through the state store's row lock (as workers on several hosts would)."""
     url, app, clock = race_box
-    path = str(tmp_path / "token.json")
+    if kind == "file":
+        path = str(tmp_path / "token.json")
+    else:
+        from store.db import migrate
+
+        path = request.getfixturevalue("pg_url")
+        migrate(path)
     ctx = mp.get_context("fork")  # children inherit the test module; the server thread stays in the parent
     for round_no in range(1, 3):
         start = ctx.Event()
@@ -325,6 +353,6 @@ def test_refresh_race_across_processes(race_box, tmp_path):
         assert errors == [], errors  # in particular no invalid_grant (RefreshTokenRejected)
         assert len(outcomes) == 12 and len({tok for _, tok in outcomes}) == 1
         assert app.state.auth.refresh_count == round_no
-        stored = FileTokenStore(path).load()
+        stored = _race_store(path).load()
         assert stored.generation == round_no and stored.access_token == outcomes[0][1]
         clock.advance((RACE_TTL + 1) * 1000)
