@@ -20,6 +20,7 @@ from tasks.retry import BATCH_TASK
 from tasks.reporting import run_name, RunReport, flush, publish_report
 from tasks.runtime import get_runtime
 from tasks.housekeeping import reap_dead_runs
+from tasks.preflight import preflight
 
 FLOW = ps.FLOW
 
@@ -54,6 +55,7 @@ def _run_name() -> str:
 @flow(name=FLOW, flow_run_name=_run_name, log_prints=False)
 def product_sync(batch_size: int = 500) -> dict[str, Any]:
     """freee items → HubSpot products. Returns the counts per side."""
+    preflight(FLOW)  # connections, store and the CRM schema, or one line naming the setting to fix
     reap_dead_runs(FLOW)  # earlier runs killed mid-way: marked Crashed, their leases freed
     log = get_run_logger()
     rt = get_runtime()
