@@ -307,6 +307,7 @@ def check_store(settings: Settings) -> list[Check]:
             else:
                 out.append(Check("store schema", FAIL, f"at revision {current}, unknown to this Renkei version",
                                  "install the Renkei version that wrote this store (or newer) on this host"))
+            conn.rollback()  # end the reading transaction; the probe opens its own
             out.append(_write_probe(conn, current, shown, sqlite_path))
     except sqlalchemy.exc.SQLAlchemyError as exc:
         if not out:
@@ -336,7 +337,10 @@ def _write_probe(conn: Any, current: Optional[str], shown: str, sqlite_path: Opt
 
 def _store_write_failure(exc: Exception, shown: str, sqlite_path: Optional[Path]) -> Check:
     where = str(sqlite_path) if sqlite_path is not None else shown
-    return Check("store writable", FAIL, f"{where} is read-only ({_db_error(exc)})",
+    why = _db_error(exc)
+    what = "is read-only" if any(w in why.lower() for w in ("readonly", "read-only", "permission", "unable to open")) \
+        else "refused a write"
+    return Check("store writable", FAIL, f"{where} {what} ({why})",
                  f"make {where} writable for this user, or set RENKEI_DATABASE_URL to a writable store"
                  if sqlite_path is not None else "grant this database user INSERT/UPDATE/CREATE, or set "
                  "RENKEI_DATABASE_URL to a writable store")
