@@ -476,8 +476,16 @@ def explain(exc: BaseException, settings: Optional[Settings] = None) -> Optional
 
     from connectors.http import ConnectorError, TransportError, Unauthorized
 
+    from pydantic import ValidationError
+
     if isinstance(exc, ConfigProblem):
         return exc.check
+    if isinstance(exc, ValidationError) and exc.title == "Settings":
+        err = exc.errors()[0]
+        name = "RENKEI_" + "_".join(str(p) for p in err.get("loc", ())).upper()
+        shown = "" if any(w in name for w in ("TOKEN", "SECRET", "KEY", "URL")) else f"={err.get('input')!r}"
+        return Check("settings", FAIL, f"{name}{shown} is not valid: {err.get('msg')}",
+                     f"correct {name} (see `renkei config` and the README's settings table)")
     try:
         settings = settings or Settings()
     except Exception:  # noqa: BLE001 - settings themselves invalid

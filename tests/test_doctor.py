@@ -253,3 +253,31 @@ def test_a_one_line_error_is_logged_without_its_traceback():
     out = stream.getvalue()
     assert out.count("Traceback") == 1 and "a bug keeps its traceback" in out
     assert "Encountered exception during execution" in out
+
+
+def test_the_hubspot_sandbox_tells_a_private_app_token_its_scopes(hubspot_sandbox):
+    import httpx
+
+    from renkei.doctor import REQUIRED_SCOPES, TOKEN_INFO_PATH
+
+    url = hubspot_sandbox.url + TOKEN_INFO_PATH
+    ok = httpx.post(url, json={"tokenKey": hubspot_sandbox.config.token})
+    assert ok.status_code == 200
+    body = ok.json()
+    assert body["hubId"] == hubspot_sandbox.config.portal_id and {"userId", "appId"} <= set(body)
+    assert all(set(alts) & set(body["scopes"]) for alts in REQUIRED_SCOPES)  # scopes=None: every scope
+    bad = httpx.post(url, json={"tokenKey": "pat-na1-unknown"})
+    assert bad.status_code == 401 and bad.json()["category"] == "INVALID_AUTHENTICATION"
+    assert httpx.post(url, json={}).status_code == 400
+
+
+def test_an_invalid_setting_is_one_line_without_its_value_when_secret():
+    from pydantic import ValidationError
+
+    from renkei.doctor import explain
+    from renkei.settings import Settings
+
+    with pytest.raises(ValidationError) as exc:
+        Settings(freee_company_id="abc")
+    check = explain(exc.value)
+    assert check is not None and check.line().startswith("settings: RENKEI_FREEE_COMPANY_ID='abc' is not valid")
