@@ -182,8 +182,8 @@ def customer_sync(full: bool = False, check_crm_deletes: bool = True, lookback_m
     ``lookback_ms`` re-reads that margin before the HubSpot cursor (search indexing lag of the real API).
     Returns the counts per side (``{"crm": {...}, "erp": {...}, "renkei": {...}}``).
     """
-    preflight(FLOW)  # connections, store and the CRM schema, or one line naming the setting to fix
     reap_dead_runs(FLOW)  # earlier runs killed mid-way: marked Crashed, their leases freed
+    preflight(FLOW)  # connections, store and the CRM schema, or one line naming the setting to fix
     rt = get_runtime()
     flow_run_id = str(get_run_context().flow_run.id)
     report = RunReport(FLOW, flow_run_id)

@@ -58,8 +58,8 @@ def _close_reviews(deal_id: str, decision: str, approver: str, comment: str) -> 
 @flow(name=FLOW, log_prints=False)
 def invoice_approval(deal_id: str, timeout_hours: float | None = None, lease_seconds: int = 300) -> dict[str, Any]:
     """Wait for finance to approve or reject the invoice of ``deal_id``, then apply the decision."""
-    preflight(FLOW)  # connections, store and the CRM schema, or one line naming the setting to fix
     reap_dead_runs(FLOW)  # earlier runs killed mid-way: marked Crashed, their leases freed
+    preflight(FLOW)  # connections, store and the CRM schema, or one line naming the setting to fix
     from flows.order_to_invoice import draft_fingerprint, start_approval
 
     log = get_run_logger()

@@ -355,8 +355,8 @@ def _run_name() -> str:
 @flow(name=FLOW, flow_run_name=_run_name, log_prints=False)
 def order_to_invoice(lease_seconds: int = 300, start_approvals: bool = True, max_pages: int = 1000) -> dict[str, Any]:
     """Won deals → qualified invoices in freee, exactly once; exceptions → finance approval."""
-    preflight(FLOW)  # connections, store and the CRM schema, or one line naming the setting to fix
     reap_dead_runs(FLOW)  # earlier runs killed mid-way: marked Crashed, their leases freed
+    preflight(FLOW)  # connections, store and the CRM schema, or one line naming the setting to fix
     log = get_run_logger()
     rt = get_runtime()
     flow_run_id = str(get_run_context().flow_run.id)

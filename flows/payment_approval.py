@@ -114,8 +114,8 @@ def _resolve(form: PaymentDecision, options: list[Candidate], book: OpenBook) ->
 @flow(name=FLOW, log_prints=False)
 def payment_approval(deposit_id: str, timeout_hours: float | None = None, lease_seconds: int = 300) -> dict[str, Any]:
     """Wait for finance to assign the deposit ``deposit_id`` to invoices (or mark it unrelated), then apply."""
-    preflight(FLOW)  # connections, store and the CRM schema, or one line naming the setting to fix
     reap_dead_runs(FLOW)  # earlier runs killed mid-way: marked Crashed, their leases freed
+    preflight(FLOW)  # connections, store and the CRM schema, or one line naming the setting to fix
     log = get_run_logger()
     rt = get_runtime()
     flow_run_id = str(get_run_context().flow_run.id)

@@ -55,8 +55,8 @@ def _run_name() -> str:
 @flow(name=FLOW, flow_run_name=_run_name, log_prints=False)
 def product_sync(batch_size: int = 500) -> dict[str, Any]:
     """freee items → HubSpot products. Returns the counts per side."""
-    preflight(FLOW)  # connections, store and the CRM schema, or one line naming the setting to fix
     reap_dead_runs(FLOW)  # earlier runs killed mid-way: marked Crashed, their leases freed
+    preflight(FLOW)  # connections, store and the CRM schema, or one line naming the setting to fix
     log = get_run_logger()
     rt = get_runtime()
     flow_run_id = str(get_run_context().flow_run.id)

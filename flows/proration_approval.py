@@ -41,8 +41,8 @@ def _read(deal_id: str):
 def proration_approval(deal_id: str, version: int, timeout_hours: float | None = None,
                        lease_seconds: int = 300) -> dict[str, Any]:
     """Wait for finance to approve or reject the proration of ``deal_id`` version ``version``."""
-    preflight(APPROVAL_FLOW)  # connections, store and the CRM schema, or one line naming the setting to fix
     reap_dead_runs(APPROVAL_FLOW)  # earlier runs killed mid-way: marked Crashed, their leases freed
+    preflight(APPROVAL_FLOW)  # connections, store and the CRM schema, or one line naming the setting to fix
     log = get_run_logger()
     rt = get_runtime()
     subs = SubscriptionStore(rt.store)
