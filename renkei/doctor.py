@@ -163,10 +163,25 @@ def _check_scopes(base: str, token: str) -> Check:
 
 # --------------------------------------------------------------------------------------------- freee
 def token_store(settings: Settings) -> Any:
-    """The token store every worker of this installation uses (shared rotation)."""
+    """The token store every worker of this installation uses (shared rotation): the runtime's own
+    choice when it offers one (``tasks.runtime.freee_token_store``), else the token file."""
+    import sqlalchemy
+
     from connectors.freee.auth import FileTokenStore
 
-    return FileTokenStore(settings.token_store_path)
+    legacy = FileTokenStore(settings.token_store_path)
+    try:
+        from tasks.runtime import freee_token_store  # type: ignore[attr-defined]
+    except ImportError:
+        return legacy
+    from store.repo import Store
+
+    try:
+        shared = freee_token_store(settings, Store.open(settings.database_url, run_migrations=False, cached=False))
+        shared.load()
+    except sqlalchemy.exc.SQLAlchemyError:  # no token table yet: the first run moves the file (or seed) in
+        return legacy
+    return shared
 
 
 def check_freee(settings: Settings) -> list[Check]:
@@ -444,9 +459,24 @@ def check_deployments(pool: str, expected: Iterable[str]) -> Check:
 
 
 # --------------------------------------------------------------------------------------------- together
+def with_credentials(settings: Settings) -> tuple[Settings, list[Check]]:
+    """The settings with a configured Renkei credentials block applied (as the runtime applies it)."""
+    name = getattr(settings, "credentials_block", None)
+    if not name:
+        return settings, []
+    try:
+        from renkei.blocks import settings_with_block  # type: ignore[import-not-found]
+
+        return settings_with_block(settings), [Check("credentials", OK, f"block '{name}' loaded")]
+    except Exception as exc:  # noqa: BLE001 - reported as one line
+        return settings, [Check("credentials", FAIL, f"credentials block '{name}' cannot be loaded: {_first_line(exc)}",
+                                "run `renkei setup` against this Prefect API, or unset RENKEI_CREDENTIALS_BLOCK")]
+
+
 def connection_checks(settings: Settings, *, scopes: bool = False) -> list[Check]:
     """What a flow needs before it starts: policy, HubSpot, freee, state store."""
-    return [check_policy(settings), *check_hubspot(settings, scopes=scopes), *check_freee(settings),
+    settings, creds = with_credentials(settings)
+    return [*creds, check_policy(settings), *check_hubspot(settings, scopes=scopes), *check_freee(settings),
             *check_store(settings)]
 
 
