@@ -40,6 +40,7 @@ from tasks.retry import BATCH_TASK
 from tasks.reporting import RunReport, publish_report, report_progress
 from tasks.runtime import get_runtime
 from tasks.housekeeping import reap_dead_runs
+from tasks.preflight import preflight
 
 FLOW = cs.FLOW
 # The run's SyncState, by flow run id: tasks get the key, not the object (Prefect would walk a large
@@ -182,6 +183,7 @@ def customer_sync(full: bool = False, check_crm_deletes: bool = True, lookback_m
     Returns the counts per side (``{"crm": {...}, "erp": {...}, "renkei": {...}}``).
     """
     reap_dead_runs(FLOW)  # earlier runs killed mid-way: marked Crashed, their leases freed
+    preflight(FLOW)  # connections, store and the CRM schema, or one line naming the setting to fix
     rt = get_runtime()
     flow_run_id = str(get_run_context().flow_run.id)
     report = RunReport(FLOW, flow_run_id)

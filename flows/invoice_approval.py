@@ -30,6 +30,7 @@ from tasks.outbox import DECISION_PREFIX, INVOICE_SPECS, drain
 from tasks.reporting import RunReport, flush, publish_report
 from tasks.runtime import get_runtime
 from tasks.housekeeping import reap_dead_runs
+from tasks.preflight import preflight
 
 FLOW = "invoice-approval"
 
@@ -58,6 +59,7 @@ def _close_reviews(deal_id: str, decision: str, approver: str, comment: str) -> 
 def invoice_approval(deal_id: str, timeout_hours: float | None = None, lease_seconds: int = 300) -> dict[str, Any]:
     """Wait for finance to approve or reject the invoice of ``deal_id``, then apply the decision."""
     reap_dead_runs(FLOW)  # earlier runs killed mid-way: marked Crashed, their leases freed
+    preflight(FLOW)  # connections, store and the CRM schema, or one line naming the setting to fix
     from flows.order_to_invoice import draft_fingerprint, start_approval
 
     log = get_run_logger()

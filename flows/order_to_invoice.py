@@ -41,6 +41,7 @@ from tasks.retry import BATCH_TASK
 from tasks.reporting import plain_text, run_name, RunReport, flush, publish_report, report_progress
 from tasks.runtime import get_runtime
 from tasks.housekeeping import reap_dead_runs
+from tasks.preflight import preflight
 
 FLOW = "order-to-invoice"
 CURSOR = "order-to-invoice:hubspot-deals"
@@ -355,6 +356,7 @@ def _run_name() -> str:
 def order_to_invoice(lease_seconds: int = 300, start_approvals: bool = True, max_pages: int = 1000) -> dict[str, Any]:
     """Won deals → qualified invoices in freee, exactly once; exceptions → finance approval."""
     reap_dead_runs(FLOW)  # earlier runs killed mid-way: marked Crashed, their leases freed
+    preflight(FLOW)  # connections, store and the CRM schema, or one line naming the setting to fix
     log = get_run_logger()
     rt = get_runtime()
     flow_run_id = str(get_run_context().flow_run.id)

@@ -46,6 +46,7 @@ from tasks.payments import (InvalidBankLine, OpenBook, apply_deposit_once, bank_
 from tasks.reporting import RunReport, flush, publish_report
 from tasks.runtime import get_runtime
 from tasks.housekeeping import reap_dead_runs
+from tasks.preflight import preflight
 
 FLOW = "payment-approval"
 WRITEBACK_FLOW = "payment-writeback"
@@ -114,6 +115,7 @@ def _resolve(form: PaymentDecision, options: list[Candidate], book: OpenBook) ->
 def payment_approval(deposit_id: str, timeout_hours: float | None = None, lease_seconds: int = 300) -> dict[str, Any]:
     """Wait for finance to assign the deposit ``deposit_id`` to invoices (or mark it unrelated), then apply."""
     reap_dead_runs(FLOW)  # earlier runs killed mid-way: marked Crashed, their leases freed
+    preflight(FLOW)  # connections, store and the CRM schema, or one line naming the setting to fix
     log = get_run_logger()
     rt = get_runtime()
     flow_run_id = str(get_run_context().flow_run.id)

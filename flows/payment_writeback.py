@@ -60,6 +60,7 @@ from tasks.retry import BATCH_TASK
 from tasks.reporting import run_name, RunReport, flush, publish_report, report_progress
 from tasks.runtime import get_runtime
 from tasks.housekeeping import reap_dead_runs
+from tasks.preflight import preflight
 
 FLOW = "payment-writeback"
 CURSOR = "payment-writeback:freee-deposits"
@@ -391,6 +392,7 @@ def _run_name() -> str:
 def payment_writeback(lease_seconds: int = 300, start_approvals: bool = True, max_pages: int = 1000) -> dict[str, Any]:
     """Bank deposits → payments on freee deals (fee as 支払手数料) → HubSpot payment status."""
     reap_dead_runs(FLOW)  # earlier runs killed mid-way: marked Crashed, their leases freed
+    preflight(FLOW)  # connections, store and the CRM schema, or one line naming the setting to fix
     log = get_run_logger()
     rt = get_runtime()
     flow_run_id = str(get_run_context().flow_run.id)

@@ -20,6 +20,7 @@ from tasks.retry import BATCH_TASK
 from tasks.reporting import run_name, RunReport, flush, publish_report
 from tasks.runtime import get_runtime
 from tasks.housekeeping import reap_dead_runs
+from tasks.preflight import preflight
 
 FLOW = ps.FLOW
 
@@ -55,6 +56,7 @@ def _run_name() -> str:
 def product_sync(batch_size: int = 500) -> dict[str, Any]:
     """freee items → HubSpot products. Returns the counts per side."""
     reap_dead_runs(FLOW)  # earlier runs killed mid-way: marked Crashed, their leases freed
+    preflight(FLOW)  # connections, store and the CRM schema, or one line naming the setting to fix
     log = get_run_logger()
     rt = get_runtime()
     flow_run_id = str(get_run_context().flow_run.id)

@@ -27,6 +27,7 @@ from tasks.runtime import get_runtime
 from tasks.subscriptions import AWAITING, APPROVAL_FLOW, Context, decide, fingerprint, proration_markdown, \
     read_subscription
 from tasks.housekeeping import reap_dead_runs
+from tasks.preflight import preflight
 
 
 def _read(deal_id: str):
@@ -41,6 +42,7 @@ def proration_approval(deal_id: str, version: int, timeout_hours: float | None =
                        lease_seconds: int = 300) -> dict[str, Any]:
     """Wait for finance to approve or reject the proration of ``deal_id`` version ``version``."""
     reap_dead_runs(APPROVAL_FLOW)  # earlier runs killed mid-way: marked Crashed, their leases freed
+    preflight(APPROVAL_FLOW)  # connections, store and the CRM schema, or one line naming the setting to fix
     log = get_run_logger()
     rt = get_runtime()
     subs = SubscriptionStore(rt.store)

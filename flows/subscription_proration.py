@@ -37,6 +37,7 @@ from tasks.runtime import get_runtime
 from tasks.subscriptions import FLOW, Context, SubscriptionProblem, advance, is_subscription, post_journals, \
     read_subscription
 from tasks.housekeeping import reap_dead_runs
+from tasks.preflight import preflight
 
 CURSOR = "subscription-proration:hubspot-deals"
 SCHEDULE_ARTIFACT = "subscription-revenue-schedule"
@@ -128,6 +129,7 @@ def subscription_proration(as_of: str | None = None, lease_seconds: int = 300, s
     ``as_of``: the business date (Asia/Tokyo, ISO) the run acts on — default today; events after it wait.
     """
     reap_dead_runs(FLOW)  # earlier runs killed mid-way: marked Crashed, their leases freed
+    preflight(FLOW)  # connections, store and the CRM schema, or one line naming the setting to fix
     log = get_run_logger()
     rt = get_runtime()
     day = date.fromisoformat(as_of) if as_of else today_tokyo()

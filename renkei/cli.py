@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from typing import Optional
@@ -30,6 +31,25 @@ console = Console()
 err = Console(stderr=True)
 
 APPROVAL_TAG = "renkei-approval"
+
+
+def one_line_errors(fn):
+    """Known configuration errors (renkei.doctor.explain) print one line with their fix, exit 1."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            from renkei.doctor import explain
+
+            known = explain(exc)
+            if known is None:
+                raise
+            err.print(f"✗ {known.line()}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+    return wrapper
 
 
 def _store():
@@ -106,6 +126,7 @@ def sandbox_serve(
 
 # --------------------------------------------------------------------------------------------- run / demo
 @app.command("run")
+@one_line_errors
 def run(
     flow: str = typer.Argument(..., help=f"one of: {', '.join(FLOWS)}"),
     param: list[str] = typer.Option([], "--param", "-p", help="flow parameter KEY=VALUE (JSON values allowed)"),
@@ -127,8 +148,10 @@ def run(
         except json.JSONDecodeError:
             params[key] = raw
     from renkei.prefect_server import prefect_server
+    from tasks.preflight import check_connections
 
     settings = get_settings()
+    check_connections(settings)  # a wrong setting is one line now, not a failed run after a server start
     with prefect_server(settings.home / "prefect"), flow_progress(console) as bar:
         bar.start(flow)
         result = fn(**params)
@@ -231,13 +254,30 @@ def schedules_pause(deployment: Optional[str] = typer.Option(None, help="only th
 
 
 @app.command("demo")
+@one_line_errors
 def demo(
     keep_ui: bool = typer.Option(False, "--keep-ui", help="leave the Prefect server and pending approvals up"),
 ) -> None:
     """End-to-end demo on the embedded default: local sandboxes, SQLite, a local Prefect server."""
     from renkei.demo import run_demo
+    from renkei.doctor import check_home_writable
+
+    check_home_writable(get_settings().home)
 
     raise typer.Exit(run_demo(keep_ui=keep_ui, console=console))
+
+
+@app.command("doctor")
+@one_line_errors
+def doctor(
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    work_pool: Optional[str] = typer.Option(None, help="work pool to look for (default: the one in prefect.yaml)"),
+    no_prefect: bool = typer.Option(False, "--no-prefect", help="skip the Prefect API, work pool and deployments"),
+) -> None:
+    """Check every connection and setting; print the fix for each failure (exit 1 on any)."""
+    from renkei.doctor import doctor_command
+
+    raise typer.Exit(doctor_command(as_json, work_pool, no_prefect))
 
 
 # --------------------------------------------------------------------------------------------- reviews
@@ -344,6 +384,7 @@ def approvals_decide(
 
 # --------------------------------------------------------------------------------------------- misc
 @db_app.command("upgrade")
+@one_line_errors
 def db_upgrade() -> None:
     """Migrate the state store to the newest schema."""
     from renkei.settings import redact_url

@@ -6,7 +6,8 @@ logger, handler or process configuration comes later, Prefect's API handler incl
 are removed by :func:`connectors.http.redact` (bearer tokens, ``*_token=``, JSON secret fields and every
 registered secret value); e-mail addresses and phone numbers are masked, in the message and in a
 traceback. A parameter hint such as ``pass token=/token_provider=`` names parameters, it holds no
-secret: it is left readable.
+secret: it is left readable. An exception marked ``quiet_traceback`` (``renkei.doctor.ConfigProblem``:
+one line with its fix) is logged without its traceback.
 """
 
 from __future__ import annotations
@@ -56,8 +57,17 @@ class MaskingFilter(logging.Filter):
 _FILTER = MaskingFilter()
 
 
+def _quiet(exc_info: object) -> bool:
+    """An exception that is its own one-line message (a configuration problem and its fix): its
+    traceback would only bury that line."""
+    exc = exc_info[1] if isinstance(exc_info, tuple) and len(exc_info) > 1 else None
+    return bool(getattr(exc, "quiet_traceback", False))
+
+
 def _mask_record(record: logging.LogRecord) -> logging.LogRecord:
     _FILTER.filter(record)
+    if record.exc_info and _quiet(record.exc_info):
+        record.exc_info, record.exc_text = None, None
     if record.exc_info and not record.exc_text:
         try:
             record.exc_text = mask_text(logging.Formatter().formatException(record.exc_info))

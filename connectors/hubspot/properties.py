@@ -1,8 +1,11 @@
 """Custom ``renkei_*`` HubSpot properties: definitions and idempotent creation.
 
-Every property Renkei writes lives in its own property group ``renkei`` per object type and is created on
-first use (``PropertyManager.ensure``), with the existing property list cached per object type. A 409 on
-create (someone else created it meanwhile) counts as success.
+Every property Renkei writes lives in its own property group ``renkei`` per object type. All of them are
+ensured once at the start of every run (``PropertyManager.ensure_all`` from the flow's preflight task,
+``tasks/preflight.py``), before any search or write names one — a fresh portal has none, and a search on a
+missing property is HubSpot's 400 ``PROPERTY_DOESNT_EXIST``. The existing property list is read once per
+object type and cached; properties that exist are never written again. A 409 on create (someone else
+created it meanwhile) counts as success.
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ from .store import (
 
 OBJECT_PREFIXES = ("/crm/v3/objects", "/crm/objects/2026-03", "/crm/objects/2025-09")
 EXEMPT_PREFIXES = ("/_sandbox", "/docs", "/openapi.json", "/redoc")
+TOKEN_INFO_PATH = "/oauth/v2/private-apps/get/access-token-info"  # the token is in the body, no Bearer header
 TEN_SECONDS_MS = 10_000
 
 
@@ -201,7 +202,7 @@ def create_app(config: HubSpotSandboxConfig | None = None) -> FastAPI:
     @app.middleware("http")
     async def _gate(request: Request, call_next: Any) -> Response:
         path = request.url.path
-        if path.startswith(EXEMPT_PREFIXES) or not path.startswith(("/crm/", "/oauth/")):
+        if path.startswith(EXEMPT_PREFIXES) or path == TOKEN_INFO_PATH or not path.startswith(("/crm/", "/oauth/")):
             return await call_next(request)
         auth = request.headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
@@ -250,6 +251,7 @@ def create_app(config: HubSpotSandboxConfig | None = None) -> FastAPI:
     _association_routes(app, store, clock)
     _metadata_routes(app, store)
     _admin_routes(app, store, limits)
+    _token_info_route(app, config)
 
     add_faults(app, config.faults, fault_error_body, exempt_paths=EXEMPT_PREFIXES)
     return app
@@ -710,6 +712,36 @@ def _metadata_routes(app: FastAPI, store: HubSpotStore) -> None:
         if owner is None:
             raise not_found(f"Owner {owner_id} not found")
         return JSONResponse(owner)
+
+
+# --------------------------------------------------------------------------------------------------
+# token info
+# --------------------------------------------------------------------------------------------------
+
+
+def all_scopes() -> list[str]:
+    """Every scope the sandbox knows (what a token with ``scopes=None`` is granted)."""
+    out = {"crm.objects.owners.read", "e-commerce"}
+    for obj in OBJECT_TYPES:
+        for kind in ("objects", "schemas"):
+            out |= {f"crm.{kind}.{obj}.read", f"crm.{kind}.{obj}.write"}
+    return sorted(out)
+
+
+def _token_info_route(app: FastAPI, config: HubSpotSandboxConfig) -> None:
+    @app.post(TOKEN_INFO_PATH)
+    async def access_token_info(request: Request) -> JSONResponse:
+        """A private app's token metadata (``{"tokenKey": ...}`` → ``userId``, ``hubId``, ``appId``,
+        ``scopes``), as HubSpot documents it for private apps."""
+        body = await _json_body(request)
+        key = body.get("tokenKey") if isinstance(body, dict) else None
+        if not isinstance(key, str) or not key:
+            raise validation("tokenKey is required")
+        if key != config.token:
+            return JSONResponse(error_body(401, "The access token is invalid or expired.", "INVALID_AUTHENTICATION",
+                                           sub_category="INVALID_OAUTH_TOKEN"), status_code=401)
+        scopes = sorted(config.scopes) if config.scopes is not None else all_scopes()
+        return JSONResponse({"userId": 1, "hubId": config.portal_id, "appId": 1000001, "scopes": scopes})
 
 
 # --------------------------------------------------------------------------------------------------
