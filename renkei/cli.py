@@ -77,6 +77,9 @@ def sandbox_serve(
     latency_ms: int = typer.Option(0, help="latency added to every request"),
     fault_rate: float = typer.Option(0.0, help="probability of an injected fault per request"),
     fault_seed: Optional[int] = typer.Option(None, help="seed for deterministic faults"),
+    fault_kinds: str = typer.Option("5xx,429,timeout,drop",
+                                    help="comma-separated fault kinds: 5xx, 429, timeout, drop, drop_after "
+                                         "(request processed, response lost) — 'all' for every kind"),
     invoice_numbering: str = typer.Option("manual", help="freee company 採番の設定: manual (手動採番) | auto (自動採番); "
                                                          "set the policy's [invoice_numbering] mode to match"),
     partner_codes: str = typer.Option("on", help="freee company 取引先コード: on | off"),
@@ -84,9 +87,14 @@ def sandbox_serve(
                                                    "half_up (四捨五入)"),
 ) -> None:
     """Serve the local sandboxes until Ctrl-C."""
-    from sandboxes.common import FaultConfig, serve_forever
+    from sandboxes.common import FAULT_KINDS, FaultConfig, serve_forever
 
-    faults = FaultConfig(latency_ms=latency_ms, fault_rate=fault_rate, fault_seed=fault_seed)
+    kinds = FAULT_KINDS if fault_kinds.strip() == "all" else tuple(k.strip() for k in fault_kinds.split(",") if k.strip())
+    unknown = sorted(set(kinds) - set(FAULT_KINDS))
+    if unknown:
+        raise typer.BadParameter(f"unknown fault kind(s) {', '.join(unknown)}; known: {', '.join(FAULT_KINDS)}",
+                                 param_hint="--fault-kinds")
+    faults = FaultConfig(latency_ms=latency_ms, fault_rate=fault_rate, fault_seed=fault_seed, kinds=kinds)
     apps = []
     if hubspot_port:
         from sandboxes.hubspot import HubSpotSandboxConfig, create_app as hubspot_app

@@ -45,3 +45,46 @@ def test_sandbox_serve_answers_on_both_ports(tmp_path):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_sandbox_serve_refuses_an_unknown_fault_kind():
+    res = subprocess.run([sys.executable, "-m", "renkei.cli", "sandbox", "serve", "--fault-kinds", "5xx,meteor"],
+                         capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    assert res.returncode == 2 and "meteor" in res.stdout + res.stderr
+
+
+def test_sandbox_serve_injects_processed_response_lost():
+    """``--fault-kinds drop_after``: the write is committed, the connection closes before the answer."""
+    hs_port, fr_port = free_port(), free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "renkei.cli", "sandbox", "serve", "--hubspot-port", str(hs_port), "--freee-port",
+         str(fr_port), "--seed", "none", "--hubspot-token", "cli-test-token", "--fault-rate", "1",
+         "--fault-kinds", "drop_after", "--fault-seed", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        env={**os.environ, "COLUMNS": "200"})
+    auth = {"Authorization": "Bearer cli-test-token"}
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{hs_port}/_sandbox/health", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline and proc.poll() is None, "sandbox did not start"
+                time.sleep(0.3)
+        try:
+            r = httpx.post(f"http://127.0.0.1:{hs_port}/crm/v3/objects/companies", headers=auth, timeout=5,
+                           json={"properties": {"name": "株式会社ドロップ"}})
+            lost = False
+        except httpx.HTTPError:
+            lost = True
+        assert lost, f"expected the response to be lost, got {r.status_code}"
+        # the write happened (the admin health endpoint is never faulted): one company exists
+        health = httpx.get(f"http://127.0.0.1:{hs_port}/_sandbox/health", timeout=5).json()
+        assert health["counts"]["companies"] == 1
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
