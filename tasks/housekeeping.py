@@ -122,10 +122,6 @@ def _reap(flow_name: str) -> list[str]:
             stamp = (run.labels or {}).get(LABEL)
             if not stamp or not stamp_is_dead(str(stamp)):
                 continue
-            if (run.state is not None and run.state.type in (StateType.RUNNING, StateType.PENDING)
-                    and getattr(run.empirical_policy, "resuming", False)
-                    and run.state.timestamp > datetime.now(timezone.utc) - timedelta(minutes=10)):
-                continue  # a resumed run still starting: its stamp is the process that suspended it
             dead.append(str(run.id))
             if run.state is not None and run.state.type in (StateType.RUNNING, StateType.PENDING):
                 client.set_flow_run_state(run.id, Crashed(
