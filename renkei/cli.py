@@ -250,8 +250,18 @@ def _schedules_command(active: bool, deployment: str | None) -> None:
 
 
 @schedules_app.command("resume")
-def schedules_resume(deployment: Optional[str] = typer.Option(None, help="only this deployment")) -> None:
-    """Turn the schedules on — after `renkei doctor` passes."""
+def schedules_resume(deployment: Optional[str] = typer.Option(None, help="only this deployment"),
+                     skip_checks: bool = typer.Option(False, "--skip-checks",
+                                                      help="resume without running `renkei doctor` first")) -> None:
+    """Turn the schedules on — only when `renkei doctor` passes (its checks run first)."""
+    if not skip_checks:
+        from renkei.doctor import Settings, render, run_checks
+
+        checks = run_checks(Settings())
+        if any(c.failed for c in checks):
+            render(checks, err)
+            err.print("✗ schedules stay paused: fix the failures above (`renkei doctor`), then resume again")
+            raise typer.Exit(1)
     _schedules_command(True, deployment)
 
 

@@ -140,9 +140,16 @@ def deployed_runs(tmp_path_factory) -> Iterator[dict[str, tuple[str, str]]]:
 
         done = _wait(all_final, 150, "every run to finish", procs[-1], logs["worker"])
         tail = logs["worker"].read_text(errors="replace")[-4000:]
-        # after `renkei doctor` passes, ops turn the schedules on
-        r = subprocess.run([sys.executable, "-m", "renkei.cli", "schedules", "resume"], env={**prefect_env,
-                           "COLUMNS": "200"}, capture_output=True, text=True, timeout=60, cwd=tmp)
+        # schedules stay paused while `renkei doctor` fails (here: no Renkei settings at all) …
+        refused = subprocess.run([sys.executable, "-m", "renkei.cli", "schedules", "resume"], env={
+            **prefect_env, "COLUMNS": "200"}, capture_output=True, text=True, timeout=120, cwd=tmp)
+        assert refused.returncode == 1 and "schedules stay paused" in refused.stdout + refused.stderr, \
+            refused.stdout + refused.stderr
+        with SyncPrefectClient(api) as client:
+            assert not any(s.active for d in client.read_deployments() for s in d.schedules or [])
+        # … and once its checks pass, ops turn the schedules on
+        r = subprocess.run([sys.executable, "-m", "renkei.cli", "schedules", "resume"], env={**worker_env,
+                           "COLUMNS": "200"}, capture_output=True, text=True, timeout=120, cwd=tmp)
         assert r.returncode == 0, r.stdout + r.stderr
         with SyncPrefectClient(api) as client:
             active = {d.name: all(s.active for s in d.schedules) for d in client.read_deployments() if d.schedules}
