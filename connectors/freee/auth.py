@@ -243,11 +243,12 @@ class DbTokenStore:
     """Token set in the state store (table ``credential``, one row per ``name``), shared by every worker
     on every host that uses the same database.
 
-    * **One refresher at a time, across hosts.** :meth:`locked` opens a transaction that holds the row:
-      ``SELECT … FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` (the database write lock) on SQLite.
-      ``load``/``save`` called inside it use that same transaction; the lock is released by the commit
-      that makes the rotated token durable — so the new refresh token is stored before anybody uses the
-      new access token, and a waiter re-reads the winner's token.
+    * **One refresher at a time, across hosts.** On PostgreSQL :meth:`locked` opens a transaction that
+      holds the row (``SELECT … FOR UPDATE``); ``load``/``save`` inside it use that transaction and the lock
+      is released by the commit that makes the rotated token durable — so the new refresh token is stored
+      before anybody uses the new access token, and a waiter re-reads the winner's token. A SQLite file is
+      on one host: the lock is a file lock beside the database (so the database write lock is not held
+      during the HTTP refresh) and ``save`` commits its own ``BEGIN IMMEDIATE`` transaction.
     * **Encrypted at rest.** The row keeps the token set as a Fernet token (AES-128-CBC + HMAC) under a
       key derived from ``data_key`` (``RENKEI_DATA_KEY`` or the generated key file); only the generation
       number is in clear. Losing the key means re-authorising the app, nothing worse.
@@ -287,9 +288,17 @@ class DbTokenStore:
         if getattr(self._held, "conn", None) is not None:
             raise RuntimeError("DbTokenStore.locked() is not re-entrant")
         self._ensure_row()
+        db_file = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
+        if db_file and db_file != ":memory:":
+            # A SQLite file lives on one host: a lock file beside it serialises refreshers without holding the
+            # database write lock (and stalling every other writer) during the HTTP call; load/save then run
+            # in their own short BEGIN IMMEDIATE transactions, durable when save returns.
+            with file_lock(os.path.abspath(db_file) + f".{self.name.replace(':', '-')}.lock"):
+                yield
+            return
         with self.engine.connect() as conn:
             if conn.dialect.name == "sqlite":
-                conn.exec_driver_sql("BEGIN IMMEDIATE")  # the database write lock, held until commit
+                conn.exec_driver_sql("BEGIN IMMEDIATE")  # in-memory database: the write lock, held until commit
                 conn.execute(text("SELECT generation FROM credential WHERE name = :n"), {"n": self.name})
             else:
                 conn.execute(text("SELECT generation FROM credential WHERE name = :n FOR UPDATE"),
@@ -344,8 +353,11 @@ class DbTokenStore:
             conn.execute(stmt, params)  # durable at the commit that ends locked()
             return
         self._ensure_row()
-        with self.engine.begin() as c:
+        with self.engine.connect() as c:
+            if c.dialect.name == "sqlite":
+                c.exec_driver_sql("BEGIN IMMEDIATE")
             c.execute(stmt, params)
+            c.commit()
 
     def generation(self) -> int:
         """Rotations so far, read without decrypting."""

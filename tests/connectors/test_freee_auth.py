@@ -324,7 +324,7 @@ def test_refresh_race_threads_share_one_file_store(race_box, tmp_path):
             c.close()
 
 
-@pytest.mark.parametrize("kind", ["file", "postgresql"])
+@pytest.mark.parametrize("kind", ["file", "postgresql", "sqlite"])
 def test_refresh_race_across_processes(race_box, tmp_path, request, kind):
     """4 processes × 3 threads race to refresh: each refresh token is burnt exactly once — on one host with
     the file store, and through the state store's row lock (as workers on several hosts would)."""
@@ -334,7 +334,7 @@ def test_refresh_race_across_processes(race_box, tmp_path, request, kind):
     else:
         from store.db import migrate
 
-        path = request.getfixturevalue("pg_url")
+        path = request.getfixturevalue("pg_url") if kind == "postgresql" else f"sqlite:///{tmp_path / 'r.db'}"
         migrate(path)
     ctx = mp.get_context("fork")  # children inherit the test module; the server thread stays in the parent
     for round_no in range(1, 3):
@@ -353,6 +353,9 @@ def test_refresh_race_across_processes(race_box, tmp_path, request, kind):
         assert errors == [], errors  # in particular no invalid_grant (RefreshTokenRejected)
         assert len(outcomes) == 12 and len({tok for _, tok in outcomes}) == 1
         assert app.state.auth.refresh_count == round_no
-        stored = _race_store(path).load()
+        checker = _race_store(path)
+        stored = checker.load()
+        if isinstance(checker, DbTokenStore):
+            checker.engine.dispose()  # no open SQLite connection may be inherited by the next round's forks
         assert stored.generation == round_no and stored.access_token == outcomes[0][1]
         clock.advance((RACE_TTL + 1) * 1000)
