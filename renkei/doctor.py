@@ -262,6 +262,15 @@ def _check_company(settings: Settings, base: str, access: str) -> Check:
     if r.status_code >= 400:
         return Check("freee company", WARN, f"company {cid} not read ({r.status_code}); retry later")
     company = (r.json() or {}).get("company") or {}
+    if not company.get("invoice_numbering") and not company.get("invoice_number_format"):
+        try:  # freee's API does not report 採番の設定: the policy says which one the company uses
+            from renkei.policy import load_policy
+
+            numbering = load_policy(settings.policy_file).invoice_numbering
+            company = {**company, "invoice_numbering": f"{numbering.mode} (policy [invoice_numbering]; "
+                                                       f"must match freee請求書 採番の設定)"}
+        except Exception:  # noqa: BLE001 - the policy check reports a broken policy file
+            pass
     return Check("freee company", OK, f"{company.get('display_name') or company.get('name') or cid}: "
                  + describe_company_settings(company))
 
