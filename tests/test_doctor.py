@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.sandbox_env import sandbox_env
+
 SNAPSHOTS = Path(__file__).parent / "snapshots" / "doctor"
 
 
@@ -49,16 +51,7 @@ def install(prefect_api, hubspot_sandbox, freee_sandbox, tmp_path):
         for name in names:
             client.create_deployment(flow_id=flow_id, name=name, work_pool_name=pool)
     env = {
-        "RENKEI_HUBSPOT_BASE_URL": hubspot_sandbox.url,
-        "RENKEI_HUBSPOT_TOKEN": hubspot_sandbox.config.token,
-        "RENKEI_FREEE_BASE_URL": freee_sandbox.url,
-        "RENKEI_FREEE_AUTH_URL": freee_sandbox.url,
-        "RENKEI_FREEE_CLIENT_ID": freee_sandbox.config.client_id,
-        "RENKEI_FREEE_CLIENT_SECRET": freee_sandbox.config.client_secret,
-        "RENKEI_FREEE_REFRESH_TOKEN": freee_sandbox.config.refresh_token,
-        "RENKEI_FREEE_COMPANY_ID": str(freee_sandbox.config.company_id),
-        "RENKEI_DATABASE_URL": f"sqlite:///{db}",
-        "RENKEI_HOME": str(tmp_path / ".renkei"),
+        **sandbox_env(hubspot_sandbox, freee_sandbox, tmp_path, db=db),
         "PREFECT_API_URL": prefect_api,
     }
     return {"env": env, "pool": pool, "db": db, "tmp": tmp_path}
@@ -104,11 +97,18 @@ def test_a_healthy_installation_passes_twice_sharing_the_rotated_freee_token(ins
     assert r.returncode == 0, r.stdout + r.stderr
     assert report["ok"] and set(statuses(report).values()) == {"ok"}, statuses(report)
     assert "partner codes on" in r.stdout and "tax rounding" in r.stdout
-    store = json.loads((install["tmp"] / ".renkei" / "secrets" / "freee-token.json").read_text())
-    assert store["generation"] == 1  # the doctor's refresh went through the shared token store...
+    assert token_generation(install) == 1  # the doctor's refresh went through the shared token store...
     r, report = doctor(install)  # ...so the next process (and every worker) uses it, nothing burnt
     assert report["ok"], statuses(report)
-    assert json.loads((install["tmp"] / ".renkei" / "secrets" / "freee-token.json").read_text())["generation"] == 1
+    assert token_generation(install) == 1
+
+
+def token_generation(install) -> int:
+    """Rotations of the freee token set in the state store's shared token store (table ``credential``)."""
+    import sqlite3
+
+    with sqlite3.connect(install["db"]) as conn:
+        return conn.execute("select generation from credential where name like 'freee:%'").fetchone()[0]
 
 
 def test_wrong_hubspot_token(install):

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from tests.sandbox_env import sandbox_env
+
 
 @dataclass
 class World:
@@ -29,18 +31,7 @@ class World:
 def world(prefect_api, hubspot_sandbox, freee_sandbox, tmp_path, monkeypatch) -> World:
     from tasks.runtime import get_runtime, reset_runtime
 
-    env = {
-        "RENKEI_HUBSPOT_BASE_URL": hubspot_sandbox.url,
-        "RENKEI_HUBSPOT_TOKEN": hubspot_sandbox.config.token,
-        "RENKEI_FREEE_BASE_URL": freee_sandbox.url,
-        "RENKEI_FREEE_AUTH_URL": freee_sandbox.url,
-        "RENKEI_FREEE_CLIENT_ID": freee_sandbox.config.client_id,
-        "RENKEI_FREEE_CLIENT_SECRET": freee_sandbox.config.client_secret,
-        "RENKEI_FREEE_REFRESH_TOKEN": freee_sandbox.config.refresh_token,
-        "RENKEI_FREEE_COMPANY_ID": str(freee_sandbox.config.company_id),
-        "RENKEI_DATABASE_URL": f"sqlite:///{tmp_path / 'renkei.db'}",
-        "RENKEI_HOME": str(tmp_path / ".renkei"),
-    }
+    env = sandbox_env(hubspot_sandbox, freee_sandbox, tmp_path)
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     reset_runtime()

@@ -11,6 +11,8 @@ from connectors.hubspot.properties import GROUP_NAME, RENKEI_PROPERTIES
 from tests.flows.builders import freee_partner, hs_company, hs_deal
 from tests.flows.conftest import World
 
+from tests.sandbox_env import sandbox_env
+
 SCHEMA_WRITE = ("POST", "PATCH", "PUT", "DELETE")
 
 
@@ -41,18 +43,7 @@ def fresh_world(prefect_api, fresh_portal, freee_sandbox, tmp_path, monkeypatch)
     """Like ``world`` but without ensuring any property first: the portal is as a customer hands it over."""
     from tasks.runtime import get_runtime, reset_runtime
 
-    env = {
-        "RENKEI_HUBSPOT_BASE_URL": fresh_portal.url,
-        "RENKEI_HUBSPOT_TOKEN": fresh_portal.config.token,
-        "RENKEI_FREEE_BASE_URL": freee_sandbox.url,
-        "RENKEI_FREEE_AUTH_URL": freee_sandbox.url,
-        "RENKEI_FREEE_CLIENT_ID": freee_sandbox.config.client_id,
-        "RENKEI_FREEE_CLIENT_SECRET": freee_sandbox.config.client_secret,
-        "RENKEI_FREEE_REFRESH_TOKEN": freee_sandbox.config.refresh_token,
-        "RENKEI_FREEE_COMPANY_ID": str(freee_sandbox.config.company_id),
-        "RENKEI_DATABASE_URL": f"sqlite:///{tmp_path / 'renkei.db'}",
-        "RENKEI_HOME": str(tmp_path / ".renkei"),
-    }
+    env = sandbox_env(fresh_portal, freee_sandbox, tmp_path)
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     reset_runtime()
