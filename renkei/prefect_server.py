@@ -94,7 +94,10 @@ def prefect_server(home: Path, *, port: int | None = None, keep: bool = False) -
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
         with temporary_settings(updates={PREFECT_API_URL: api_url}):
-            yield server
+            try:
+                yield server
+            finally:
+                _drain_prefect_workers()
     finally:
         for k, v in old.items():
             if v is None:
@@ -193,3 +196,16 @@ def stop(proc: subprocess.Popen, timeout_s: float = 20.0) -> None:
         except ProcessLookupError:
             pass
         proc.wait(timeout=5)
+
+
+def _drain_prefect_workers(timeout: float = 5.0) -> None:
+    """Send the logs and events still queued in this process before the server we started stops, so the
+    last lines reach the run's log and nobody sees "Error logging to API" after a clean finish."""
+    try:
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+
+        for worker in (APILogWorker, EventsWorker):
+            worker.drain_all(timeout=timeout)
+    except Exception:  # noqa: BLE001 - best effort: a stopping server must not fail the command
+        pass
