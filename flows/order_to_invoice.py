@@ -38,7 +38,7 @@ from tasks.invoicing import (Draft, SimulatedCrash, create_invoice_once, crash_h
                              draft_invoice, ledger_key, prefetch_customers, safe_error)
 from tasks.outbox import DECISION_PREFIX, INVOICE_SPECS, PENDING_PREFIX, drain, kill_before_writeback_hook
 from tasks.retry import BATCH_TASK
-from tasks.reporting import plain_text, run_name, RunReport, flush, publish_report, report_progress
+from tasks.reporting import plain_text, records_done, run_name, RunReport, flush, publish_report, report_progress
 from tasks.runtime import get_runtime
 from tasks.housekeeping import reap_dead_runs
 from tasks.preflight import preflight
@@ -382,7 +382,7 @@ def order_to_invoice(lease_seconds: int = 300, start_approvals: bool = True, max
             if watermark is not None and watermark != cursor:
                 rt.store.set_cursor(CURSOR, watermark, flow_run_id)  # after the page's work is committed
                 cursor = watermark
-            report_progress(report, sum(report.counts.values()), None)
+            report_progress(report, records_done(report), None)
     except QuotaExhausted as exc:
         # The ERP's daily cap: stop cleanly. Every invoice made so far is committed in the ledger; the
         # cursor stays before the unfinished page, so the next run resumes there (nothing lost or doubled).

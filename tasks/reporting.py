@@ -339,8 +339,14 @@ def report_progress(report: RunReport, done: int, total: int | None = None) -> N
     _notify(report.flow, done, total)
 
 
+def records_done(report: RunReport) -> int:
+    """Records counted so far: every counter but the yen sums (sides named ``amount_*``)."""
+    return sum(n for (side, _), n in report.counts.items() if not side.startswith("amount"))
+
+
 def _finish_progress(report: RunReport) -> None:
-    done = sum(n for (_, o), n in report.counts.items() if o == "read") or sum(report.counts.values())
+    done = report._progress_done or sum(n for (_, o), n in report.counts.items() if o == "read") \
+        or records_done(report)
     try:
         from prefect.artifacts import create_progress_artifact, update_progress_artifact
 

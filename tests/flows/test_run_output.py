@@ -114,3 +114,12 @@ def test_renkei_run_shows_progress_and_the_run_reaches_100(world):
         run = client.read_flow_run(latest.flow_run_id)
     assert float(latest.data) == 100.0
     assert run.name == "order-to-invoice: 1 invoice"
+
+
+def test_progress_counts_records_not_yen():
+    from tasks.reporting import RunReport, records_done
+
+    report = RunReport("payment-writeback")
+    report.count("deposits", "auto_matched", 3)
+    report.count("amount_yen", "applied", 2_649_750)
+    assert records_done(report) == 3
