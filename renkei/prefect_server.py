@@ -206,6 +206,8 @@ def _drain_prefect_workers(timeout: float = 5.0) -> None:
         from prefect.logging.handlers import APILogWorker
 
         for worker in (APILogWorker, EventsWorker):
-            worker.drain_all(timeout=timeout)
+            pending = worker.drain_all(timeout=timeout)
+            if hasattr(pending, "close"):  # called inside an event loop: a coroutine we cannot wait for here
+                pending.close()
     except Exception:  # noqa: BLE001 - best effort: a stopping server must not fail the command
         pass
