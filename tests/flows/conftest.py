@@ -49,3 +49,16 @@ def write_policy(tmp: Path, text: str, monkeypatch) -> None:
     path.write_text(text, encoding="utf-8")
     monkeypatch.setenv("RENKEI_POLICY_FILE", str(path))
     reset_runtime()
+
+
+@pytest.fixture
+def runner(world, tmp_path, request):
+    """The approval deployments served in this process (``deployments.serve.Runner``), as a worker would.
+    A test module whose flow must see one deployment registered before it starts names it in
+    ``RUNNER_WAITS_FOR``."""
+    from deployments.serve import Runner
+
+    r = Runner(log_path=tmp_path / "runner.log")
+    r.start(wait_for=getattr(request.module, "RUNNER_WAITS_FOR", "invoice-approval/invoice-approval"))
+    yield r
+    r.stop()

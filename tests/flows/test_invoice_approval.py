@@ -11,18 +11,9 @@ import sys
 import pytest
 from prefect import resume_flow_run
 
-from deployments.serve import Runner
 from flows.order_to_invoice import order_to_invoice
 from tests.flows.approvals import wait_final, wait_paused, wait_state_name
 from tests.flows.builders import freee_invoices, freee_partner, hs_company, hs_deal
-
-
-@pytest.fixture
-def runner(world, tmp_path):
-    r = Runner(log_path=tmp_path / "runner.log")
-    r.start()
-    yield r
-    r.stop()
 
 
 def test_approve_and_reject_through_the_resume_api(world, runner):

@@ -257,16 +257,6 @@ def test_implausible_deals_go_to_review_instead_of_freee(world, monkeypatch):
 
 # ---- class 5: the review item exists before the approval run ---------------------------------------------
 
-@pytest.fixture
-def runner(world, tmp_path):
-    from deployments.serve import Runner
-
-    r = Runner(log_path=tmp_path / "runner.log")
-    r.start()
-    yield r
-    r.stop()
-
-
 def test_a_kill_right_after_starting_the_approval_run_keeps_its_review_item(world, runner, monkeypatch):
     from tests.flows.approvals import wait_paused
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from prefect import resume_flow_run
 
-from deployments.serve import Runner
 from flows.order_to_invoice import order_to_invoice
 from flows.payment_writeback import payment_writeback
 from tests.flows.approvals import wait_final, wait_paused, wait_state_name
@@ -14,12 +13,7 @@ from tests.flows.builders import hs_deal
 from tests.flows.test_payment_writeback import customer, deal_props, deposit, freee_deal, invoice_of
 
 
-@pytest.fixture
-def runner(world, tmp_path):
-    r = Runner(log_path=tmp_path / "runner.log")
-    r.start(wait_for="payment-approval/payment-approval")
-    yield r
-    r.stop()
+RUNNER_WAITS_FOR = "payment-approval/payment-approval"  # see the runner fixture (conftest)
 
 
 def test_ambiguous_deposit_goes_to_finance_and_the_payer_is_remembered(world, runner):

@@ -12,7 +12,6 @@ from prefect import get_client, resume_flow_run
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 from prefect.logging.handlers import APILogHandler
 
-from deployments.serve import Runner
 from flows.order_to_invoice import order_to_invoice
 from flows.payment_writeback import payment_writeback
 from store.aliases import AliasStore
@@ -28,12 +27,7 @@ def leaks(text: str) -> list[str]:
     return [n for n in NAME_FORMS if n in text]
 
 
-@pytest.fixture
-def runner(world, tmp_path):
-    r = Runner(log_path=tmp_path / "runner.log")
-    r.start(wait_for="payment-approval/payment-approval")
-    yield r
-    r.stop()
+RUNNER_WAITS_FOR = "payment-approval/payment-approval"  # see the runner fixture (conftest)
 
 
 def test_an_individual_payer_is_masked_everywhere_but_the_approval_form(world, runner, tmp_path, caplog):
