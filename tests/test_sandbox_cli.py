@@ -3,33 +3,21 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import httpx
 
 from renkei.prefect_server import free_port
+from tests.sandbox_env import served
 
 
 def test_sandbox_serve_answers_on_both_ports(tmp_path):
     hs_port, fr_port = free_port(), free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "renkei.cli", "sandbox", "serve", "--hubspot-port", str(hs_port), "--freee-port",
-         str(fr_port), "--seed", "demo", "--hubspot-token", "cli-test-token", "--freee-refresh-token", "cli-refresh-1"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-        env={**os.environ, "COLUMNS": "200"})
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                r = httpx.get(f"http://127.0.0.1:{hs_port}/crm/v3/objects/companies?limit=2",
-                              headers={"Authorization": "Bearer cli-test-token"}, timeout=2)
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline and proc.poll() is None, "sandbox did not start"
-                time.sleep(0.3)
+    with served(["--hubspot-port", str(hs_port), "--freee-port", str(fr_port), "--seed", "demo", "--hubspot-token",
+                 "cli-test-token", "--freee-refresh-token", "cli-refresh-1"],
+                lambda: httpx.get(f"http://127.0.0.1:{hs_port}/crm/v3/objects/companies?limit=2",
+                                  headers={"Authorization": "Bearer cli-test-token"}, timeout=2)) as (_, r):
         assert r.status_code == 200 and len(r.json()["results"]) == 2  # demo seed
         assert httpx.get(f"http://127.0.0.1:{hs_port}/crm/v3/objects/companies", timeout=5).status_code == 401
         tok = httpx.post(f"http://127.0.0.1:{fr_port}/public_api/token", data={
@@ -39,12 +27,6 @@ def test_sandbox_serve_answers_on_both_ports(tmp_path):
         partners = httpx.get(f"http://127.0.0.1:{fr_port}/api/1/partners", params={"company_id": 1},
                              headers={"Authorization": f"Bearer {tok.json()['access_token']}"}, timeout=5)
         assert partners.status_code == 200 and partners.json()["partners"]
-    finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def test_sandbox_serve_refuses_an_unknown_fault_kind():
@@ -56,22 +38,10 @@ def test_sandbox_serve_refuses_an_unknown_fault_kind():
 def test_sandbox_serve_injects_processed_response_lost():
     """``--fault-kinds drop_after``: the write is committed, the connection closes before the answer."""
     hs_port, fr_port = free_port(), free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "renkei.cli", "sandbox", "serve", "--hubspot-port", str(hs_port), "--freee-port",
-         str(fr_port), "--seed", "none", "--hubspot-token", "cli-test-token", "--fault-rate", "1",
-         "--fault-kinds", "drop_after", "--fault-seed", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-        env={**os.environ, "COLUMNS": "200"})
     auth = {"Authorization": "Bearer cli-test-token"}
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{hs_port}/_sandbox/health", timeout=2)
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline and proc.poll() is None, "sandbox did not start"
-                time.sleep(0.3)
+    with served(["--hubspot-port", str(hs_port), "--freee-port", str(fr_port), "--seed", "none", "--hubspot-token",
+                 "cli-test-token", "--fault-rate", "1", "--fault-kinds", "drop_after", "--fault-seed", "1"],
+                lambda: httpx.get(f"http://127.0.0.1:{hs_port}/_sandbox/health", timeout=2)):
         try:
             r = httpx.post(f"http://127.0.0.1:{hs_port}/crm/v3/objects/companies", headers=auth, timeout=5,
                            json={"properties": {"name": "株式会社ドロップ"}})
@@ -82,9 +52,3 @@ def test_sandbox_serve_injects_processed_response_lost():
         # the write happened (the admin health endpoint is never faulted): one company exists
         health = httpx.get(f"http://127.0.0.1:{hs_port}/_sandbox/health", timeout=5).json()
         assert health["counts"]["companies"] == 1
-    finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)

@@ -2,36 +2,22 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import httpx
 
 from renkei.prefect_server import free_port
+from tests.sandbox_env import served
 
 
 def test_serve_flags_shape_the_freee_company():
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "renkei.cli", "sandbox", "serve", "--hubspot-port", "0", "--freee-port", str(port),
-         "--freee-refresh-token", "cli-rt", "--invoice-numbering", "auto", "--partner-codes", "off",
-         "--tax-rounding", "half_up"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-        env={**os.environ, "COLUMNS": "200"})
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                tok = httpx.post(f"http://127.0.0.1:{port}/public_api/token", data={
+    with served(["--hubspot-port", "0", "--freee-port", str(port), "--freee-refresh-token", "cli-rt",
+                 "--invoice-numbering", "auto", "--partner-codes", "off", "--tax-rounding", "half_up"],
+                lambda: httpx.post(f"http://127.0.0.1:{port}/public_api/token", data={
                     "grant_type": "refresh_token", "refresh_token": "cli-rt", "client_id": "renkei-sandbox-client",
-                    "client_secret": "renkei-sandbox-secret"}, timeout=2)
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline and proc.poll() is None, "sandbox did not start"
-                time.sleep(0.3)
+                    "client_secret": "renkei-sandbox-secret"}, timeout=2)) as (proc, tok):
         h = {"Authorization": f"Bearer {tok.json()['access_token']}"}
         company = httpx.get(f"http://127.0.0.1:{port}/api/1/companies/1", headers=h, timeout=5).json()["company"]
         assert company["use_partner_code"] is False and company["fiscal_years"][0]["tax_fraction"] == 2
@@ -42,14 +28,7 @@ def test_serve_flags_shape_the_freee_company():
                 "lines": [{"description": "x", "quantity": 1, "unit_price": "1000", "tax_rate": 10}]}
         created = httpx.post(f"http://127.0.0.1:{port}/iv/invoices", json=body, headers=h, timeout=5)
         assert created.status_code == 201 and created.json()["invoice"]["invoice_number"]  # 自動採番
-    finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            out, _ = proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out = ""
-    assert "採番 auto" in out and "取引先コード off" in out
+    assert "採番 auto" in proc.output and "取引先コード off" in proc.output
 
 
 def test_an_unknown_setting_is_refused():

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 from prefect import resume_flow_run
 
 from flows.order_to_invoice import order_to_invoice

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from datetime import date
 
-import pytest
 
 from flows.order_to_invoice import FLOW, order_to_invoice
 from tests.flows.builders import freee_invoices, freee_partner, hs_company, hs_deal

@@ -3,7 +3,6 @@ invoice through the resume API (as the Prefect UI does); the payer name is learn
 
 from __future__ import annotations
 
-import pytest
 from prefect import resume_flow_run
 
 from flows.order_to_invoice import order_to_invoice

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 
-import pytest
 from prefect import get_client, resume_flow_run
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 from prefect.logging.handlers import APILogHandler
