@@ -96,7 +96,7 @@ def _jst_today() -> datetime:
 def generated_deals(seed: int, n: int) -> list[dict]:
     """``n`` won deals on demo customers present in both systems, with 1–3 lines each and a total unique per
     deal (so a deposit never pays two invoices of equal amount by accident). Deterministic per seed."""
-    from sandboxes.demo_data import COMPANIES, FREEE_PARTNERS, PRODUCTS, DemoLineItem, invoice_total
+    from renkei.sandboxes.demo_data import COMPANIES, FREEE_PARTNERS, PRODUCTS, DemoLineItem, invoice_total
 
     rng = random.Random(f"chaos-deals-{seed}")
     linked = {p.company for p in FREEE_PARTNERS if p.company}
@@ -206,9 +206,9 @@ class World:
     """One set of sandboxes + state store + working folder; flows run as ``renkei run`` subprocesses."""
 
     def __init__(self, name: str, cfg: ChaosConfig, root: Path, *, faults: bool) -> None:
-        from sandboxes.common import FAULT_KINDS, FaultConfig, ServerThread
-        from sandboxes.freee import FreeeSandboxConfig, create_app as freee_app
-        from sandboxes.hubspot import HubSpotSandboxConfig, create_app as hubspot_app
+        from renkei.sandboxes.common import FAULT_KINDS, FaultConfig, ServerThread
+        from renkei.sandboxes.freee import FreeeSandboxConfig, create_app as freee_app
+        from renkei.sandboxes.hubspot import HubSpotSandboxConfig, create_app as hubspot_app
 
         self.name, self.cfg, self.dir = name, cfg, root / name
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -255,8 +255,8 @@ class World:
     # -- data ----------------------------------------------------------------------------------------
     def _seed_extra(self) -> None:
         """The generated deals (HubSpot, with lines and company) and their deposits (freee bank lines)."""
-        from sandboxes.freee.models import WalletTxnCreate
-        from sandboxes.freee.seed import BANK_ACCOUNT_ID
+        from renkei.sandboxes.freee.models import WalletTxnCreate
+        from renkei.sandboxes.freee.seed import BANK_ACCOUNT_ID
 
         hstore = self.happ.state.store
         by_name = {r.props.get("name"): rid for rid, r in hstore.records["companies"].items()}
@@ -392,7 +392,7 @@ class World:
         if self.cfg.postgres and not self.cfg.keep:
             import sqlalchemy
 
-            from store.db import engine_for
+            from renkei.store.db import engine_for
 
             engine_for.cache_clear()
             admin = sqlalchemy.create_engine(self.cfg.postgres, isolation_level="AUTOCOMMIT")
@@ -613,7 +613,7 @@ def register_approval_deployments() -> list:
     sys.path.insert(0, str(ROOT))
     from prefect import get_client
 
-    from deployments.serve import approval_deployments
+    from renkei.deployments.serve import approval_deployments
 
     created = []
     with get_client(sync_client=True) as client:

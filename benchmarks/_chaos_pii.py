@@ -50,7 +50,7 @@ def seeded_personal_values(extra: Iterable[Needle] = ()) -> list[Needle]:
     """The personal values the sandboxes are seeded with: contacts' and owners' names and e-mail addresses,
     every phone number, the billing e-mails and contact names of the freee partners, and the sole traders'
     owners (their names, readings and the bank payer names their transfers carry)."""
-    from sandboxes.demo_data import COMPANIES, CONTACTS, FREEE_PARTNERS, OWNERS, bank_payer_name
+    from renkei.sandboxes.demo_data import COMPANIES, CONTACTS, FREEE_PARTNERS, OWNERS, bank_payer_name
 
     out: set[Needle] = set()
     for c in CONTACTS:

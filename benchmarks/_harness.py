@@ -10,16 +10,16 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from sandboxes.common import FaultConfig, ServerThread
+from renkei.sandboxes.common import FaultConfig, ServerThread
 
 
 @contextmanager
 def bench_world(*, hubspot_config: dict | None = None, freee_config: dict | None = None,
                 env: dict[str, str] | None = None) -> Iterator[dict]:
     from renkei.prefect_server import prefect_server
-    from sandboxes.freee import FreeeSandboxConfig, create_app as freee_app
-    from sandboxes.hubspot import HubSpotSandboxConfig, create_app as hubspot_app
-    from tasks.runtime import get_runtime, reset_runtime
+    from renkei.sandboxes.freee import FreeeSandboxConfig, create_app as freee_app
+    from renkei.sandboxes.hubspot import HubSpotSandboxConfig, create_app as hubspot_app
+    from renkei.tasks.runtime import get_runtime, reset_runtime
 
     tmp = Path(tempfile.mkdtemp(prefix="renkei-bench-"))
     with ExitStack() as stack:

@@ -80,7 +80,7 @@ REFRESH = "renkei-bench-refresh-token-0"
 
 
 def corporate_number(i: int) -> str:
-    from domain.identifiers import houjin_check_digit
+    from renkei.domain.identifiers import houjin_check_digit
 
     base = f"{(i * 7919 + 100_000_000_000) % 10**12:012d}"
     return f"{houjin_check_digit(base)}{base}"
@@ -96,10 +96,10 @@ def customer(i: int) -> dict:
 
 
 def _serve(conn, n: int, latency_ms: int) -> None:
-    from sandboxes.common import FaultConfig, ServerThread
-    from sandboxes.freee import FreeeSandboxConfig, create_app as freee_app
-    from sandboxes.freee.entities import Partner
-    from sandboxes.hubspot import HubSpotSandboxConfig, create_app as hubspot_app
+    from renkei.sandboxes.common import FaultConfig, ServerThread
+    from renkei.sandboxes.freee import FreeeSandboxConfig, create_app as freee_app
+    from renkei.sandboxes.freee.entities import Partner
+    from renkei.sandboxes.hubspot import HubSpotSandboxConfig, create_app as hubspot_app
 
     hcfg = HubSpotSandboxConfig(token=HS_TOKEN, seed="none", rate_limit_per_10s=100, search_per_second=5,
                                 daily_limit=250_000, faults=FaultConfig(latency_ms=latency_ms))
@@ -214,12 +214,12 @@ class Meter:
 
 
 def run_phase(label: str, meter: Meter, latency: float, changes: int | None = None) -> dict:
-    from flows.customer_sync import customer_sync
+    from renkei.flows.customer_sync import customer_sync
 
     t0 = time.perf_counter()
     summary = customer_sync()
     seconds = time.perf_counter() - t0
-    from flows import customer_sync as mod  # the phase timings the flow put in its report notes
+    from renkei.flows import customer_sync as mod  # the phase timings the flow put in its report notes
 
     timing = getattr(mod, "LAST_TIMING", "")
     req = meter.delta()
@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.pop("PREFECT_API_URL", None)
     from prefect.testing.utilities import prefect_test_harness
 
-    from tasks.runtime import get_runtime, reset_runtime
+    from renkei.tasks.runtime import get_runtime, reset_runtime
 
     ok = True
     try:

@@ -93,7 +93,7 @@ def capacity_bound(n: int, latency_s: float, cost_list_s: float, cost_search_s: 
 
 def calibrate(url: str, sb: "Sandbox", samples: int = 8) -> tuple[float, float]:
     """Server time of one list page and one search (latency switched off, unloaded), in seconds."""
-    from connectors.hubspot import HubSpotClient
+    from renkei.connectors.hubspot import HubSpotClient
 
     sb.command("latency", 0)
     c = HubSpotClient(url, token=TOKEN, rate_limits=None)
@@ -121,8 +121,8 @@ def calibrate(url: str, sb: "Sandbox", samples: int = 8) -> tuple[float, float]:
 
 
 def _serve(conn, records: int, latency_ms: int, per10: int, search_per_s: int) -> None:
-    from sandboxes.common import FaultConfig, ServerThread
-    from sandboxes.hubspot import HubSpotSandboxConfig, create_app
+    from renkei.sandboxes.common import FaultConfig, ServerThread
+    from renkei.sandboxes.hubspot import HubSpotSandboxConfig, create_app
 
     config = HubSpotSandboxConfig(token=TOKEN, seed="none", rate_limit_per_10s=per10, search_per_second=search_per_s,
                                   daily_limit=0, faults=FaultConfig(latency_ms=latency_ms))
@@ -177,8 +177,8 @@ class Sandbox:
 
 
 def run(strategy: str, args) -> dict:
-    from connectors.hubspot import HubSpotClient
-    from connectors.hubspot.client import DEFAULT_HEADROOM
+    from renkei.connectors.hubspot import HubSpotClient
+    from renkei.connectors.hubspot.client import DEFAULT_HEADROOM
 
     sb = Sandbox(args.records, args.latency_ms, args.per10, args.search_per_s)
     try:

@@ -28,7 +28,7 @@ from benchmarks._harness import bench_world, peak_rss_mb, set_latency  # noqa: E
 
 
 def corporate_number(i: int) -> str:
-    from domain.identifiers import houjin_check_digit
+    from renkei.domain.identifiers import houjin_check_digit
 
     base = f"{100000000000 + i:012d}"
     return f"{houjin_check_digit(base)}{base}"
@@ -51,7 +51,7 @@ def main() -> None:
         for object_type in ("companies", "deals", "line_items"):
             rt.crm.client.properties.ensure(object_type)
         # customers on both sides (same corporate number → linked by the first deal of each)
-        from domain.model import Company, PaymentTerms
+        from renkei.domain.model import Company, PaymentTerms
 
         for i in range(args.customers):
             rt.erp.upsert_partner(Company(name=f"株式会社ベンチ{i:04d}", partner_code=f"B{i:05d}",
@@ -77,7 +77,7 @@ def main() -> None:
         hs0, fr0 = rt.crm.client.stats.requests, rt.erp.client.stats.requests
 
         # time spent inside the flow's task bodies (everything else is Prefect's orchestration)
-        import flows.order_to_invoice as o2i
+        import renkei.flows.order_to_invoice as o2i
 
         inside = {"s": 0.0}
         real_process, real_iter = o2i.process_deals, rt.crm.iter_deal_changes

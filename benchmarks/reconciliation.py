@@ -48,9 +48,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import jaconv  # noqa: E402
 from rapidfuzz import fuzz  # noqa: E402
 
-from domain.model import BankDeposit  # noqa: E402
-from domain.normalise import fold_small_kana  # noqa: E402
-from domain.reconciliation import (  # noqa: E402
+from renkei.domain.model import BankDeposit  # noqa: E402
+from renkei.domain.normalise import fold_small_kana  # noqa: E402
+from renkei.domain.reconciliation import (  # noqa: E402
     DEFAULT_FEE_WHITELIST,
     MatchKind,
     OpenInvoice,

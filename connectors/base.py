@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Generic, Iterable, Iterator, Mapping, Protocol, Sequence, TypeVar, runtime_checkable
 
-from domain.model import BankDeposit, Company, Deal, Invoice, Payment, Product
+from renkei.domain.model import BankDeposit, Company, Deal, Invoice, Payment, Product
 
 T = TypeVar("T")
 

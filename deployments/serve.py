@@ -2,7 +2,7 @@
 must run from a deployment because they suspend, and — with ``--schedules`` — the scheduled flows with
 the schedules of ``prefect.yaml``. Production can use ``prefect deploy`` + a process worker instead.
 
-    python -m deployments.serve [--schedules] [--limit 4]
+    python -m renkei.deployments.serve [--schedules] [--limit 4]
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ TOKYO = "Asia/Tokyo"
 
 
 def approval_deployments() -> list:
-    from flows.invoice_approval import invoice_approval
-    from flows.payment_approval import payment_approval
-    from flows.proration_approval import proration_approval
+    from renkei.flows.invoice_approval import invoice_approval
+    from renkei.flows.payment_approval import payment_approval
+    from renkei.flows.proration_approval import proration_approval
 
     return [invoice_approval.to_deployment(name="invoice-approval", tags=["renkei", "renkei-approval"]),
             proration_approval.to_deployment(name="proration-approval", tags=["renkei", "renkei-approval"]),
@@ -59,14 +59,14 @@ def main(argv: list[str] | None = None) -> None:
 
 
 class Runner:
-    """Start/stop ``python -m deployments.serve`` as a child process (demo and tests)."""
+    """Start/stop ``python -m renkei.deployments.serve`` as a child process (demo and tests)."""
 
     def __init__(self, *, schedules: bool = False, env: dict[str, str] | None = None, log_path: Path | None = None):
         self.schedules, self.env, self.log_path = schedules, env, log_path
         self.proc: subprocess.Popen | None = None
 
     def start(self, wait_for: str = "invoice-approval/invoice-approval", timeout_s: float = 90) -> "Runner":
-        cmd = [sys.executable, "-m", "deployments.serve"] + (["--schedules"] if self.schedules else [])
+        cmd = [sys.executable, "-m", "renkei.deployments.serve"] + (["--schedules"] if self.schedules else [])
         if self.log_path:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
         out = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL

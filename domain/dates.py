@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 import jpholiday
 
-from domain.model import PaymentTerms
+from renkei.domain.model import PaymentTerms
 
 __all__ = [
     "TOKYO",

@@ -38,11 +38,11 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from domain.invoice import amount_discrepancy, line_amounts, line_problem
-from domain.model import Company, Deal, EntityKind, Invoice, LineItem, TaxCategory
-from domain.money import Rounding, format_yen
-from domain.plausibility import PlausibilityRules, amount_problem, date_problem, email_problem, markup_problem
-from domain.tax import exact_tax, invoice_total
+from renkei.domain.invoice import amount_discrepancy, line_amounts, line_problem
+from renkei.domain.model import Company, Deal, EntityKind, Invoice, LineItem, TaxCategory
+from renkei.domain.money import Rounding, format_yen
+from renkei.domain.plausibility import PlausibilityRules, amount_problem, date_problem, email_problem, markup_problem
+from renkei.domain.tax import exact_tax, invoice_total
 
 __all__ = ["ReasonCode", "ExceptionReason", "ExceptionRules", "evaluate", "validate_invoice"]
 

@@ -25,7 +25,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from domain.ownership import MISSING, PolicyTable, comparable, default_policy, get_path
+from renkei.domain.ownership import MISSING, PolicyTable, comparable, default_policy, get_path
 
 HASH_VERSION = 1
 

@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from domain.dates import BusinessDayShift, due_date as compute_due_date
-from domain.identifiers import check_registration_number
-from domain.model import (
+from renkei.domain.dates import BusinessDayShift, due_date as compute_due_date
+from renkei.domain.identifiers import check_registration_number
+from renkei.domain.model import (
     Company,
     Deal,
     Invoice,
@@ -40,8 +40,8 @@ from domain.model import (
     TaxCategory,
     TaxEntryMethod,
 )
-from domain.money import Rounding, format_yen, round_yen, to_decimal
-from domain.tax import invoice_total, rate_totals
+from renkei.domain.money import Rounding, format_yen, round_yen, to_decimal
+from renkei.domain.tax import invoice_total, rate_totals
 
 __all__ = [
     "REDUCED_RATE_MARK",

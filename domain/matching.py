@@ -41,9 +41,9 @@ from typing import Any
 
 from rapidfuzz import fuzz, process
 
-from domain.identifiers import check_registration_number, normalise_corporate_number, normalise_postal_code
-from domain.normalise import normalise_company_name, normalise_domain, normalise_kana, normalise_phone
-from domain.ownership import MISSING, as_mapping, get_path
+from renkei.domain.identifiers import check_registration_number, normalise_corporate_number, normalise_postal_code
+from renkei.domain.normalise import normalise_company_name, normalise_domain, normalise_kana, normalise_phone
+from renkei.domain.ownership import MISSING, as_mapping, get_path
 
 # Domains many unrelated companies share: free mail, carrier mail, ISPs, site builders, social
 # networks. A company's "domain" on one of these says nothing about which company it is.

@@ -18,8 +18,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from domain.identifiers import check_registration_number, normalise_corporate_number, normalise_postal_code
-from domain.money import NonNegativeYen, StrictDecimal, Yen
+from renkei.domain.identifiers import check_registration_number, normalise_corporate_number, normalise_postal_code
+from renkei.domain.money import NonNegativeYen, StrictDecimal, Yen
 
 # ---------------------------------------------------------------------------------------------------
 # text

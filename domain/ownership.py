@@ -54,8 +54,8 @@ from typing import Any, Literal
 import jaconv
 from pydantic import BaseModel
 
-from domain.identifiers import normalise_postal_code
-from domain.normalise import normalise_domain, normalise_phone
+from renkei.domain.identifiers import normalise_postal_code
+from renkei.domain.normalise import normalise_domain, normalise_phone
 
 Side = Literal["crm", "erp"]
 SIDES: tuple[Side, Side] = ("crm", "erp")
@@ -323,7 +323,7 @@ def default_policy(model: type[BaseModel] | None = None) -> PolicyTable:
         both       archived — 3-way merged
     """
     if model is None:
-        from domain.model import Company
+        from renkei.domain.model import Company
 
         model = Company
     return PolicyTable.from_model(model)

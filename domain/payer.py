@@ -35,8 +35,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from domain.model import _is_emoji  # the model's own emoji rule: what it refuses, this drops
-from domain.normalise import (BANK_ABBREV_KANA, LEGAL_ABBREV_KANJI, LEGAL_FORMS_KANA, LEGAL_FORMS_KANJI,
+from renkei.domain.model import _is_emoji  # the model's own emoji rule: what it refuses, this drops
+from renkei.domain.normalise import (BANK_ABBREV_KANA, LEGAL_ABBREV_KANJI, LEGAL_FORMS_KANA, LEGAL_FORMS_KANJI,
                               fold_small_kana, mask_personal, nfkc)
 
 PAYER_NAME_MAX = 255  # BankDeposit.payer_name (domain.model.Text) max_length

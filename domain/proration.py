@@ -38,10 +38,10 @@ from datetime import date, timedelta
 from decimal import Decimal
 from enum import Enum
 
-from domain.dates import add_months, is_month_end
-from domain.invoice import REDUCED_RATE_MARK
-from domain.model import InvoiceLine, LineItem, TaxCategory
-from domain.money import Rounding, round_yen, to_decimal
+from renkei.domain.dates import add_months, is_month_end
+from renkei.domain.invoice import REDUCED_RATE_MARK
+from renkei.domain.model import InvoiceLine, LineItem, TaxCategory
+from renkei.domain.money import Rounding, round_yen, to_decimal
 
 __all__ = [
     "BillingFrequency",

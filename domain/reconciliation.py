@@ -63,10 +63,10 @@ from typing import Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from domain.model import BankDeposit, Company, Invoice, Payment
-from domain.money import NonNegativeYen, format_yen
-from domain.normalise import normalise_company_name, normalise_kana
-from domain.reconciliation_index import (
+from renkei.domain.model import BankDeposit, Company, Invoice, Payment
+from renkei.domain.money import NonNegativeYen, format_yen
+from renkei.domain.normalise import normalise_company_name, normalise_kana
+from renkei.domain.reconciliation_index import (
     AmountIndex,
     NameEvidence,
     NameHit,

@@ -27,7 +27,7 @@ from typing import Iterable
 
 from rapidfuzz import fuzz, process
 
-from domain.normalise import nfkc, normalise_company_name, normalise_kana
+from renkei.domain.normalise import nfkc, normalise_company_name, normalise_kana
 
 
 class NameEvidence(str, Enum):

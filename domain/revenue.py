@@ -25,7 +25,7 @@ from decimal import Decimal
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
-from domain.dates import TOKYO, add_months, month_end, month_start
+from renkei.domain.dates import TOKYO, add_months, month_end, month_start
 
 __all__ = [
     "largest_remainder",

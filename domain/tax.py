@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from domain.model import RateTotal, TaxCategory, TaxEntryMethod
-from domain.money import Rounding, round_yen
+from renkei.domain.model import RateTotal, TaxCategory, TaxEntryMethod
+from renkei.domain.money import Rounding, round_yen
 
 __all__ = [
     "TaxableAmount",

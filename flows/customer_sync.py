@@ -34,13 +34,13 @@ from prefect import flow, get_run_logger, task
 from prefect.context import get_run_context
 from prefect.utilities.annotations import quote
 
-from connectors.base import MapResult
-from tasks import customer_sync as cs
-from tasks.retry import BATCH_TASK
-from tasks.reporting import RunReport, publish_report, report_progress
-from tasks.runtime import get_runtime
-from tasks.housekeeping import reap_dead_runs
-from tasks.preflight import preflight
+from renkei.connectors.base import MapResult
+from renkei.tasks import customer_sync as cs
+from renkei.tasks.retry import BATCH_TASK
+from renkei.tasks.reporting import RunReport, publish_report, report_progress
+from renkei.tasks.runtime import get_runtime
+from renkei.tasks.housekeeping import reap_dead_runs
+from renkei.tasks.preflight import preflight
 
 FLOW = cs.FLOW
 # The run's SyncState, by flow run id: tasks get the key, not the object (Prefect would walk a large

@@ -23,14 +23,14 @@ from typing import Any
 from prefect import flow, get_run_logger, suspend_flow_run
 from prefect.context import get_run_context
 
-from tasks.approval_form import ApprovalDecision, decision_problem
-from tasks.customers import ensure_partners, read_crm_companies
-from tasks.invoicing import INVOICE_STATUS_REJECTED, create_invoice_once, customer_for, draft_invoice, ledger_key
-from tasks.outbox import DECISION_PREFIX, INVOICE_SPECS, drain
-from tasks.reporting import RunReport, flush, publish_report
-from tasks.runtime import get_runtime
-from tasks.housekeeping import reap_dead_runs
-from tasks.preflight import preflight
+from renkei.tasks.approval_form import ApprovalDecision, decision_problem
+from renkei.tasks.customers import ensure_partners, read_crm_companies
+from renkei.tasks.invoicing import INVOICE_STATUS_REJECTED, create_invoice_once, customer_for, draft_invoice, ledger_key
+from renkei.tasks.outbox import DECISION_PREFIX, INVOICE_SPECS, drain
+from renkei.tasks.reporting import RunReport, flush, publish_report
+from renkei.tasks.runtime import get_runtime
+from renkei.tasks.housekeeping import reap_dead_runs
+from renkei.tasks.preflight import preflight
 
 FLOW = "invoice-approval"
 
@@ -60,7 +60,7 @@ def invoice_approval(deal_id: str, timeout_hours: float | None = None, lease_sec
     """Wait for finance to approve or reject the invoice of ``deal_id``, then apply the decision."""
     reap_dead_runs(FLOW)  # earlier runs killed mid-way: marked Crashed, their leases freed
     preflight(FLOW)  # connections, store and the CRM schema, or one line naming the setting to fix
-    from flows.order_to_invoice import draft_fingerprint, start_approval
+    from renkei.flows.order_to_invoice import draft_fingerprint, start_approval
 
     log = get_run_logger()
     rt = get_runtime()

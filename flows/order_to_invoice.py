@@ -27,21 +27,21 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.context import get_run_context
 
-from connectors.base import MapResult
-from connectors.http import QuotaExhausted, TransientError
-from domain.dates import today_tokyo
-from domain.model import Deal
-from domain.money import format_yen
-from tasks.approval_form import start_approval_run
-from tasks.customers import ensure_partners, read_crm_companies
-from tasks.invoicing import (Draft, SimulatedCrash, create_invoice_once, crash_hook_from_env, customer_for,
+from renkei.connectors.base import MapResult
+from renkei.connectors.http import QuotaExhausted, TransientError
+from renkei.domain.dates import today_tokyo
+from renkei.domain.model import Deal
+from renkei.domain.money import format_yen
+from renkei.tasks.approval_form import start_approval_run
+from renkei.tasks.customers import ensure_partners, read_crm_companies
+from renkei.tasks.invoicing import (Draft, SimulatedCrash, create_invoice_once, crash_hook_from_env, customer_for,
                              draft_invoice, ledger_key, prefetch_customers, safe_error)
-from tasks.outbox import DECISION_PREFIX, INVOICE_SPECS, PENDING_PREFIX, drain, kill_before_writeback_hook
-from tasks.retry import BATCH_TASK
-from tasks.reporting import plain_text, records_done, run_name, RunReport, flush, publish_report, report_progress
-from tasks.runtime import get_runtime
-from tasks.housekeeping import reap_dead_runs
-from tasks.preflight import preflight
+from renkei.tasks.outbox import DECISION_PREFIX, INVOICE_SPECS, PENDING_PREFIX, drain, kill_before_writeback_hook
+from renkei.tasks.retry import BATCH_TASK
+from renkei.tasks.reporting import plain_text, records_done, run_name, RunReport, flush, publish_report, report_progress
+from renkei.tasks.runtime import get_runtime
+from renkei.tasks.housekeeping import reap_dead_runs
+from renkei.tasks.preflight import preflight
 
 FLOW = "order-to-invoice"
 CURSOR = "order-to-invoice:hubspot-deals"
@@ -250,7 +250,7 @@ def process_deals(results: list[MapResult[Deal]], won: set[str], report: RunRepo
 
 
 def _sent(entry) -> Any:
-    from domain.model import Invoice
+    from renkei.domain.model import Invoice
 
     sent = (entry.result or {}).get("sent")
     return Invoice.model_validate(sent) if sent else None

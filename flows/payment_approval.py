@@ -34,19 +34,19 @@ from prefect.context import get_run_context
 from prefect.input import RunInput
 from pydantic import Field
 
-from domain.money import format_yen
-from domain.normalise import mask_personal
-from domain.payer import payer_display
-from domain.reconciliation import Candidate, MatchDecision, NameEvidence, Reconciler
-from store.aliases import AliasStore
-from tasks.approval_form import EMAIL_PATTERN
-from tasks.payments import (InvalidBankLine, OpenBook, apply_deposit_once, bank_walletable_ids, deposit_from_txn,
+from renkei.domain.money import format_yen
+from renkei.domain.normalise import mask_personal
+from renkei.domain.payer import payer_display
+from renkei.domain.reconciliation import Candidate, MatchDecision, NameEvidence, Reconciler
+from renkei.store.aliases import AliasStore
+from renkei.tasks.approval_form import EMAIL_PATTERN
+from renkei.tasks.payments import (InvalidBankLine, OpenBook, apply_deposit_once, bank_walletable_ids, deposit_from_txn,
                             deposit_key, drain_payment_outbox, engine_policy, load_open_book, manual_candidate,
                             options_of, read_txn)
-from tasks.reporting import RunReport, flush, publish_report
-from tasks.runtime import get_runtime
-from tasks.housekeeping import reap_dead_runs
-from tasks.preflight import preflight
+from renkei.tasks.reporting import RunReport, flush, publish_report
+from renkei.tasks.runtime import get_runtime
+from renkei.tasks.housekeeping import reap_dead_runs
+from renkei.tasks.preflight import preflight
 
 FLOW = "payment-approval"
 WRITEBACK_FLOW = "payment-writeback"
@@ -150,7 +150,7 @@ def payment_approval(deposit_id: str, timeout_hours: float | None = None, lease_
             answer = suspend_flow_run(wait_for_input=form, timeout=timeout_s, key=f"decision-{attempt}")
         except Exception as exc:  # noqa: BLE001 - FlowPauseTimeout and friends: the review item stays open
             if rt.policy.approval.on_timeout == "renotify":  # a fresh run (its own ledger key) asks again
-                from flows.payment_writeback import start_payment_approval
+                from renkei.flows.payment_writeback import start_payment_approval
 
                 new_run = start_payment_approval(decision, RunReport(WRITEBACK_FLOW, flow_run_id),
                                                  key=f"approval:deposit:{deposit_id}:renotify:{flow_run_id}")

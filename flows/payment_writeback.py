@@ -42,25 +42,25 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.context import get_run_context
 
-from connectors.http import PermanentError, TransientError
-from domain.dates import today_tokyo
-from domain.model import BankDeposit
-from domain.money import format_yen
-from domain.payer import payer_display
-from domain.plausibility import DATE_OUT_OF_RANGE, PlausibilityRules, date_problem
-from domain.reconciliation import MatchDecision, MatchKind, Reconciler
-from store.aliases import AliasStore
-from tasks.approval_form import start_approval_run
-from tasks.invoicing import SimulatedCrash
-from tasks.payments import (INVALID_BANK_LINE, InvalidBankLine, OpenBook, apply_deposit_once, approval_key,
+from renkei.connectors.http import PermanentError, TransientError
+from renkei.domain.dates import today_tokyo
+from renkei.domain.model import BankDeposit
+from renkei.domain.money import format_yen
+from renkei.domain.payer import payer_display
+from renkei.domain.plausibility import DATE_OUT_OF_RANGE, PlausibilityRules, date_problem
+from renkei.domain.reconciliation import MatchDecision, MatchKind, Reconciler
+from renkei.store.aliases import AliasStore
+from renkei.tasks.approval_form import start_approval_run
+from renkei.tasks.invoicing import SimulatedCrash
+from renkei.tasks.payments import (INVALID_BANK_LINE, InvalidBankLine, OpenBook, apply_deposit_once, approval_key,
                             bank_walletable_ids, crash_hook_from_env, deposit_from_txn, deposit_key,
                             drain_payment_outbox, engine_policy, interrupted_deposits, load_open_book, load_plan,
                             pending_writebacks, plan_deposit, read_txn, safe_text, txn_day)
-from tasks.retry import BATCH_TASK
-from tasks.reporting import run_name, RunReport, flush, publish_report, report_progress
-from tasks.runtime import get_runtime
-from tasks.housekeeping import reap_dead_runs
-from tasks.preflight import preflight
+from renkei.tasks.retry import BATCH_TASK
+from renkei.tasks.reporting import run_name, RunReport, flush, publish_report, report_progress
+from renkei.tasks.runtime import get_runtime
+from renkei.tasks.housekeeping import reap_dead_runs
+from renkei.tasks.preflight import preflight
 
 FLOW = "payment-writeback"
 CURSOR = "payment-writeback:freee-deposits"

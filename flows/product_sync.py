@@ -14,13 +14,13 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.context import get_run_context
 
-from domain.model import Product
-from tasks import products as ps
-from tasks.retry import BATCH_TASK
-from tasks.reporting import run_name, RunReport, flush, publish_report
-from tasks.runtime import get_runtime
-from tasks.housekeeping import reap_dead_runs
-from tasks.preflight import preflight
+from renkei.domain.model import Product
+from renkei.tasks import products as ps
+from renkei.tasks.retry import BATCH_TASK
+from renkei.tasks.reporting import run_name, RunReport, flush, publish_report
+from renkei.tasks.runtime import get_runtime
+from renkei.tasks.housekeeping import reap_dead_runs
+from renkei.tasks.preflight import preflight
 
 FLOW = ps.FLOW
 

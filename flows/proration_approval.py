@@ -18,16 +18,16 @@ from typing import Any
 from prefect import flow, get_run_logger, suspend_flow_run
 from prefect.context import get_run_context
 
-from connectors.hubspot import mapping as hs_map
-from domain.dates import today_tokyo
-from store.subscriptions import SubscriptionStore
-from tasks.approval_form import ApprovalDecision, decision_problem
-from tasks.reporting import RunReport, flush, publish_report
-from tasks.runtime import get_runtime
-from tasks.subscriptions import AWAITING, APPROVAL_FLOW, Context, decide, fingerprint, proration_markdown, \
+from renkei.connectors.hubspot import mapping as hs_map
+from renkei.domain.dates import today_tokyo
+from renkei.store.subscriptions import SubscriptionStore
+from renkei.tasks.approval_form import ApprovalDecision, decision_problem
+from renkei.tasks.reporting import RunReport, flush, publish_report
+from renkei.tasks.runtime import get_runtime
+from renkei.tasks.subscriptions import AWAITING, APPROVAL_FLOW, Context, decide, fingerprint, proration_markdown, \
     read_subscription
-from tasks.housekeeping import reap_dead_runs
-from tasks.preflight import preflight
+from renkei.tasks.housekeeping import reap_dead_runs
+from renkei.tasks.preflight import preflight
 
 
 def _read(deal_id: str):

@@ -25,19 +25,19 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.context import get_run_context
 
-from connectors.http import QuotaExhausted, TransientError
-from connectors.hubspot import mapping as hs_map
-from domain.dates import today_tokyo
-from domain.money import format_yen
-from store.subscriptions import SubscriptionStore
-from tasks.invoicing import SimulatedCrash, safe_error
-from tasks.retry import BATCH_TASK
-from tasks.reporting import run_name, RunReport, flush, publish_report
-from tasks.runtime import get_runtime
-from tasks.subscriptions import FLOW, Context, SubscriptionProblem, advance, is_subscription, post_journals, \
+from renkei.connectors.http import QuotaExhausted, TransientError
+from renkei.connectors.hubspot import mapping as hs_map
+from renkei.domain.dates import today_tokyo
+from renkei.domain.money import format_yen
+from renkei.store.subscriptions import SubscriptionStore
+from renkei.tasks.invoicing import SimulatedCrash, safe_error
+from renkei.tasks.retry import BATCH_TASK
+from renkei.tasks.reporting import run_name, RunReport, flush, publish_report
+from renkei.tasks.runtime import get_runtime
+from renkei.tasks.subscriptions import FLOW, Context, SubscriptionProblem, advance, is_subscription, post_journals, \
     read_subscription
-from tasks.housekeeping import reap_dead_runs
-from tasks.preflight import preflight
+from renkei.tasks.housekeeping import reap_dead_runs
+from renkei.tasks.preflight import preflight
 
 CURSOR = "subscription-proration:hubspot-deals"
 SCHEDULE_ARTIFACT = "subscription-revenue-schedule"

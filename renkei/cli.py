@@ -53,7 +53,7 @@ def one_line_errors(fn):
 
 
 def _store():
-    from store.repo import Store
+    from renkei.store.repo import Store
 
     return Store.open(get_settings().database_url)
 
@@ -87,7 +87,7 @@ def sandbox_serve(
                                                    "half_up (四捨五入)"),
 ) -> None:
     """Serve the local sandboxes until Ctrl-C."""
-    from sandboxes.common import FAULT_KINDS, FaultConfig, serve_forever
+    from renkei.sandboxes.common import FAULT_KINDS, FaultConfig, serve_forever
 
     kinds = FAULT_KINDS if fault_kinds.strip() == "all" else tuple(k.strip() for k in fault_kinds.split(",") if k.strip())
     unknown = sorted(set(kinds) - set(FAULT_KINDS))
@@ -97,7 +97,7 @@ def sandbox_serve(
     faults = FaultConfig(latency_ms=latency_ms, fault_rate=fault_rate, fault_seed=fault_seed, kinds=kinds)
     apps = []
     if hubspot_port:
-        from sandboxes.hubspot import HubSpotSandboxConfig, create_app as hubspot_app
+        from renkei.sandboxes.hubspot import HubSpotSandboxConfig, create_app as hubspot_app
 
         apps.append((hubspot_app(HubSpotSandboxConfig(token=hubspot_token, seed=seed,
                                                       rate_limit_per_10s=hubspot_rate_limit,
@@ -105,7 +105,7 @@ def sandbox_serve(
                      hubspot_port))
         console.print(f"HubSpot sandbox: http://{host}:{hubspot_port}  (token: {hubspot_token})")
     if freee_port:
-        from sandboxes.freee import FreeeSandboxConfig, create_app as freee_app
+        from renkei.sandboxes.freee import FreeeSandboxConfig, create_app as freee_app
 
         fractions = {"floor": 0, "ceil": 1, "half_up": 2}
         if invoice_numbering not in ("manual", "auto") or partner_codes not in ("on", "off") \
@@ -156,7 +156,7 @@ def run(
         except json.JSONDecodeError:
             params[key] = raw
     from renkei.prefect_server import prefect_server
-    from tasks.preflight import check_connections
+    from renkei.tasks.preflight import check_connections
 
     settings = get_settings()
     check_connections(settings)  # a wrong setting is one line now, not a failed run after a server start
@@ -199,14 +199,14 @@ class flow_progress:
         self.console.print(f"progress: {flow} {percent}% ({done} records)")
 
     def __enter__(self) -> "flow_progress":
-        from tasks.reporting import add_progress_listener
+        from renkei.tasks.reporting import add_progress_listener
 
         add_progress_listener(self)
         self.progress.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        from tasks.reporting import remove_progress_listener
+        from renkei.tasks.reporting import remove_progress_listener
 
         remove_progress_listener(self)
         self.progress.stop()
@@ -375,7 +375,7 @@ def approvals_decide(
     """Submit the same input the UI form submits, through the same resume API."""
     from pydantic import ValidationError
 
-    from tasks.approval_form import ApprovalDecision, decision_problem
+    from renkei.tasks.approval_form import ApprovalDecision, decision_problem
 
     if approve is None:
         err.print("say --approve or --reject")
@@ -406,7 +406,7 @@ def approvals_decide(
 def db_upgrade() -> None:
     """Migrate the state store to the newest schema."""
     from renkei.settings import redact_url
-    from store.db import migrate
+    from renkei.store.db import migrate
 
     url = get_settings().database_url
     migrate(url)

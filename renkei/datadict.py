@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from domain.model import CANONICAL_MODELS
+from renkei.domain.model import CANONICAL_MODELS
 
 DATA_DICTIONARY_PATH = Path(__file__).resolve().parents[1] / "docs" / "data-dictionary.md"
 

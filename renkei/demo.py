@@ -27,9 +27,9 @@ DEMO_APPROVER = "keiri@renkei-demo.example.jp"
 
 def _start_sandboxes(stack: ExitStack, console: Console) -> dict[str, str]:
     """Start both sandboxes on free ports; return the environment that points Renkei at them."""
-    from sandboxes.common import ServerThread
-    from sandboxes.freee import FreeeSandboxConfig, create_app as freee_app
-    from sandboxes.hubspot import HubSpotSandboxConfig, create_app as hubspot_app
+    from renkei.sandboxes.common import ServerThread
+    from renkei.sandboxes.freee import FreeeSandboxConfig, create_app as freee_app
+    from renkei.sandboxes.hubspot import HubSpotSandboxConfig, create_app as hubspot_app
 
     cfg = HubSpotSandboxConfig(seed="demo")
     hs = stack.enter_context(ServerThread(hubspot_app(cfg)))
@@ -46,7 +46,7 @@ def _start_sandboxes(stack: ExitStack, console: Console) -> dict[str, str]:
 
 def _add_exception_deals(rt: Any) -> list[str]:
     """Two won deals finance must look at, on demo customers that exist in both systems."""
-    from sandboxes.demo_data import COMPANIES
+    from renkei.sandboxes.demo_data import COMPANIES
 
     hs = rt.crm.client
     rt.crm.client.properties.ensure("deals")
@@ -104,11 +104,11 @@ def _decide_approvals(console: Console, timeout_s: float = 120) -> list[dict]:
 
 def run_demo(*, keep_ui: bool = False, console: Console | None = None) -> int:
     console = console or Console()
-    from deployments.serve import Runner
+    from renkei.deployments.serve import Runner
     from renkei.cli import flow_progress
     from renkei.prefect_server import prefect_server
     from renkei.settings import get_settings
-    from tasks.runtime import get_runtime, reset_runtime
+    from renkei.tasks.runtime import get_runtime, reset_runtime
 
     started = time.monotonic()
     home = Settings().home

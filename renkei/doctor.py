@@ -167,14 +167,14 @@ def token_store(settings: Settings) -> Any:
     choice when it offers one (``tasks.runtime.freee_token_store``), else the token file."""
     import sqlalchemy
 
-    from connectors.freee.auth import FileTokenStore
+    from renkei.connectors.freee.auth import FileTokenStore
 
     legacy = FileTokenStore(settings.token_store_path)
     try:
-        from tasks.runtime import freee_token_store  # type: ignore[attr-defined]
+        from renkei.tasks.runtime import freee_token_store  # type: ignore[attr-defined]
     except ImportError:
         return legacy
-    from store.repo import Store
+    from renkei.store.repo import Store
 
     try:
         shared = freee_token_store(settings, Store.open(settings.database_url, run_migrations=False, cached=False))
@@ -192,9 +192,9 @@ def check_freee(settings: Settings) -> list[Check]:
     if missing:
         return [Check("freee", FAIL, f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set",
                       "set them from the freee app (freee developers → アプリ管理) and the 事業所 id")]
-    from connectors.freee.auth import (FreeeAuth, FreeeAuthError, NoRefreshToken, RefreshTokenRejected,
+    from renkei.connectors.freee.auth import (FreeeAuth, FreeeAuthError, NoRefreshToken, RefreshTokenRejected,
                                        RefreshUncertain)
-    from connectors.freee.client import token_url_from
+    from renkei.connectors.freee.client import token_url_from
 
     base = settings.freee_base_url.rstrip("/")
     token_url = token_url_from(settings.freee_auth_url)
@@ -296,7 +296,7 @@ def check_store(settings: Settings) -> list[Check]:
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
-    from store.db import alembic_config
+    from renkei.store.db import alembic_config
 
     url = settings.database_url
     shown = redact_url(url)
@@ -513,7 +513,7 @@ def explain(exc: BaseException, settings: Optional[Settings] = None) -> Optional
     """The one-line message (with its fix) for a known configuration error, else ``None``."""
     import sqlalchemy
 
-    from connectors.http import ConnectorError, TransportError, Unauthorized
+    from renkei.connectors.http import ConnectorError, TransportError, Unauthorized
 
     from pydantic import ValidationError
 
@@ -540,8 +540,8 @@ def explain(exc: BaseException, settings: Optional[Settings] = None) -> Optional
         if isinstance(exc, Unauthorized) and hubspot:
             return Check("hubspot", FAIL, f"HubSpot rejected the token ({exc.status} {exc.category or ''})".strip(),
                          "set RENKEI_HUBSPOT_TOKEN to the current access token of the Renkei private app")
-        if type(exc).__module__.startswith("connectors.freee") or not hubspot:
-            from connectors.freee.auth import FreeeAuthError
+        if type(exc).__module__.startswith("renkei.connectors.freee") or not hubspot:
+            from renkei.connectors.freee.auth import FreeeAuthError
 
             if isinstance(exc, (FreeeAuthError, TransportError, Unauthorized)):
                 found = [c for c in check_freee(settings) if c.failed]

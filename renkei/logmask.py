@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import re
 
-from connectors.http import redact
+from renkei.connectors.http import redact
 
 EMAIL = re.compile(r"(?<![\w.+-])([\w.+-])[\w.+-]*@([\w-]+(?:\.[\w-]+)+)")
 PHONE = re.compile(r"(?<![\d-])(?:\+81[-\s]?|0)\d{1,4}[-\s(]?\d{1,4}[-\s)]?\d{3,4}(?![\d-])")

@@ -9,8 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from domain.model import TaxCategory, TaxEntryMethod
-from domain.money import Rounding
+from renkei.domain.model import TaxCategory, TaxEntryMethod
+from renkei.domain.money import Rounding
 
 DEFAULT_POLICY_FILE = Path(__file__).with_name("policy.toml")
 
@@ -50,7 +50,7 @@ class InvoiceNumberingPolicy(_Section):
         return self
 
     def number_format(self):
-        from domain.invoice import NumberFormat
+        from renkei.domain.invoice import NumberFormat
 
         return NumberFormat(self.format, self.reset)
 
@@ -116,7 +116,7 @@ class PlausibilityPolicy(_Section):
     check_markup: bool = True
 
     def rules(self):
-        from domain.plausibility import PlausibilityRules
+        from renkei.domain.plausibility import PlausibilityRules
 
         return PlausibilityRules(**self.model_dump())
 

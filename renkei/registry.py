@@ -29,14 +29,14 @@ class FlowEntry:
 FLOWS: dict[str, FlowEntry] = {
     e.name: e
     for e in [
-        FlowEntry("customer-sync", "flows.customer_sync", "customer_sync",
+        FlowEntry("customer-sync", "renkei.flows.customer_sync", "customer_sync",
                   "customer master both ways with per-field ownership", 5),
-        FlowEntry("product-sync", "flows.product_sync", "product_sync", "ERP items → CRM products", 5),
-        FlowEntry("order-to-invoice", "flows.order_to_invoice", "order_to_invoice",
+        FlowEntry("product-sync", "renkei.flows.product_sync", "product_sync", "ERP items → CRM products", 5),
+        FlowEntry("order-to-invoice", "renkei.flows.order_to_invoice", "order_to_invoice",
                   "won deals → qualified invoices, exactly once", 6),
-        FlowEntry("payment-writeback", "flows.payment_writeback", "payment_writeback",
+        FlowEntry("payment-writeback", "renkei.flows.payment_writeback", "payment_writeback",
                   "bank deposits → payments (入金消込) → CRM status", 7),
-        FlowEntry("subscription-proration", "flows.subscription_proration", "subscription_proration",
+        FlowEntry("subscription-proration", "renkei.flows.subscription_proration", "subscription_proration",
                   "mid-term changes → prorated charges and revenue schedule", 8),
     ]
 }

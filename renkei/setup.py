@@ -31,7 +31,7 @@ _CREDENTIAL_ENV = ("hubspot_token", "freee_client_id", "freee_client_secret", "f
 def run_setup(*, notify: str | None, credentials_block: str | None, policy_file: str | None = None,
               save_credentials: bool = True) -> list[tuple[str, str, str]]:
     """Do the setup; returns ``(what, name, outcome)`` rows. Raises ``ValueError`` for a bad ``--notify``."""
-    from deployments.automations import (NOTIFY_BLOCK_NAME, apply_automations, existing_notification_block,
+    from renkei.deployments.automations import (NOTIFY_BLOCK_NAME, apply_automations, existing_notification_block,
                                          save_notification_block)
     from renkei.blocks import DEFAULT_BLOCK_NAME, register, save_credentials as save_block
     from renkei.policy import load_policy

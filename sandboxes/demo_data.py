@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import jaconv
 
-from domain.identifiers import houjin_check_digit
+from renkei.domain.identifiers import houjin_check_digit
 
 __all__ = [
     "BANK_DEPOSITS",

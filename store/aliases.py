@@ -11,11 +11,11 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from domain.payer import payer_display
-from domain.reconciliation import AliasSource, PayerAlias, PayerAliasTable, payer_key
-from store.db import session_scope
-from store.models import PayerAliasRow
-from store.repo import Store
+from renkei.domain.payer import payer_display
+from renkei.domain.reconciliation import AliasSource, PayerAlias, PayerAliasTable, payer_key
+from renkei.store.db import session_scope
+from renkei.store.models import PayerAliasRow
+from renkei.store.repo import Store
 
 __all__ = ["AliasStore"]
 

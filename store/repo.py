@@ -23,9 +23,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from domain.normalise import mask_personal
-from store.db import engine_for, make_engine, migrate, session_scope
-from store.models import AuditEvent, BaseSnapshot, IdMap, LedgerEntry, ReviewItem, SyncCursor, utcnow
+from renkei.domain.normalise import mask_personal
+from renkei.store.db import engine_for, make_engine, migrate, session_scope
+from renkei.store.models import AuditEvent, BaseSnapshot, IdMap, LedgerEntry, ReviewItem, SyncCursor, utcnow
 
 # Keys whose values are personal data: masked in the audit log (and by the log filter).
 PERSONAL_KEYS = frozenset({
@@ -57,7 +57,7 @@ def protect_personal(fields: Any, key: bytes | None = None) -> Any:
     """``fields`` with every personal value (by key, at any depth) replaced by its keyed hash
     (:func:`domain.ownership.protect_value`): what base snapshots keep at rest. Equality is all a 3-way
     merge needs of a base value; the value itself is never kept. Idempotent."""
-    from domain.ownership import protect_value
+    from renkei.domain.ownership import protect_value
 
     key = key if key is not None else personal_key()
 

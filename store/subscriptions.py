@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from store.db import session_scope
-from store.models import SubscriptionBilling, SubscriptionVersion, utcnow
-from store.repo import Store
+from renkei.store.db import session_scope
+from renkei.store.models import SubscriptionBilling, SubscriptionVersion, utcnow
+from renkei.store.repo import Store
 
 __all__ = ["SubscriptionStore"]
 

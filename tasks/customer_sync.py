@@ -44,27 +44,27 @@ from sqlalchemy import bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from connectors.base import MapResult
-from connectors.freee.mapping import FreeeMappingError, company_to_partner, partner_to_company
-from connectors.http import ConnectorError, QuotaExhausted, TransientError
-from connectors.hubspot import mapping as hs_map
-from domain.hashing import content_hash
-from domain.matching import MatchIndex, MatchKind, match_batch
-from domain.model import Company
-from domain.normalise import normalise_company_name
-from domain.ownership import (MISSING, ChangeAction, MergePlan, PolicyTable, Resolution, apply_updates, get_path,
+from renkei.connectors.base import MapResult
+from renkei.connectors.freee.mapping import FreeeMappingError, company_to_partner, partner_to_company
+from renkei.connectors.http import ConnectorError, QuotaExhausted, TransientError
+from renkei.connectors.hubspot import mapping as hs_map
+from renkei.domain.hashing import content_hash
+from renkei.domain.matching import MatchIndex, MatchKind, match_batch
+from renkei.domain.model import Company
+from renkei.domain.normalise import normalise_company_name
+from renkei.domain.ownership import (MISSING, ChangeAction, MergePlan, PolicyTable, Resolution, apply_updates, get_path,
                               plan_merge)
-from domain.normalise import mask_personal, safe_text
-from domain.ownership import is_protected, reveal_protected
-from store.db import session_scope
-from store.models import BaseSnapshot, IdMap, utcnow
-from store.repo import RECORD_DATA_REASONS, is_personal_path, personal_key, protect_personal, upsert_snapshots
-from tasks.invoicing import company_settings
-from tasks.customers import (PLAUSIBILITY_REASONS, display_name, flat_findings, partner_code_for, plausible_company,
+from renkei.domain.normalise import mask_personal, safe_text
+from renkei.domain.ownership import is_protected, reveal_protected
+from renkei.store.db import session_scope
+from renkei.store.models import BaseSnapshot, IdMap, utcnow
+from renkei.store.repo import RECORD_DATA_REASONS, is_personal_path, personal_key, protect_personal, upsert_snapshots
+from renkei.tasks.invoicing import company_settings
+from renkei.tasks.customers import (PLAUSIBILITY_REASONS, display_name, flat_findings, partner_code_for, plausible_company,
                              review_findings)
-from tasks.customers import create_partner_once_raw
-from tasks.reporting import RunReport
-from tasks.runtime import Runtime
+from renkei.tasks.customers import create_partner_once_raw
+from renkei.tasks.reporting import RunReport
+from renkei.tasks.runtime import Runtime
 
 FLOW = "customer-sync"
 ENTITY = "company"
@@ -345,9 +345,9 @@ def link_many(rt: Runtime, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, 
 def flush_fast(rt: Runtime, report: RunReport) -> None:
     """:func:`tasks.reporting.flush` with the audit events written by one SQL core insert (a large sync
     has tens of thousands; personal values masked as the store does)."""
-    from store.models import AuditEvent
-    from store.repo import mask_changes
-    from tasks.reporting import flush
+    from renkei.store.models import AuditEvent
+    from renkei.store.repo import mask_changes
+    from renkei.tasks.reporting import flush
 
     if report.audit:
         now = utcnow()
@@ -413,7 +413,7 @@ def crm_probe(rt: Runtime) -> int:
     results = data.get("results") or []
     if not results:
         return 0
-    from connectors.hubspot.client import record_ts_ms
+    from renkei.connectors.hubspot.client import record_ts_ms
 
     return record_ts_ms(results[0], prop)
 
@@ -652,7 +652,7 @@ def _revealed(resolutions: Sequence[Resolution], crm: Mapping[str, Any], erp: Ma
 
 
 def _same_chosen(r: Resolution, crm: Mapping[str, Any], erp: Mapping[str, Any]) -> bool:
-    from domain.ownership import same
+    from renkei.domain.ownership import same
 
     return same(r.field, crm.get(r.field), r.chosen) and same(r.field, erp.get(r.field), r.chosen)
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-from connectors.hubspot import mapping as hs_map
-from domain.matching import MatchIndex, MatchKind, match_batch
-from domain.model import Company
-from domain.plausibility import Finding, PlausibilityRules, text_findings
-from domain.normalise import safe_text
-from tasks.reporting import RunReport
-from tasks.runtime import Runtime
+from renkei.connectors.hubspot import mapping as hs_map
+from renkei.domain.matching import MatchIndex, MatchKind, match_batch
+from renkei.domain.model import Company
+from renkei.domain.plausibility import Finding, PlausibilityRules, text_findings
+from renkei.domain.normalise import safe_text
+from renkei.tasks.reporting import RunReport
+from renkei.tasks.runtime import Runtime
 
 
 def partner_code_for(crm_id: str) -> str:
@@ -37,8 +37,8 @@ HOLD_WHOLE_RECORD = frozenset({"name"})
 def display_name(company: Company) -> str:
     """A company's name as a message, log or artifact may show it: a sole trader's name is a person's
     name (masked), any name has its markup escaped."""
-    from domain.model import EntityKind
-    from domain.normalise import mask_personal
+    from renkei.domain.model import EntityKind
+    from renkei.domain.normalise import mask_personal
 
     if company.entity_kind == EntityKind.SOLE_TRADER:
         return mask_personal(company.name)
@@ -170,8 +170,8 @@ def create_partner_once(rt: Runtime, company: Company, report: RunReport) -> tup
 
 def create_partner_once_raw(rt: Runtime, company: Company, report: RunReport) -> tuple[dict | None, bool]:
     """:func:`create_partner_once` returning freee's partner object."""
-    from connectors.freee.mapping import company_to_partner
-    from connectors.http import PermanentError
+    from renkei.connectors.freee.mapping import company_to_partner
+    from renkei.connectors.http import PermanentError
 
     crm_id = str(company.crm_id)
     key, owner = partner_ledger_key(crm_id), f"{report.flow}:{report.flow_run_id or rt.worker_id}"
@@ -203,7 +203,7 @@ def ensure_partners(rt: Runtime, crm_ids: Iterable[str], report: RunReport,
     """crm company id → freee partner id for every company that has (or now gets) a partner. With
     取引先コード on, new partners are upserted by the deterministic code ``HS-<id>``; with it off, no code
     is ever sent and each creation is a ledger claim with a lookup by name (:func:`create_partner_once`)."""
-    from tasks.invoicing import company_settings
+    from renkei.tasks.invoicing import company_settings
 
     codes = company_settings(rt).use_partner_code
     resolved: dict[str, str] = {}

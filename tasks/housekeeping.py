@@ -150,7 +150,7 @@ def _reap(flow_name: str) -> list[str]:
                     force=True)
                 reaped.append(str(run.id))
     if dead:
-        from tasks.runtime import get_runtime
+        from renkei.tasks.runtime import get_runtime
 
         store = get_runtime().store
         freed = sum(store.expire_leases(f"{flow_name}:{rid}") for rid in dead)

@@ -25,17 +25,17 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Callable
 
-from connectors.freee.connector import CompanySettingError, CompanySettings, InvoiceNumberTaken, read_company_settings
-from connectors.freee.mapping import partner_to_company
-from connectors.http import PermanentError, QuotaExhausted, RateLimited
-from domain.dates import BusinessDayShift, today_tokyo
-from domain.exceptions import ExceptionReason, ExceptionRules, evaluate
-from domain.invoice import (InvoiceParams, amount_discrepancy, build_invoice, line_problem, lines_subtotal,
+from renkei.connectors.freee.connector import CompanySettingError, CompanySettings, InvoiceNumberTaken, read_company_settings
+from renkei.connectors.freee.mapping import partner_to_company
+from renkei.connectors.http import PermanentError, QuotaExhausted, RateLimited
+from renkei.domain.dates import BusinessDayShift, today_tokyo
+from renkei.domain.exceptions import ExceptionReason, ExceptionRules, evaluate
+from renkei.domain.invoice import (InvoiceParams, amount_discrepancy, build_invoice, line_problem, lines_subtotal,
                             render_invoice_markdown)
-from domain.model import Company, Deal, Invoice, PaymentTerms
-from domain.money import format_yen
-from tasks.reporting import RunReport
-from tasks.runtime import Runtime
+from renkei.domain.model import Company, Deal, Invoice, PaymentTerms
+from renkei.domain.money import format_yen
+from renkei.tasks.reporting import RunReport
+from renkei.tasks.runtime import Runtime
 
 INVOICE_STATUS_CREATED = "created"
 INVOICE_STATUS_PENDING = "pending_approval"
@@ -105,9 +105,9 @@ def reserve_invoice_number(rt: Runtime, key: str, owner: str, day) -> str:
     from sqlalchemy import update as sa_update
     from sqlmodel import col
 
-    from store.db import session_scope
-    from store.models import LedgerEntry, SyncCursor, utcnow
-    from store.repo import _insert_for
+    from renkei.store.db import session_scope
+    from renkei.store.models import LedgerEntry, SyncCursor, utcnow
+    from renkei.store.repo import _insert_for
 
     fmt = rt.policy.invoice_numbering.number_format()
     counter = f"invoice-number:{fmt.period(day)}"
@@ -144,8 +144,8 @@ def reserve_invoice_number(rt: Runtime, key: str, owner: str, day) -> str:
 def _forget_number(rt: Runtime, key: str, owner: str) -> None:
     """Drop the claim's reserved number (freee says another invoice has it): the next attempt takes the
     next number of the sequence. freee has no gap: the refused number is on that other invoice."""
-    from store.db import session_scope
-    from store.models import LedgerEntry
+    from renkei.store.db import session_scope
+    from renkei.store.models import LedgerEntry
 
     with session_scope(rt.store.engine) as s:
         row = s.get(LedgerEntry, key)

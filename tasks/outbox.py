@@ -42,9 +42,9 @@ from dataclasses import dataclass
 from datetime import timezone
 from typing import Any, Callable, Iterable, Sequence
 
-from store.models import LedgerEntry
-from tasks.reporting import RunReport
-from tasks.runtime import Runtime
+from renkei.store.models import LedgerEntry
+from renkei.tasks.reporting import RunReport
+from renkei.tasks.runtime import Runtime
 
 BATCH = 100  # records per HubSpot batch call
 
@@ -121,7 +121,7 @@ def kill_before_writeback_hook() -> None:
     where a kill between the ledger commit and the CRM write would fall."""
     import os
 
-    from tasks.invoicing import SimulatedCrash
+    from renkei.tasks.invoicing import SimulatedCrash
 
     if os.environ.get("RENKEI_TEST_KILL_BEFORE_WRITEBACK"):
         raise SimulatedCrash("simulated kill after the ledger commit, before the CRM write-back")

@@ -61,17 +61,17 @@ from sqlmodel import Session, col, select
 
 from pydantic import ValidationError
 
-from domain.dates import today_tokyo
-from domain.model import BankDeposit
-from domain.money import format_yen
-from domain.payer import payer_display, payer_name_from_bank, redact_payer
-from domain.reconciliation import (Allocation, Candidate, FitKind, MatchDecision, NameEvidence, OpenInvoice,
+from renkei.domain.dates import today_tokyo
+from renkei.domain.model import BankDeposit
+from renkei.domain.money import format_yen
+from renkei.domain.payer import payer_display, payer_name_from_bank, redact_payer
+from renkei.domain.reconciliation import (Allocation, Candidate, FitKind, MatchDecision, NameEvidence, OpenInvoice,
                                    ReconciliationPolicy)
-from connectors.http import PermanentError
-from store.models import LedgerEntry
-from tasks.invoicing import SimulatedCrash
-from tasks.reporting import RunReport
-from tasks.runtime import Runtime
+from renkei.connectors.http import PermanentError
+from renkei.store.models import LedgerEntry
+from renkei.tasks.invoicing import SimulatedCrash
+from renkei.tasks.reporting import RunReport
+from renkei.tasks.runtime import Runtime
 
 FLOW = "payment-writeback"
 PLAN_ENTITY = "payment-plan"
@@ -324,7 +324,7 @@ def safe_text(text: str, payer_name: str | None) -> str:
 
 
 def read_txn(rt: Runtime, deposit_id: str) -> dict | None:
-    from connectors.http import NotFound
+    from renkei.connectors.http import NotFound
 
     try:
         return rt.erp.client._get(f"/api/1/wallet_txns/{deposit_id}")["wallet_txn"]
@@ -797,7 +797,7 @@ def drain_payment_outbox(rt: Runtime, book: OpenBook | None, report: RunReport, 
     """Write the payment status of every HubSpot deal a committed application touched (plus every deal
     of ``book`` whose status changed), then mark the applications written. ``known`` = freee deals as
     read right after this run's payments (saves a read). Returns how many entries were marked."""
-    from connectors.http import PermanentError as _Permanent
+    from renkei.connectors.http import PermanentError as _Permanent
 
     entries = pending_writebacks(rt, keys=keys, limit=limit)
     fresh = {int(d["id"]): d for _crm, d in known}

@@ -45,7 +45,7 @@ def ensure_crm_schema(rt: Any) -> dict[str, list[str]]:
 @task(name="preflight", retries=0, cache_policy=NO_CACHE, persist_result=False)
 def preflight(flow: str, crm_schema: bool = True) -> dict[str, Any]:
     """Connections and store first, then the runtime and the CRM schema. Returns what was created."""
-    from tasks.runtime import get_runtime
+    from renkei.tasks.runtime import get_runtime
 
     settings = Settings()
     checks = check_connections(settings)

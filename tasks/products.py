@@ -15,12 +15,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from connectors.freee.mapping import item_to_product
-from connectors.hubspot import mapping as hs_map
-from domain.model import Product
-from store.repo import IdConflict
-from tasks.reporting import RunReport
-from tasks.runtime import Runtime
+from renkei.connectors.freee.mapping import item_to_product
+from renkei.connectors.hubspot import mapping as hs_map
+from renkei.domain.model import Product
+from renkei.store.repo import IdConflict
+from renkei.tasks.reporting import RunReport
+from renkei.tasks.runtime import Runtime
 
 FLOW = "product-sync"
 ENTITY = "product"

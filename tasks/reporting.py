@@ -20,8 +20,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from store.repo import Store
-from tasks.events import add_reviews, emit_business_events
+from renkei.store.repo import Store
+from renkei.tasks.events import add_reviews, emit_business_events
 
 
 _MARKUP_CHARS = re.compile(r"[<>\[\]`*_#|]")
@@ -31,7 +31,7 @@ def plain_text(value: Any) -> Any:
     """A record's text as it may appear in an artifact, a run name or a log: when it carries markup
     (:func:`domain.plausibility.markup_problem`), the markup characters are blanked so nothing renders
     (``<b>株式会社X</b>`` → `` b 株式会社X /b ``); other values pass unchanged."""
-    from domain.plausibility import markup_problem
+    from renkei.domain.plausibility import markup_problem
 
     if isinstance(value, str) and markup_problem(value):
         return _MARKUP_CHARS.sub(" ", value)
@@ -125,7 +125,7 @@ class RunReport:
 
 def run_name(flow: str, detail: str = "") -> str:
     """A run name ops recognise: flow, Asia/Tokyo time, and what it covers (``order-to-invoice 2026-11-25 09:30``)."""
-    from domain.dates import TOKYO
+    from renkei.domain.dates import TOKYO
 
     stamp = datetime.now(TOKYO).strftime("%Y-%m-%d %H:%M")
     return f"{flow} {stamp}" + (f" {detail}" if detail else "")
@@ -215,7 +215,7 @@ _LINK_COLUMNS = {"deal": ("hubspot", "deal"), "crm_id": ("hubspot", "company"), 
 
 def display_rows(rows: list[dict[str, Any]], settings: LinkSettings | None = None) -> list[dict[str, Any]]:
     """Detail rows as a person reads them: amounts as ``¥1,234,567``, record ids as Markdown links."""
-    from domain.money import format_yen
+    from renkei.domain.money import format_yen
 
     s = settings or LinkSettings()
     out = []

@@ -12,7 +12,7 @@ from typing import Any
 
 from prefect.cache_policies import NO_CACHE
 
-from connectors.http import TransientError
+from renkei.connectors.http import TransientError
 
 
 def only_transient(task: Any, task_run: Any, state: Any) -> bool:

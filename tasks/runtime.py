@@ -12,15 +12,15 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from connectors.freee.auth import DbTokenStore, FileTokenStore, TokenStore
-from connectors.freee.client import FreeeClient, FreeeLimits
-from connectors.freee.connector import FreeeConnector, FreeeConnectorConfig
-from connectors.hubspot.client import HubSpotClient
-from connectors.hubspot.connector import HubSpotCRM
+from renkei.connectors.freee.auth import DbTokenStore, FileTokenStore, TokenStore
+from renkei.connectors.freee.client import FreeeClient, FreeeLimits
+from renkei.connectors.freee.connector import FreeeConnector, FreeeConnectorConfig
+from renkei.connectors.hubspot.client import HubSpotClient
+from renkei.connectors.hubspot.connector import HubSpotCRM
 from renkei.logmask import install as install_log_masking
 from renkei.policy import Policy, load_policy
 from renkei.settings import Settings
-from store.repo import Store
+from renkei.store.repo import Store
 
 _LOCK = threading.Lock()
 _CACHE: dict[str, "Runtime"] = {}

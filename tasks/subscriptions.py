@@ -44,22 +44,22 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Mapping, Sequence
 
-from connectors.hubspot import mapping as hs_map
-from domain.dates import BusinessDayShift, month_end
-from domain.invoice import (InvoiceParams, build_invoice, lines_subtotal, proration_invoice_reference,
+from renkei.connectors.hubspot import mapping as hs_map
+from renkei.domain.dates import BusinessDayShift, month_end
+from renkei.domain.invoice import (InvoiceParams, build_invoice, lines_subtotal, proration_invoice_reference,
                             subscription_invoice_reference)
-from domain.model import Company, Deal, LineItem, PaymentTerms, TaxCategory
-from domain.money import Rounding, format_yen
-from domain.proration import (BillingFrequency, BillingPeriod, DayCount, PlanItem, ProrationBehavior,
+from renkei.domain.model import Company, Deal, LineItem, PaymentTerms, TaxCategory
+from renkei.domain.money import Rounding, format_yen
+from renkei.domain.proration import (BillingFrequency, BillingPeriod, DayCount, PlanItem, ProrationBehavior,
                               ProrationKind, ProrationLine, ProrationPolicy, billing_period, period_start,
                               prorate_change)
-from domain.revenue import JournalEntry, monthly_schedule, recognition_journal
-from store.models import SubscriptionBilling, SubscriptionVersion
-from store.subscriptions import SubscriptionStore
-from tasks.approval_form import start_approval_run
-from tasks.invoicing import create_invoice_once, customer_for
-from tasks.reporting import RunReport
-from tasks.runtime import Runtime
+from renkei.domain.revenue import JournalEntry, monthly_schedule, recognition_journal
+from renkei.store.models import SubscriptionBilling, SubscriptionVersion
+from renkei.store.subscriptions import SubscriptionStore
+from renkei.tasks.approval_form import start_approval_run
+from renkei.tasks.invoicing import create_invoice_once, customer_for
+from renkei.tasks.reporting import RunReport
+from renkei.tasks.runtime import Runtime
 
 FLOW = "subscription-proration"
 APPROVAL_FLOW = "proration-approval"

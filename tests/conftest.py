@@ -81,7 +81,7 @@ def pg_url() -> Iterator[str]:
     try:
         yield url
     finally:
-        from store.db import engine_for
+        from renkei.store.db import engine_for
 
         engine_for.cache_clear()
         with admin.connect() as conn:
@@ -97,7 +97,7 @@ def db_url(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def store(db_url: str):
-    from store.repo import Store
+    from renkei.store.repo import Store
 
     return Store.open(db_url, cached=False)
 
@@ -106,8 +106,8 @@ def store(db_url: str):
 @pytest.fixture
 def hubspot_sandbox():
     """A HubSpot sandbox with an empty account, over HTTP on a free port (``.url``, ``.app``, ``.config``)."""
-    from sandboxes.common import ServerThread
-    from sandboxes.hubspot import HubSpotSandboxConfig, create_app
+    from renkei.sandboxes.common import ServerThread
+    from renkei.sandboxes.hubspot import HubSpotSandboxConfig, create_app
 
     config = HubSpotSandboxConfig(seed="none", rate_limit_per_10s=0, search_per_second=0)
     app = create_app(config)
@@ -119,8 +119,8 @@ def hubspot_sandbox():
 @pytest.fixture
 def freee_sandbox():
     """A freee sandbox with an empty company, over HTTP on a free port (``.url``, ``.app``, ``.config``)."""
-    from sandboxes.common import ServerThread
-    from sandboxes.freee import FreeeSandboxConfig, create_app
+    from renkei.sandboxes.common import ServerThread
+    from renkei.sandboxes.freee import FreeeSandboxConfig, create_app
 
     config = FreeeSandboxConfig(seed="none", refresh_token="test-refresh-token-0",
                                 print_refresh_token=False)

@@ -59,7 +59,7 @@ FLOOD = 3
 def alerts(prefect_api, tmp_path_factory):
     from prefect import get_client
 
-    from deployments.automations import APPROVAL_REMINDER, REVIEW_FLOOD, RUN_FAILED
+    from renkei.deployments.automations import APPROVAL_REMINDER, REVIEW_FLOOD, RUN_FAILED
     from renkei.setup import run_setup
 
     receiver = Receiver()
@@ -131,8 +131,8 @@ def _flow_stub(name: str):
 
 
 def test_a_review_flood_notifies_once_per_run(alerts, tmp_path):
-    from store.repo import Store
-    from tasks.reporting import RunReport, flush
+    from renkei.store.repo import Store
+    from renkei.tasks.reporting import RunReport, flush
 
     store = Store.open(f"sqlite:///{tmp_path / 'renkei.db'}", cached=False)
     flood, calm = f"run-{uuid4().hex[:8]}", f"run-{uuid4().hex[:8]}"

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from store.repo import Store
+from renkei.store.repo import Store
 
 
 def renkei(*args: str, env: dict | None = None, timeout: int = 120) -> subprocess.CompletedProcess:

@@ -39,7 +39,7 @@ def install(prefect_api, hubspot_sandbox, freee_sandbox, tmp_path):
     from prefect import get_client
 
     from renkei.doctor import project_deployments
-    from store.db import migrate
+    from renkei.store.db import migrate
 
     db = tmp_path / "renkei.db"
     migrate(f"sqlite:///{db}")
@@ -149,8 +149,8 @@ def test_missing_work_pool(install):
 
 
 def test_missing_scopes_are_named(prefect_api, freee_sandbox, tmp_path):
-    from sandboxes.common import ServerThread
-    from sandboxes.hubspot import HubSpotSandboxConfig, create_app
+    from renkei.sandboxes.common import ServerThread
+    from renkei.sandboxes.hubspot import HubSpotSandboxConfig, create_app
 
     from renkei.doctor import check_hubspot
     from renkei.settings import Settings
@@ -212,8 +212,8 @@ def test_demo_with_an_unusable_home_is_one_line(tmp_path):
 
 # --------------------------------------------------------------------------------------------- in a flow
 def test_a_flow_fails_in_one_line_naming_the_setting(install, monkeypatch):
-    from flows.product_sync import product_sync
-    from tasks.runtime import reset_runtime
+    from renkei.flows.product_sync import product_sync
+    from renkei.tasks.runtime import reset_runtime
 
     for k, v in {**install["env"], "RENKEI_HUBSPOT_TOKEN": "wrong"}.items():
         monkeypatch.setenv(k, v)
@@ -231,7 +231,7 @@ def test_a_one_line_error_is_logged_without_its_traceback():
     import io
 
     from renkei import logmask
-    from tasks.preflight import PreflightError
+    from renkei.tasks.preflight import PreflightError
 
     logmask.install()
     stream = io.StringIO()

@@ -9,7 +9,7 @@
 See ``connectors/freee/README.md``.
 """
 
-from connectors.freee.auth import (
+from renkei.connectors.freee.auth import (
     FileTokenStore,
     FreeeAuth,
     FreeeAuthError,
@@ -21,8 +21,8 @@ from connectors.freee.auth import (
     TokenSet,
     TokenStore,
 )
-from connectors.freee.client import FreeeClient, FreeeLimits, parse_freee_error
-from connectors.freee.connector import FreeeConnector, FreeeConnectorConfig
+from renkei.connectors.freee.client import FreeeClient, FreeeLimits, parse_freee_error
+from renkei.connectors.freee.connector import FreeeConnector, FreeeConnectorConfig
 
 __all__ = [
     "FileTokenStore", "FreeeAuth", "FreeeAuthError", "FreeeClient", "FreeeConnector", "FreeeConnectorConfig",

@@ -42,7 +42,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
-from connectors.http import ConnectorError, Unauthorized, register_secret
+from renkei.connectors.http import ConnectorError, Unauthorized, register_secret
 
 log = logging.getLogger(__name__)
 

@@ -40,8 +40,8 @@ from typing import Any
 
 import httpx
 
-from connectors.freee.auth import DEFAULT_TOKEN_URL, FileTokenStore, FreeeAuth, TokenStore
-from connectors.http import (
+from renkei.connectors.freee.auth import DEFAULT_TOKEN_URL, FileTokenStore, FreeeAuth, TokenStore
+from renkei.connectors.http import (
     ConnectorError,
     ErrorInfo,
     HttpClient,
@@ -686,7 +686,7 @@ class FreeeClient:
 
         freee cannot filter on ``memo``; narrow the scan with ``partner_id`` and the billing date (both
         known when we created it). Returns the list item (call :meth:`get_invoice` for lines)."""
-        from connectors.freee.mapping import invoice_reference
+        from renkei.connectors.freee.mapping import invoice_reference
 
         filters: dict[str, Any] = {}
         if partner_id is not None:
@@ -704,7 +704,7 @@ class FreeeClient:
     def create_invoice(self, invoice: Mapping[str, Any]) -> dict:
         """``POST /iv/invoices``. Exactly once when ``memo`` carries our reference: after a doubt the
         invoice is looked up by reference, partner and billing date before re-sending."""
-        from connectors.freee.mapping import invoice_reference
+        from renkei.connectors.freee.mapping import invoice_reference
 
         body = {"company_id": self.company_id, **invoice}
         ref = invoice_reference(body.get("memo"))

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from connectors.base import ChangeBatch, MapResult
-from connectors.freee.client import FreeeClient
-from connectors.http import BadRequest, PermanentError
-from connectors.freee.mapping import (
+from renkei.connectors.base import ChangeBatch, MapResult
+from renkei.connectors.freee.client import FreeeClient
+from renkei.connectors.http import BadRequest, PermanentError
+from renkei.connectors.freee.mapping import (
     FreeeMappingError,
     company_to_partner,
     deal_to_payments,
@@ -28,8 +28,8 @@ from connectors.freee.mapping import (
     payment_to_deal_payment,
     wallet_txn_to_deposit,
 )
-from domain.model import BankDeposit, Company, Invoice, Payment, Product
-from domain.money import Rounding
+from renkei.domain.model import BankDeposit, Company, Invoice, Payment, Product
+from renkei.domain.money import Rounding
 
 log = logging.getLogger("renkei.connectors.freee")
 

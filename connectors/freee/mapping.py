@@ -48,8 +48,8 @@ from typing import Any, Mapping
 
 from pydantic import ValidationError
 
-from connectors.base import MapResult
-from domain.model import (
+from renkei.connectors.base import MapResult
+from renkei.domain.model import (
     Address,
     BankDeposit,
     Company,
@@ -63,7 +63,7 @@ from domain.model import (
     TaxCategory,
     TaxEntryMethod,
 )
-from domain.money import Rounding, round_yen, to_decimal
+from renkei.domain.money import Rounding, round_yen, to_decimal
 
 __all__ = [
     "REASON_INVALID", "FreeeMappingError", "JST", "PREFECTURES",

@@ -16,8 +16,8 @@ from urllib.parse import parse_qsl
 
 import httpx
 
-from connectors.freee.auth import FileTokenStore, FreeeAuth, TokenStore
-from connectors.freee.client import FreeeClient, FreeeLimits, is_iv_path
+from renkei.connectors.freee.auth import FileTokenStore, FreeeAuth, TokenStore
+from renkei.connectors.freee.client import FreeeClient, FreeeLimits, is_iv_path
 
 __all__ = ["RecordedRequest", "RequestRecorder", "sandbox_client", "FAST_LIMITS"]
 

@@ -40,8 +40,8 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import httpx
 
-from connectors.base import ChangeBatch, WriteResult
-from connectors.http import (
+from renkei.connectors.base import ChangeBatch, WriteResult
+from renkei.connectors.http import (
     BadRequest, BearerAuth, Conflict, ConnectorError, ErrorInfo, HttpClient, HttpConfig, NotFound, RateLimiter,
     chunked, default_error_parser, parse_retry_after, redact,
 )
@@ -959,4 +959,4 @@ def to_wire(properties: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-from connectors.hubspot.properties import PropertyManager  # noqa: E402  (cycle: PropertyManager takes a client)
+from renkei.connectors.hubspot.properties import PropertyManager  # noqa: E402  (cycle: PropertyManager takes a client)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Mapping, Sequence
 
-from connectors.base import ChangeBatch, MapResult, WriteResult
-from connectors.hubspot import mapping as m
-from connectors.hubspot.client import HubSpotClient, Watermark
-from domain.model import Company, Deal, Product
+from renkei.connectors.base import ChangeBatch, MapResult, WriteResult
+from renkei.connectors.hubspot import mapping as m
+from renkei.connectors.hubspot.client import HubSpotClient, Watermark
+from renkei.domain.model import Company, Deal, Product
 
 
 class HubSpotCRM:

@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from connectors.base import MapResult
-from domain.model import Address, Company, Contact, Deal, EntityKind, LineItem, PaymentTerms, Product, TaxCategory
+from renkei.connectors.base import MapResult
+from renkei.domain.model import Address, Company, Contact, Deal, EntityKind, LineItem, PaymentTerms, Product, TaxCategory
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 M = TypeVar("M")

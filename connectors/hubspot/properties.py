@@ -14,10 +14,10 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
 
-from connectors.http import Conflict
+from renkei.connectors.http import Conflict
 
 if TYPE_CHECKING:
-    from connectors.hubspot.client import HubSpotClient
+    from renkei.connectors.hubspot.client import HubSpotClient
 
 GROUP_NAME = "renkei"
 GROUP_LABEL = "Renkei 連携 (freee)"

@@ -1,7 +1,7 @@
 """Local, stateful fake of the freee会計 and freee請求書 APIs (plus freee's OAuth2 token endpoint).
 
 ``create_app(FreeeSandboxConfig(...))`` returns a FastAPI app; serve it with
-:class:`sandboxes.common.ServerThread` in tests or ``python -m sandboxes.freee`` by hand. Every response
+:class:`sandboxes.common.ServerThread` in tests or ``python -m renkei.sandboxes.freee`` by hand. Every response
 body is shaped by freee's official OpenAPI operation (checked by
 ``tests/sandboxes/test_freee_contract_responses.py``); the sandbox never reads the OpenAPI files at run
 time. :mod:`sandboxes.freee.openapi` validates requests/responses against them in tests.

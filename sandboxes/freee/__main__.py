@@ -1,4 +1,4 @@
-"""``python -m sandboxes.freee [--port 8082] [--seed demo|none] [--refresh-token TOKEN] ...``
+"""``python -m renkei.sandboxes.freee [--port 8082] [--seed demo|none] [--refresh-token TOKEN] ...``
 
 Serves the freee sandbox in the foreground and prints the first refresh token. Point both
 ``RENKEI_FREEE_BASE_URL`` and ``RENKEI_FREEE_AUTH_URL`` at ``http://HOST:PORT``.
@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 
-from sandboxes.common import FaultConfig, serve_forever
+from renkei.sandboxes.common import FaultConfig, serve_forever
 
 from . import FreeeSandboxConfig, create_app
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m sandboxes.freee", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m renkei.sandboxes.freee", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8082)
     parser.add_argument("--seed", choices=("demo", "none"), default="demo")

@@ -23,7 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sandboxes.common import Clock, add_faults
+from renkei.sandboxes.common import Clock, add_faults
 
 from .auth import TokenStore
 from .config import FreeeSandboxConfig

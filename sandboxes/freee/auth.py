@@ -16,7 +16,7 @@ import secrets
 import threading
 from dataclasses import dataclass
 
-from sandboxes.common import Clock
+from renkei.sandboxes.common import Clock
 
 from .config import FreeeSandboxConfig
 from .errors import oauth_error, unauthorized

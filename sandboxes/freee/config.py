@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sandboxes.common import Clock, FaultConfig
+from renkei.sandboxes.common import Clock, FaultConfig
 
 __all__ = ["DEFAULT_COMPANY_ID", "FreeeSandboxConfig"]
 

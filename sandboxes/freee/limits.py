@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 
-from sandboxes.common import Clock, SlidingWindowLimiter
+from renkei.sandboxes.common import Clock, SlidingWindowLimiter
 
 from .config import FreeeSandboxConfig
 from .errors import Api, forbidden, too_many_requests

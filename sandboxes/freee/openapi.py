@@ -7,7 +7,7 @@ the sandbox itself never needs the files at run time.
 
 Usage (shared with the freee connector's contract tests)::
 
-    from sandboxes.freee.openapi import spec_dir, validate_request, validate_response
+    from renkei.sandboxes.freee.openapi import spec_dir, validate_request, validate_response
 
     if spec_dir() is None:
         pytest.skip(SPEC_MISSING_REASON)

@@ -11,7 +11,7 @@ walletable ids are the sandbox's own.
 
 from __future__ import annotations
 
-from domain.identifiers import houjin_check_digit
+from renkei.domain.identifiers import houjin_check_digit
 
 from .models import ItemBody, PartnerBody, WalletTxnCreate
 from .store import AccountItem, Company, FreeeStore, TaxCode, Template, Walletable
@@ -121,7 +121,7 @@ def seed_store(store: FreeeStore) -> None:
 
 
 def _seed_demo(store: FreeeStore, company: Company) -> None:
-    from sandboxes import demo_data
+    from renkei.sandboxes import demo_data
 
     for p in demo_data.FREEE_PARTNERS:
         terms = {

@@ -37,8 +37,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, ClassVar, Literal, TypeVar
 
-from domain.money import round_yen
-from sandboxes.common import Clock
+from renkei.domain.money import round_yen
+from renkei.sandboxes.common import Clock
 
 from . import tax
 from .config import FreeeSandboxConfig

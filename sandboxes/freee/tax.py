@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from domain.money import Rounding, round_yen
+from renkei.domain.money import Rounding, round_yen
 
 __all__ = [
     "RATE_KEYS",

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from sandboxes.common import Clock, ServerThread
+from renkei.sandboxes.common import Clock, ServerThread
 
 from .app import create_app
 from .config import FreeeSandboxConfig

@@ -1,8 +1,8 @@
 """Local HubSpot CRM API sandbox: a stateful fake of HubSpot's CRM v3 objects, search, batch, merge,
 associations v4, properties, pipelines and owners APIs, with HubSpot's rate limits and error bodies.
 
-    from sandboxes.common import ServerThread
-    from sandboxes.hubspot import HubSpotSandboxConfig, create_app
+    from renkei.sandboxes.common import ServerThread
+    from renkei.sandboxes.hubspot import HubSpotSandboxConfig, create_app
 
     app = create_app(HubSpotSandboxConfig(seed="demo"))
     with ServerThread(app) as server:

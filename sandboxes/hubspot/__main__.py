@@ -1,10 +1,10 @@
-"""``python -m sandboxes.hubspot [--port 8081] [--seed demo|none]`` — run the HubSpot sandbox alone."""
+"""``python -m renkei.sandboxes.hubspot [--port 8081] [--seed demo|none]`` — run the HubSpot sandbox alone."""
 
 from __future__ import annotations
 
 import argparse
 
-from sandboxes.common import serve_forever
+from renkei.sandboxes.common import serve_forever
 
 from . import HubSpotSandboxConfig, create_app
 

@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sandboxes.common import Clock, SlidingWindowLimiter, add_faults
+from renkei.sandboxes.common import Clock, SlidingWindowLimiter, add_faults
 
 from .config import HubSpotSandboxConfig
 from .errors import HubSpotError, error_body, fault_error_body, not_found, rate_limit_body, standard_error, validation

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sandboxes.common import Clock, FaultConfig
+from renkei.sandboxes.common import Clock, FaultConfig
 
 
 @dataclass

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from sandboxes import demo_data as demo
+from renkei.sandboxes import demo_data as demo
 
 from .store import HubSpotStore
 

@@ -25,7 +25,7 @@ from decimal import Decimal, InvalidOperation
 from fnmatch import fnmatchcase
 from typing import Any
 
-from sandboxes.common import Clock
+from renkei.sandboxes.common import Clock
 
 from .errors import HubSpotError, not_found, standard_error, validation
 from .schema import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-import store.models  # noqa: F401 - registers the tables
+import renkei.store.models  # noqa: F401 - registers the tables
 from sqlmodel import SQLModel
 
 config = context.config

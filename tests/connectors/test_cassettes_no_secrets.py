@@ -33,7 +33,7 @@ PATTERNS = {
 def known_sandbox_secrets() -> set[str]:
     """Default secrets of the sandbox configs (whatever fields they name token/secret) + fixture values."""
     values = {"renkei-sandbox-token", "renkei-sandbox-secret", "test-refresh-token-0"}
-    for mod, cls in (("sandboxes.hubspot.config", "HubSpotSandboxConfig"), ("sandboxes.freee.config", "FreeeSandboxConfig")):
+    for mod, cls in (("renkei.sandboxes.hubspot.config", "HubSpotSandboxConfig"), ("renkei.sandboxes.freee.config", "FreeeSandboxConfig")):
         try:
             module = __import__(mod, fromlist=[cls])
             config = getattr(module, cls)

@@ -12,7 +12,7 @@ import urllib.parse
 import httpx
 import pytest
 
-from connectors.freee.auth import (
+from renkei.connectors.freee.auth import (
     FileTokenStore,
     FreeeAuth,
     MemoryTokenStore,
@@ -23,7 +23,7 @@ from connectors.freee.auth import (
     RefreshUncertain,
     TokenSet,
 )
-from connectors.http import ConnectorError, Unauthorized, redact
+from renkei.connectors.http import ConnectorError, Unauthorized, redact
 
 # ---------------------------------------------------------------------------------------------------
 # a scripted token endpoint (unit tests; the race tests below use the real sandbox over HTTP)
@@ -141,7 +141,7 @@ def test_refresh_is_never_retried_blindly(monkeypatch):
     # connection refused / 503 prove nothing was processed: retried
     ep.fail_with = [httpx.ConnectError("refused"), 503]
     auth2 = _auth(ep, store, initial_refresh_token="rt-0")
-    import connectors.freee.auth as mod
+    import renkei.connectors.freee.auth as mod
 
     monkeypatch.setattr(mod.time, "sleep", lambda s: None)
     assert auth2.access_token() == "at-1-secretvalue" and ep.n == 1
@@ -181,7 +181,7 @@ def test_threads_sharing_a_file_store_refresh_once(tmp_path):
 
 
 def _db_store(url: str, **kw):
-    from store.db import make_engine, migrate
+    from renkei.store.db import make_engine, migrate
 
     migrate(url)
     return DbTokenStore(make_engine(url), data_key="test-data-key", **kw)
@@ -226,7 +226,7 @@ def _locked_once(store) -> None:
 # ---------------------------------------------------------------------------------------------------
 # the refresh-token race against the sandbox over real HTTP
 
-sandbox_app = pytest.importorskip("sandboxes.freee.app", reason="the freee sandbox app is not available")
+sandbox_app = pytest.importorskip("renkei.sandboxes.freee.app", reason="the freee sandbox app is not available")
 
 RACE_CLIENT_ID = "renkei-race-client"
 RACE_SECRET = "renkei-race-secret-1f0c7d"
@@ -236,8 +236,8 @@ RACE_TTL = 3600
 
 @pytest.fixture
 def race_box():
-    from sandboxes.common import Clock, ServerThread
-    from sandboxes.freee.config import FreeeSandboxConfig
+    from renkei.sandboxes.common import Clock, ServerThread
+    from renkei.sandboxes.freee.config import FreeeSandboxConfig
 
     clock = Clock()
     cfg = FreeeSandboxConfig(client_id=RACE_CLIENT_ID, client_secret=RACE_SECRET, refresh_token=RACE_REFRESH,
@@ -251,14 +251,14 @@ def race_box():
 def _race_store(where: str):
     """``where`` is a token file path or a database URL (the shared DbTokenStore)."""
     if "://" in where:
-        from store.db import make_engine
+        from renkei.store.db import make_engine
 
         return DbTokenStore(make_engine(where), data_key="race-key", name="freee:1")
     return FileTokenStore(where)
 
 
 def _race_client(url: str, store_path):
-    from connectors.freee.testing import sandbox_client
+    from renkei.connectors.freee.testing import sandbox_client
 
     return sandbox_client(url, client_id=RACE_CLIENT_ID, client_secret=RACE_SECRET, company_id=1,
                           store=_race_store(str(store_path)), refresh_token=RACE_REFRESH)
@@ -332,7 +332,7 @@ def test_refresh_race_across_processes(race_box, tmp_path, request, kind):
     if kind == "file":
         path = str(tmp_path / "token.json")
     else:
-        from store.db import migrate
+        from renkei.store.db import migrate
 
         path = request.getfixturevalue("pg_url") if kind == "postgresql" else f"sqlite:///{tmp_path / 'r.db'}"
         migrate(path)

@@ -21,11 +21,11 @@ import pytest
 
 vcr = pytest.importorskip("vcr")
 
-from connectors.freee.auth import FileTokenStore, FreeeAuth  # noqa: E402
-from connectors.freee.client import FreeeClient  # noqa: E402
-from connectors.freee.connector import FreeeConnector, FreeeConnectorConfig  # noqa: E402
-from connectors.freee.testing import FAST_LIMITS  # noqa: E402
-from domain.model import Company, Invoice, InvoiceLine, TaxCategory  # noqa: E402
+from renkei.connectors.freee.auth import FileTokenStore, FreeeAuth  # noqa: E402
+from renkei.connectors.freee.client import FreeeClient  # noqa: E402
+from renkei.connectors.freee.connector import FreeeConnector, FreeeConnectorConfig  # noqa: E402
+from renkei.connectors.freee.testing import FAST_LIMITS  # noqa: E402
+from renkei.domain.model import Company, Invoice, InvoiceLine, TaxCategory  # noqa: E402
 
 CASSETTES = Path(__file__).parent / "cassettes" / "freee"
 RECORD = os.environ.get("RENKEI_VCR_RECORD") == "1"
@@ -107,9 +107,9 @@ def target(tmp_path):
                FileTokenStore(s.token_store_path))
         return
     if RECORD:
-        app_mod = pytest.importorskip("sandboxes.freee.app")
-        from sandboxes.common import ServerThread
-        from sandboxes.freee.config import FreeeSandboxConfig
+        app_mod = pytest.importorskip("renkei.sandboxes.freee.app")
+        from renkei.sandboxes.common import ServerThread
+        from renkei.sandboxes.freee.config import FreeeSandboxConfig
 
         cfg = FreeeSandboxConfig(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, refresh_token=REFRESH_TOKEN,
                                  print_refresh_token=False, iv_limit_per_minute=100000)
@@ -124,7 +124,7 @@ def target(tmp_path):
 
 def _client(target) -> FreeeClient:
     base, auth_url, cid, secret, company_id, refresh, store = target
-    from connectors.freee.client import token_url_from
+    from renkei.connectors.freee.client import token_url_from
 
     auth = FreeeAuth(client_id=cid, client_secret=secret, store=store, token_url=token_url_from(auth_url),
                      initial_refresh_token=refresh)

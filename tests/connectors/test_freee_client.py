@@ -9,10 +9,10 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from connectors.freee.connector import FreeeConnector, FreeeConnectorConfig
-from connectors.freee.mapping import partner_to_company
-from connectors.freee.testing import sandbox_client
-from connectors.http import (
+from renkei.connectors.freee.connector import FreeeConnector, FreeeConnectorConfig
+from renkei.connectors.freee.mapping import partner_to_company
+from renkei.connectors.freee.testing import sandbox_client
+from renkei.connectors.http import (
     BadRequest,
     Forbidden,
     NotFound,
@@ -20,14 +20,14 @@ from connectors.http import (
     RateLimited,
     ValidationFailed,
 )
-from domain.model import Address, Company, Invoice, InvoiceLine, Payment, PaymentTerms, TaxCategory
-from domain.money import Rounding
-from domain.tax import rate_totals
-from sandboxes.common import Clock, FaultConfig, ServerThread
-from sandboxes.freee.config import FreeeSandboxConfig
+from renkei.domain.model import Address, Company, Invoice, InvoiceLine, Payment, PaymentTerms, TaxCategory
+from renkei.domain.money import Rounding
+from renkei.domain.tax import rate_totals
+from renkei.sandboxes.common import Clock, FaultConfig, ServerThread
+from renkei.sandboxes.freee.config import FreeeSandboxConfig
 
-pytest.importorskip("sandboxes.freee.app", reason="the freee sandbox app is not available")
-from sandboxes.freee.app import create_app  # noqa: E402
+pytest.importorskip("renkei.sandboxes.freee.app", reason="the freee sandbox app is not available")
+from renkei.sandboxes.freee.app import create_app  # noqa: E402
 
 CLIENT_ID = "renkei-test-client"
 CLIENT_SECRET = "renkei-test-secret-0123456789"

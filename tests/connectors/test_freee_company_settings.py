@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.freee.connector import (CompanySettingError, FreeeConnector, FreeeConnectorConfig,
+from renkei.connectors.freee.connector import (CompanySettingError, FreeeConnector, FreeeConnectorConfig,
                                         InvoiceNumberTaken, read_company_settings)
-from domain.money import Rounding
+from renkei.domain.money import Rounding
 from tests.connectors.test_freee_client import _company, _invoice, make_sandbox  # noqa: F401 - fixture
 
 

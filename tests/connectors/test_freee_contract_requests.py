@@ -12,15 +12,15 @@ from decimal import Decimal
 
 import pytest
 
-from sandboxes.freee.openapi import SPEC_MISSING_REASON, spec_dir
+from renkei.sandboxes.freee.openapi import SPEC_MISSING_REASON, spec_dir
 
 if spec_dir() is None:
     pytest.skip(SPEC_MISSING_REASON, allow_module_level=True)
 
-from connectors.freee.connector import FreeeConnector, FreeeConnectorConfig  # noqa: E402
-from connectors.freee.mapping import deposit_to_wallet_txn, product_to_item  # noqa: E402
-from connectors.freee.testing import RequestRecorder, sandbox_client  # noqa: E402
-from domain.model import (  # noqa: E402
+from renkei.connectors.freee.connector import FreeeConnector, FreeeConnectorConfig  # noqa: E402
+from renkei.connectors.freee.mapping import deposit_to_wallet_txn, product_to_item  # noqa: E402
+from renkei.connectors.freee.testing import RequestRecorder, sandbox_client  # noqa: E402
+from renkei.domain.model import (  # noqa: E402
     Address,
     BankDeposit,
     Company,
@@ -32,11 +32,11 @@ from domain.model import (  # noqa: E402
     TaxCategory,
     TaxEntryMethod,
 )
-from domain.money import Rounding  # noqa: E402
-from sandboxes.common import ServerThread  # noqa: E402
-from sandboxes.freee import create_app  # noqa: E402
-from sandboxes.freee.config import FreeeSandboxConfig  # noqa: E402
-from sandboxes.freee.openapi import ContractViolation, validate_request  # noqa: E402
+from renkei.domain.money import Rounding  # noqa: E402
+from renkei.sandboxes.common import ServerThread  # noqa: E402
+from renkei.sandboxes.freee import create_app  # noqa: E402
+from renkei.sandboxes.freee.config import FreeeSandboxConfig  # noqa: E402
+from renkei.sandboxes.freee.openapi import ContractViolation, validate_request  # noqa: E402
 
 SECRET = "renkei-contract-secret-77a1"
 REFRESH = "sbx-rt-contract-initial-2b9c"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from connectors.base import ERPConnector
-from connectors.freee.client import FreeeClient, FreeeLimits, is_iv_path, parse_freee_error, token_url_from
-from connectors.freee.connector import FreeeConnector
-from connectors.freee.auth import FreeeAuth, MemoryTokenStore
-from connectors.http import (
+from renkei.connectors.base import ERPConnector
+from renkei.connectors.freee.client import FreeeClient, FreeeLimits, is_iv_path, parse_freee_error, token_url_from
+from renkei.connectors.freee.connector import FreeeConnector
+from renkei.connectors.freee.auth import FreeeAuth, MemoryTokenStore
+from renkei.connectors.http import (
     BadRequest,
     Conflict,
     Forbidden,

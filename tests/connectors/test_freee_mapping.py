@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from connectors.freee.mapping import (
+from renkei.connectors.freee.mapping import (
     REASON_INVALID,
     FreeeMappingError,
     company_fraction_to_rounding,
@@ -26,7 +26,7 @@ from connectors.freee.mapping import (
     tax_fraction_to_rounding,
     wallet_txn_to_deposit,
 )
-from domain.model import (
+from renkei.domain.model import (
     Address,
     BankDeposit,
     Company,
@@ -39,7 +39,7 @@ from domain.model import (
     TaxCategory,
     TaxEntryMethod,
 )
-from domain.money import Rounding
+from renkei.domain.money import Rounding
 
 VALID_T = "T7010705000725"
 

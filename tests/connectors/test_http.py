@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from connectors.http import (
+from renkei.connectors.http import (
     BadRequest, BearerAuth, Conflict, ConnectorError, CursorPaginator, ErrorInfo, Forbidden, HttpClient,
     HttpConfig, NotFound, OffsetPaginator, PermanentError, QuotaExhausted, RateLimited, RateLimiter,
     ServerError, TransientError, TransportError, Unauthorized, ValidationFailed, chunked, iter_cursor_pages,

@@ -13,14 +13,14 @@ from collections import Counter
 
 import pytest
 
-from connectors.http import ConnectorError, NotFound, QuotaExhausted, Unauthorized
-from connectors.hubspot import HubSpotClient, HubSpotCRM, Watermark
-from connectors.hubspot import mapping as m
+from renkei.connectors.http import ConnectorError, NotFound, QuotaExhausted, Unauthorized
+from renkei.connectors.hubspot import HubSpotClient, HubSpotCRM, Watermark
+from renkei.connectors.hubspot import mapping as m
 
-pytest.importorskip("sandboxes.hubspot", reason="HubSpot sandbox not available")
+pytest.importorskip("renkei.sandboxes.hubspot", reason="HubSpot sandbox not available")
 
-from sandboxes.common import Clock, FaultConfig, ServerThread  # noqa: E402
-from sandboxes.hubspot import HubSpotSandboxConfig, create_app  # noqa: E402
+from renkei.sandboxes.common import Clock, FaultConfig, ServerThread  # noqa: E402
+from renkei.sandboxes.hubspot import HubSpotSandboxConfig, create_app  # noqa: E402
 
 TOKEN = "renkei-test-hubspot-token-7f3a"
 T0 = 1_775_000_000_000  # 2026-04-01T00:53:20Z
@@ -417,7 +417,7 @@ def test_token_provider_refreshed_once_on_401(sandbox, caplog):
 
 
 def test_token_from_secret_block_is_lazy(monkeypatch, sandbox):
-    from connectors.hubspot import token_from_secret_block
+    from renkei.connectors.hubspot import token_from_secret_block
 
     provider = token_from_secret_block("hubspot-token")  # nothing is loaded until the first request
     loads = []

@@ -9,10 +9,10 @@ from collections import Counter
 
 import pytest
 
-from connectors.base import ChangeBatch, CRMConnector, MapResult, WriteResult
-from domain.model import Company, Product
+from renkei.connectors.base import ChangeBatch, CRMConnector, MapResult, WriteResult
+from renkei.domain.model import Company, Product
 
-pytest.importorskip("sandboxes.hubspot", reason="HubSpot sandbox not available")
+pytest.importorskip("renkei.sandboxes.hubspot", reason="HubSpot sandbox not available")
 
 
 class CRMConformance:
@@ -62,10 +62,10 @@ class CRMConformance:
 class TestHubSpotConformance(CRMConformance):
     @pytest.fixture
     def crm(self):
-        from sandboxes.common import ServerThread
-        from sandboxes.hubspot import HubSpotSandboxConfig, create_app
+        from renkei.sandboxes.common import ServerThread
+        from renkei.sandboxes.hubspot import HubSpotSandboxConfig, create_app
 
-        from connectors.hubspot import HubSpotClient, HubSpotCRM
+        from renkei.connectors.hubspot import HubSpotClient, HubSpotCRM
 
         token = "renkei-test-hubspot-token-7f3a"
         app = create_app(HubSpotSandboxConfig(token=token, seed="none", rate_limit_per_10s=0, search_per_second=0,

@@ -20,9 +20,9 @@ import pytest
 
 vcr = pytest.importorskip("vcr")
 
-from connectors.http import BadRequest, Unauthorized, redact  # noqa: E402
-from connectors.hubspot import HubSpotClient  # noqa: E402
-from connectors.hubspot import mapping as m  # noqa: E402
+from renkei.connectors.http import BadRequest, Unauthorized, redact  # noqa: E402
+from renkei.connectors.hubspot import HubSpotClient  # noqa: E402
+from renkei.connectors.hubspot import mapping as m  # noqa: E402
 
 CASSETTES = Path(__file__).parent / "cassettes" / "hubspot"
 CANONICAL = "https://api.hubapi.com"
@@ -86,8 +86,8 @@ def target():
         _SECRETS.add(token)
         yield os.environ.get("RENKEI_HUBSPOT_BASE_URL", CANONICAL), token
         return
-    from sandboxes.common import ServerThread
-    from sandboxes.hubspot import HubSpotSandboxConfig, create_app
+    from renkei.sandboxes.common import ServerThread
+    from renkei.sandboxes.hubspot import HubSpotSandboxConfig, create_app
 
     app = create_app(HubSpotSandboxConfig(token=SANDBOX_TOKEN, seed="none", rate_limit_per_10s=0,
                                           search_per_second=0, daily_limit=0))

@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from connectors.hubspot import mapping as m
-from connectors.hubspot.client import Watermark, modified_property, parse_hs_datetime_ms, to_wire
-from connectors.hubspot.properties import RENKEI_PROPERTIES
-from domain.model import CANONICAL_MODELS, Company, PaymentTerms, TaxCategory
+from renkei.connectors.hubspot import mapping as m
+from renkei.connectors.hubspot.client import Watermark, modified_property, parse_hs_datetime_ms, to_wire
+from renkei.connectors.hubspot.properties import RENKEI_PROPERTIES
+from renkei.domain.model import CANONICAL_MODELS, Company, PaymentTerms, TaxCategory
 
 
 def rec(id_, **props):

@@ -100,8 +100,8 @@ def deployed_runs(tmp_path_factory) -> Iterator[dict[str, tuple[str, str]]]:
         out = cli("deploy", "--all")  # from the project folder, no RENKEI_CHECKOUT or other variable
         assert "FileNotFoundError" not in out
 
-        from sandboxes.freee.config import DEFAULT_COMPANY_ID
-        from sandboxes.hubspot import HubSpotSandboxConfig
+        from renkei.sandboxes.freee.config import DEFAULT_COMPANY_ID
+        from renkei.sandboxes.hubspot import HubSpotSandboxConfig
 
         from prefect.client.orchestration import SyncPrefectClient
         from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterTags

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from domain.model import Address, Company, PaymentTerms
+from renkei.domain.model import Address, Company, PaymentTerms
 
 HUBSPOT_DEFINED = "HUBSPOT_DEFINED"
 _codes = 0

@@ -29,7 +29,7 @@ class World:
 
 @pytest.fixture
 def world(prefect_api, hubspot_sandbox, freee_sandbox, tmp_path, monkeypatch) -> World:
-    from tasks.runtime import get_runtime, reset_runtime
+    from renkei.tasks.runtime import get_runtime, reset_runtime
 
     env = sandbox_env(hubspot_sandbox, freee_sandbox, tmp_path)
     for k, v in env.items():
@@ -43,7 +43,7 @@ def world(prefect_api, hubspot_sandbox, freee_sandbox, tmp_path, monkeypatch) ->
 
 
 def write_policy(tmp: Path, text: str, monkeypatch) -> None:
-    from tasks.runtime import reset_runtime
+    from renkei.tasks.runtime import reset_runtime
 
     path = tmp / "policy.toml"
     path.write_text(text, encoding="utf-8")
@@ -56,7 +56,7 @@ def runner(world, tmp_path, request):
     """The approval deployments served in this process (``deployments.serve.Runner``), as a worker would.
     A test module whose flow must see one deployment registered before it starts names it in
     ``RUNNER_WAITS_FOR``."""
-    from deployments.serve import Runner
+    from renkei.deployments.serve import Runner
 
     r = Runner(log_path=tmp_path / "runner.log")
     r.start(wait_for=getattr(request.module, "RUNNER_WAITS_FOR", "invoice-approval/invoice-approval"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from flows.customer_sync import customer_sync
+from renkei.flows.customer_sync import customer_sync
 from tests.flows.builders import freee_partner, hs_company
 from tests.flows.conftest import write_policy
 
@@ -139,7 +139,7 @@ def test_incremental_edits_on_each_side_and_ownership_overwrite(world):
 
 def test_true_conflict_becomes_review_and_stays_resolved(world, monkeypatch):
     write_policy(world.tmp, "[ownership.fields]\nphone = { owner = \"both\" }\n", monkeypatch)
-    from tasks.runtime import get_runtime
+    from renkei.tasks.runtime import get_runtime
 
     world.rt = get_runtime()
     p = freee_partner(world, "鈴木電機株式会社", registration=f"T{SUZUKI}", code="P-SUZUKI")

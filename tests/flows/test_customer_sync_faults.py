@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from flows.customer_sync import customer_sync
-from sandboxes.common import FaultConfig
+from renkei.flows.customer_sync import customer_sync
+from renkei.sandboxes.common import FaultConfig
 from tests.flows.builders import freee_partner, hs_company
 from tests.flows.test_customer_sync import count_writes, partner, partners, reviews
 from tests.flows.test_customer_sync_matching import hs_count

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flows.customer_sync import customer_sync
+from renkei.flows.customer_sync import customer_sync
 from tests.flows.builders import freee_partner, hs_company
 from tests.flows.test_customer_sync import company, partner, partners, reviews
 

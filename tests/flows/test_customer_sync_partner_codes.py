@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from flows.customer_sync import customer_sync
+from renkei.flows.customer_sync import customer_sync
 from tests.flows.builders import hs_company
 
 
 @pytest.mark.parametrize("codes", [True, False], ids=["codes_on", "codes_off"])
 def test_new_companies_become_one_partner_each(world, codes):
-    from tasks.invoicing import company_settings
+    from renkei.tasks.invoicing import company_settings
 
     world.freee.app.state.store.companies[world.freee.config.company_id].use_partner_code = codes
     company_settings(world.rt, refresh=True)
@@ -28,14 +28,14 @@ def test_new_companies_become_one_partner_each(world, codes):
 
 
 def test_codes_off_a_partner_created_before_a_crash_is_found_by_name(world):
-    from tasks.customers import create_partner_once, partner_ledger_key
-    from tasks.invoicing import company_settings
-    from tasks.reporting import RunReport
+    from renkei.tasks.customers import create_partner_once, partner_ledger_key
+    from renkei.tasks.invoicing import company_settings
+    from renkei.tasks.reporting import RunReport
 
     world.freee.app.state.store.companies[world.freee.config.company_id].use_partner_code = False
     company_settings(world.rt, refresh=True)
     crm_id = hs_company(world, "株式会社復旧テスト")
-    from domain.model import Company
+    from renkei.domain.model import Company
 
     c = Company(crm_id=crm_id, name="株式会社復旧テスト")
     # an attempt claimed, created the partner in freee and died before committing

@@ -7,8 +7,8 @@ import json
 
 from sqlalchemy import text
 
-from flows.customer_sync import customer_sync
-from flows.order_to_invoice import order_to_invoice
+from renkei.flows.customer_sync import customer_sync
+from renkei.flows.order_to_invoice import order_to_invoice
 from tests.flows.builders import freee_invoices, freee_partner, hs_company, hs_deal
 from tests.flows.conftest import write_policy
 
@@ -33,7 +33,7 @@ def _no_personal(blob: str, *values: str) -> None:
 
 def test_snapshots_and_review_items_keep_no_raw_personal_data_and_the_merge_still_works(world, monkeypatch):
     write_policy(world.tmp, '[ownership.fields]\nphone = { owner = "both" }\n', monkeypatch)
-    from tasks.runtime import get_runtime
+    from renkei.tasks.runtime import get_runtime
 
     world.rt = get_runtime()
     p = freee_partner(world, "佐藤物産株式会社", registration=f"T{SATO}", email=EMAIL, code="P-SATO",
@@ -127,8 +127,8 @@ def test_order_to_invoice_never_copies_implausible_company_text(world):
 def test_plain_snapshots_of_an_earlier_version_keep_working(world):
     """A base stored before personal values were hashed: compared as it is (a value equal to it is
     unchanged), and replaced by the hashed form on the next store."""
-    from domain.hashing import content_hash
-    from tasks.customer_sync import policy_table, merge_paths
+    from renkei.domain.hashing import content_hash
+    from renkei.tasks.customer_sync import policy_table, merge_paths
 
     p = freee_partner(world, "田中工業株式会社", registration=f"T{SUZUKI}", email=EMAIL, code="P-TANAKA")
     c = hs_company(world, "田中工業株式会社", renkei_corporate_number=SUZUKI, phone=PHONE_1)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from starlette.middleware.base import BaseHTTPMiddleware
 
-from connectors.hubspot.properties import GROUP_NAME, RENKEI_PROPERTIES
+from renkei.connectors.hubspot.properties import GROUP_NAME, RENKEI_PROPERTIES
 from tests.flows.builders import freee_partner, hs_company, hs_deal
 from tests.flows.conftest import World
 
@@ -20,8 +20,8 @@ SCHEMA_WRITE = ("POST", "PATCH", "PUT", "DELETE")
 def fresh_portal():
     """The HubSpot sandbox with an empty account (HubSpot's own properties only) that records every
     property-definition request it gets."""
-    from sandboxes.common import ServerThread
-    from sandboxes.hubspot import HubSpotSandboxConfig, create_app
+    from renkei.sandboxes.common import ServerThread
+    from renkei.sandboxes.hubspot import HubSpotSandboxConfig, create_app
 
     config = HubSpotSandboxConfig(seed="none", rate_limit_per_10s=0, search_per_second=0)
     app = create_app(config)
@@ -41,7 +41,7 @@ def fresh_portal():
 @pytest.fixture
 def fresh_world(prefect_api, fresh_portal, freee_sandbox, tmp_path, monkeypatch) -> World:
     """Like ``world`` but without ensuring any property first: the portal is as a customer hands it over."""
-    from tasks.runtime import get_runtime, reset_runtime
+    from renkei.tasks.runtime import get_runtime, reset_runtime
 
     env = sandbox_env(fresh_portal, freee_sandbox, tmp_path)
     for k, v in env.items():
@@ -52,11 +52,11 @@ def fresh_world(prefect_api, fresh_portal, freee_sandbox, tmp_path, monkeypatch)
 
 
 def _flows():
-    from flows.customer_sync import customer_sync
-    from flows.order_to_invoice import order_to_invoice
-    from flows.payment_writeback import payment_writeback
-    from flows.product_sync import product_sync
-    from flows.subscription_proration import subscription_proration
+    from renkei.flows.customer_sync import customer_sync
+    from renkei.flows.order_to_invoice import order_to_invoice
+    from renkei.flows.payment_writeback import payment_writeback
+    from renkei.flows.product_sync import product_sync
+    from renkei.flows.subscription_proration import subscription_proration
 
     return [customer_sync, product_sync, order_to_invoice, payment_writeback, subscription_proration]
 
@@ -90,7 +90,7 @@ def test_every_flow_completes_on_a_fresh_portal_and_the_second_run_writes_no_sch
     assert len(created) == sum(len(s) for s in RENKEI_PROPERTIES.values())  # each exactly once
 
     # a new process on the same portal (fresh caches): property reads only, no definition written
-    from tasks.runtime import reset_runtime
+    from renkei.tasks.runtime import reset_runtime
 
     reset_runtime()
     world.hubspot.calls.clear()

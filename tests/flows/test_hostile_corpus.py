@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from benchmarks._chaos_pii import Needle, scan_prefect_api, scan_sqlite, scan_texts, seeded_personal_values
-from domain.dates import today_tokyo
+from renkei.domain.dates import today_tokyo
 from tests.flows.builders import HUBSPOT_DEFINED, freee_partner, hs_company
 from tests.hostile_corpus import (ANY, BY_KEY, CLEAN_CORP, CLEAN_EMAIL, CLEAN_KANA, CLEAN_NAME, CORPUS,
                                   INDIVIDUAL_EMAIL, INDIVIDUAL_KANA, INDIVIDUAL_PHONE, Rec)
@@ -93,15 +93,15 @@ def _feed_bank(world, ids: dict[str, str], refused: dict[str, str]) -> None:
 
 
 def _run_flows(states: list) -> None:
-    from flows.customer_sync import customer_sync
-    from flows.order_to_invoice import order_to_invoice
+    from renkei.flows.customer_sync import customer_sync
+    from renkei.flows.order_to_invoice import order_to_invoice
 
     states.append(("customer-sync", customer_sync(return_state=True)))
     states.append(("order-to-invoice", order_to_invoice(start_approvals=False, return_state=True)))
 
 
 def _run_payments(states: list) -> None:
-    from flows.payment_writeback import payment_writeback
+    from renkei.flows.payment_writeback import payment_writeback
 
     states.append(("payment-writeback", payment_writeback(start_approvals=False, return_state=True)))
 
@@ -112,7 +112,7 @@ def _all(pages) -> list[dict]:
 
 def _check(world, ids: dict[str, str], refused: dict[str, str]) -> list[str]:
     """One line per record that is not in its declared end state."""
-    from connectors.freee.mapping import invoice_reference
+    from renkei.connectors.freee.mapping import invoice_reference
 
     fr = world.fr()
     partners = _all(fr.iter_partner_pages(limit=100))

@@ -7,8 +7,8 @@ import os
 import subprocess
 import sys
 
-from flows.product_sync import product_sync
-from tasks.housekeeping import LABEL, LABEL_AT, held_work_note, process_stamp, stamp_is_dead
+from renkei.flows.product_sync import product_sync
+from renkei.tasks.housekeeping import LABEL, LABEL_AT, held_work_note, process_stamp, stamp_is_dead
 
 
 def _dead_pid() -> int:

@@ -10,7 +10,7 @@ import sys
 
 from prefect import resume_flow_run
 
-from flows.order_to_invoice import order_to_invoice
+from renkei.flows.order_to_invoice import order_to_invoice
 from tests.flows.approvals import wait_final, wait_paused, wait_state_name
 from tests.flows.builders import freee_invoices, freee_partner, hs_company, hs_deal
 

@@ -3,8 +3,8 @@ properties once, in commit order, batched."""
 
 from __future__ import annotations
 
-from tasks.outbox import DECISION_PREFIX, INVOICE_SPECS, PENDING_PREFIX, drain
-from tasks.reporting import RunReport
+from renkei.tasks.outbox import DECISION_PREFIX, INVOICE_SPECS, PENDING_PREFIX, drain
+from renkei.tasks.reporting import RunReport
 from tests.flows.builders import hs_company, hs_deal
 
 PROPS = ["renkei_invoice_status", "renkei_invoice_id", "renkei_invoice_number", "renkei_invoice_comment"]

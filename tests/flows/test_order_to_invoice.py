@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flows.order_to_invoice import order_to_invoice
+from renkei.flows.order_to_invoice import order_to_invoice
 from tests.flows.builders import freee_invoices, freee_partner, hs_company, hs_deal, move_stage
 
 YAMADA_CORP = "7010705000725"
@@ -119,7 +119,7 @@ def _line_up(monkeypatch, parties: int, *methods: str) -> None:
     after a timeout."""
     import threading
 
-    from store.repo import Store
+    from renkei.store.repo import Store
 
     for name in methods:
         barrier = threading.Barrier(parties)
@@ -158,7 +158,7 @@ def _concurrent_runs(n: int) -> list:
 
 
 def _use_postgresql(world, pg_url, monkeypatch) -> None:
-    from tasks.runtime import get_runtime, reset_runtime
+    from renkei.tasks.runtime import get_runtime, reset_runtime
 
     monkeypatch.setenv("RENKEI_DATABASE_URL", pg_url)
     reset_runtime()
@@ -192,7 +192,7 @@ def _run_in_own_process(barriers: dict, out) -> None:
     Its first link and first cursor move wait for the other workers (see :func:`_line_up`)."""
     import threading
 
-    from store.repo import Store
+    from renkei.store.repo import Store
 
     for name, barrier in barriers.items():
         original, done = getattr(Store, name), []
@@ -207,7 +207,7 @@ def _run_in_own_process(barriers: dict, out) -> None:
             return _original(self, *a, **kw)
 
         setattr(Store, name, wrapped)
-    from flows.order_to_invoice import order_to_invoice as run
+    from renkei.flows.order_to_invoice import order_to_invoice as run
 
     try:
         state = run(return_state=True)

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from flows.order_to_invoice import order_to_invoice
+from renkei.flows.order_to_invoice import order_to_invoice
 from tests.flows.builders import freee_invoices, hs_company, hs_deal
 from tests.flows.conftest import write_policy
 
@@ -15,7 +15,7 @@ from tests.flows.conftest import write_policy
 def _configure(world, monkeypatch, *, numbering: str = "manual", codes: bool = True, fraction: int = 0,
                policy: str = ""):
     """Set the sandbox company's settings and the policy; return the fresh runtime."""
-    from tasks.runtime import get_runtime
+    from renkei.tasks.runtime import get_runtime
 
     store = world.freee.app.state.store
     world.freee.config.iv_auto_numbering = numbering == "auto"
@@ -73,7 +73,7 @@ def test_each_company_variant_invoices_each_deal_once(world, monkeypatch, number
 def test_manual_numbers_survive_a_crash_before_and_after_the_create_call(world, monkeypatch):
     import time
 
-    from tasks.invoicing import SimulatedCrash
+    from renkei.tasks.invoicing import SimulatedCrash
 
     rt = _configure(world, monkeypatch, numbering="manual")
     c = _company(world, "株式会社北斗商会")
@@ -109,7 +109,7 @@ def test_manual_numbers_survive_a_crash_before_and_after_the_create_call(world, 
 
 
 def test_a_number_taken_in_freee_is_skipped_never_doubled(world, monkeypatch):
-    from domain.dates import today_tokyo
+    from renkei.domain.dates import today_tokyo
 
     rt = _configure(world, monkeypatch, numbering="manual")
     c = _company(world, "株式会社南風")

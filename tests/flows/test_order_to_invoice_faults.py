@@ -7,7 +7,7 @@ import time
 from datetime import date
 
 
-from flows.order_to_invoice import FLOW, order_to_invoice
+from renkei.flows.order_to_invoice import FLOW, order_to_invoice
 from tests.flows.builders import freee_invoices, freee_partner, hs_company, hs_deal
 
 PROPS = ["renkei_invoice_id", "renkei_invoice_number", "renkei_invoice_status", "renkei_invoiced_at"]
@@ -26,8 +26,8 @@ def _open(world) -> dict[str, list[str]]:
 
 def _set_tokyo_date(monkeypatch, day: date) -> None:
     """Move the business date ("today" in Asia/Tokyo) the flow reads."""
-    import flows.order_to_invoice as oti
-    import tasks.invoicing as inv
+    import renkei.flows.order_to_invoice as oti
+    import renkei.tasks.invoicing as inv
 
     monkeypatch.setattr(oti, "today_tokyo", lambda: day)
     monkeypatch.setattr(inv, "today_tokyo", lambda now=None: day)
@@ -84,12 +84,12 @@ def test_an_interrupted_invoice_is_finished_even_if_the_deal_changed_since(world
 
 def test_reference_lookup_does_not_depend_on_the_billing_date(world):
     """The recovery lookup (``around``) finds an invoice billed on another day: partner-wide, all pages."""
-    from tasks.invoicing import draft_invoice, customer_for
+    from renkei.tasks.invoicing import draft_invoice, customer_for
 
     company = _customer(world, "株式会社日付違い", "7010705000725")
     deal_id = hs_deal(world, "日付違い", company, [{"name": "作業", "quantity": 1, "price": 1000}])
-    from tasks.customers import ensure_partners
-    from tasks.reporting import RunReport
+    from renkei.tasks.customers import ensure_partners
+    from renkei.tasks.reporting import RunReport
 
     partner = ensure_partners(world.rt, [company], RunReport("t"))[company]
     (deal,) = [r.value for r in world.rt.crm.get_deals([deal_id])]
@@ -152,8 +152,8 @@ def test_a_hostile_line_is_one_review_item_and_the_page_goes_on(world, monkeypat
              for i in range(3)]
     # and one deal whose processing raises something unexpected (a bug, a broken record)
     broken = hs_deal(world, "敵対 例外", company, [{"name": "部品", "quantity": 1, "price": 777}])
-    import tasks.invoicing as inv
-    import flows.order_to_invoice as oti
+    import renkei.tasks.invoicing as inv
+    import renkei.flows.order_to_invoice as oti
 
     real = inv.draft_invoice
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import time
 
-from domain.dates import today_tokyo
-from flows.order_to_invoice import order_to_invoice
-from flows.payment_writeback import payment_writeback
+from renkei.domain.dates import today_tokyo
+from renkei.flows.order_to_invoice import order_to_invoice
+from renkei.flows.payment_writeback import payment_writeback
 from tests.flows.builders import freee_invoices, freee_partner, hs_company, hs_deal
 from tests.flows.conftest import write_policy
-from tasks.runtime import get_runtime
+from renkei.tasks.runtime import get_runtime
 
 BANK = 1  # sandbox みずほ銀行 普通預金
 PROPS = ["renkei_payment_status", "renkei_paid_amount", "renkei_paid_at", "renkei_outstanding_amount"]
@@ -138,7 +138,7 @@ def test_payment_props_and_policy_mapping():
     from datetime import date
 
     from renkei.policy import load_policy
-    from tasks.payments import engine_policy, payment_props
+    from renkei.tasks.payments import engine_policy, payment_props
 
     today = date(2026, 11, 25)
     open_deal = {"id": 1, "amount": 55_000, "due_amount": 55_000, "status": "unsettled", "due_date": "2026-11-30"}

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from prefect import resume_flow_run
 
-from flows.order_to_invoice import order_to_invoice
-from flows.payment_writeback import payment_writeback
+from renkei.flows.order_to_invoice import order_to_invoice
+from renkei.flows.payment_writeback import payment_writeback
 from tests.flows.approvals import wait_final, wait_paused, wait_state_name
 from tests.flows.builders import hs_deal
 from tests.flows.test_payment_writeback import customer, deal_props, deposit, freee_deal, invoice_of
@@ -53,7 +53,7 @@ def test_ambiguous_deposit_goes_to_finance_and_the_payer_is_remembered(world, ru
     assert deal_props(world, d_tanaka)["renkei_payment_status"] == "unpaid"
     entry = world.rt.store.ledger_entry(f"payment:deposit:{dep}")
     assert entry.status == "committed" and entry.result["approved_by"] == "keiri@example.co.jp"
-    from store.aliases import AliasStore
+    from renkei.store.aliases import AliasStore
 
     (alias,) = AliasStore(world.rt.store).rows()
     assert (alias.partner_id, alias.source, alias.approved_by) == (str(inv_y["partner_id"]), "learned",

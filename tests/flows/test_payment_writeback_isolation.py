@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from domain.dates import today_tokyo
-from flows.order_to_invoice import order_to_invoice
-from flows.payment_writeback import CURSOR, payment_writeback
+from renkei.domain.dates import today_tokyo
+from renkei.flows.order_to_invoice import order_to_invoice
+from renkei.flows.payment_writeback import CURSOR, payment_writeback
 from tests.flows.builders import hs_deal
 from tests.flows.test_payment_writeback import customer, deal_props, deposit, freee_deal, invoice_of
 

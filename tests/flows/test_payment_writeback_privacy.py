@@ -11,9 +11,9 @@ from prefect import get_client, resume_flow_run
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 from prefect.logging.handlers import APILogHandler
 
-from flows.order_to_invoice import order_to_invoice
-from flows.payment_writeback import payment_writeback
-from store.aliases import AliasStore
+from renkei.flows.order_to_invoice import order_to_invoice
+from renkei.flows.payment_writeback import payment_writeback
+from renkei.store.aliases import AliasStore
 from tests.flows.approvals import wait_final, wait_paused
 from tests.flows.builders import hs_deal
 from tests.flows.test_payment_writeback import customer, deposit, freee_deal

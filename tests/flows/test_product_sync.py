@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flows.product_sync import product_sync
+from renkei.flows.product_sync import product_sync
 
 
 def _products(world) -> dict[str, dict]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from flows.order_to_invoice import order_to_invoice
-from tasks.reporting import RunReport, add_progress_listener, display_rows, headline, remove_progress_listener
+from renkei.flows.order_to_invoice import order_to_invoice
+from renkei.tasks.reporting import RunReport, add_progress_listener, display_rows, headline, remove_progress_listener
 from tests.flows.builders import freee_partner, hs_company, hs_deal
 
 
@@ -82,7 +82,7 @@ def test_headline_phrasing_counts_only():
 
 
 def test_display_rows_format_yen_and_leave_other_values():
-    from tasks.reporting import LinkSettings
+    from renkei.tasks.reporting import LinkSettings
 
     s = LinkSettings(hubspot_portal_id="123", hubspot_base_url="https://api.hubapi.com",
                      freee_base_url="https://api.freee.co.jp")
@@ -117,7 +117,7 @@ def test_renkei_run_shows_progress_and_the_run_reaches_100(world):
 
 
 def test_progress_counts_records_not_yen():
-    from tasks.reporting import RunReport, records_done
+    from renkei.tasks.reporting import RunReport, records_done
 
     report = RunReport("payment-writeback")
     report.count("deposits", "auto_matched", 3)

@@ -3,15 +3,15 @@ the others of the batch go on and the run completes."""
 
 from __future__ import annotations
 
-from flows.order_to_invoice import order_to_invoice
-from flows.subscription_proration import subscription_proration
-from store.subscriptions import SubscriptionStore
+from renkei.flows.order_to_invoice import order_to_invoice
+from renkei.flows.subscription_proration import subscription_proration
+from renkei.store.subscriptions import SubscriptionStore
 from tests.flows.builders import hs_deal
 from tests.flows.test_subscription_proration import STD, add_advance_account, subscription
 
 
 def test_one_failing_subscription_does_not_fail_the_batch(world, monkeypatch):
-    import flows.subscription_proration as sp
+    import renkei.flows.subscription_proration as sp
 
     add_advance_account(world)
     broken = subscription(world, "分離テスト", STD, 2)

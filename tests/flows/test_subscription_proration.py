@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from flows.order_to_invoice import order_to_invoice
-from flows.subscription_proration import subscription_proration
-from store.subscriptions import SubscriptionStore
+from renkei.flows.order_to_invoice import order_to_invoice
+from renkei.flows.subscription_proration import subscription_proration
+from renkei.store.subscriptions import SubscriptionStore
 from tests.flows.builders import freee_invoices, freee_partner, hs_company, hs_deal
 from tests.flows.conftest import write_policy
 
@@ -22,7 +22,7 @@ def _advance_account(world):
 
 
 def policy(world, text: str, monkeypatch) -> None:
-    from tasks.runtime import get_runtime
+    from renkei.tasks.runtime import get_runtime
 
     write_policy(world.tmp, text, monkeypatch)
     world.rt = get_runtime()
@@ -30,7 +30,7 @@ def policy(world, text: str, monkeypatch) -> None:
 
 def add_advance_account(world) -> None:
     """The freee sandbox seed has no 前受金 account item yet (see the report): add it like an accountant would."""
-    from sandboxes.freee.entities import AccountItem
+    from renkei.sandboxes.freee.entities import AccountItem
 
     world.freee.app.state.store.account_items[2030] = AccountItem(
         2030, "前受金", "他流動負債", 5, ["負債", "流動負債", "他流動負債"], 2, "2030")
@@ -151,9 +151,9 @@ def test_upgrade_invoiced_immediately(world, monkeypatch):
 
 
 def test_downgrade_is_a_net_credit_that_waits_for_approval(world):
-    from tasks.reporting import RunReport
-    from tasks.subscriptions import Context, decide, read_subscription
-    from connectors.hubspot import mapping as hs_map
+    from renkei.tasks.reporting import RunReport
+    from renkei.tasks.subscriptions import Context, decide, read_subscription
+    from renkei.connectors.hubspot import mapping as hs_map
 
     deal = subscription(world, "田中システム", PRO, 8)
     subscription_proration(as_of="2026-11-10")

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from prefect import get_client, resume_flow_run
 
-from flows.subscription_proration import subscription_proration
-from store.subscriptions import SubscriptionStore
+from renkei.flows.subscription_proration import subscription_proration
+from renkei.store.subscriptions import SubscriptionStore
 from tests.flows.approvals import wait_final, wait_paused
 from tests.flows.test_subscription_proration import STD, amend, invoices, lines_of, subscription, versions
 

@@ -7,9 +7,9 @@ from datetime import date
 
 import pytest
 
-from sandboxes import demo_data
-from store.models import SubscriptionVersion
-from tasks.subscriptions import SubscriptionProblem, plan_new_versions, read_subscription
+from renkei.sandboxes import demo_data
+from renkei.store.models import SubscriptionVersion
+from renkei.tasks.subscriptions import SubscriptionProblem, plan_new_versions, read_subscription
 
 
 def raw_deal(key: str) -> dict:
@@ -104,7 +104,7 @@ def test_an_ended_add_on_line_does_not_end_the_base_line_on_later_runs():
 
 
 def test_a_change_is_prorated_against_what_was_billed():
-    from tasks.subscriptions import billed_version
+    from renkei.tasks.subscriptions import billed_version
 
     v = [stored("D", 1, "2026-11-01", [], "applied"),
          stored("D", 2, "2026-11-05", [], "rejected"),          # finance refused the credit: still billed v1

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from sandboxes.freee import BANK_ACCOUNT_ID, FreeeSandboxConfig
-from sandboxes.freee.openapi import (
+from renkei.sandboxes.freee import BANK_ACCOUNT_ID, FreeeSandboxConfig
+from renkei.sandboxes.freee.openapi import (
     SPEC_MISSING_REASON,
     ContractViolation,
     spec_dir,
@@ -25,7 +25,7 @@ from sandboxes.freee.openapi import (
     validate_request,
     validate_response,
 )
-from sandboxes.freee.testing import RunningSandbox, running_sandbox
+from renkei.sandboxes.freee.testing import RunningSandbox, running_sandbox
 
 pytestmark = pytest.mark.skipif(spec_dir() is None, reason=SPEC_MISSING_REASON)
 

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from sandboxes.common import Clock, FaultConfig, ServerThread
-from sandboxes.freee import BANK_ACCOUNT_ID, FreeeSandboxConfig, create_app
-from sandboxes.freee.testing import RunningSandbox, running_sandbox
+from renkei.sandboxes.common import Clock, FaultConfig, ServerThread
+from renkei.sandboxes.freee import BANK_ACCOUNT_ID, FreeeSandboxConfig, create_app
+from renkei.sandboxes.freee.testing import RunningSandbox, running_sandbox
 
 # 2026-11-30 00:00:00 UTC — a UTC day / hour / minute boundary (09:00 JST)
 T0_MS = int(datetime(2026, 11, 30, tzinfo=UTC).timestamp() * 1000)

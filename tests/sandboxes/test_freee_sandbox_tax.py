@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from sandboxes.freee.tax import RateKey, group_totals, line_amount, vat_included, withholding_tax
+from renkei.sandboxes.freee.tax import RateKey, group_totals, line_amount, vat_included, withholding_tax
 
 R10, R8, R8R, R0 = RateKey(10), RateKey(8), RateKey(8, True), RateKey(0)
 

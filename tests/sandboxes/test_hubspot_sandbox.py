@@ -12,9 +12,9 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 
-from sandboxes import demo_data as demo
-from sandboxes.common import Clock, ServerThread
-from sandboxes.hubspot import HubSpotSandboxConfig, create_app
+from renkei.sandboxes import demo_data as demo
+from renkei.sandboxes.common import Clock, ServerThread
+from renkei.sandboxes.hubspot import HubSpotSandboxConfig, create_app
 
 TOKEN = "hs-sandbox-test-token"
 T0 = 1_780_000_000_000  # 2026-05-28T20:26:40Z
@@ -645,7 +645,7 @@ def test_demo_seed_shape(demo_sb: Sandbox) -> None:
 
 
 def test_webhook_signature_test_vector() -> None:
-    from sandboxes.hubspot.webhooks import signature_v3
+    from renkei.sandboxes.hubspot.webhooks import signature_v3
 
     body = ('[{"eventId":1,"subscriptionType":"deal.propertyChange","objectId":123,"propertyName":"dealstage",'
             '"propertyValue":"closedwon"}]')

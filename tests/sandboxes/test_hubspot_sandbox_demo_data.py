@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from domain.identifiers import check_registration_number, corporate_number_is_valid
-from domain.normalise import normalise_company_name, normalise_kana
-from sandboxes import demo_data as demo
+from renkei.domain.identifiers import check_registration_number, corporate_number_is_valid
+from renkei.domain.normalise import normalise_company_name, normalise_kana
+from renkei.sandboxes import demo_data as demo
 
 
 def test_deterministic_across_processes() -> None:

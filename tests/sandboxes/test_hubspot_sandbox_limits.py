@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from sandboxes.common import Clock, FaultConfig, ServerThread, SlidingWindowLimiter
-from sandboxes.hubspot import HubSpotSandboxConfig, create_app
+from renkei.sandboxes.common import Clock, FaultConfig, ServerThread, SlidingWindowLimiter
+from renkei.sandboxes.hubspot import HubSpotSandboxConfig, create_app
 
 TOKEN = "hs-limits-test-token"
 T0 = 1_780_000_000_000

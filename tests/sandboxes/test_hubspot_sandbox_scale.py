@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from sandboxes.common import Clock, ServerThread
-from sandboxes.hubspot import HubSpotSandboxConfig, create_app
+from renkei.sandboxes.common import Clock, ServerThread
+from renkei.sandboxes.hubspot import HubSpotSandboxConfig, create_app
 
 TOKEN = "hs-scale-test-token"
 T1 = 1_780_000_000_000

@@ -19,9 +19,9 @@ from hubspot.crm import objects as ho  # noqa: E402
 from hubspot.crm.associations import v4 as av4  # noqa: E402
 from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate  # noqa: E402
 
-from sandboxes import demo_data as demo  # noqa: E402
-from sandboxes.common import ServerThread  # noqa: E402
-from sandboxes.hubspot import HubSpotSandboxConfig, create_app  # noqa: E402
+from renkei.sandboxes import demo_data as demo  # noqa: E402
+from renkei.sandboxes.common import ServerThread  # noqa: E402
+from renkei.sandboxes.hubspot import HubSpotSandboxConfig, create_app  # noqa: E402
 
 TOKEN = "hs-sdk-test-token"
 

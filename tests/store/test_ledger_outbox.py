@@ -6,7 +6,7 @@ import time
 
 import sqlalchemy
 
-from store.repo import Store
+from renkei.store.repo import Store
 
 
 def test_what_is_sent_belongs_to_the_claim(store: Store):

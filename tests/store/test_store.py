@@ -9,13 +9,13 @@ from datetime import datetime, timezone
 import pytest
 import sqlalchemy
 
-from store.repo import IdConflict, Store
+from renkei.store.repo import IdConflict, Store
 
 
 def test_migration_upgrades_an_empty_database_to_head(db_url):
     from alembic.script import ScriptDirectory
 
-    from store.db import alembic_config, make_engine, migrate
+    from renkei.store.db import alembic_config, make_engine, migrate
 
     migrate(db_url)
     engine = make_engine(db_url)
@@ -35,8 +35,8 @@ def test_migrations_match_the_models(db_url):
     from alembic.migration import MigrationContext
     from sqlmodel import SQLModel
 
-    import store.models  # noqa: F401
-    from store.db import make_engine, migrate
+    import renkei.store.models  # noqa: F401
+    from renkei.store.db import make_engine, migrate
 
     migrate(db_url)
     engine = make_engine(db_url)
@@ -163,8 +163,8 @@ def test_concurrent_threads_get_exactly_one_winner(store: Store):
 def test_personal_values_at_rest_are_keyed_hashes(tmp_path, monkeypatch):
     """What a 3-way merge base keeps of personal data: a keyed hash per value — equal values (under the
     merge's equality) hash equal, nothing can be read back, another key gives other hashes."""
-    from domain.ownership import is_protected, reveal_protected
-    from store.repo import personal_key, protect_personal
+    from renkei.domain.ownership import is_protected, reveal_protected
+    from renkei.store.repo import personal_key, protect_personal
 
     monkeypatch.setenv("RENKEI_HOME", str(tmp_path / "h1"))
     key = personal_key()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 
-from store.repo import IdConflict, Store
+from renkei.store.repo import IdConflict, Store
 
 N = 8
 

@@ -17,7 +17,7 @@ from prefect import flow, get_run_logger, suspend_flow_run
 if __package__ in (None, ""):  # run as a script: make the repo root importable (tasks.approval_form)
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tasks.approval_form import ApprovalDecision  # noqa: E402
+from renkei.tasks.approval_form import ApprovalDecision  # noqa: E402
 
 FLOW_NAME = "renkei-ui-approval-fixture"
 DESCRIPTION = "### 請求書承認\n**¥1,100**"

@@ -37,10 +37,10 @@ def test_finance_approves_in_the_prefect_ui(hubspot_sandbox, freee_sandbox, tmp_
     from playwright.sync_api import sync_playwright
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from deployments.serve import Runner
-    from flows.order_to_invoice import order_to_invoice
+    from renkei.deployments.serve import Runner
+    from renkei.flows.order_to_invoice import order_to_invoice
     from renkei.prefect_server import free_port, prefect_server
-    from tasks.runtime import get_runtime, reset_runtime
+    from renkei.tasks.runtime import get_runtime, reset_runtime
     from tests.flows.builders import freee_invoices, freee_partner, hs_company, hs_deal
 
     env = {

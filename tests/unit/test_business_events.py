@@ -3,7 +3,7 @@ data; which review rows count as opened; the token store the runtime picks."""
 
 from __future__ import annotations
 
-from tasks.events import INVOICE_CREATED, PAYMENT_APPLIED, REVIEW_OPENED, add_reviews, business_events
+from renkei.tasks.events import INVOICE_CREATED, PAYMENT_APPLIED, REVIEW_OPENED, add_reviews, business_events
 
 
 def test_invoice_created_and_payment_applied_name_their_records():
@@ -29,8 +29,8 @@ def test_invoice_created_and_payment_applied_name_their_records():
 
 
 def test_only_reviews_this_batch_opened_become_events(tmp_path):
-    from store.repo import Store
-    from tasks.reporting import RunReport
+    from renkei.store.repo import Store
+    from renkei.tasks.reporting import RunReport
 
     store = Store.open(f"sqlite:///{tmp_path / 'r.db'}", cached=False)
     report = RunReport(flow="customer-sync", flow_run_id="run-1")
@@ -45,10 +45,10 @@ def test_only_reviews_this_batch_opened_become_events(tmp_path):
 
 
 def test_runtime_token_store_is_the_state_store_and_adopts_a_token_file(tmp_path, monkeypatch):
-    from connectors.freee.auth import DbTokenStore, FileTokenStore, TokenSet
+    from renkei.connectors.freee.auth import DbTokenStore, FileTokenStore, TokenSet
     from renkei.settings import Settings
-    from store.repo import Store
-    from tasks.runtime import freee_token_store
+    from renkei.store.repo import Store
+    from renkei.tasks.runtime import freee_token_store
 
     settings = Settings(home=tmp_path, freee_company_id=7, data_key="k" * 32,
                         database_url=f"sqlite:///{tmp_path / 'r.db'}")

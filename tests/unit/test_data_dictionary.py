@@ -1,5 +1,5 @@
 from renkei.datadict import DATA_DICTIONARY_PATH, render
-from domain.model import CANONICAL_MODELS
+from renkei.domain.model import CANONICAL_MODELS
 
 
 def test_data_dictionary_is_up_to_date():

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.dates import (
+from renkei.domain.dates import (
     TOKYO,
     BusinessDayShift,
     add_months,
@@ -21,7 +21,7 @@ from domain.dates import (
     to_tokyo_date,
     today_tokyo,
 )
-from domain.model import PaymentTerms
+from renkei.domain.model import PaymentTerms
 
 UTC = timezone.utc
 MONTH_END_NEXT_MONTH_END = PaymentTerms(closing_day=0, pay_month_offset=1, pay_day=0)  # 月末締め翌月末払い

@@ -9,9 +9,9 @@ from datetime import datetime, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.hashing import HASH_VERSION, canonical_fields, canonical_json, content_hash
-from domain.model import Address, Company
-from domain.ownership import apply_updates, default_policy, plan_merge, same
+from renkei.domain.hashing import HASH_VERSION, canonical_fields, canonical_json, content_hash
+from renkei.domain.model import Address, Company
+from renkei.domain.ownership import apply_updates, default_policy, plan_merge, same
 
 REC = {
     "crm_id": "c1",

@@ -1,6 +1,6 @@
 import pytest
 
-from domain.identifiers import (
+from renkei.domain.identifiers import (
     check_registration_number,
     corporate_number_is_valid,
     houjin_check_digit,

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.dates import BusinessDayShift
-from domain.invoice import (
+from renkei.domain.dates import BusinessDayShift
+from renkei.domain.invoice import (
     REDUCED_RATE_MARK,
     InvoiceParams,
     amount_discrepancy,
@@ -25,8 +25,8 @@ from domain.invoice import (
     resolve_tax_category,
     subscription_invoice_reference,
 )
-from domain.model import Company, Deal, InvoiceLine, LineItem, PaymentTerms, RateTotal, TaxCategory, TaxEntryMethod
-from domain.money import Rounding
+from renkei.domain.model import Company, Deal, InvoiceLine, LineItem, PaymentTerms, RateTotal, TaxCategory, TaxEntryMethod
+from renkei.domain.money import Rounding
 
 ISSUER_REG = "T7010705000725"
 S10, R8 = TaxCategory.STANDARD_10, TaxCategory.REDUCED_8

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from domain.exceptions import ExceptionReason, ExceptionRules, ReasonCode, evaluate, validate_invoice
-from domain.invoice import InvoiceParams, build_invoice
-from domain.model import Company, Deal, EntityKind, LineItem, RateTotal, TaxCategory
+from renkei.domain.exceptions import ExceptionReason, ExceptionRules, ReasonCode, evaluate, validate_invoice
+from renkei.domain.invoice import InvoiceParams, build_invoice
+from renkei.domain.model import Company, Deal, EntityKind, LineItem, RateTotal, TaxCategory
 
 PARAMS = InvoiceParams(issuer_name="連携株式会社", issuer_registration_number="T7010705000725",
                        issue_date=date(2026, 11, 10))

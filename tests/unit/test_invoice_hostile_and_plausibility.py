@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from domain.exceptions import ExceptionRules, ReasonCode, evaluate
-from domain.invoice import InvoiceParams, build_invoice, line_problem, lines_subtotal
-from domain.model import Company, Deal, LineItem
-from domain.plausibility import PlausibilityRules
+from renkei.domain.exceptions import ExceptionRules, ReasonCode, evaluate
+from renkei.domain.invoice import InvoiceParams, build_invoice, line_problem, lines_subtotal
+from renkei.domain.model import Company, Deal, LineItem
+from renkei.domain.plausibility import PlausibilityRules
 
 TODAY = date(2026, 12, 5)
 ISSUER = "T" + "7010705000725"
@@ -107,7 +107,7 @@ def test_an_unusable_billing_email_goes_to_review():
 
 
 def test_markup_never_renders_in_artifact_rows_or_run_names():
-    from tasks.reporting import RunReport, plain_text
+    from renkei.tasks.reporting import RunReport, plain_text
 
     assert plain_text("<b>株式会社X</b>") == " b 株式会社X /b "
     assert plain_text("株式会社A&B") == "株式会社A&B"  # no markup: unchanged

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from domain.invoice import NumberFormat
+from renkei.domain.invoice import NumberFormat
 from renkei.policy import InvoiceNumberingPolicy, load_policy
 
 
@@ -60,7 +60,7 @@ def _rt(store, **numbering):
 
 
 def test_the_number_lives_in_the_claim_and_is_reused(store):
-    from tasks.invoicing import reserve_invoice_number
+    from renkei.tasks.invoicing import reserve_invoice_number
 
     rt = _rt(store)
     day = date(2026, 12, 5)
@@ -82,7 +82,7 @@ def test_the_number_lives_in_the_claim_and_is_reused(store):
 
 
 def test_concurrent_reservations_are_unique_and_gapless(store):
-    from tasks.invoicing import reserve_invoice_number
+    from renkei.tasks.invoicing import reserve_invoice_number
 
     rt = _rt(store, format="N{seq}", reset="never")
     keys = [f"invoice:deal:{n}" for n in range(24)]

@@ -1,6 +1,6 @@
 import logging
 
-from connectors.http import register_secret
+from renkei.connectors.http import register_secret
 from renkei.logmask import MaskingFilter, mask_text
 
 

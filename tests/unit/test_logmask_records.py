@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import logging
 
-from connectors.http import register_secret
+from renkei.connectors.http import register_secret
 from renkei import logmask
 
 

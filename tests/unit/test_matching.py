@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import domain.matching as matching
-from domain.identifiers import houjin_check_digit
-from domain.matching import MatchIndex, MatchKind, Rule, legal_ids, match, match_batch
-from domain.model import Address, Company, EntityKind
+import renkei.domain.matching as matching
+from renkei.domain.identifiers import houjin_check_digit
+from renkei.domain.matching import MatchIndex, MatchKind, Rule, legal_ids, match, match_batch
+from renkei.domain.model import Address, Company, EntityKind
 
 
 def corp(base12: str) -> str:

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from domain.model import BankDeposit, Company, Deal, EntityKind, Invoice, LineItem, Product, TaxCategory
+from renkei.domain.model import BankDeposit, Company, Deal, EntityKind, Invoice, LineItem, Product, TaxCategory
 
 
 def field_of(exc: ValidationError) -> tuple:

@@ -3,7 +3,7 @@ from decimal import Decimal
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from domain.money import NonNegativeYen, Rounding, Yen, format_yen, round_yen, to_decimal
+from renkei.domain.money import NonNegativeYen, Rounding, Yen, format_yen, round_yen, to_decimal
 
 
 class M(BaseModel):

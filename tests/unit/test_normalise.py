@@ -1,6 +1,6 @@
 import pytest
 
-from domain.normalise import (
+from renkei.domain.normalise import (
     fold_small_kana,
     mask_personal,
     normalise_company_name,

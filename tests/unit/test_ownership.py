@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain.model import Company
-from domain.ownership import (
+from renkei.domain.model import Company
+from renkei.domain.ownership import (
     ChangeAction,
     Direction,
     FieldPolicy,

@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
-from domain.model import BankDeposit
-from domain.payer import PAYER_NAME_MAX, is_organisation_payer, payer_display, payer_name_from_bank, redact_payer
+from renkei.domain.model import BankDeposit
+from renkei.domain.payer import PAYER_NAME_MAX, is_organisation_payer, payer_display, payer_name_from_bank, redact_payer
 
 
 @pytest.mark.parametrize(("raw", "name"), [

@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from domain.plausibility import (EMAIL_INVALID, MARKUP_IN_TEXT, PlausibilityRules, amount_problem, date_problem,
+from renkei.domain.plausibility import (EMAIL_INVALID, MARKUP_IN_TEXT, PlausibilityRules, amount_problem, date_problem,
                                  email_problem, markup_problem, text_findings)
 
 TODAY = date(2026, 12, 5)

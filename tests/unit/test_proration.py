@@ -10,11 +10,11 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from domain.dates import days_in_month
-from domain.invoice import REDUCED_RATE_MARK, InvoiceParams, build_invoice
-from domain.model import Company, Deal, LineItem, TaxCategory
-from domain.money import Rounding
-from domain.proration import (
+from renkei.domain.dates import days_in_month
+from renkei.domain.invoice import REDUCED_RATE_MARK, InvoiceParams, build_invoice
+from renkei.domain.model import Company, Deal, LineItem, TaxCategory
+from renkei.domain.money import Rounding
+from renkei.domain.proration import (
     BillingFrequency,
     BillingPeriod,
     CancelMode,

@@ -7,9 +7,9 @@ from datetime import date
 import pytest
 from pydantic import ValidationError
 
-from domain.model import BankDeposit, Company, Invoice
-from domain.reconciliation_index import name_similarity
-from domain.reconciliation import (
+from renkei.domain.model import BankDeposit, Company, Invoice
+from renkei.domain.reconciliation_index import name_similarity
+from renkei.domain.reconciliation import (
     AliasSource,
     FeeMode,
     FitKind,

@@ -7,7 +7,7 @@ shows both scores and the margin."""
 
 from __future__ import annotations
 
-from domain.reconciliation import MatchKind, ReasonCode, ReconciliationPolicy, reconcile_deposit
+from renkei.domain.reconciliation import MatchKind, ReasonCode, ReconciliationPolicy, reconcile_deposit
 from tests.unit.test_reconciliation import dep, inv, yamada
 
 

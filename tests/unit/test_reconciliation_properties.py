@@ -8,8 +8,8 @@ from datetime import date, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.model import BankDeposit
-from domain.reconciliation import (
+from renkei.domain.model import BankDeposit
+from renkei.domain.reconciliation import (
     FeeMode,
     MatchKind,
     OpenInvoice,

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.revenue import (
+from renkei.domain.revenue import (
     JournalEntry,
     allocate_by_ssp,
     deferred_balance,
@@ -184,6 +184,6 @@ def test_largest_remainder_sums_exactly(total, weights) -> None:
 
 
 def test_docstring_examples() -> None:
-    import domain.revenue
+    import renkei.domain.revenue
 
-    assert doctest.testmod(domain.revenue).failed == 0
+    assert doctest.testmod(renkei.domain.revenue).failed == 0

@@ -3,8 +3,8 @@ compare under the merge's own equality."""
 
 from __future__ import annotations
 
-from domain.normalise import safe_text
-from domain.ownership import comparable, is_protected, plan_merge, protect_value, reveal_protected
+from renkei.domain.normalise import safe_text
+from renkei.domain.ownership import comparable, is_protected, plan_merge, protect_value, reveal_protected
 
 KEY = b"k" * 32
 

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from domain.money import Rounding
+from renkei.domain.money import Rounding
 from renkei.policy import load_policy
 from renkei.settings import Settings, redact_url
 

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.model import InvoiceLine, RateTotal, TaxCategory, TaxEntryMethod
-from domain.money import Rounding
-from domain.tax import (
+from renkei.domain.model import InvoiceLine, RateTotal, TaxCategory, TaxEntryMethod
+from renkei.domain.money import Rounding
+from renkei.domain.tax import (
     CATEGORY_ORDER,
     TaxableAmount,
     compare_rounding,
@@ -166,6 +166,6 @@ def test_exclusive_total_is_subtotals_plus_tax(pairs, rule) -> None:
 
 
 def test_docstring_examples() -> None:
-    import domain.tax
+    import renkei.domain.tax
 
-    assert doctest.testmod(domain.tax).failed == 0
+    assert doctest.testmod(renkei.domain.tax).failed == 0
