@@ -58,41 +58,105 @@ class WriteResult(Generic[T]):
     details: Any = None
 
 
-@runtime_checkable
-class CRMConnector(Protocol):
-    """A CRM (HubSpot today)."""
+@dataclass(frozen=True)
+class CRMCapabilities:
+    """What a CRM can do; flows branch on these flags, never on the system's name."""
 
+    name: str  # registry key: "hubspot", "salesforce"
+    label: str  # shown to people: "HubSpot", "Salesforce"
+    merges: bool = False  # the CRM merges records (a merged-away id must be followed)
+    line_items: bool = True  # deals carry product lines
+    owners: bool = True  # deals have an owner (sales rep) id
+    daily_api_limit: int | None = None  # calls per 24 h the org may spend (None: no daily cap)
+
+
+@dataclass(frozen=True)
+class ERPCapabilities:
+    """What an ERP / accounting system can do; flows branch on these flags, never on the system's name."""
+
+    name: str  # registry key: "freee", "moneyforward"
+    label: str  # shown to people: "freee", "Money Forward クラウド請求書"
+    bank_lines: bool = True  # deposits (bank statement lines) can be read and matched to invoices (消込)
+    payment_status: bool = True  # an invoice's paid / unpaid status can be read
+    record_payments: bool = True  # Renkei can record a payment against an invoice
+    journals: bool = True  # manual journals can be posted (revenue allocation 売上按分)
+    partner_codes: bool = True  # partners carry a code the company may require
+    departments: bool = False  # partners have departments (請求先部署) that hold the address
+    item_cost: bool = False  # items carry a cost price (原価)
+    item_stock: bool = False  # items carry a stock count (在庫数)
+    erp_numbering: bool = True  # the ERP can number invoices itself
+
+
+# ------------------------------------------------------------------------------------------------
+# The contract: everything flows and tasks need from a CRM or an ERP. It is composed of parts so
+# that each area (companies & products, deals & money) is kept in one place; a connector implements
+# the composed protocol, and the conformance suites (tests/connectors/conformance/) check it.
+# ------------------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class CRMCompanies(Protocol):
+    """CRM: companies and products (customer-sync, product-sync)."""
+
+    # == companies & products: start ==
     def iter_company_changes(self, since: Any = None) -> Iterator[ChangeBatch[MapResult[Company]]]: ...
 
     def upsert_companies(self, companies: Sequence[Company], id_property: str) -> list[WriteResult[Company]]: ...
 
     def update_company_properties(self, updates: Mapping[str, Mapping[str, Any]]) -> list[WriteResult[Any]]: ...
 
+    def upsert_products(self, products: Sequence[Product]) -> list[WriteResult[Product]]: ...
+    # == companies & products: end ==
+
+
+@runtime_checkable
+class CRMDeals(Protocol):
+    """CRM: deals, line items and write-backs (order-to-invoice, payment-writeback, proration)."""
+
+    # == deals: start ==
     def iter_deal_changes(self, since: Any = None) -> Iterator[ChangeBatch[MapResult[Deal]]]: ...
 
     def get_deals(self, ids: Sequence[str], *, with_line_items: bool = True) -> list[MapResult[Deal]]: ...
 
     def update_deal_properties(self, updates: Mapping[str, Mapping[str, Any]]) -> list[WriteResult[Any]]: ...
 
-    def upsert_products(self, products: Sequence[Product]) -> list[WriteResult[Product]]: ...
-
     def won_stage_ids(self) -> set[str]: ...
+    # == deals: end ==
 
 
 @runtime_checkable
-class ERPConnector(Protocol):
-    """An ERP / accounting system (freee today). Money is int yen; dates are Asia/Tokyo business dates."""
+class CRMConnector(CRMCompanies, CRMDeals, Protocol):
+    """A CRM (HubSpot, Salesforce)."""
 
-    # partners (取引先)
+    capabilities: CRMCapabilities
+
+    def prepare(self) -> None:
+        """Make sure the CRM holds what Renkei writes (custom properties / fields); idempotent."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class ERPPartnersItems(Protocol):
+    """ERP: partners (取引先) and items (品目) (customer-sync, product-sync)."""
+
+    # == partners & items: start ==
     def iter_partners(self) -> Iterator[list[MapResult[Company]]]: ...
 
     def create_partner(self, company: Company) -> Company: ...
 
     def update_partner(self, company: Company) -> Company: ...
 
-    # items (品目)
     def iter_items(self) -> Iterator[list[MapResult[Product]]]: ...
+    # == partners & items: end ==
 
+
+@runtime_checkable
+class ERPMoney(Protocol):
+    """ERP: invoices, payments, deposits, journals (order-to-invoice, payment-writeback, proration)."""
+
+    # == money: start ==
     # invoices (請求書): create only after a reference lookup (exactly-once)
     def find_invoice_by_reference(self, reference: str) -> Invoice | None: ...
 
@@ -104,6 +168,16 @@ class ERPConnector(Protocol):
     def iter_deposits(self, since: date | None = None) -> Iterator[ChangeBatch[BankDeposit]]: ...
 
     def record_payment(self, payment: Payment) -> Payment: ...
+    # == money: end ==
+
+
+@runtime_checkable
+class ERPConnector(ERPPartnersItems, ERPMoney, Protocol):
+    """An ERP / accounting system (freee, Money Forward). Money is int yen; dates are Asia/Tokyo business dates."""
+
+    capabilities: ERPCapabilities
+
+    def close(self) -> None: ...
 
 
 def failed(results: Iterable[WriteResult[Any]]) -> list[WriteResult[Any]]:

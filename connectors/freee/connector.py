@@ -15,6 +15,8 @@ from datetime import date
 from typing import Any
 
 from renkei.connectors.base import ChangeBatch, MapResult
+from renkei.connectors.freee.money_ops import FreeeMoneyOps
+from renkei.connectors.freee.partner_ops import FreeePartnerOps
 from renkei.connectors.freee.client import FreeeClient
 from renkei.connectors.http import BadRequest, PermanentError
 from renkei.connectors.freee.mapping import (
@@ -141,7 +143,7 @@ class FreeeConnectorConfig:
 
 
 @dataclass
-class FreeeConnector:
+class FreeeConnector(FreeePartnerOps, FreeeMoneyOps):
     """Implements :class:`connectors.base.ERPConnector` for freee会計 + freee請求書."""
 
     client: FreeeClient

@@ -7,10 +7,12 @@ from typing import Any, Iterator, Mapping, Sequence
 from renkei.connectors.base import ChangeBatch, MapResult, WriteResult
 from renkei.connectors.hubspot import mapping as m
 from renkei.connectors.hubspot.client import HubSpotClient, Watermark
+from renkei.connectors.hubspot.company_ops import HubSpotCompanyOps
+from renkei.connectors.hubspot.deal_ops import HubSpotDealOps
 from renkei.domain.model import Company, Deal, Product
 
 
-class HubSpotCRM:
+class HubSpotCRM(HubSpotCompanyOps, HubSpotDealOps):
     """Canonical-model façade over :class:`HubSpotClient` (satisfies ``CRMConnector``)."""
 
     def __init__(self, client: HubSpotClient, *, lookback_ms: int = 0, ensure_properties: bool = True):
