@@ -161,11 +161,7 @@ def convert(describe: Mapping[str, Any], value: Any) -> Any:
         return _datetime(value)
     if t == "reference" or t == "id":
         return str(value)
-    s = str(value)
-    length = describe.get("length") or 0
-    if length and len(s) > length:
-        raise ValueError(f"longer than {length} characters")
-    return s
+    return str(value)  # lengths, picklists and e-mail shapes are Salesforce's to judge (per-record errors)
 
 
 __all__ = ["ALIASES", "CustomField", "OBJECTS", "RENKEI_FIELDS", "convert", "field_name"]
