@@ -13,7 +13,7 @@ from renkei.connectors.base import CRMConnector
 from renkei.connectors.http import QuotaExhausted, Unauthorized
 from renkei.connectors.salesforce import SalesforceClient, SalesforceCRM, SalesforceSettings, SalesforceSetupError
 from renkei.domain.model import Address, Company, Product, TaxCategory
-from renkei.sandboxes.common import Clock, ServerThread
+from renkei.sandboxes.common import Clock, FaultConfig, ServerThread
 from renkei.sandboxes.salesforce import SalesforceSandboxConfig, create_app
 from renkei.sandboxes.salesforce.spec import SPEC
 
@@ -204,3 +204,32 @@ def test_setup_check_daily_budget_and_auth(caplog):
     text = caplog.text
     assert tokens and not any(t in text for t in tokens)
     assert SECRET not in text and "not-the-secret" not in text and "PRIVATE KEY" not in text
+
+
+def test_injected_faults_are_retried_without_losing_records():
+    server = serve(seed="demo", faults=FaultConfig(fault_rate=0.35, fault_seed=7, kinds=("5xx", "drop")))
+    try:
+        crm = connector(server, query_batch_size=200)
+        crm.prepare()
+        deals = [r for b in crm.iter_deal_changes(None) for r in b.records]
+        assert len(deals) == 34 and all(r.ok for r in deals)  # 33 + the merged duplicate's, re-parented
+        assert server.app.state.faults.injected and crm.client.stats.retries > 0
+        crm.close()
+    finally:
+        server.stop()
+
+
+def test_registry_builds_salesforce_from_its_own_settings(demo, monkeypatch):
+    from renkei.connectors import registry
+
+    entry = registry.entry("crm", "salesforce")
+    spec = entry.sandbox_spec()
+    assert spec is SPEC and spec.default_port == 8083
+    for k, v in spec.env(demo.url, demo.app).items():
+        monkeypatch.setenv(k, v)
+    crm = entry.builder()(None, None, None)
+    try:
+        assert isinstance(crm, SalesforceCRM) and crm.client.auth.method == "client_credentials"
+        assert crm.won_stage_ids() == {"Closed Won"}
+    finally:
+        crm.close()

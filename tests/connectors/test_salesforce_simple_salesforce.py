@@ -4,6 +4,7 @@ by external ID, describe, limits, and Salesforce's errors surfacing as the libra
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -125,6 +126,10 @@ def test_crud_upsert_describe_limits_and_errors(org, sf):
     with pytest.raises(SalesforceResourceNotFound) as gone:
         sf.Account.get(rid)
     assert gone.value.content[0]["errorCode"] == "ENTITY_IS_DELETED"
+    now = datetime.now(timezone.utc)
+    window = (now - timedelta(minutes=5), now + timedelta(minutes=1))
+    assert rid in [d["id"] for d in sf.Account.deleted(*window)["deletedRecords"]]
+    assert rid not in sf.Account.updated(*window)["ids"]
     assert sf.api_usage["api-usage"].total == 15000
 
     org.app.state.daily.set_used(15000)
