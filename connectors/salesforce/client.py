@@ -338,10 +338,13 @@ class SalesforceClient:
     # -- writing (sObject Collections)
     def _collection(self, method: str, path: str, records: Sequence[Mapping[str, Any]], *,
                     all_or_none: bool = False) -> list[WriteResult[dict]]:
+        """One call per ≤ 200 records. Creates are not retried (a lost response must not create twice: the
+        caller's next run finds what exists); updates and upserts by external ID are idempotent and are."""
         results: list[WriteResult[dict]] = []
         for start in range(0, len(records), COLLECTION_LIMIT):
             chunk = list(records[start:start + COLLECTION_LIMIT])
-            _, data = self.request(method, path, json={"allOrNone": all_or_none, "records": chunk})
+            _, data = self.request(method, path, json={"allOrNone": all_or_none, "records": chunk},
+                                   retry=method != "POST")
             for i, (rec, res) in enumerate(zip(chunk, data or [])):
                 ok = bool(res.get("success"))
                 errors = res.get("errors") or []
