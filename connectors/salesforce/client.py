@@ -20,6 +20,7 @@ JSON numbers are parsed as ``Decimal`` (money is never a float).
 
 from __future__ import annotations
 
+import email.utils
 import json
 import logging
 import re
@@ -42,6 +43,7 @@ from .settings import SalesforceSettings
 log = logging.getLogger("renkei.connectors.salesforce")
 
 COLLECTION_LIMIT = 200
+SETTLE_SECONDS = 2  # a SystemModstamp second this far behind the org's clock can get no new writes
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 _ID = re.compile(r"^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$")
 
@@ -70,6 +72,21 @@ def parse_salesforce_error(response: httpx.Response) -> ErrorInfo:
             info.retryable = True
         return info
     return default_error_parser(response)
+
+
+class ServerClock:
+    """The org's time as its last response's ``Date`` header said (second resolution)."""
+
+    def __init__(self) -> None:
+        self.now: datetime | None = None
+
+    def observe(self, response: httpx.Response) -> None:
+        values = response.headers.get_list("date")
+        if values:
+            try:
+                self.now = email.utils.parsedate_to_datetime(values[-1]).astimezone(timezone.utc)
+            except (TypeError, ValueError):
+                pass
 
 
 class ApiBudget:
@@ -217,9 +234,11 @@ class SalesforceClient:
             transport = httpx.HTTPTransport(verify=str(self.settings.ca_bundle), retries=0)
         self.auth = auth or SalesforceAuth(self.settings, transport=transport)
         self.budget = ApiBudget(self.settings.daily_budget_share, self.settings.daily_api_limit)
+        self.server_clock = ServerClock()
         cfg = HttpConfig(base_url="", auth=BearerAuth(self.auth.access_token, refresh=self.auth.refresh),
                          timeout=self.settings.timeout, max_attempts=max_attempts, backoff_initial=backoff_initial,
-                         error_parser=parse_salesforce_error, response_hooks=(self.budget.observe,),
+                         error_parser=parse_salesforce_error,
+                         response_hooks=(self.budget.observe, self.server_clock.observe),
                          transport=transport)
         if sleep is not None:
             cfg.sleep = sleep
@@ -302,8 +321,12 @@ class SalesforceClient:
         """Records changed after ``since`` in ``(SystemModstamp, Id)`` order, one :class:`ChangeBatch` per page with
         the :class:`Watermark` of its last record (commit it once the page is processed).
 
-        ``lookback_seconds`` re-reads that overlap before the watermark (then ties are re-read too, which is
-        harmless); with 0 the read resumes strictly after ``(SystemModstamp, Id)``."""
+        Salesforce stamps whole seconds. A watermark ``(t, Id)`` resumes strictly after that record — ties at
+        ``t`` are broken by Id, so nothing is skipped or read twice — but only once the org's clock (the
+        ``Date`` of the response) is at least :data:`SETTLE_SECONDS` past ``t``: until then a write in second
+        ``t`` to a record with a lower Id could still come, so the watermark is ``(t)`` alone and the next read
+        re-reads second ``t`` (harmless). ``lookback_seconds`` re-reads that much more (long transactions
+        commit with an earlier ``SystemModstamp``)."""
         wm = Watermark.decode(since)
         conds = []
         if wm is not None:
@@ -325,7 +348,10 @@ class SalesforceClient:
             if not records:
                 continue
             last = records[-1]
-            yield ChangeBatch(records, Watermark(parse_sf_datetime(last["SystemModstamp"]), last["Id"]), done)
+            ts = parse_sf_datetime(last["SystemModstamp"])
+            now = self.server_clock.now
+            settled = now is not None and (now - ts).total_seconds() >= SETTLE_SECONDS
+            yield ChangeBatch(records, Watermark(ts, last["Id"] if settled else None), done)
 
     def retrieve(self, sobject: str, ids: Sequence[str], fields: Sequence[str]) -> list[dict | None]:
         """``GET composite/sobjects/{type}?ids=…`` (≤ 200 per call); None for ids that do not exist."""
@@ -373,5 +399,5 @@ class SalesforceClient:
                                 all_or_none=all_or_none)
 
 
-__all__ = ["ApiBudget", "COLLECTION_LIMIT", "SalesforceClient", "Watermark", "is_record_id", "parse_salesforce_error",
+__all__ = ["ApiBudget", "COLLECTION_LIMIT", "SETTLE_SECONDS", "ServerClock", "SalesforceClient", "Watermark", "is_record_id", "parse_salesforce_error",
            "parse_sf_datetime", "soql_datetime", "soql_string", "to_json_value"]

@@ -20,6 +20,7 @@ from collections import deque
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Callable
+from email.utils import formatdate
 from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
@@ -210,6 +211,9 @@ def create_app(config: SalesforceSandboxConfig | None = None) -> FastAPI:
                            {"Sforce-Limit-Info": daily.header()})
         response = await call_next(request)
         response.headers["Sforce-Limit-Info"] = daily.header()
+        # the org's clock (SystemModstamp's timeline), also when the test clock is frozen; uvicorn's own Date
+        # header comes first, this one last
+        response.headers["Date"] = formatdate(clock.now_ms() / 1000, usegmt=True)
         return response
 
     # ------------------------------------------------------------------ OAuth

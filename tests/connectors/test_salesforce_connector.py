@@ -113,20 +113,29 @@ def test_cursor_never_skips_or_repeats_same_second_ties():
         store = server.app.state.store
         ids = [store.create("Account", {"Name": f"同時刻 {i}"}) for i in range(450)]  # one SystemModstamp
         crm = connector(server, query_batch_size=200)
+        # read within the same second: the watermark cannot tie-break yet, the next read re-reads that second
+        fresh = list(crm.iter_company_changes(None))
+        assert all(b.watermark.after_id is None for b in fresh)
+        store.update("Account", ids[0], {"Phone": "03-0000-0001"})  # same second, lowest Id, after the read
+        again = [r.source_id for b in crm.iter_company_changes(str(fresh[-1].watermark)) for r in b.records]
+        assert sorted(again) == sorted(ids) and len(again) == 450  # nothing missed (ids[0] moved to the end)
+
+        clock.advance(5000)  # the second has settled: watermarks now carry the Id
         batches = list(crm.iter_company_changes(None))
         assert [len(b.records) for b in batches] == [200, 200, 50] and batches[-1].exhausted
-        assert [r.source_id for b in batches for r in b.records] == ids
+        assert sorted(r.source_id for b in batches for r in b.records) == sorted(ids)
+        order = [r.source_id for b in batches for r in b.records]
         # resuming from any page's watermark continues exactly after it (ties broken by Id)
         resumed = [r.source_id for b in crm.iter_company_changes(batches[0].watermark) for r in b.records]
-        assert resumed == ids[200:]
+        assert resumed == order[200:]
         encoded = str(batches[-1].watermark)
-        assert list(crm.iter_company_changes(encoded)) == []
-        # a write in the same second after the read, and one a second later, are both picked up once
+        assert "|" in encoded and list(crm.iter_company_changes(encoded)) == []
+        # later writes, a new record and an old one changed, are picked up once each
         late = store.create("Account", {"Name": "同時刻 後着"})
         clock.advance(1000)
-        store.update("Account", ids[0], {"Phone": "03-0000-0000"})
+        store.update("Account", ids[1], {"Phone": "03-0000-0000"})
         after = [r.source_id for b in crm.iter_company_changes(encoded) for r in b.records]
-        assert after == [late, ids[0]]
+        assert after == [late, ids[1]]
         crm.close()
     finally:
         server.stop()
