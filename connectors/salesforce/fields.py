@@ -69,6 +69,8 @@ RENKEI_FIELDS: tuple[CustomField, ...] = (
     CustomField("Product2", "Renkei_Item_Code__c", "Text", "ERP 品目コード", 64, external_id=True, unique=True),
     CustomField("Product2", "Renkei_ERP_Item_Id__c", "Text", "ERP 品目ID", 64),
     CustomField("Product2", "Renkei_Tax_Category__c", "Picklist", "税区分", values=_TAX),
+    CustomField("Product2", "Renkei_Cost_Price__c", "Currency", "原価"),
+    CustomField("Product2", "Renkei_Stock__c", "Number", "在庫数"),
 )
 OBJECTS = ("Account", "Opportunity", "OpportunityLineItem", "Product2")
 

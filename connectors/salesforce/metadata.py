@@ -37,7 +37,8 @@ def field_xml(f: CustomField) -> str:
     elif f.type == "Checkbox":
         body += ["    <type>Checkbox</type>", "    <defaultValue>false</defaultValue>"]
     elif f.type in ("Currency", "Number"):
-        body += [f"    <type>{f.type}</type>", "    <precision>18</precision>", "    <scale>0</scale>"]
+        scale = 4 if f.name == "Renkei_Stock__c" else 0
+        body += [f"    <type>{f.type}</type>", "    <precision>18</precision>", f"    <scale>{scale}</scale>"]
     elif f.type == "Picklist":
         values = "".join(f"\n                <value><fullName>{v}</fullName><default>false</default>"
                          f"<label>{v}</label></value>" for v in f.values)
@@ -70,7 +71,7 @@ def tooling_body(f: CustomField) -> dict:
     if f.type == "Text":
         meta.update(length=f.length or 255, externalId=f.external_id, unique=f.unique)
     elif f.type in ("Currency", "Number"):
-        meta.update(precision=18, scale=0)
+        meta.update(precision=18, scale=4 if f.name == "Renkei_Stock__c" else 0)
     elif f.type == "Checkbox":
         meta.update(defaultValue="false")
     elif f.type == "Picklist":

@@ -168,6 +168,8 @@ RENKEI_FIELDS: dict[str, tuple[Field, ...]] = {
         C("Renkei_Item_Code__c", label="ERP 品目コード", length=64, external_id=True, unique=True),
         C("Renkei_ERP_Item_Id__c", label="ERP 品目ID", length=64),
         C("Renkei_Tax_Category__c", "picklist", "税区分", 40, picklist=TAX_CATEGORIES),
+        C("Renkei_Cost_Price__c", "currency", "原価", precision=18, scale=0),
+        C("Renkei_Stock__c", "double", "在庫数", precision=18, scale=4),
     ),
 }
 
