@@ -8,6 +8,8 @@ from .client import SalesforceClient
 from .connector import SalesforceCRM
 from .settings import SalesforceSettings
 
+SETTINGS = SalesforceSettings  # the registry's settings_class(): RENKEI_SALESFORCE_*
+
 
 def build(settings: Any = None, store: Any = None, policy: Any = None) -> SalesforceCRM:
     """The Salesforce CRM connector; its settings are its own (:class:`SalesforceSettings`, read from the
