@@ -66,6 +66,7 @@ RENKEI_FIELDS: tuple[CustomField, ...] = (
                 values=("monthly", "quarterly", "annually")),
     CustomField("OpportunityLineItem", "Renkei_Billing_Start_Date__c", "Date", "課金開始日"),
     CustomField("OpportunityLineItem", "Renkei_Term_Months__c", "Number", "契約期間（月）"),
+    CustomField("OpportunityLineItem", "Renkei_Ended__c", "Checkbox", "終了（変更の適用日に終了）"),
     CustomField("Product2", "Renkei_Item_Code__c", "Text", "ERP 品目コード", 64, external_id=True, unique=True),
     CustomField("Product2", "Renkei_ERP_Item_Id__c", "Text", "ERP 品目ID", 64),
     CustomField("Product2", "Renkei_Tax_Category__c", "Picklist", "税区分", values=_TAX),

@@ -34,7 +34,7 @@ LINE_FIELDS = [
     "Id", "Quantity", "UnitPrice", "ListPrice", "TotalPrice", "Discount", "ProductCode", "Product2Id", "Product2.Name",
     "Product2.ProductCode", "Product2.Renkei_Tax_Category__c", "Description", "SortOrder", "ServiceDate",
     "Renkei_Tax_Category__c", "Renkei_Effective_Date__c", "Renkei_Billing_Frequency__c",
-    "Renkei_Billing_Start_Date__c", "Renkei_Term_Months__c",
+    "Renkei_Billing_Start_Date__c", "Renkei_Term_Months__c", "Renkei_Ended__c",
 ]
 OPPORTUNITY_FIELDS = [
     "Id", "Name", "Amount", "StageName", "IsWon", "IsClosed", "CloseDate", "AccountId", "OwnerId",
@@ -208,13 +208,17 @@ def company_to_salesforce(company: Company, *, only: Iterable[str] | None = None
 
 
 def line_item_from_salesforce(record: Mapping[str, Any]) -> MapResult[LineItem]:
+    """An OpportunityLineItem. Salesforce refuses a zero quantity, so a line that ends a subscription item
+    (HubSpot: quantity 0) is marked ``Renkei_Ended__c`` and maps to quantity 0 with its
+    ``Renkei_Effective_Date__c`` (the canonical amendment that ends the item)."""
     def build(r: Mapping[str, Any]) -> LineItem:
         tax = text(r.get("Renkei_Tax_Category__c")) or text(_rel(r, "Product2.Renkei_Tax_Category__c"))
         term = decimal(r.get("Renkei_Term_Months__c"))
         return LineItem(
             crm_id=str(r["Id"]), product_code=text(_rel(r, "Product2.ProductCode")) or text(r.get("ProductCode")),
             name=text(_rel(r, "Product2.Name")) or text(r.get("Description")) or text(r.get("Name")) or "",
-            quantity=decimal(r.get("Quantity")), unit_price=yen(r.get("UnitPrice")),
+            quantity=Decimal(0) if r.get("Renkei_Ended__c") else decimal(r.get("Quantity")),
+            unit_price=yen(r.get("UnitPrice")),
             discount_percent=decimal(r.get("Discount")) or Decimal(0),
             tax_category=TaxCategory(tax) if tax else None,
             recurring_frequency=text(r.get("Renkei_Billing_Frequency__c")),

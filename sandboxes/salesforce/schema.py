@@ -163,6 +163,7 @@ RENKEI_FIELDS: dict[str, tuple[Field, ...]] = {
         C("Renkei_Billing_Frequency__c", "picklist", "課金周期", 40, picklist=("monthly", "quarterly", "annually")),
         C("Renkei_Billing_Start_Date__c", "date", "課金開始日"),
         C("Renkei_Term_Months__c", "double", "契約期間（月）", precision=4, scale=0),
+        C("Renkei_Ended__c", "boolean", "終了（変更の適用日に終了）"),
     ),
     "Product2": (
         C("Renkei_Item_Code__c", label="ERP 品目コード", length=64, external_id=True, unique=True),

@@ -7,8 +7,9 @@
   33 Opportunities in every stage with OpportunityLineItems (Amount rolled up from the lines); and one
   duplicate Account already merged into 株式会社山田商事 (``IsDeleted``, ``MasterRecordId``).
 
-HubSpot's two pipelines map onto the one stage picklist (:data:`STAGE_MAP`). Lines with quantity 0
-(HubSpot amendments that end an item) are left out: Salesforce refuses a zero quantity. A per-unit yen
+HubSpot's two pipelines map onto the one stage picklist (:data:`STAGE_MAP`). Salesforce refuses a zero
+quantity: a HubSpot amendment that ends an item (quantity 0) is a line with quantity 1 marked
+``Renkei_Ended__c`` (ended on its ``Renkei_Effective_Date__c``). A per-unit yen
 discount becomes a lower sales price (``UnitPrice``); a percentage discount stays ``Discount``.
 Records get increasing timestamps one second apart, ending one hour before "now".
 """
@@ -78,11 +79,10 @@ def load_demo(store: SalesforceStore) -> dict[str, dict[str, str]]:
                                   "Type": "New Customer", "Description": d.note or None})
         ids["opportunities"][d.key] = oid
         for i, li in enumerate(d.line_items, start=1):
-            if li.quantity == 0:
-                continue
             ids["line_items"][f"{d.key}-{i}"] = put("OpportunityLineItem", {
                 "OpportunityId": oid, "PricebookEntryId": ids["pricebook_entries"][li.product_code],
-                "Quantity": Decimal(li.quantity), "UnitPrice": Decimal(li.price - li.discount),
+                "Quantity": Decimal(li.quantity or 1), "Renkei_Ended__c": li.quantity == 0,
+                "UnitPrice": Decimal(li.price - li.discount),
                 "Discount": Decimal(li.discount_percentage) if li.discount_percentage else None, "SortOrder": i,
                 "Renkei_Tax_Category__c": li.tax_category, "Renkei_Billing_Frequency__c": li.recurring,
                 "Renkei_Billing_Start_Date__c": li.billing_start,
