@@ -25,8 +25,9 @@ import json
 import logging
 import re
 import threading
+import time
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -321,18 +322,24 @@ class SalesforceClient:
         """Records changed after ``since`` in ``(SystemModstamp, Id)`` order, one :class:`ChangeBatch` per page with
         the :class:`Watermark` of its last record (commit it once the page is processed).
 
-        Salesforce stamps whole seconds. A watermark ``(t, Id)`` resumes strictly after that record — ties at
-        ``t`` are broken by Id, so nothing is skipped or read twice — but only once the org's clock (the
-        ``Date`` of the response) is at least :data:`SETTLE_SECONDS` past ``t``: until then a write in second
-        ``t`` to a record with a lower Id could still come, so the watermark is ``(t)`` alone and the next read
-        re-reads second ``t`` (harmless). ``lookback_seconds`` re-reads that much more (long transactions
-        commit with an earlier ``SystemModstamp``)."""
+        Salesforce stamps whole seconds, so many records share one ``SystemModstamp``; the watermark
+        ``(t, Id)`` resumes strictly after its record (``SystemModstamp > t OR (SystemModstamp = t AND Id > id)``):
+        ties are broken by Id, nothing is skipped or read twice. That is only safe once second ``t`` is over
+        on the org's clock (a later write in second ``t`` to a record with a lower Id would be skipped):
+
+        * a page whose response ``Date`` is :data:`SETTLE_SECONDS` past ``t`` gets ``(t, Id)``; an earlier one
+          gets ``(t)`` alone (resuming re-reads second ``t``, which is harmless);
+        * the last page is *settled*: the client waits (free ``GET /services/data/`` probes, at most
+          ``settle_timeout_seconds``) until second ``t`` is over, reads second ``t`` once more and adds what
+          was written in it after the main read (new records, or records whose fields changed), so its
+          watermark can carry the Id. If the org's clock does not pass ``t`` in time it falls back to ``(t)``.
+
+        ``lookback_seconds`` re-reads that much before the watermark (long transactions commit with an
+        earlier ``SystemModstamp``)."""
         wm = Watermark.decode(since)
         conds = []
         if wm is not None:
             if lookback_seconds:
-                from datetime import timedelta
-
                 conds.append(f"SystemModstamp >= {soql_datetime(wm.ts - timedelta(seconds=lookback_seconds))}")
             elif wm.after_id:
                 t = soql_datetime(wm.ts)
@@ -344,14 +351,61 @@ class SalesforceClient:
         cols = list(dict.fromkeys([*fields, "Id", "SystemModstamp"]))
         soql = (f"SELECT {', '.join(cols)} FROM {sobject}" + (f" WHERE {' AND '.join(conds)}" if conds else "")
                 + " ORDER BY SystemModstamp ASC, Id ASC")
+        top: datetime | None = None
+        at_top: dict[str, dict] = {}  # records of the latest second read so far, by Id
         for records, done in self.query_pages(soql, include_deleted=include_deleted, batch_size=batch_size):
             if not records:
                 continue
+            for r in records:
+                ts = parse_sf_datetime(r["SystemModstamp"])
+                if top is None or ts > top:
+                    top, at_top = ts, {}
+                if ts == top:
+                    at_top[r["Id"]] = r
             last = records[-1]
             ts = parse_sf_datetime(last["SystemModstamp"])
+            if not done:
+                yield ChangeBatch(records, Watermark(ts, last["Id"] if self._settled(ts) else None), False)
+                continue
+            if self._settled(ts):
+                yield ChangeBatch(records, Watermark(ts, last["Id"]), True)
+                continue
+            late = self._settle_second(sobject, cols, ts, where, include_deleted, at_top)
+            if late is None:
+                yield ChangeBatch(records, Watermark(ts), True)
+                continue
+            replaced = {r["Id"]: r for r in late}
+            merged = [replaced.pop(r["Id"], r) for r in records] + list(replaced.values())
+            top_id = max([*at_top, *(r["Id"] for r in late)], key=lambda i: i[:15])
+            yield ChangeBatch(merged, Watermark(ts, top_id), True)
+
+    def _settled(self, ts: datetime) -> bool:
+        now = self.server_clock.now
+        return now is not None and (now - ts).total_seconds() >= SETTLE_SECONDS
+
+    def _settle_second(self, sobject: str, cols: Sequence[str], ts: datetime, where: str | None,
+                       include_deleted: bool, seen: Mapping[str, dict]) -> list[dict] | None:
+        """Wait until second ``ts`` is over on the org's clock, then read it again: the records written in it
+        after ``seen`` was read (new, or with other values). ``None`` when the clock does not pass ``ts`` within
+        ``settle_timeout_seconds``."""
+        deadline = time.monotonic() + self.settings.settle_timeout_seconds
+        while True:
+            self.http.request("GET", self.url("/services/data/"))  # free: not counted against the allocation
             now = self.server_clock.now
-            settled = now is not None and (now - ts).total_seconds() >= SETTLE_SECONDS
-            yield ChangeBatch(records, Watermark(ts, last["Id"] if settled else None), done)
+            if now is not None and now >= ts + timedelta(seconds=1):
+                break
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.2)
+        t = soql_datetime(ts)
+        soql = (f"SELECT {', '.join(cols)} FROM {sobject} WHERE SystemModstamp = {t}"
+                + (f" AND ({where})" if where else "") + " ORDER BY Id ASC")
+
+        def body(r: Mapping[str, Any]) -> dict:
+            return {k: v for k, v in r.items() if k != "attributes"}
+
+        return [r for r in self.query_all(soql, include_deleted=include_deleted)
+                if r["Id"] not in seen or body(seen[r["Id"]]) != body(r)]
 
     def retrieve(self, sobject: str, ids: Sequence[str], fields: Sequence[str]) -> list[dict | None]:
         """``GET composite/sobjects/{type}?ids=…`` (≤ 200 per call); None for ids that do not exist."""

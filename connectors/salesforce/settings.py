@@ -41,6 +41,8 @@ class SalesforceSettings(BaseSettings):
     query_batch_size: int = Field(2000, ge=200, le=2000, description="Sforce-Query-Options batchSize")
     lookback_seconds: int = Field(0, ge=0, description="overlap re-read before a watermark (long transactions "
                                                        "commit with an earlier SystemModstamp)")
+    settle_timeout_seconds: float = Field(3.0, ge=0, description="how long an incremental read may wait for the "
+                                                                "org's clock to pass the second it ended in")
     ca_bundle: Path | None = Field(None, description="CA file to trust (local TLS sandbox)")
     timeout: float = Field(30.0, description="HTTP timeout, seconds")
 

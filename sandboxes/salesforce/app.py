@@ -266,7 +266,8 @@ def create_app(config: SalesforceSandboxConfig | None = None) -> FastAPI:
     @app.get("/services/data")
     async def versions() -> Response:
         return sf_json([{"label": release_label(f"{v}.0"), "url": f"/services/data/v{v}.0", "version": f"{v}.0"}
-                        for v in range(MIN_VERSION, MAX_VERSION + 1)])
+                        for v in range(MIN_VERSION, MAX_VERSION + 1)],
+                       headers={"Date": formatdate(clock.now_ms() / 1000, usegmt=True)})
 
     P = "/services/data/v{version}"
 
