@@ -99,13 +99,62 @@ class CRMCompanies(Protocol):
     """CRM: companies and products (customer-sync, product-sync)."""
 
     # == companies & products: start ==
-    def iter_company_changes(self, since: Any = None) -> Iterator[ChangeBatch[MapResult[Company]]]: ...
+    # Companies. Reads map to canonical CompanyRecord (MapResult[Company] + merged ids); writes name
+    # canonical paths of domain.model.Company (see connectors.canonical_sync: ``erp_id`` is the write-back
+    # key of the linked ERP partner id, ``partner_code`` the 取引先コード).
+    def iter_company_changes(self, since: Any = None, *, lookback_ms: int = 0
+                             ) -> Iterator[ChangeBatch[CompanyRecord]]:
+        """Companies modified after ``since`` (a watermark from an earlier batch or from
+        :meth:`company_watermark_now`; ``None`` = all), oldest first, boundary-safe."""
+        ...
 
-    def upsert_companies(self, companies: Sequence[Company], id_property: str) -> list[WriteResult[Company]]: ...
+    def iter_all_companies(self) -> Iterator[list[CompanyRecord]]:
+        """Every live company, in pages, as fast as the CRM allows (a full read; no order promised)."""
+        ...
 
-    def update_company_properties(self, updates: Mapping[str, Mapping[str, Any]]) -> list[WriteResult[Any]]: ...
+    def company_watermark_now(self) -> Any:
+        """A watermark for a full read started now: passing it to :meth:`iter_company_changes` later
+        yields every change made after it (``str()`` of it is stored as the cursor)."""
+        ...
 
-    def upsert_products(self, products: Sequence[Product]) -> list[WriteResult[Product]]: ...
+    def get_companies(self, ids: Sequence[str]) -> list[CompanyRecord]:
+        """Batch read by CRM id (missing ids are left out)."""
+        ...
+
+    def find_company_candidates(self, company: Company, limit: int = 50) -> list[CompanyRecord]:
+        """Live companies that may be ``company`` (an ERP partner without a link): same registration /
+        corporate number, partner code or phone, or a name containing its normalised core."""
+        ...
+
+    def update_companies(self, updates: Sequence[CompanyUpdate]) -> list[WriteResult[CompanyEcho]]:
+        """Batch update of the given fields; per-input results (``index`` = input position), the value
+        the record as the CRM echoed it."""
+        ...
+
+    def upsert_companies(self, companies: Sequence[Company], key: str = "partner_code") -> list[WriteResult[Company]]:
+        """Create-or-update by a canonical key (``erp_id`` or ``partner_code``): a retry finds the same
+        record; per-input results with ``created``."""
+        ...
+
+    def iter_archived_company_ids(self) -> Iterator[list[str]]:
+        """Ids of archived / deleted companies (merged-away ones included), in pages."""
+        ...
+
+    # Products (ERP items → CRM products, one way).
+    def iter_product_changes(self, since: Any = None) -> Iterator[ChangeBatch[CRMProduct]]:
+        """Products modified after ``since`` (``None`` = all)."""
+        ...
+
+    def upsert_products(self, products: Sequence[Product]) -> list[WriteResult[Product]]:
+        """Create-or-update by the 品目コード (``Product.code``); per-input results with ``created``."""
+        ...
+
+    def update_products(self, updates: Mapping[str, Product]) -> list[WriteResult[Any]]:
+        """CRM product id → the ERP-owned fields of that item written onto it (adopting a hand-made
+        product: it gets the upsert key too)."""
+        ...
+
+    def archive_products(self, ids: Sequence[str]) -> None: ...
     # == companies & products: end ==
 
 
@@ -142,13 +191,44 @@ class ERPPartnersItems(Protocol):
     """ERP: partners (取引先) and items (品目) (customer-sync, product-sync)."""
 
     # == partners & items: start ==
-    def iter_partners(self) -> Iterator[list[MapResult[Company]]]: ...
+    def iter_partners(self, since: date | None = None, *, page_size: int | None = None
+                      ) -> Iterator[list[MapResult[Company]]]:
+        """Partners (active and deactivated: ``archived``) updated on or after the JST date ``since``
+        (``None`` = every partner), in pages; ``page_size`` None = the connector's default."""
+        ...
 
-    def create_partner(self, company: Company) -> Company: ...
+    def get_partner(self, erp_id: str) -> MapResult[Company]:
+        """One partner by id; raises a ``ConnectorError`` (``NotFound`` …) when it cannot be read."""
+        ...
 
-    def update_partner(self, company: Company) -> Company: ...
+    def find_partner_by_name(self, name: str) -> MapResult[Company] | None:
+        """The partner with exactly this name (names are unique in the ERP), else ``None``."""
+        ...
 
-    def iter_items(self) -> Iterator[list[MapResult[Product]]]: ...
+    def create_partner(self, company: Company) -> Company:
+        """A new partner (``partner_code`` sent only when the ERP uses codes); raises on refusal."""
+        ...
+
+    def upsert_partner(self, company: Company) -> tuple[Company, bool]:
+        """Create-or-update by ``partner_code`` (capability ``partner_codes``) → (partner, created)."""
+        ...
+
+    def validate_partner(self, company: Company) -> None:
+        """Raises ``ValueError`` when the ERP cannot hold ``company`` (checked before any write)."""
+        ...
+
+    def update_partner(self, company: Company) -> MapResult[Company]:
+        """Update ``company.erp_id`` with the company's values (``None`` values leave the ERP's as they are;
+        the code is never changed) → the partner as the ERP returned it."""
+        ...
+
+    def deactivate_partner(self, erp_id: str) -> None:
+        """Mark a partner not in use (never a deletion)."""
+        ...
+
+    def iter_items(self, *, page_size: int | None = None) -> Iterator[list[MapResult[Product]]]:
+        """Every item (品目), active and inactive (``Product.active``), in pages."""
+        ...
     # == partners & items: end ==
 
 
@@ -182,3 +262,4 @@ class ERPConnector(ERPPartnersItems, ERPMoney, Protocol):
 
 def failed(results: Iterable[WriteResult[Any]]) -> list[WriteResult[Any]]:
     return [r for r in results if not r.ok]
+from renkei.connectors.canonical_sync import *  # noqa: E402,F401,F403  (companies & products records)

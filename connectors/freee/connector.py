@@ -157,42 +157,6 @@ class FreeeConnector(FreeePartnerOps, FreeeMoneyOps):
     def close(self) -> None:
         self.client.close()
 
-    # -- partners -----------------------------------------------------------------------------------
-
-    def iter_partners(self, *, offset: int = 0) -> Iterator[list[MapResult[Company]]]:
-        for page in self.client.iter_partner_pages(limit=self.config.page_size, offset=offset):
-            yield [partner_to_company(p) for p in page.items]
-
-    def _company(self, raw: dict) -> Company:
-        res = partner_to_company(raw)
-        if not res.ok:
-            raise FreeeMappingError(res.error or "invalid partner")
-        return res.value  # type: ignore[return-value]
-
-    def create_partner(self, company: Company) -> Company:
-        body = company_to_partner(company, include_code=self.config.use_partner_code)
-        return self._company(self.client.create_partner(body))
-
-    def update_partner(self, company: Company) -> Company:
-        if not company.erp_id:
-            raise ValueError("update_partner needs company.erp_id")
-        body = company_to_partner(company, include_code=self.config.use_partner_code)
-        return self._company(self.client.update_partner(company.erp_id, body))
-
-    def upsert_partner(self, company: Company) -> tuple[Company, bool]:
-        """By 取引先コード (``PUT /partners/upsert_by_code``) → (company, created)."""
-        if not company.partner_code:
-            raise ValueError("upsert_partner needs company.partner_code")
-        body = company_to_partner(company, include_code=False)
-        raw, created = self.client.upsert_partner_by_code(company.partner_code, body)
-        return self._company(raw), created
-
-    # -- items --------------------------------------------------------------------------------------
-
-    def iter_items(self, *, offset: int = 0) -> Iterator[list[MapResult[Product]]]:
-        for page in self.client.iter_item_pages(limit=self.config.page_size, offset=offset):
-            yield [item_to_product(i) for i in page.items]
-
     # -- invoices -----------------------------------------------------------------------------------
 
     def _invoice(self, raw: dict) -> Invoice:

@@ -33,25 +33,6 @@ class HubSpotCRM(HubSpotCompanyOps, HubSpotDealOps):
         if self.ensure_properties:
             self.client.properties.ensure(object_type)
 
-    # companies
-    def iter_company_changes(self, since: Any = None) -> Iterator[ChangeBatch[MapResult[Company]]]:
-        for batch in self.client.companies.changes(since, properties=m.COMPANY_PROPERTIES, lookback_ms=self.lookback_ms):
-            yield ChangeBatch([m.company_from_hubspot(r) for r in batch.records], batch.watermark, batch.exhausted)
-
-    def upsert_companies(self, companies: Sequence[Company], id_property: str = "renkei_partner_code",
-                         only: Sequence[str] | None = None) -> list[WriteResult[Company]]:
-        """Create-or-update by a unique ``renkei_*`` property (created on first use)."""
-        self._ensure("companies")
-        inputs = []
-        for c in companies:
-            props = m.company_to_hubspot(c, only=[*only, id_property] if only else None)
-            inputs.append({"id": props.get(id_property), "properties": props})
-        return self.client.companies.batch_upsert(inputs, id_property=id_property).results
-
-    def update_company_properties(self, updates: Mapping[str, Mapping[str, Any]]) -> list[WriteResult[Any]]:
-        self._ensure("companies")
-        return self.client.companies.batch_update(updates).results
-
     # deals
     def iter_deal_changes(self, since: Any = None, *, extra_filters: Sequence[Mapping] = ()
                           ) -> Iterator[ChangeBatch[MapResult[Deal]]]:
@@ -73,12 +54,6 @@ class HubSpotCRM(HubSpotCompanyOps, HubSpotDealOps):
     def update_deal_properties(self, updates: Mapping[str, Mapping[str, Any]]) -> list[WriteResult[Any]]:
         self._ensure("deals")
         return self.client.deals.batch_update(updates).results
-
-    # products
-    def upsert_products(self, products: Sequence[Product]) -> list[WriteResult[Product]]:
-        self._ensure("products")
-        inputs = [{"id": p.code, "properties": m.product_to_hubspot(p)} for p in products]
-        return self.client.products.batch_upsert(inputs, id_property="renkei_product_code").results
 
     def won_stage_ids(self) -> set[str]:
         return self.client.won_stage_ids()
