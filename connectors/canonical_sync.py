@@ -26,7 +26,7 @@ from renkei.domain.model import Company, Product
 # Canonical keys a CRM can upsert companies by (``CRMCompanies.upsert_companies(key=...)``).
 COMPANY_KEYS = ("erp_id", "partner_code")
 # Canonical product fields the ERP owns and product-sync compares (``CRMProduct.values``).
-PRODUCT_FIELDS = ("name", "code", "unit_price", "tax_category", "erp_id")
+PRODUCT_FIELDS = ("name", "code", "unit_price", "tax_category", "erp_id", "cost_price", "stock")
 
 
 @dataclass

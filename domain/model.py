@@ -211,6 +211,10 @@ class Product(CanonicalModel):
     crm_id: str | None = meta("HubSpot product id", "crm", hubspot="id")
     erp_id: str | None = meta("freee item id", "erp", freee="id")
     active: bool = meta("in use", "erp", hubspot="archived", freee="available", default=True)
+    cost_price: NonNegativeYen | None = meta("原価 (税抜; where the ERP holds it: capability item_cost)", "erp",
+                                             hubspot="hs_cost_of_goods_sold", freee="—")
+    stock: Annotated[StrictDecimal, Field(max_digits=18, decimal_places=4)] | None = meta(
+        "在庫数 (where the ERP holds it: capability item_stock)", "erp", hubspot="renkei_stock", freee="—")
 
 
 class LineItem(CanonicalModel):

@@ -32,7 +32,7 @@ COMPANY_READ_PROPERTIES = [*m.COMPANY_PROPERTIES, "hs_merged_object_ids"]
 MODIFIED = "hs_lastmodifieddate"
 # canonical product field → HubSpot product property (the ERP-owned ones product-sync compares)
 PRODUCT_PROPERTY = {"name": "name", "code": "hs_sku", "unit_price": "price", "tax_category": "renkei_tax_category",
-                    "erp_id": "renkei_freee_item_id"}
+                    "erp_id": "renkei_freee_item_id", "cost_price": "hs_cost_of_goods_sold", "stock": "renkei_stock"}
 
 
 def hs_property(path: str) -> str | None:
