@@ -141,6 +141,8 @@ class Company(CanonicalModel):
 
     crm_id: str | None = meta("HubSpot company id", "crm", hubspot="id")
     erp_id: str | None = meta("freee partner id", "erp", freee="id")
+    erp_department_id: str | None = meta("請求先部署 id (an ERP whose partners have departments holding the address "
+                                         "and contact: capability departments)", "erp", freee="—")
     name: Name = meta("会社名 (legal name)", "crm", hubspot="name", freee="name", default=...)
     name_kana: Text | None = meta("フリガナ", "crm", hubspot="renkei_name_kana", freee="shortcut1 / long_name kana")
     entity_kind: EntityKind = meta("法人 or 個人事業者", "erp", hubspot="renkei_entity_kind", freee="org_code (1 法人, 2 個人)",

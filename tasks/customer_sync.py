@@ -49,7 +49,6 @@ from renkei.connectors.http import ConnectorError, QuotaExhausted, TransientErro
 from renkei.domain.hashing import content_hash
 from renkei.domain.matching import MatchIndex, MatchKind, match_batch
 from renkei.domain.model import Company
-from renkei.domain.normalise import normalise_company_name
 from renkei.domain.ownership import (MISSING, ChangeAction, MergePlan, PolicyTable, Resolution, apply_updates, get_path,
                               plan_merge)
 from renkei.domain.normalise import mask_personal, safe_text
@@ -717,9 +716,8 @@ def _prepare_writes(w: _Work, report: RunReport, state: SyncState | None = None,
         if w.plan.updates_to_erp:
             after = {**w.erp_before, **w.plan.updates_to_erp}
             company = company_from_fields(after, erp_id=p.erp_id)
-            rt_erp = rt.erp if rt is not None else None
-            if rt_erp is not None:
-                rt_erp.validate_partner(company)
+            if rt is not None:
+                rt.erp.validate_partner(company)  # what the ERP cannot hold is refused before any write
             w.erp_company = company
     except (ValidationError, ValueError) as exc:
         w.failed = True
