@@ -18,23 +18,23 @@ from typing import Any
 from prefect import flow, get_run_logger, suspend_flow_run
 from prefect.context import get_run_context
 
-from renkei.connectors.hubspot import mapping as hs_map
 from renkei.domain.dates import today_tokyo
 from renkei.store.subscriptions import SubscriptionStore
 from renkei.tasks.approval_form import ApprovalDecision, decision_problem
 from renkei.tasks.reporting import RunReport, flush, publish_report
 from renkei.tasks.runtime import get_runtime
-from renkei.tasks.subscriptions import AWAITING, APPROVAL_FLOW, Context, decide, fingerprint, proration_markdown, \
-    read_subscription
+from renkei.tasks.subscriptions import AWAITING, APPROVAL_FLOW, Context, SubscriptionProblem, decide, fingerprint, \
+    proration_markdown, read_subscription
 from renkei.tasks.housekeeping import reap_dead_runs
 from renkei.tasks.preflight import preflight
 
 
 def _read(deal_id: str):
     rt = get_runtime()
-    (raw,) = rt.crm.client.read_deals_with_associations([deal_id], properties=hs_map.DEAL_PROPERTIES,
-                                                        line_item_properties=hs_map.LINE_ITEM_PROPERTIES)
-    return read_subscription(raw)
+    (sd,) = rt.crm.get_subscription_deals([deal_id])
+    if sd is None:
+        raise SubscriptionProblem("NOT_A_SUBSCRIPTION", "no recurring line items")
+    return read_subscription(sd)
 
 
 @flow(name=APPROVAL_FLOW, log_prints=False)

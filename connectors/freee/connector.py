@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any, ClassVar
 
 from renkei.connectors.base import ChangeBatch, ERPCapabilities, MapResult
+from renkei.connectors.canonical_money import CompanySettingError, InvoiceNumberTaken
 from renkei.connectors.freee.money_ops import FreeeMoneyOps
 from renkei.connectors.freee.partner_ops import FreeePartnerOps
 from renkei.connectors.freee.client import FreeeClient
@@ -41,15 +42,6 @@ __all__ = ["CompanySettingError", "CompanySettings", "FreeeConnector", "FreeeCon
 _FRACTION = {0: Rounding.FLOOR, 1: Rounding.CEIL, 2: Rounding.HALF_UP}  # 切り捨て / 切り上げ / 四捨五入
 _FRACTION_JA = {Rounding.FLOOR: "切り捨て", Rounding.CEIL: "切り上げ", Rounding.HALF_UP: "四捨五入"}
 _TAX_ACCOUNT = {0: "税込経理", 1: "旧税抜経理", 2: "税抜経理"}
-
-
-class CompanySettingError(PermanentError):
-    """The freee company is set up in a way Renkei is not configured for (e.g. 採番の設定): nothing was
-    created; the message names the setting to change."""
-
-
-class InvoiceNumberTaken(PermanentError):
-    """freee refused the invoice number as already used (手動採番): nothing was created."""
 
 
 @dataclass(frozen=True)
