@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import os
 import re
-import weakref
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Callable, Iterable
@@ -292,13 +291,10 @@ class FeeAccounts:
     clearing: MoneyAccount  # the clearing account the fee part of the receivable is settled through
 
 
-_FEE_ACCOUNTS: "weakref.WeakKeyDictionary[Any, FeeAccounts]" = weakref.WeakKeyDictionary()  # per connector
-
-
 def fee_accounts(rt: Runtime) -> FeeAccounts:
     """支払手数料 and the clearing account (see the module docstring), read from the ERP once per process."""
-    cached = _FEE_ACCOUNTS.get(rt.erp)
-    if cached:
+    cached = getattr(rt.erp, "fee_accounts", None)  # kept on the connector: once per process
+    if isinstance(cached, FeeAccounts):
         return cached
     if FEE_ACCOUNT_NAME not in rt.erp.account_names():
         raise ValueError(f"freee has no account item {FEE_ACCOUNT_NAME}")
@@ -306,7 +302,7 @@ def fee_accounts(rt: Runtime) -> FeeAccounts:
     if clearing is None:
         raise ValueError("freee has no wallet to clear transfer fees through (create 振込手数料精算)")
     out = FeeAccounts(FEE_ACCOUNT_NAME, clearing)
-    _FEE_ACCOUNTS[rt.erp] = out
+    rt.erp.fee_accounts = out  # type: ignore[attr-defined]
     return out
 
 

@@ -126,7 +126,7 @@ def read_subscription(sd: SubscriptionDeal) -> SubscriptionRead:
     if sd.deal is None:
         raise SubscriptionProblem("INVALID_DEAL", sd.error or "the deal cannot be read")
     ended = set(sd.ended_line_ids)
-    deal = res.value
+    deal = sd.deal
     recurring = [li for li in deal.line_items if li.recurring_frequency]
     if not recurring:
         raise SubscriptionProblem("NOT_A_SUBSCRIPTION", "no recurring line items")
