@@ -56,9 +56,9 @@ def proration_approval(deal_id: str, version: int, timeout_hours: float | None =
     ctx = Context(rt, subs, report, today_tokyo(), lease_seconds, start_approvals=False)
     customer = ctx.customer(sub.deal)
     description = proration_markdown(sub.deal, v, customer.name if customer else None) + (
-        "\n\n承認すると freee に日割り精算を計上します（差引がマイナスの場合はマイナス請求書）。"
+        f"\n\n承認すると {rt.erp.capabilities.label} に日割り精算を計上します（差引がマイナスの場合はマイナス請求書）。"
         "却下する場合はコメントを入力してください。"
-        "\n\nApprove to bill the proration in freee (a net credit becomes a negative invoice); "
+        f"\n\nApprove to bill the proration in {rt.erp.capabilities.label} (a net credit becomes a negative invoice); "
         "a comment is required to reject.")
     timeout_s = int((timeout_hours or rt.policy.approval.timeout_hours) * 3600)
     attempt = 0

@@ -61,6 +61,7 @@ class CompanySettings:
     tax_account_method: int
     invoice_numbering: str = "manual"
     numbering_source: str = "policy [invoice_numbering] mode"
+    registration_number: str | None = None  # 適格請求書発行事業者登録番号 (``invoice_registration_number``)
 
     def rows(self) -> list[tuple[str, str, str]]:
         """(setting, value, source) for a table (``renkei doctor``)."""
@@ -97,7 +98,8 @@ def read_company_settings(client: FreeeClient, *, as_of: date | None = None,
     return CompanySettings(
         company_id=int(raw.get("id") or client.company_id), use_partner_code=bool(raw.get("use_partner_code")),
         tax_rounding=tax_rounding, amount_fraction=amount_fraction,
-        tax_account_method=int(year.get("tax_account_method", 2) or 0), invoice_numbering=invoice_numbering)
+        tax_account_method=int(year.get("tax_account_method", 2) or 0), invoice_numbering=invoice_numbering,
+        registration_number=raw.get("invoice_registration_number") or None)
 
 
 def _numbering_error(exc: BadRequest, sent_number: bool) -> PermanentError | None:

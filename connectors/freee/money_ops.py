@@ -128,7 +128,7 @@ class FreeeMoneyOps:
         return InvoiceSettings(account_id=str(s.company_id), use_partner_code=s.use_partner_code,
                                tax_rounding=s.tax_rounding, amount_rounding=s.amount_fraction,
                                invoice_numbering=s.invoice_numbering, numbering_source=s.numbering_source,
-                               rows=tuple(s.rows()))
+                               registration_number=s.registration_number, rows=tuple(s.rows()))
 
     def configure_invoices(self, settings: InvoiceSettings, *, tax_rounding: Rounding) -> None:
         self.config.use_partner_code = settings.use_partner_code

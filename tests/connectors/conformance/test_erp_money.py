@@ -46,6 +46,7 @@ def _invoices(erp):
     assert isinstance(settings, InvoiceSettings) and settings.account_id
     assert settings.invoice_numbering == "manual" and isinstance(settings.tax_rounding, Rounding)
     assert all(len(row) == 3 for row in settings.rows)
+    assert settings.registration_number is None or settings.registration_number.startswith("T")
     erp.configure_invoices(settings, tax_rounding=settings.tax_rounding)  # Renkei numbers the invoices
 
     partner = _partner_id(erp)
