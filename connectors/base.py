@@ -237,7 +237,8 @@ class ERPMoney(Protocol):
     def iter_invoice_payment_changes(self, since: Any = None) -> Iterator[ChangeBatch[InvoicePaymentStatus]]:
         """Invoices whose payment status changed since the watermark ``since`` (``None``: every invoice
         with a payment state), plus every open one (overdue is Renkei's reading). The watermark never
-        depends on today's date; commit it after the batch is processed."""
+        depends on today's date and must be JSON-serialisable (the caller stores it as JSON and commits it
+        after the batch is processed); the last batch has ``exhausted`` True."""
         ...
 
     # journals — journals=True
