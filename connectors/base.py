@@ -12,10 +12,12 @@ returns :class:`MapResult` so an invalid record becomes a review item instead of
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
-from typing import Any, Generic, Iterable, Iterator, Mapping, Protocol, Sequence, TypeVar, runtime_checkable
+from datetime import date, datetime
+from typing import (Any, Collection, Generic, Iterable, Iterator, Mapping, Protocol, Sequence, TypeVar,
+                    runtime_checkable)
 
 from renkei.domain.model import BankDeposit, Company, Deal, Invoice, Payment, Product
+from renkei.domain.money import Rounding
 
 T = TypeVar("T")
 
@@ -163,13 +165,28 @@ class CRMDeals(Protocol):
     """CRM: deals, line items and write-backs (order-to-invoice, payment-writeback, proration)."""
 
     # == deals: start ==
-    def iter_deal_changes(self, since: Any = None) -> Iterator[ChangeBatch[MapResult[Deal]]]: ...
+    def iter_deal_changes(self, since: Any = None, *, stages: Collection[str] | None = None,
+                          until: datetime | None = None) -> Iterator[ChangeBatch[MapResult[Deal]]]:
+        """Changed deals with their company and line items; ``stages``: only deals in these stage ids;
+        ``until``: only deals last modified at or before it (a run's start: its own write-backs wait)."""
+        ...
 
     def get_deals(self, ids: Sequence[str], *, with_line_items: bool = True) -> list[MapResult[Deal]]: ...
 
-    def update_deal_properties(self, updates: Mapping[str, Mapping[str, Any]]) -> list[WriteResult[Any]]: ...
+    def update_deal_properties(self, updates: Mapping[str, Mapping[str, Any]]) -> list[WriteResult[Any]]:
+        """deal id → canonical write-back keys (``renkei_*``, :data:`DEAL_WRITEBACK_KEYS`) → values."""
+        ...
 
     def won_stage_ids(self) -> set[str]: ...
+
+    def subscription_deal(self, record: MapResult[Deal]) -> SubscriptionDeal | None:
+        """A deal read by this CRM (``iter_deal_changes`` / ``get_deals``) as a subscription; ``None``
+        when it has no recurring line item."""
+        ...
+
+    def get_subscription_deals(self, ids: Sequence[str]) -> list[SubscriptionDeal | None]:
+        """``subscription_deal`` of each deal read by id (input order; ``None``: not a subscription)."""
+        ...
     # == deals: end ==
 
 
@@ -238,16 +255,84 @@ class ERPMoney(Protocol):
 
     # == money: start ==
     # invoices (請求書): create only after a reference lookup (exactly-once)
-    def find_invoice_by_reference(self, reference: str) -> Invoice | None: ...
+    def read_invoice_settings(self, *, as_of: date, numbering: str) -> InvoiceSettings:
+        """The account's settings for invoices (partner codes, 端数処理, registration number) as of a
+        business date; ``numbering`` is the policy's ``[invoice_numbering] mode`` (``auto`` | ``manual``)
+        where the ERP's API does not expose it. Raises :class:`InvoiceSettingMismatch` for a setting
+        Renkei cannot work with."""
+        ...
 
-    def create_invoice(self, invoice: Invoice) -> Invoice: ...
+    def configure_invoices(self, settings: InvoiceSettings, *, tax_rounding: Rounding) -> None:
+        """Send invoices the way ``settings`` say (partner codes, a number only under ``manual``
+        numbering) with ``tax_rounding`` as the invoice's tax rounding."""
+        ...
+
+    def get_invoice_recipient(self, partner_erp_id: str) -> MapResult[Company]:
+        """The partner an invoice is addressed to (billing info is ERP-owned)."""
+        ...
+
+    def find_invoice_by_reference(self, reference: str, *, partner_erp_id: str | None = None,
+                                  around: date | None = None) -> Invoice | None:
+        """The invoice carrying ``reference`` (never limited to today's dates: ``around`` is only where
+        to look first)."""
+        ...
+
+    def create_invoice(self, invoice: Invoice) -> Invoice:
+        """Raises :class:`InvoiceSettingMismatch` / :class:`InvoiceNumberTaken` (nothing created)."""
+        ...
 
     def get_invoice(self, erp_id: str) -> Invoice: ...
 
-    # payments and deposits (入金・消込)
+    # payments and deposits (入金・消込) — bank_lines=True
     def iter_deposits(self, since: date | None = None) -> Iterator[ChangeBatch[BankDeposit]]: ...
 
+    def iter_bank_lines(self, since: date | None = None) -> Iterator[list[BankLineRead]]:
+        """Income lines of the bank accounts dated on or after ``since``, one list per page; each line
+        read on its own (an unreadable line is a :class:`BankLineRead` with its error)."""
+        ...
+
+    def get_bank_line(self, line_id: str) -> BankLineRead | None:
+        """One bank line by id (``None``: no such line)."""
+        ...
+
+    def open_receivables(self) -> OpenReceivables:
+        """Every unsettled receivable whose invoice is not cancelled, with partner names."""
+        ...
+
+    def get_receivable(self, receivable_id: str) -> Receivable: ...
+
+    def add_receivable_payment(self, receivable_id: str, *, day: date, amount: int,
+                               account: MoneyAccount) -> Receivable:
+        """Record a payment of ``amount`` from ``account`` on ``day``; the receivable afterwards."""
+        ...
+
+    def money_accounts(self) -> list[MoneyAccount]:
+        """Bank accounts deposits arrive on and the clearing account transfer fees are settled through
+        (``kind`` ``clearing``; absent when the ERP has none)."""
+        ...
+
     def record_payment(self, payment: Payment) -> Payment: ...
+
+    # payment status — payment_status=True
+    def iter_invoice_payment_changes(self, since: Any = None) -> Iterator[ChangeBatch[InvoicePaymentStatus]]:
+        """Invoices whose payment status changed since the watermark ``since`` (``None``: every invoice
+        with a payment state), plus every open one (overdue is Renkei's reading). The watermark never
+        depends on today's date and must be JSON-serialisable (the caller stores it as JSON and commits it
+        after the batch is processed); the last batch has ``exhausted`` True."""
+        ...
+
+    # journals — journals=True
+    def account_names(self) -> set[str]:
+        """Names of the account items (勘定科目) journals may use."""
+        ...
+
+    def find_journal(self, ref: str, *, on: date) -> str | None:
+        """Id of the manual journal with ``ref`` dated ``on``."""
+        ...
+
+    def post_journal(self, journal: ManualJournal) -> str:
+        """Post a manual journal; its id."""
+        ...
     # == money: end ==
 
 
@@ -263,3 +348,4 @@ class ERPConnector(ERPPartnersItems, ERPMoney, Protocol):
 def failed(results: Iterable[WriteResult[Any]]) -> list[WriteResult[Any]]:
     return [r for r in results if not r.ok]
 from renkei.connectors.canonical_sync import *  # noqa: E402,F401,F403  (companies & products records)
+from renkei.connectors.canonical_money import *  # noqa: E402,F401,F403  (deals & money canonical types)

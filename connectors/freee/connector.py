@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any, ClassVar
 
 from renkei.connectors.base import ChangeBatch, ERPCapabilities, MapResult
+from renkei.connectors.canonical_money import CompanySettingError, InvoiceNumberTaken
 from renkei.connectors.freee.money_ops import FreeeMoneyOps
 from renkei.connectors.freee.partner_ops import FreeePartnerOps
 from renkei.connectors.freee.client import FreeeClient
@@ -43,15 +44,6 @@ _FRACTION_JA = {Rounding.FLOOR: "切り捨て", Rounding.CEIL: "切り上げ", R
 _TAX_ACCOUNT = {0: "税込経理", 1: "旧税抜経理", 2: "税抜経理"}
 
 
-class CompanySettingError(PermanentError):
-    """The freee company is set up in a way Renkei is not configured for (e.g. 採番の設定): nothing was
-    created; the message names the setting to change."""
-
-
-class InvoiceNumberTaken(PermanentError):
-    """freee refused the invoice number as already used (手動採番): nothing was created."""
-
-
 @dataclass(frozen=True)
 class CompanySettings:
     """The freee company's settings that shape what Renkei sends (``read_company_settings``).
@@ -69,6 +61,7 @@ class CompanySettings:
     tax_account_method: int
     invoice_numbering: str = "manual"
     numbering_source: str = "policy [invoice_numbering] mode"
+    registration_number: str | None = None  # 適格請求書発行事業者登録番号 (``invoice_registration_number``)
 
     def rows(self) -> list[tuple[str, str, str]]:
         """(setting, value, source) for a table (``renkei doctor``)."""
@@ -105,7 +98,8 @@ def read_company_settings(client: FreeeClient, *, as_of: date | None = None,
     return CompanySettings(
         company_id=int(raw.get("id") or client.company_id), use_partner_code=bool(raw.get("use_partner_code")),
         tax_rounding=tax_rounding, amount_fraction=amount_fraction,
-        tax_account_method=int(year.get("tax_account_method", 2) or 0), invoice_numbering=invoice_numbering)
+        tax_account_method=int(year.get("tax_account_method", 2) or 0), invoice_numbering=invoice_numbering,
+        registration_number=raw.get("invoice_registration_number") or None)
 
 
 def _numbering_error(exc: BadRequest, sent_number: bool) -> PermanentError | None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Collection, Iterator, Mapping, Sequence
 
 from renkei.connectors.base import ChangeBatch, CRMCapabilities, MapResult, WriteResult
 from renkei.connectors.hubspot import mapping as m
@@ -34,10 +35,16 @@ class HubSpotCRM(HubSpotCompanyOps, HubSpotDealOps):
             self.client.properties.ensure(object_type)
 
     # deals
-    def iter_deal_changes(self, since: Any = None, *, extra_filters: Sequence[Mapping] = ()
-                          ) -> Iterator[ChangeBatch[MapResult[Deal]]]:
+    def iter_deal_changes(self, since: Any = None, *, stages: Collection[str] | None = None,
+                          until: datetime | None = None,
+                          extra_filters: Sequence[Mapping] = ()) -> Iterator[ChangeBatch[MapResult[Deal]]]:
         """Changed deals with their primary company and line items (batched association reads per page);
-        ``extra_filters`` narrow the search (e.g. ``dealstage IN`` the won stages)."""
+        ``stages`` (deal stage ids) and ``extra_filters`` (HubSpot search filters) narrow the search."""
+        if stages is not None:
+            extra_filters = [*extra_filters, {"propertyName": "dealstage", "operator": "IN", "values": sorted(stages)}]
+        if until is not None:
+            extra_filters = [*extra_filters, {"propertyName": "hs_lastmodifieddate", "operator": "LTE",
+                                              "value": str(int(until.timestamp() * 1000))}]
         for batch in self.client.deals.changes(since, properties=m.DEAL_PROPERTIES, lookback_ms=self.lookback_ms,
                                                extra_filters=extra_filters):
             deals = self.client.attach_deal_associations(batch.records, line_item_properties=m.LINE_ITEM_PROPERTIES)
