@@ -16,6 +16,8 @@ from renkei.connectors.http import PermanentError, chunked
 
 from . import mapping as m
 from .client import SalesforceClient, Watermark, is_record_id, soql_string
+from .company_ops import SalesforceCompanyOps
+from .deal_ops import SalesforceDealOps
 from .fields import OBJECTS, RENKEI_FIELDS, convert, field_name
 
 SETUP_HELP = ("Salesforce's data API cannot create fields: an admin deploys them once (connectors/salesforce/"
@@ -30,8 +32,9 @@ class SalesforceSetupError(PermanentError):
     """The org lacks what Renkei needs (custom fields, external-ID flags, field access)."""
 
 
-class SalesforceCRM:
-    """Canonical-model façade over :class:`SalesforceClient` (satisfies ``CRMConnector``)."""
+class SalesforceCRM(SalesforceCompanyOps, SalesforceDealOps):
+    """Canonical-model façade over :class:`SalesforceClient` (satisfies ``CRMConnector``); companies and
+    products in :mod:`.company_ops`, deals in :mod:`.deal_ops`."""
 
     def __init__(self, client: SalesforceClient, *, lookback_seconds: int = 0):
         self.client = client
@@ -58,13 +61,15 @@ class SalesforceCRM:
                     problems.append(f"{f.full_name} (must be marked External ID)")
         return problems
 
-    def prepare(self) -> None:
-        """Check through ``describe`` that every ``Renkei_*__c`` field exists; one clear error otherwise."""
+    def prepare(self) -> dict[str, list[str]]:
+        """Check through ``describe`` that every ``Renkei_*__c`` field exists; one clear error otherwise.
+        Creates nothing (Salesforce's data API cannot create fields): returns ``{}``."""
         problems = self.missing_fields()
         if problems:
             raise SalesforceSetupError(f"Salesforce org is missing {len(problems)} Renkei custom field(s): "
                                        f"{', '.join(problems)}. {SETUP_HELP}", category="SETUP",
                                        code="MISSING_FIELDS", details={"missing": problems})
+        return {}
 
     def close(self) -> None:
         self.client.close()
@@ -158,41 +163,9 @@ class SalesforceCRM:
             results[pos] = replace(r, index=pos, id=r.id or list(payload)[positions.index(pos)])
         return [r for r in results if r is not None]
 
-    # ------------------------------------------------------------------ companies
-    def iter_company_changes(self, since: Any = None) -> Iterator[ChangeBatch[MapResult[Any]]]:
-        """Changed Accounts, deleted and merged-away ones included (``queryAll``; they map ``archived``)."""
-        fields = self._present("Account", m.ACCOUNT_FIELDS)
-        for batch in self.client.changes("Account", fields, since, include_deleted=True,
-                                         lookback_seconds=self.lookback_seconds):
-            yield ChangeBatch([m.company_from_salesforce(r) for r in batch.records], batch.watermark, batch.exhausted)
-
-    def upsert_companies(self, companies: Sequence[Any], id_property: str = "renkei_partner_code",
-                         only: Sequence[str] | None = None) -> list[WriteResult[Any]]:
-        """Create-or-update Accounts by an External ID field (``renkei_partner_code`` →
-        ``Renkei_Partner_Code__c``; ``renkei_freee_partner_id`` → ``Renkei_ERP_Partner_Id__c``)."""
-        have = self.client.fields("Account")
-        key = field_name("Account", id_property)
-        d = have.get(key.lower())
-        if d is None or not d.get("externalId"):
-            raise SalesforceSetupError(f"Account.{key} is missing or not an External ID field. {SETUP_HELP}",
-                                       category="SETUP", code="MISSING_FIELDS")
-        key = d["name"]
-        only_fields = [field_name("Account", o) for o in only] + [key] if only else None
-        results: list[WriteResult[Any] | None] = [None] * len(companies)
-        payload, positions = [], []
-        for i, c in enumerate(companies):
-            body = {k: v for k, v in m.company_to_salesforce(c, only=only_fields).items() if k.lower() in have}
-            if not body.get(key):
-                results[i] = WriteResult(index=i, ok=False, value=c, category="MISSING_KEY",
-                                         error=f"no value for the upsert key {key} ({id_property})")
-                continue
-            payload.append(body)
-            positions.append(i)
-        for pos, r in zip(positions, self.client.upsert_records("Account", key, payload) if payload else []):
-            results[pos] = replace(r, index=pos, value=companies[pos])
-        return [r for r in results if r is not None]
-
+    # ------------------------------------------------------------------ companies (more in company_ops)
     def update_company_properties(self, updates: Mapping[str, Mapping[str, Any]]) -> list[WriteResult[Any]]:
+        """Account id → shared ``renkei_*`` / Salesforce field names → values (per-input results)."""
         return self._update("Account", updates)
 
     # ------------------------------------------------------------------ products
@@ -204,57 +177,12 @@ class SalesforceCRM:
             self._std_pricebook = rows[0]["Id"]
         return self._std_pricebook
 
-    def upsert_products(self, products: Sequence[Any]) -> list[WriteResult[Any]]:
-        """Upsert Product2 by ``Renkei_Item_Code__c``, then set each one's standard price (PricebookEntry)."""
-        have = self.client.fields("Product2")
-        payload = [{k: v for k, v in m.product_to_salesforce(p).items() if k.lower() in have} for p in products]
-        results = [replace(r, value=products[r.index]) for r in
-                   (self.client.upsert_records("Product2", "Renkei_Item_Code__c", payload) if payload else [])]
-        priced = {r.id: (r.index, products[r.index].unit_price) for r in results
-                  if r.ok and r.id and products[r.index].unit_price is not None}
-        if not priced:
-            return results
-        std = self.standard_pricebook_id()
-        entries: dict[str, dict] = {}
-        for chunk in chunked(list(priced), 200):
-            ids = ", ".join(soql_string(i) for i in chunk)
-            for e in self.client.query_all(f"SELECT Id, Product2Id, UnitPrice, IsActive FROM PricebookEntry "
-                                           f"WHERE Pricebook2Id = {soql_string(std)} AND Product2Id IN ({ids})"):
-                entries[e["Product2Id"]] = e
-        creates, create_for, updates, update_for = [], [], {}, []
-        for pid, (idx, price) in priced.items():
-            e = entries.get(pid)
-            if e is None:
-                creates.append({"Pricebook2Id": std, "Product2Id": pid, "UnitPrice": price, "IsActive": True})
-                create_for.append(idx)
-            elif m.yen(e.get("UnitPrice")) != price or not e.get("IsActive"):
-                updates[e["Id"]] = {"UnitPrice": price, "IsActive": True}
-                update_for.append(idx)
-        outcomes = list(zip(create_for, self.client.create_records("PricebookEntry", creates) if creates else []))
-        outcomes += list(zip(update_for, self.client.update_records("PricebookEntry", updates) if updates else []))
-        for idx, r in outcomes:
-            if not r.ok:
-                results[idx] = replace(results[idx], ok=False, error=f"standard price: {r.error}", category=r.category,
-                                       details=r.details)
-        return results
-
     # ------------------------------------------------------------------ deals
     def _deal_select(self, with_line_items: bool = True) -> str:
         fields = self._present("Opportunity", m.OPPORTUNITY_FIELDS)
         if with_line_items:
             fields.append(m.lines_subquery(self._present("OpportunityLineItem", m.LINE_FIELDS)))
         return ", ".join(fields)
-
-    def iter_deal_changes(self, since: Any = None, *, extra_filters: Sequence[Any] = ()
-                          ) -> Iterator[ChangeBatch[MapResult[Any]]]:
-        """Changed Opportunities with their line items (one query: a child subquery). ``extra_filters`` narrow
-        it (HubSpot-shaped filters on shared names, e.g. ``dealstage IN`` the won stages, or SOQL)."""
-        where = self._where_from_filters("Opportunity", extra_filters) if extra_filters else None
-        fields = [f for f in self._present("Opportunity", m.OPPORTUNITY_FIELDS)]
-        fields.append(m.lines_subquery(self._present("OpportunityLineItem", m.LINE_FIELDS)))
-        for batch in self.client.changes("Opportunity", fields, since, where=where,
-                                         lookback_seconds=self.lookback_seconds):
-            yield ChangeBatch([m.deal_from_salesforce(r) for r in batch.records], batch.watermark, batch.exhausted)
 
     def get_deals(self, ids: Sequence[str], *, with_line_items: bool = True) -> list[MapResult[Any]]:
         """One result per input id, in order; an unknown or deleted id is a failed MapResult."""

@@ -5,6 +5,7 @@ the daily-budget stop, JWT / client-credentials login with re-login on 401, and 
 from __future__ import annotations
 
 import logging
+import threading
 from decimal import Decimal
 
 import pytest
@@ -48,10 +49,12 @@ def test_read_and_write_paths_in_canonical_terms(demo):
     assert crm.capabilities.daily_api_limit == 15000  # learnt from Sforce-Limit-Info
 
     companies = [r for b in crm.iter_company_changes(None) for r in b.records]
-    assert len(companies) == 41 and all(r.ok for r in companies)
-    merged = [r for r in companies if r.value.archived]
-    assert len(merged) == 1 and merged[0].raw["MasterRecordId"]
-    yamada = next(r.value for r in companies if r.value.name == "株式会社山田商事")
+    assert len(companies) == 40 and all(r.ok and not r.value.archived for r in companies)
+    duplicate = demo.app.state.store.demo_ids["accounts"]["C01-DUP"]
+    yamada_record = next(r for r in companies if r.value.name == "株式会社山田商事")
+    assert yamada_record.merged_ids == (duplicate,)  # merges=True: the loser's id follows the survivor
+    assert [duplicate] in list(crm.iter_archived_company_ids())
+    yamada = yamada_record.value
     assert yamada.address.prefecture == "東京都" and yamada.corporate_number and yamada.domain == "yamada-shoji.co.jp"
 
     won = crm.won_stage_ids()
@@ -112,15 +115,30 @@ def test_cursor_never_skips_or_repeats_same_second_ties():
     try:
         store = server.app.state.store
         ids = [store.create("Account", {"Name": f"同時刻 {i}"}) for i in range(450)]  # one SystemModstamp
-        crm = connector(server, query_batch_size=200)
-        # read within the same second: the watermark cannot tie-break yet, the next read re-reads that second
+        crm = connector(server, query_batch_size=200, settle_timeout_seconds=0.3)
+        # the org's clock stays in that second: the watermark cannot tie-break, the next read re-reads it
         fresh = list(crm.iter_company_changes(None))
         assert all(b.watermark.after_id is None for b in fresh)
         store.update("Account", ids[0], {"Phone": "03-0000-0001"})  # same second, lowest Id, after the read
         again = [r.source_id for b in crm.iter_company_changes(str(fresh[-1].watermark)) for r in b.records]
-        assert sorted(again) == sorted(ids) and len(again) == 450  # nothing missed (ids[0] moved to the end)
+        assert sorted(again) == sorted(ids)  # nothing missed
 
-        clock.advance(5000)  # the second has settled: watermarks now carry the Id
+        # a write in the same second *during* the read: the read waits for the second to end, reads it again
+        # and hands the late change over with the rest; then its watermark can carry the Id
+        def late_write() -> None:
+            store.update("Account", ids[2], {"Phone": "03-0000-0002"})
+            clock.advance(1000)
+
+        timer = threading.Timer(0.25, late_write)
+        timer.start()
+        crm_wait = connector(server, query_batch_size=200, settle_timeout_seconds=5)
+        settled = list(crm_wait.iter_company_changes(None))
+        timer.join()
+        final = {r.source_id: r for r in settled[-1].records}
+        assert settled[-1].watermark.after_id and final[ids[2]].value.phone == "03-0000-0002"
+        assert list(crm_wait.iter_company_changes(settled[-1].watermark)) == []
+
+        clock.advance(5000)  # long settled: page watermarks carry the Id straight away
         batches = list(crm.iter_company_changes(None))
         assert [len(b.records) for b in batches] == [200, 200, 50] and batches[-1].exhausted
         assert sorted(r.source_id for b in batches for r in b.records) == sorted(ids)
@@ -137,6 +155,7 @@ def test_cursor_never_skips_or_repeats_same_second_ties():
         after = [r.source_id for b in crm.iter_company_changes(encoded) for r in b.records]
         assert after == [late, ids[1]]
         crm.close()
+        crm_wait.close()
     finally:
         server.stop()
 
@@ -242,3 +261,4 @@ def test_registry_builds_salesforce_from_its_own_settings(demo, monkeypatch):
         assert crm.won_stage_ids() == {"Closed Won"}
     finally:
         crm.close()
+

@@ -1,0 +1,86 @@
+"""Salesforce Opportunities, line items and write-backs in canonical terms (the ``CRMDeals`` part of the
+contract).
+
+Mixed into :class:`connectors.salesforce.connector.SalesforceCRM`; ``self.client`` is the
+:class:`SalesforceClient`. A deal is read in one query with its lines (``(SELECT … FROM
+OpportunityLineItems)``); the canonical write-back keys (``renkei_*``) are the ``Renkei_*__c`` fields
+(:func:`.fields.field_name`). A subscription is a deal with a line carrying ``Renkei_Billing_Frequency__c``;
+Salesforce refuses a zero quantity, so a line that ends an item is marked ``Renkei_Ended__c`` (listed in
+``ended_line_ids`` and mapped with quantity 1, as the contract asks).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Collection, Iterator, Mapping, Sequence
+
+from renkei.connectors.base import ChangeBatch, MapResult
+from renkei.connectors.canonical_money import SubscriptionDeal
+from renkei.domain.model import Deal
+
+from . import mapping as m
+from .client import soql_datetime, soql_string
+
+
+def _lines(raw: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    sub = raw.get("OpportunityLineItems") or {}
+    return list(sub.get("records") or []) if isinstance(sub, Mapping) else []
+
+
+def subscription_from_salesforce(raw: Mapping[str, Any], record: MapResult[Deal] | None = None
+                                 ) -> SubscriptionDeal | None:
+    lines = _lines(raw)
+    if not any(m.text(li.get("Renkei_Billing_Frequency__c")) for li in lines):
+        return None
+    ended = frozenset(str(li["Id"]) for li in lines if li.get("Renkei_Ended__c"))
+    if ended:  # the canonical subscription line needs a positive quantity: ended ones keep Salesforce's
+        sub = dict(raw.get("OpportunityLineItems") or {})
+        sub["records"] = [{**li, "Renkei_Ended__c": False} for li in lines]
+        raw = {**raw, "OpportunityLineItems": sub}
+        record = None
+    res = record if record is not None else m.deal_from_salesforce(raw)
+    stage = m.text(raw.get("StageName"))
+    if not res.ok:
+        return SubscriptionDeal(str(raw.get("Id")), stage, None, f"Salesforce opportunity cannot be read: {res.error}",
+                                ended)
+    return SubscriptionDeal(str(raw.get("Id")), stage, res.value, None, ended)
+
+
+class SalesforceDealOps:
+    """Deals: order-to-invoice, payment-writeback, subscription-proration."""
+
+    client: Any
+    lookback_seconds: int
+
+    def iter_deal_changes(self, since: Any = None, *, stages: Collection[str] | None = None,
+                          until: datetime | None = None, extra_filters: Sequence[Any] = ()
+                          ) -> Iterator[ChangeBatch[MapResult[Deal]]]:
+        """Changed Opportunities with their line items (one query per page). ``stages``: only these
+        ``StageName`` values; ``until``: only those last modified at or before it."""
+        conds = []
+        if stages is not None:
+            conds.append(f"StageName IN ({', '.join(soql_string(s) for s in sorted(stages))})" if stages
+                         else "Id = null")
+        if until is not None:
+            u = until if until.tzinfo else until.replace(tzinfo=timezone.utc)
+            conds.append(f"SystemModstamp <= {soql_datetime(u)}")
+        if extra_filters:
+            where = self._where_from_filters("Opportunity", extra_filters)  # type: ignore[attr-defined]
+            if where:
+                conds.append(f"({where})")
+        fields = self._present("Opportunity", m.OPPORTUNITY_FIELDS)  # type: ignore[attr-defined]
+        fields.append(m.lines_subquery(self._present("OpportunityLineItem", m.LINE_FIELDS)))  # type: ignore[attr-defined]
+        for batch in self.client.changes("Opportunity", fields, since, where=" AND ".join(conds) or None,
+                                         lookback_seconds=self.lookback_seconds):
+            yield ChangeBatch([m.deal_from_salesforce(r) for r in batch.records], batch.watermark, batch.exhausted)
+
+    def subscription_deal(self, record: MapResult[Deal]) -> SubscriptionDeal | None:
+        if record.raw is None:
+            return None
+        return subscription_from_salesforce(record.raw, record)
+
+    def get_subscription_deals(self, ids: Sequence[str]) -> list[SubscriptionDeal | None]:
+        return [self.subscription_deal(r) for r in self.get_deals(ids)]  # type: ignore[attr-defined]
+
+
+__all__ = ["SalesforceDealOps", "subscription_from_salesforce"]
