@@ -35,7 +35,7 @@ import httpx
 
 from renkei.connectors.base import ChangeBatch, WriteResult
 from renkei.connectors.http import (
-    BearerAuth, ErrorInfo, HttpClient, HttpConfig, QuotaExhausted, chunked, default_error_parser,
+    BearerAuth, ConnectorError, ErrorInfo, HttpClient, HttpConfig, QuotaExhausted, chunked, default_error_parser,
 )
 
 from .auth import SalesforceAuth
@@ -125,6 +125,45 @@ class ApiBudget:
         if self.used is None or self.max is None:
             return None
         return max(0, int(self.max * self.share) - self.used)
+
+
+# ---------------------------------------------------------------------------------------------------
+# SOQL out of logs and errors: a query names the values it filters on (a phone, a company name), so the
+# ``q`` parameter of a query URL is never logged and Salesforce's echo of a query in its error text is cut
+
+
+_Q_PARAM = re.compile(r"([?&]q=)[^&\s'\"]*")
+
+
+def scrub_soql(text: Any) -> Any:
+    """``…/query?q=SELECT+…`` → ``…/query?q=…``; an error message echoing the query keeps only its
+    ``ERROR at Row…`` part."""
+    if not isinstance(text, str):
+        return text
+    if "ERROR at Row" in text:
+        text = text[text.index("ERROR at Row"):]
+    return _Q_PARAM.sub(r"\1…", text)
+
+
+class _SoqlLogFilter(logging.Filter):
+    """On the HTTP loggers (Renkei's and httpx's request line): URLs lose their ``q=`` value."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any("q=" in str(a) for a in record.args
+                                                  if isinstance(a, (str, httpx.URL))):
+            record.args = tuple(scrub_soql(str(a)) if isinstance(a, (str, httpx.URL)) else a for a in record.args)
+        return True
+
+
+_FILTER_LOCK = threading.Lock()
+
+
+def _install_log_filter() -> None:
+    with _FILTER_LOCK:
+        for name in ("renkei.connectors.http", "httpx"):
+            logger = logging.getLogger(name)
+            if not any(isinstance(f, _SoqlLogFilter) for f in logger.filters):
+                logger.addFilter(_SoqlLogFilter())
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -244,6 +283,7 @@ class SalesforceClient:
         if sleep is not None:
             cfg.sleep = sleep
         self.http = HttpClient(cfg)
+        _install_log_filter()
         self.version = self.settings.api_version
         self._describe: dict[str, dict] = {}
         self._lock = threading.Lock()
@@ -273,7 +313,16 @@ class SalesforceClient:
         self.budget.check(cost)
         if "json" in kw:
             kw["json"] = jsonable(kw["json"])
-        resp = self.http.request(method, self.url(path), headers=headers, **kw)
+        try:
+            resp = self.http.request(method, self.url(path), headers=headers, **kw)
+        except ConnectorError as exc:
+            exc.url = scrub_soql(exc.url)
+            exc.message = scrub_soql(exc.message)
+            if isinstance(exc.details, list):
+                exc.details = [{**d, "message": scrub_soql(d.get("message"))} if isinstance(d, dict) else d
+                               for d in exc.details]
+            exc.args = (exc.message,)
+            raise
         if resp.status_code == 204 or not resp.content:
             return resp.status_code, None
         return resp.status_code, json.loads(resp.content, parse_float=Decimal)
@@ -454,4 +503,4 @@ class SalesforceClient:
 
 
 __all__ = ["ApiBudget", "COLLECTION_LIMIT", "SETTLE_SECONDS", "ServerClock", "SalesforceClient", "Watermark", "is_record_id", "parse_salesforce_error",
-           "parse_sf_datetime", "soql_datetime", "soql_string", "to_json_value"]
+           "parse_sf_datetime", "scrub_soql", "soql_datetime", "soql_string", "to_json_value"]

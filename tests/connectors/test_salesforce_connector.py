@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from renkei.connectors.base import CRMConnector
-from renkei.connectors.http import QuotaExhausted, Unauthorized
+from renkei.connectors.http import BadRequest, QuotaExhausted, Unauthorized
 from renkei.connectors.salesforce import SalesforceClient, SalesforceCRM, SalesforceSettings, SalesforceSetupError
 from renkei.domain.model import Address, Company, Product, TaxCategory
 from renkei.sandboxes.common import Clock, FaultConfig, ServerThread
@@ -223,6 +223,13 @@ def test_setup_check_daily_budget_and_auth(caplog):
         assert greedy.client.stats.retries == 0
         server.app.state.daily.set_used(0)
 
+        # a query names what it filters on (a phone here): never in a log line or an error
+        fresh = connector(server, client_secret=None, private_key=private_pem)
+        with pytest.raises(BadRequest) as bad:
+            fresh.client.query_all("SELECT Id, Nope__c FROM Account WHERE Phone = '03-5555-1234'")
+        assert "No such column 'Nope__c'" in str(bad.value) and "5555" not in str(bad.value) + repr(bad.value.details)
+        assert fresh.find_company_candidates(Company(name="株式会社探索", phone="03-5555-1234")) == []
+
         # client credentials with a wrong secret: a clear refusal
         with pytest.raises(Unauthorized, match="invalid_client"):
             connector(server, client_secret="not-the-secret").won_stage_ids()
@@ -232,6 +239,7 @@ def test_setup_check_daily_budget_and_auth(caplog):
     text = caplog.text
     assert tokens and not any(t in text for t in tokens)
     assert SECRET not in text and "not-the-secret" not in text and "PRIVATE KEY" not in text
+    assert "5555" not in text and "query?q=" in text  # the query URLs were logged, without their SOQL
 
 
 def test_injected_faults_are_retried_without_losing_records():
