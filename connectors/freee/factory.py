@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from renkei.connectors.freee.checks import check  # noqa: F401  (the registry's connection checks)
 from renkei.connectors.freee.auth import DbTokenStore, FileTokenStore, TokenStore
 from renkei.connectors.freee.client import FreeeClient, FreeeLimits
 from renkei.connectors.freee.connector import FreeeConnector, FreeeConnectorConfig
