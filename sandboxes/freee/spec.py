@@ -13,6 +13,7 @@ from renkei.sandboxes.freee.config import FreeeSandboxConfig
 class FreeeSandboxSpec:
     name = "freee"
     default_port = 8082
+    demo_options: dict[str, Any] = {"refresh_token": "renkei-demo-refresh-token"}
 
     def app(self, *, seed: str = "demo", **options: Any) -> FastAPI:
         options.setdefault("print_refresh_token", False)
@@ -24,6 +25,10 @@ class FreeeSandboxSpec:
         return {"RENKEI_ERP": "freee", "RENKEI_FREEE_BASE_URL": url, "RENKEI_FREEE_AUTH_URL": url,
                 "RENKEI_FREEE_CLIENT_ID": config.client_id, "RENKEI_FREEE_CLIENT_SECRET": config.client_secret,
                 "RENKEI_FREEE_REFRESH_TOKEN": refresh, "RENKEI_FREEE_COMPANY_ID": str(config.company_id)}
+
+    def describe(self, url: str, app: FastAPI) -> list[str]:
+        return [f"freee sandbox:   {url}  (API and OAuth base URL)",
+                f"freee first refresh token: {app.state.initial_refresh_token}"]
 
 
 SPEC = FreeeSandboxSpec()
