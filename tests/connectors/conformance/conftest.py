@@ -8,6 +8,7 @@ connector is tested by registering it: no change here.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
@@ -37,6 +38,12 @@ class Served:
         self.server = ServerThread(self.app)
 
     def __enter__(self) -> "Served":
+        import tempfile
+
+        # one state store (and token store) per served sandbox: rotating credentials (freee's refresh token)
+        # stay valid across the tests of a module
+        self._tmp = tempfile.TemporaryDirectory(prefix=f"conformance-{self.entry.name}-")
+        self.tmp = Path(self._tmp.name)
         self.server.__enter__()
         self.url = self.server.url
         self.env = self.spec.env(self.url, self.app)
@@ -44,6 +51,7 @@ class Served:
 
     def __exit__(self, *exc: Any) -> None:
         self.server.__exit__(*exc)
+        self._tmp.cleanup()
 
 
 def _connector(served: Served, tmp_path, monkeypatch) -> Iterator[Any]:
@@ -53,8 +61,8 @@ def _connector(served: Served, tmp_path, monkeypatch) -> Iterator[Any]:
 
     for key, value in served.env.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setenv("RENKEI_HOME", str(tmp_path / ".renkei"))
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'conformance.db'}")
+    monkeypatch.setenv("RENKEI_HOME", str(served.tmp / ".renkei"))
+    settings = Settings(database_url=f"sqlite:///{served.tmp / 'conformance.db'}")
     store = Store.open(settings.database_url, cached=False)
     connector = served.entry.builder()(settings, store, load_policy(None))
     connector.served = served  # the conformance tests reach the sandbox's state through this
