@@ -39,6 +39,8 @@ class SandboxSpec(Protocol):
 
     # Optional (looked up with ``getattr``):
     #   demo_options: dict — extra ``app()`` options ``renkei demo`` uses (fixed credentials ...)
+    #   test_options: dict — extra ``app()`` options for fast tests (rate limits off or high; ``env`` then
+    #       points the connector's own pacing at them)
     #   seed_demo_deals(app) -> list[str] — (CRM) add the won deals that need finance approval in the demo;
     #       returns their CRM ids. Without it the demo skips that step.
     #   describe(url, app) -> list[str] — lines ``renkei sandbox serve`` prints (credentials, settings)

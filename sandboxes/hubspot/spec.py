@@ -20,6 +20,7 @@ class HubSpotSandboxSpec:
     name = "hubspot"
     default_port = 8081
     demo_options: dict[str, Any] = {}
+    test_options: dict[str, Any] = {"rate_limit_per_10s": 0, "search_per_second": 0}  # limits off in tests
 
     def app(self, *, seed: str = "demo", **options: Any) -> FastAPI:
         return create_app(HubSpotSandboxConfig(seed=seed, **options))
