@@ -79,6 +79,13 @@ def test_flows_end_to_end_on_every_pairing(pairing):
     assert payments, f"payment-writeback ({path}) recorded no payment: {results['payment-writeback']}"
     assert all(e.writeback in ("done", None) for e in payments)
 
+    # subscriptions: period invoices issued; revenue journals (売上按分) posted only where the ERP takes them
+    periods = [e for e in rt.store.ledger_entries("invoice:deal:", limit=10_000)
+               if ":period:" in e.key and e.status == "committed"]
+    assert periods, f"subscription-proration issued no period invoice: {results['subscription-proration']}"
+    journals = [e for e in rt.store.ledger_entries("journal:deal:", limit=10_000) if e.status == "committed"]
+    assert bool(journals) == rt.erp.capabilities.journals, (len(journals), rt.erp.capabilities.journals)
+
     # a second pass changes nothing in the ERP
     t0 = time.monotonic()
     _run("order-to-invoice", start_approvals=False)
