@@ -151,8 +151,8 @@ _PROGRESS_LISTENERS: list[Callable[[str, int, int | None], None]] = []
 # (side, outcome) → phrase, in the order a run name lists them; per flow, then a generic fallback.
 _PHRASES: dict[str, list[tuple[tuple[str, str], str]]] = {
     "order-to-invoice": [(("erp", "created"), "invoices")],
-    "customer-sync": [(("crm", "created"), "new in HubSpot"), (("crm", "updated"), "updated in HubSpot"),
-                      (("erp", "created"), "new in freee"), (("erp", "updated"), "updated in freee"),
+    "customer-sync": [(("crm", "created"), "new in {crm}"), (("crm", "updated"), "updated in {crm}"),
+                      (("erp", "created"), "new in {erp}"), (("erp", "updated"), "updated in {erp}"),
                       (("crm", "linked"), "linked")],
     "product-sync": [(("crm", "created"), "new products"), (("crm", "updated"), "updated products")],
     "payment-writeback": [(("deposits", "auto_matched"), "deposits matched"),
@@ -236,7 +236,23 @@ def display_rows(rows: list[dict[str, Any]], settings: LinkSettings | None = Non
 _PLURALS = {"invoices", "products", "deposits", "payments", "prorations", "credits", "journals"}
 
 
+def systems() -> dict[str, str]:
+    """The configured systems for people and for ids: ``crm`` / ``erp`` (labels, "HubSpot", "freee") and
+    ``crm_name`` / ``erp_name`` (registry keys), from ``RENKEI_CRM`` / ``RENKEI_ERP`` through the registry."""
+    from renkei.connectors.registry import entry
+    from renkei.settings import Settings
+
+    try:
+        settings = Settings()
+        crm, erp = entry("crm", settings.crm), entry("erp", settings.erp)
+        return {"crm": crm.label, "erp": erp.label, "crm_name": crm.name, "erp_name": erp.name}
+    except Exception:  # noqa: BLE001 - names for display: never fail a run over them
+        return {"crm": "CRM", "erp": "ERP", "crm_name": "crm", "erp_name": "erp"}
+
+
 def _phrase(n: int, label: str) -> str:
+    if "{" in label:
+        label = label.format(**systems())
     if n == 1:  # 1 invoice, 2 invoices
         label = " ".join(w[:-1] if w in _PLURALS else w for w in label.split())
     return f"{n} {label}"
