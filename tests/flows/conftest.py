@@ -38,8 +38,7 @@ def world(prefect_api, hubspot_sandbox, freee_sandbox, tmp_path, monkeypatch) ->
         monkeypatch.setenv(k, v)
     reset_runtime()
     rt = get_runtime()
-    for object_type in ("companies", "deals", "line_items", "products"):
-        rt.crm.client.properties.ensure(object_type)  # as a HubSpot admin would have them after the first run
+    rt.crm.prepare()  # the custom fields, as an admin would have them after the first run
     yield World(rt, hubspot_sandbox, freee_sandbox, env, tmp_path)
     reset_runtime()
 
