@@ -65,3 +65,15 @@ def test_docs_check():
 def test_config_hides_secrets():
     r = renkei("config", env={"RENKEI_HUBSPOT_TOKEN": "pat-secret-123"})
     assert r.returncode == 0 and "pat-secret-123" not in r.stdout and "(set)" in r.stdout
+
+
+def test_pairing_options_are_checked_against_the_registry():
+    """``--crm`` / ``--erp`` name registered connectors; anything else exits 2 naming the known ones."""
+    from typer.testing import CliRunner
+
+    from renkei.cli import app
+
+    r = CliRunner().invoke(app, ["sandbox", "serve", "--crm", "nosuch"])
+    assert r.exit_code == 2 and "hubspot" in r.output
+    r = CliRunner().invoke(app, ["demo", "--erp", "nosuch"])
+    assert r.exit_code == 2 and "freee" in r.output
