@@ -208,9 +208,9 @@ def record_link(system: str, kind: str, record_id: Any, settings: LinkSettings |
     return None
 
 
-# column → (system, kind) of the id it holds
-_LINK_COLUMNS = {"deal": ("hubspot", "deal"), "crm_id": ("hubspot", "company"), "company": ("hubspot", "company"),
-                 "invoice_id": ("freee", "invoice"), "erp_deal": ("freee", "deal"), "freee_deal": ("freee", "deal")}
+# column → (side, kind) of the id it holds; the side's configured system makes the link (none: the plain id)
+_LINK_COLUMNS = {"deal": ("crm", "deal"), "crm_id": ("crm", "company"), "company": ("crm", "company"),
+                 "invoice_id": ("erp", "invoice"), "erp_deal": ("erp", "deal"), "freee_deal": ("erp", "deal")}
 
 
 def display_rows(rows: list[dict[str, Any]], settings: LinkSettings | None = None) -> list[dict[str, Any]]:
@@ -218,6 +218,7 @@ def display_rows(rows: list[dict[str, Any]], settings: LinkSettings | None = Non
     from renkei.domain.money import format_yen
 
     s = settings or LinkSettings()
+    names = systems()
     out = []
     for row in rows:
         shown: dict[str, Any] = {}
@@ -225,7 +226,8 @@ def display_rows(rows: list[dict[str, Any]], settings: LinkSettings | None = Non
             if isinstance(v, int) and not isinstance(v, bool) and k.lower().startswith(_AMOUNT_KEYS):
                 shown[k] = format_yen(v)
             elif k in _LINK_COLUMNS and v not in (None, ""):
-                url = record_link(*_LINK_COLUMNS[k], v, s)
+                side, kind = _LINK_COLUMNS[k]
+                url = record_link(names[f"{side}_name"], kind, v, s)
                 shown[k] = f"[{v}]({url})" if url else v
             else:
                 shown[k] = v
