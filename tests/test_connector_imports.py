@@ -7,7 +7,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ALLOWED = ("renkei.connectors.base", "renkei.connectors.registry", "renkei.connectors.http",
@@ -83,8 +82,6 @@ def test_the_rule_finds_what_it_must():
     assert len(got) == 5 and all(g.startswith("tasks/bad.py") for g in got), got
 
 
-# TODO(integration): remove the xfail once R1 (companies & products) and R2 (deals & money) have landed.
-@pytest.mark.xfail(strict=False, reason="flows/tasks still reach concrete connectors until R1/R2 land")
 def test_flows_and_tasks_use_only_the_contract():
     found = offenders()
     assert not found, "flows/tasks must use only the connector contract; offenders:\n" + "\n".join(found)

@@ -41,7 +41,9 @@ def test_partners_pages_create_update_and_items(erp):
     tag = uuid.uuid4().hex[:6]
     made = _partner(erp, tag)
     assert made.name == f"適合テスト{tag}株式会社"
-    updated = erp.update_partner(made.model_copy(update={"name": f"適合テスト{tag}合同会社"}))
+    result = erp.update_partner(made.model_copy(update={"name": f"適合テスト{tag}合同会社"}))
+    assert isinstance(result, MapResult) and result.ok, result.error
+    updated = result.value
     assert updated.erp_id == made.erp_id and updated.name == f"適合テスト{tag}合同会社"
     again = {r.value.erp_id: r.value for page in erp.iter_partners() for r in page if r.ok}
     assert again[made.erp_id].name == f"適合テスト{tag}合同会社"
