@@ -1,9 +1,6 @@
 """Connection checks of the Salesforce connector (``renkei doctor``, a flow's preflight): the settings are
 complete, the org accepts the login (one token request), the daily API allocation has room, and — deep —
-the ``Renkei_*__c`` fields are visible to the integration user.
-
-Written for the ``CheckResult`` / ``factory.check`` contract of the connection-checks branch; once that is on
-main, ``factory.py`` exports it with ``from .checks import check``."""
+the ``Renkei_*__c`` fields are visible to the integration user."""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .checks import check  # noqa: F401  (the registry's connection checks)
 from .client import SalesforceClient
 from .connector import SalesforceCRM
 from .settings import SalesforceSettings

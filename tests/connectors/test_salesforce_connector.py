@@ -270,3 +270,18 @@ def test_registry_builds_salesforce_from_its_own_settings(demo, monkeypatch):
     finally:
         crm.close()
 
+
+def test_connection_checks_name_the_problem(demo, monkeypatch):
+    from renkei.connectors.salesforce.checks import check
+
+    for k, v in SPEC.env(demo.url, demo.app).items():
+        monkeypatch.setenv(k, v)
+    rows = check(None, deep=True)
+    assert [(r.name, r.status) for r in rows] == [("salesforce", "ok"), ("salesforce api", "ok"),
+                                                  ("salesforce fields", "ok")]
+    monkeypatch.setenv("RENKEI_SALESFORCE_CLIENT_SECRET", "wrong-secret-value")
+    [row] = check(None)
+    assert row.failed and "invalid_client" in row.detail and "wrong-secret-value" not in row.line()
+    monkeypatch.delenv("RENKEI_SALESFORCE_CLIENT_ID")
+    [row] = check(None)
+    assert row.failed and "RENKEI_SALESFORCE_CLIENT_ID" in row.detail
