@@ -32,6 +32,7 @@ def subscription_from_salesforce(raw: Mapping[str, Any], record: MapResult[Deal]
     lines = _lines(raw)
     if not any(m.text(li.get("Renkei_Billing_Frequency__c")) for li in lines):
         return None
+    original = raw
     ended = frozenset(str(li["Id"]) for li in lines if li.get("Renkei_Ended__c"))
     if ended:  # the canonical subscription line needs a positive quantity: ended ones keep Salesforce's
         sub = dict(raw.get("OpportunityLineItems") or {})
@@ -43,7 +44,10 @@ def subscription_from_salesforce(raw: Mapping[str, Any], record: MapResult[Deal]
     if not res.ok:
         return SubscriptionDeal(str(raw.get("Id")), stage, None, f"Salesforce opportunity cannot be read: {res.error}",
                                 ended)
-    return SubscriptionDeal(str(raw.get("Id")), stage, res.value, None, ended)
+    deal = res.value
+    if ended:  # the amount stays the canonical one (without the ended items), as on the deal itself
+        deal = deal.model_copy(update={"amount": m.deal_amount(original)})
+    return SubscriptionDeal(str(raw.get("Id")), stage, deal, None, ended)
 
 
 class SalesforceDealOps:

@@ -10,7 +10,7 @@ dates (no time zone); datetimes are UTC on the wire.
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import Enum
 from typing import Any, Callable, Iterable, Mapping, TypeVar
 
@@ -22,6 +22,7 @@ from renkei.domain.model import Address, Company, Deal, EntityKind, LineItem, Pa
 from .client import parse_sf_datetime
 
 M = TypeVar("M")
+DEAL_AMOUNT_ROUNDING = ROUND_HALF_UP  # Opportunity.Amount → whole yen (it is compared, never invoiced)
 
 ACCOUNT_FIELDS = [
     "Id", "Name", "Phone", "Website", "OwnerId", "BillingStreet", "BillingCity", "BillingState", "BillingPostalCode",
@@ -230,6 +231,21 @@ def line_item_from_salesforce(record: Mapping[str, Any]) -> MapResult[LineItem]:
     return _map(record, build)
 
 
+def deal_amount(r: Mapping[str, Any]) -> int | None:
+    """The canonical deal amount: ``Amount`` without the ``TotalPrice`` of ended lines (Salesforce cannot hold
+    the quantity 0 of an ended item, so its roll-up still counts them), in whole yen by
+    :data:`DEAL_AMOUNT_ROUNDING` (a JPY org has no fractions; an org with two decimal places may)."""
+    amount = r.get("Amount")
+    if amount is None:
+        return None
+    total = Decimal(str(amount))
+    sub = r.get("OpportunityLineItems") or {}
+    for li in (sub.get("records") or []) if isinstance(sub, Mapping) else []:
+        if li.get("Renkei_Ended__c") and li.get("TotalPrice") is not None:
+            total -= Decimal(str(li["TotalPrice"]))
+    return int(total.quantize(Decimal(1), DEAL_AMOUNT_ROUNDING))
+
+
 def deal_from_salesforce(record: Mapping[str, Any]) -> MapResult[Deal]:
     """An Opportunity with its ``OpportunityLineItems`` subquery. A line that does not map makes the whole
     deal a review item (an invoice must not silently miss a line)."""
@@ -245,7 +261,7 @@ def deal_from_salesforce(record: Mapping[str, Any]) -> MapResult[Deal]:
         if errs:
             raise ValueError("; ".join(errs))
         return Deal(
-            crm_id=str(r["Id"]), name=text(r.get("Name")) or "", amount=yen(r.get("Amount")),
+            crm_id=str(r["Id"]), name=text(r.get("Name")) or "", amount=deal_amount(r),
             currency=text(r.get("CurrencyIsoCode")) or "JPY", pipeline="default", stage=text(r.get("StageName")) or "",
             close_date=as_date(r.get("CloseDate")), company_crm_id=text(r.get("AccountId")),
             owner=text(r.get("OwnerId")), line_items=lines,
