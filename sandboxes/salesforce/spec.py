@@ -41,8 +41,9 @@ class SalesforceSandboxSpec:
 
     def describe(self, url: str, app: "FastAPI") -> list[str]:
         cfg = app.state.config
-        return [f"Salesforce sandbox: {url}  (client credentials: {cfg.client_id} / {cfg.client_secret}; "
-                f"API v{cfg.api_version}; simple-salesforce needs https: python -m renkei.sandboxes.salesforce --tls)"]
+        return [f"Salesforce sandbox: {url}  (client credentials for {cfg.client_id}, secret: "
+                f"SalesforceSandboxConfig.client_secret; API v{cfg.api_version}; simple-salesforce needs https: "
+                "python -m renkei.sandboxes.salesforce --tls)"]
 
     def seed_demo_deals(self, app: "FastAPI") -> list[str]:
         """Two won Opportunities that need finance approval (an amount over the threshold, a deep discount) on
