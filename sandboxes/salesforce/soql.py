@@ -308,12 +308,20 @@ class Resolved:
     obj: str  # object owning the final field
 
 
+@dataclass(frozen=True)
+class DayRange:
+    start: int  # epoch ms, inclusive
+    end: int  # exclusive
+
+
 class Evaluator:
-    """Runs a parsed :class:`Query` against a store (``store.schema``, ``store.get``, ``store.rows``)."""
+    """Runs a parsed :class:`Query` against a store (``store.schema``, ``store.get``, ``store.rows``).
+    Date literals (``TODAY`` …) are days in the running user's time zone (``store.zone``)."""
 
     def __init__(self, store: Any, today: Callable[[], date]):
         self.store = store
         self.today = today
+        self.zone = getattr(store, "zone", timezone.utc)
 
     def resolve(self, q: Query, obj: SObject, path: Path) -> Resolved:
         cur = obj
@@ -446,6 +454,11 @@ class Evaluator:
             return lambda r: (v := self.value(r, res)) is not None and bool(rx.match(str(v)))
         lit = self.coerce(q, f, node.value, node)
         op = node.op
+        if isinstance(lit, DayRange):  # TODAY etc. against a datetime: the whole day
+            lo, hi = lit.start, lit.end
+            inside = {"=": lambda v: lo <= v < hi, "!=": lambda v: not lo <= v < hi, "<": lambda v: v < lo,
+                      "<=": lambda v: v < hi, ">": lambda v: v >= hi, ">=": lambda v: v >= lo}[op]
+            return lambda r: (v := self.value(r, res)) is not None and inside(v)
         if lit is None:
             if op not in ("=", "!="):
                 raise SFError(400, "MALFORMED_QUERY", f"null can only be used with = and !=")
@@ -470,9 +483,10 @@ class Evaluator:
         if t == "datetime":
             if kind == "dt":
                 return v
-            if kind == "dl":
+            if kind == "dl":  # a day in the running user's time zone: a range of instants
                 d = self.today() + timedelta(days=v)
-                return int(datetime(d.year, d.month, d.day, tzinfo=timezone.utc).timestamp() * 1000)
+                start = int(datetime(d.year, d.month, d.day, tzinfo=self.zone).timestamp() * 1000)
+                return DayRange(start, start + 86_400_000)
             if kind == "s":
                 raise SFError(400, "INVALID_FIELD", f"\n{q.text}\n{' ' * pos}^\nERROR at Row:1:Column:{pos + 1}\nvalue of "
                               f"filter criterion for field '{f.name}' must be of type dateTime and should not be enclosed in quotes")

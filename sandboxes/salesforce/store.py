@@ -41,6 +41,17 @@ FORECAST_NAMES = {"Pipeline": "Pipeline", "BestCase": "Best Case", "Commit": "Co
                   "Omitted": "Omitted"}
 
 
+def _tokyo():
+    try:
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo("Asia/Tokyo")
+    except Exception:  # noqa: BLE001 - no tz data: Japan has no DST
+        from datetime import timedelta
+
+        return timezone(timedelta(hours=9))
+
+
 def iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
 
@@ -64,6 +75,7 @@ class SalesforceStore:
                  missing_fields: Iterable[str] = (), stages: Iterable[Stage] = DEFAULT_STAGES,
                  multicurrency: bool = False):
         self.clock = clock
+        self.zone = _tokyo()
         self.version = version
         self.schema: dict[str, SObject] = build_schema(renkei_fields, missing_fields, multicurrency)
         self.records: dict[str, dict[str, dict]] = {name: {} for name in self.schema}
@@ -86,7 +98,8 @@ class SalesforceStore:
         return self.clock.now_ms() // 1000 * 1000
 
     def today(self) -> date:
-        return datetime.fromtimestamp(self.now() / 1000, tz=timezone.utc).date()
+        """Today in the integration user's time zone (:attr:`zone`, Asia/Tokyo)."""
+        return datetime.fromtimestamp(self.now() / 1000, tz=self.zone).date()
 
     def new_id(self, obj: str) -> str:
         n = self._counter.get(obj, 0) + 1

@@ -66,7 +66,7 @@ def test_token_endpoint_grants_and_refusals(org):
     assert org.session.get(f"{org.url}/services/data/").json()[-1]["version"] == "66.0"
 
 
-def test_query_and_query_all_follow_query_locators(sf):
+def test_query_and_query_all_follow_query_locators(org, sf):
     first = sf.query("SELECT Id, Name FROM Account ORDER BY Name")
     assert first["done"] is False and len(first["records"]) == 2000
     assert first["nextRecordsUrl"].startswith("/services/data/v60.0/query/01g")
@@ -86,6 +86,18 @@ def test_query_and_query_all_follow_query_locators(sf):
         assert Decimal(str(opp["Amount"])) == sum(Decimal(str(li["TotalPrice"])) for li in lines)
         assert opp["Account"]["Name"] and lines[0]["PricebookEntry"]["Product2"]["ProductCode"]
     assert sf.query("SELECT COUNT() FROM Account WHERE Name LIKE '一括取引先 00%'")["totalSize"] == 100
+    # the rest of the SOQL subset: NOT IN, NOT, null, LIKE escapes, TODAY, NULLS LAST, OFFSET
+    q = sf.query("SELECT Name, Phone FROM Account WHERE BillingState NOT IN ('東京都', '大阪府') AND NOT "
+                 "(Phone = null) AND CreatedDate <= TODAY ORDER BY Phone DESC NULLS LAST, Name LIMIT 3 OFFSET 1")
+    assert q["totalSize"] == 3 and all(r["Phone"] for r in q["records"])
+    assert sf.query(r"SELECT COUNT() FROM Account WHERE Name LIKE '100\%%'")["totalSize"] == 0
+    stages = sf.query("SELECT ApiName, IsWon FROM OpportunityStage WHERE IsClosed = true ORDER BY SortOrder")
+    assert [r["ApiName"] for r in stages["records"]] == ["Closed Won", "Closed Lost"]
+    # query locators are server-side cursors that expire
+    org.app.state.clock.advance(org.config.cursor_ttl_s * 1000 + 1000)
+    with pytest.raises(SalesforceMalformedRequest) as expired:
+        sf.query_more(first["nextRecordsUrl"], identifier_is_url=True)
+    assert expired.value.content[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
 
 
 def test_crud_upsert_describe_limits_and_errors(org, sf):
@@ -126,7 +138,7 @@ def test_crud_upsert_describe_limits_and_errors(org, sf):
     with pytest.raises(SalesforceResourceNotFound) as gone:
         sf.Account.get(rid)
     assert gone.value.content[0]["errorCode"] == "ENTITY_IS_DELETED"
-    now = datetime.now(timezone.utc)
+    now = datetime.fromtimestamp(org.app.state.clock.now_ms() / 1000, timezone.utc)  # the org's clock
     window = (now - timedelta(minutes=5), now + timedelta(minutes=1))
     assert rid in [d["id"] for d in sf.Account.deleted(*window)["deletedRecords"]]
     assert rid not in sf.Account.updated(*window)["ids"]
