@@ -49,7 +49,7 @@ class SalesforceAuth:
     """Access token + instance URL, obtained lazily and renewed on demand (thread-safe)."""
 
     def __init__(self, settings: SalesforceSettings, *, transport: httpx.BaseTransport | None = None,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, max_attempts: int = 3):
         if not settings.client_id:
             raise ValueError("RENKEI_SALESFORCE_CLIENT_ID is not set")
         if settings.uses_jwt and not settings.username:
@@ -70,8 +70,8 @@ class SalesforceAuth:
             register_secret(pem.strip())
         host = (settings.login_url if settings.uses_jwt else (settings.instance_url or settings.login_url)).rstrip("/")
         self.token_url = f"{host}/services/oauth2/token"
-        self._http = HttpClient(HttpConfig(base_url=host, timeout=settings.timeout, max_attempts=3, transport=transport,
-                                           error_parser=default_error_parser))
+        self._http = HttpClient(HttpConfig(base_url=host, timeout=settings.timeout, max_attempts=max_attempts,
+                                           transport=transport, error_parser=default_error_parser))
 
     @property
     def method(self) -> str:

@@ -272,7 +272,7 @@ class SalesforceClient:
         self.settings = settings or SalesforceSettings()
         if transport is None and self.settings.ca_bundle is not None:
             transport = httpx.HTTPTransport(verify=str(self.settings.ca_bundle), retries=0)
-        self.auth = auth or SalesforceAuth(self.settings, transport=transport)
+        self.auth = auth or SalesforceAuth(self.settings, transport=transport, max_attempts=min(3, max_attempts))
         self.budget = ApiBudget(self.settings.daily_budget_share, self.settings.daily_api_limit)
         self.server_clock = ServerClock()
         cfg = HttpConfig(base_url="", auth=BearerAuth(self.auth.access_token, refresh=self.auth.refresh),
