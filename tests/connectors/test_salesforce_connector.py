@@ -285,3 +285,21 @@ def test_connection_checks_name_the_problem(demo, monkeypatch):
     monkeypatch.delenv("RENKEI_SALESFORCE_CLIENT_ID")
     [row] = check(None)
     assert row.failed and "RENKEI_SALESFORCE_CLIENT_ID" in row.detail
+
+
+def test_metadata_package_holds_every_field_the_setup_check_wants(tmp_path):
+    import xml.dom.minidom
+
+    from renkei.connectors.salesforce.fields import RENKEI_FIELDS
+    from renkei.connectors.salesforce.metadata import write_package
+    from renkei.sandboxes.salesforce.schema import RENKEI_FIELDS as SANDBOX_FIELDS
+
+    paths = write_package(tmp_path)
+    fields = {f"{p.parent.parent.name}.{p.name.removesuffix('.field-meta.xml')}" for p in paths if "fields" in p.parts}
+    assert fields == {f.full_name for f in RENKEI_FIELDS}
+    assert fields == {f"{o}.{f.name}" for o, fs in SANDBOX_FIELDS.items() for f in fs}  # the sandbox org has them
+    for p in paths:
+        if p.suffix == ".xml":
+            xml.dom.minidom.parse(str(p))
+    perms = next(p for p in paths if "permissionsets" in p.parts).read_text(encoding="utf-8")
+    assert all(f"<field>{f.full_name}</field>" in perms for f in RENKEI_FIELDS)
