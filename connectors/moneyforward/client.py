@@ -285,7 +285,8 @@ class MoneyForwardClient:
         return self._request("PUT", f"/partners/{partner_id}", json_body=body)
 
     def list_departments(self, partner_id: str) -> list[dict]:
-        return list(self._all(f"/partners/{partner_id}/departments"))
+        """``GET /partners/{id}/departments`` (the document declares no paging parameters here)."""
+        return list((self._request("GET", f"/partners/{partner_id}/departments") or {}).get("data") or [])
 
     def create_department(self, partner_id: str, department: Mapping[str, Any]) -> dict:
         """``POST /partners/{id}/departments``; after a doubt a department that was not there before and
@@ -306,15 +307,15 @@ class MoneyForwardClient:
 
     # -- items (品目) ---------------------------------------------------------------------------------
 
-    def iter_item_pages(self, *, per_page: int = MAX_PER_PAGE, page: int = 1) -> Iterator[Page[dict]]:
-        return self.iter_pages("/items", per_page=per_page, page=page)
+    def iter_item_pages(self, *, per_page: int = MAX_PER_PAGE, page: int = 1, **filters: Any) -> Iterator[Page[dict]]:
+        """``GET /items`` (filters ``name`` partial, ``code``; comma-separated values)."""
+        return self.iter_pages("/items", per_page=per_page, page=page, **filters)
 
     def get_item(self, item_id: str) -> dict:
         return self._request("GET", f"/items/{item_id}")
 
     def find_item_by_code(self, code: str) -> dict | None:
-        """``GET /items`` has no filter: every page is scanned."""
-        for it in self._all("/items"):
+        for it in self._all("/items", code=code):
             if it.get("code") == code:
                 return it
         return None

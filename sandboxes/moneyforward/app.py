@@ -249,7 +249,7 @@ def create_app(config: MoneyForwardSandboxConfig | None = None) -> FastAPI:
     async def list_items(request: Request) -> Response:
         guard(request, listing=True)
         page, per_page = _paging(request)
-        return _JSON(store.list_items(page, per_page))
+        return _JSON(store.list_items(dict(request.query_params), page, per_page))
 
     @api.post("/items")
     async def post_item(request: Request) -> Response:

@@ -520,9 +520,14 @@ class MoneyForwardStore:
             if self.items.pop(item_id, None) is None:
                 raise not_found("Item is not found")
 
-    def list_items(self, page: int, per_page: int) -> dict:
+    def list_items(self, filters: dict[str, str], page: int, per_page: int) -> dict:
+        """``name`` (partial) and ``code`` filters, each taking comma-separated values."""
+        names = [v for v in (filters.get("name") or "").split(",") if v]
+        codes = [v for v in (filters.get("code") or "").split(",") if v]
         with self.lock:
-            return self._page([dict(i) for i in self.items.values()], page, per_page)
+            rows = [dict(i) for i in self.items.values()
+                    if (not names or any(n in i["name"] for n in names)) and (not codes or i["code"] in codes)]
+            return self._page(rows, page, per_page)
 
     # -- billings ------------------------------------------------------------------------------------
 
