@@ -29,7 +29,7 @@ from renkei.sandboxes.common import Clock, SlidingWindowLimiter, add_faults
 
 from .auth import READ, WRITE, TokenRegistry
 from .config import MoneyForwardSandboxConfig
-from .errors import MFError, bad_request, fault_body, not_found, oauth_error, too_many_requests
+from .errors import MFError, bad_request, fault_body, oauth_error, too_many_requests
 from .seed import seed_store
 from .store import MoneyForwardStore
 
@@ -334,6 +334,14 @@ def create_app(config: MoneyForwardSandboxConfig | None = None) -> FastAPI:
         guard(request, write=True, billing_write=True)
         return _JSON(store.set_payment_status(billing_id, await _body(request)))
 
+    @api.get("/sent_histories")
+    async def sent_histories(request: Request) -> Response:
+        """Read-only in v3 (no e-mail-sending endpoint); the sandbox sends nothing, so the list is empty."""
+        guard(request, listing=True)
+        page, per_page = _paging(request)
+        return _JSON({"data": [], "pagination": {"total_count": 0, "total_pages": 0, "per_page": per_page,
+                                                 "current_page": page}})
+
     # -- sandbox admin (no auth, never faulted) ------------------------------------------------------
     admin = APIRouter(prefix=ADMIN_PREFIX)
 
@@ -371,5 +379,3 @@ def create_app(config: MoneyForwardSandboxConfig | None = None) -> FastAPI:
     add_faults(app, config.faults, fault_body, exempt_paths=(ADMIN_PREFIX,))
     return app
 
-
-_ = not_found  # re-exported for route modules of tests

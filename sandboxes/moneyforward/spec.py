@@ -31,7 +31,6 @@ class MoneyForwardSandboxSpec:
         config: MoneyForwardSandboxConfig = app.state.config
         url = url.rstrip("/")
         return {
-            "RENKEI_ERP": "moneyforward",
             "RENKEI_MONEYFORWARD_BASE_URL": url + API_PREFIX,
             "RENKEI_MONEYFORWARD_AUTH_URL": url,
             "RENKEI_MONEYFORWARD_CLIENT_ID": config.client_id,
