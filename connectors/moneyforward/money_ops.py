@@ -143,3 +143,30 @@ class MoneyForwardMoneyOps:
     def set_unpaid(self, invoice_erp_id: str) -> Invoice:
         """Back to 未入金 (a payment recorded by mistake)."""
         return self._invoice(self.client.set_payment_status(invoice_erp_id, "1"))
+
+    # -- incremental reads --------------------------------------------------------------------------
+
+    def iter_invoice_changes(self, since: date | None = None) -> Iterator[ChangeBatch[Any]]:
+        """Billings updated on or after ``since`` (``range_key=updated_at``; MF filters by **day**), as
+        :class:`MapResult` of :class:`Invoice` — e.g. to see payment statuses set in MF (消込 in クラウド会計).
+
+        Every batch but the last repeats ``since`` as its watermark; the last carries the latest
+        ``updated_at`` day seen, which is read again next time (the caller dedupes on id + status)."""
+        from renkei.connectors.moneyforward.mapping import parse_timestamp
+
+        filters: dict[str, Any] = {}
+        if since is not None:
+            filters = {"range_key": "updated_at", "from": since}
+        latest = since
+        pending = None
+        for page in self.client.iter_billing_pages(per_page=self.config.page_size, **filters):
+            if pending is not None:
+                yield ChangeBatch(records=pending, watermark=since, exhausted=False)
+            pending = []
+            for raw in page.items:
+                res = billing_to_invoice(raw)
+                pending.append(res)
+                ts = parse_timestamp(raw.get("updated_at"))
+                if ts is not None and (latest is None or ts.date() > latest):
+                    latest = ts.date()
+        yield ChangeBatch(records=pending or [], watermark=latest, exhausted=True)

@@ -78,3 +78,22 @@ class MoneyForwardPartnerOps:
         if not res.ok:
             raise MoneyForwardMappingError(res.error or "invalid item")
         return res.value  # type: ignore[return-value]
+
+    # -- office -------------------------------------------------------------------------------------
+
+    def office_settings(self) -> list[tuple[str, str, str]]:
+        """(setting, value, source) rows for ``renkei doctor``: what shapes the billings Renkei creates."""
+        office = self.client.get_office()
+        rows = [("事業者 (office)", str(office.get("name") or ""), "GET /office"),
+                ("登録番号 (registration number)", office.get("registration_code") or "not registered", "GET /office"),
+                ("採番ルール (numbering)", "auto (MF numbers)" if self.config.numbering == "auto" else
+                 "manual (Renkei numbers)", "RENKEI_MONEYFORWARD_NUMBERING (not readable by API)")]
+        latest = next(iter(self.client.iter_billing_pages(per_page=1)), None)
+        if latest is not None and latest.items:
+            cfg = latest.items[0].get("config") or {}
+            rows += [("端数処理 (tax rounding)", str(cfg.get("rounding_consumption_tax")), "latest billing's config"),
+                     ("消費税の表示 (tax display)", str(cfg.get("consumption_tax_display_type")),
+                      "latest billing's config")]
+        else:
+            rows.append(("端数処理 (tax rounding)", "unknown until the first billing", "billing config"))
+        return rows

@@ -3,7 +3,7 @@ tax equal to domain/tax.py, payment status, partners, the registry row (factory 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -151,6 +151,12 @@ def test_payment_status_and_plan_cap(served):
     assert erp.set_unpaid(inv.erp_id).status == "unpaid"
     app.state.store.set_payment_status(inv.erp_id, {"payment_status": "2"})  # 消込 in クラウド会計
     assert erp.get_invoice(inv.erp_id).status == "paid"
+    # the status set in MF is seen by an incremental read (day granularity, whatever the billing date)
+    changed = [r.value for batch in erp.iter_invoice_changes(since=date.today() - timedelta(days=1))
+               for r in batch.records if r.ok]
+    assert {i.erp_id: i.status for i in changed}[inv.erp_id] == "paid"
+    rows = dict((k, v) for k, v, _ in erp.office_settings())
+    assert rows["登録番号 (registration number)"] == "T7010705000725"
     app.state.config.monthly_document_cap = len(app.state.store.billings)
     try:
         with pytest.raises(QuotaExhausted):
