@@ -251,8 +251,9 @@ def invoice_to_billing(invoice: Invoice, *, department_id: str, send_number: boo
     The reference goes to the first line of ``memo`` and to ``tag_names`` (the list filter ``tags`` finds it
     whatever the billing date). A line whose amount is not ``quantity × unit_price`` (a discount) is sent
     as quantity 1 at its amount, so MF's line amount is Renkei's."""
-    if len(invoice.reference) > 255:
-        raise MoneyForwardMappingError("reference is longer than 255 characters (tag limit)")
+    if len(invoice.reference) > 255 or "," in invoice.reference:
+        raise MoneyForwardMappingError("reference must be ≤ 255 characters without a comma (it is a tag, and the "
+                                       "tags filter splits on commas)")
     if invoice.number and len(invoice.number) > 30:
         raise MoneyForwardMappingError("billing_number is longer than 30 characters")
     items = []
