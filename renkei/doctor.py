@@ -164,14 +164,14 @@ def _check_scopes(base: str, token: str) -> Check:
 # --------------------------------------------------------------------------------------------- freee
 def token_store(settings: Settings) -> Any:
     """The token store every worker of this installation uses (shared rotation): the runtime's own
-    choice when it offers one (``tasks.runtime.freee_token_store``), else the token file."""
+    choice when it offers one (``connectors.freee.factory.freee_token_store``), else the token file."""
     import sqlalchemy
 
     from renkei.connectors.freee.auth import FileTokenStore
 
     legacy = FileTokenStore(settings.token_store_path)
     try:
-        from renkei.tasks.runtime import freee_token_store  # type: ignore[attr-defined]
+        from renkei.connectors.freee.factory import freee_token_store
     except ImportError:
         return legacy
     from renkei.store.repo import Store

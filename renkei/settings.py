@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_HOME = Path(".renkei")
@@ -19,8 +19,20 @@ DEFAULT_HOME = Path(".renkei")
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RENKEI_", env_file=None, extra="ignore")
 
-    crm: Literal["hubspot"] = Field("hubspot", description="CRM connector")
-    erp: Literal["freee"] = Field("freee", description="ERP / accounting connector")
+    crm: str = Field("hubspot", description="CRM connector (connectors/registry.py: hubspot, salesforce)")
+    erp: str = Field("freee", description="ERP / accounting connector (connectors/registry.py: freee, moneyforward)")
+
+    @field_validator("crm", "erp")
+    @classmethod
+    def _known_connector(cls, value: str, info) -> str:
+        from renkei.connectors.registry import entry
+
+        value = value.strip().lower()
+        try:
+            entry(info.field_name, value)
+        except LookupError as exc:  # names the known ones
+            raise ValueError(str(exc)) from None
+        return value
 
     hubspot_base_url: str = Field("https://api.hubapi.com", description="HubSpot API base URL")
     hubspot_token: SecretStr | None = Field(None, description="HubSpot private-app or OAuth access token")

@@ -12,9 +12,9 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, ClassVar
 
-from renkei.connectors.base import ChangeBatch, MapResult
+from renkei.connectors.base import ChangeBatch, ERPCapabilities, MapResult
 from renkei.connectors.freee.money_ops import FreeeMoneyOps
 from renkei.connectors.freee.partner_ops import FreeePartnerOps
 from renkei.connectors.freee.client import FreeeClient
@@ -149,6 +149,13 @@ class FreeeConnector(FreeePartnerOps, FreeeMoneyOps):
     client: FreeeClient
     config: FreeeConnectorConfig = field(default_factory=FreeeConnectorConfig)
     rejected: list[MapResult[Any]] = field(default_factory=list)  # invalid records seen by iterators
+
+    capabilities: ClassVar[ERPCapabilities] = ERPCapabilities(
+        name="freee", label="freee", bank_lines=True, payment_status=True, record_payments=True, journals=True,
+        partner_codes=True, departments=False, item_cost=False, item_stock=False, erp_numbering=True)
+
+    def close(self) -> None:
+        self.client.close()
 
     # -- partners -----------------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Mapping, Sequence
 
-from renkei.connectors.base import ChangeBatch, MapResult, WriteResult
+from renkei.connectors.base import ChangeBatch, CRMCapabilities, MapResult, WriteResult
 from renkei.connectors.hubspot import mapping as m
 from renkei.connectors.hubspot.client import HubSpotClient, Watermark
 from renkei.connectors.hubspot.company_ops import HubSpotCompanyOps
@@ -15,10 +15,19 @@ from renkei.domain.model import Company, Deal, Product
 class HubSpotCRM(HubSpotCompanyOps, HubSpotDealOps):
     """Canonical-model façade over :class:`HubSpotClient` (satisfies ``CRMConnector``)."""
 
+    capabilities = CRMCapabilities(name="hubspot", label="HubSpot", merges=True, line_items=True, owners=True)
+
     def __init__(self, client: HubSpotClient, *, lookback_ms: int = 0, ensure_properties: bool = True):
         self.client = client
         self.lookback_ms = lookback_ms
         self.ensure_properties = ensure_properties
+
+    def prepare(self) -> None:
+        """Create the ``renkei_*`` custom properties Renkei writes (idempotent)."""
+        self.client.properties.ensure_all()
+
+    def close(self) -> None:
+        self.client.close()
 
     def _ensure(self, object_type: str) -> None:
         if self.ensure_properties:

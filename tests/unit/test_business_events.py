@@ -48,7 +48,7 @@ def test_runtime_token_store_is_the_state_store_and_adopts_a_token_file(tmp_path
     from renkei.connectors.freee.auth import DbTokenStore, FileTokenStore, TokenSet
     from renkei.settings import Settings
     from renkei.store.repo import Store
-    from renkei.tasks.runtime import freee_token_store
+    from renkei.connectors.freee.factory import freee_token_store
 
     settings = Settings(home=tmp_path, freee_company_id=7, data_key="k" * 32,
                         database_url=f"sqlite:///{tmp_path / 'r.db'}")

@@ -1,0 +1,39 @@
+"""Build the freee connector from Renkei's settings (the registry's ``build`` for ``RENKEI_ERP=freee``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from renkei.connectors.freee.auth import DbTokenStore, FileTokenStore, TokenStore
+from renkei.connectors.freee.client import FreeeClient, FreeeLimits
+from renkei.connectors.freee.connector import FreeeConnector, FreeeConnectorConfig
+
+
+def freee_token_store(settings: Any, store: Any) -> TokenStore:
+    """The freee token store of ``settings.token_store``: the state store by default (shared by every worker
+    on every host; an existing token file is read while the row is still empty, so the first refresh moves
+    it in), or the host-local file."""
+    legacy = FileTokenStore(settings.token_store_path)
+    if settings.token_store == "file":
+        return legacy
+    return DbTokenStore(store.engine, data_key=settings.personal_data_key(),
+                        name=f"freee:{settings.freee_company_id}",
+                        fallback=legacy if legacy.path.exists() else None)
+
+
+def build(settings: Any, store: Any, policy: Any) -> FreeeConnector:
+    if settings.freee_company_id is None:
+        raise RuntimeError("RENKEI_FREEE_COMPANY_ID is not set")
+    freee = FreeeClient(
+        base_url=settings.freee_base_url,
+        auth_url=settings.freee_auth_url.rstrip("/") + "/public_api/token",
+        client_id=settings.freee_client_id,
+        client_secret=settings.freee_client_secret.get_secret_value() if settings.freee_client_secret else None,
+        company_id=settings.freee_company_id,
+        token_store=freee_token_store(settings, store),
+        initial_refresh_token=(settings.freee_refresh_token.get_secret_value()
+                               if settings.freee_refresh_token else None),
+        limits=FreeeLimits(accounting_per_s=settings.freee_accounting_per_second,
+                           iv_per_minute=settings.freee_iv_per_minute, iv_per_hour=settings.freee_iv_per_hour),
+    )
+    return FreeeConnector(freee, FreeeConnectorConfig(tax_fraction=policy.tax.rounding))
