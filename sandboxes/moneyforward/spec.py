@@ -25,12 +25,14 @@ class MoneyForwardSandboxSpec:
         unknown = set(options) - known
         if unknown:
             raise TypeError(f"unknown Money Forward sandbox options: {sorted(unknown)}")
+        options.setdefault("print_refresh_token", False)
         return create_app(MoneyForwardSandboxConfig(seed=seed, **options))  # type: ignore[arg-type]
 
     def env(self, url: str, app: FastAPI) -> dict[str, str]:
         config: MoneyForwardSandboxConfig = app.state.config
         url = url.rstrip("/")
         return {
+            "RENKEI_ERP": "moneyforward",
             "RENKEI_MONEYFORWARD_BASE_URL": url + API_PREFIX,
             "RENKEI_MONEYFORWARD_AUTH_URL": url,
             "RENKEI_MONEYFORWARD_CLIENT_ID": config.client_id,
