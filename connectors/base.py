@@ -12,10 +12,12 @@ returns :class:`MapResult` so an invalid record becomes a review item instead of
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
-from typing import Any, Generic, Iterable, Iterator, Mapping, Protocol, Sequence, TypeVar, runtime_checkable
+from datetime import date, datetime
+from typing import (Any, Collection, Generic, Iterable, Iterator, Mapping, Protocol, Sequence, TypeVar,
+                    runtime_checkable)
 
 from renkei.domain.model import BankDeposit, Company, Deal, Invoice, Payment, Product
+from renkei.domain.money import Rounding
 
 T = TypeVar("T")
 
@@ -99,13 +101,62 @@ class CRMCompanies(Protocol):
     """CRM: companies and products (customer-sync, product-sync)."""
 
     # == companies & products: start ==
-    def iter_company_changes(self, since: Any = None) -> Iterator[ChangeBatch[MapResult[Company]]]: ...
+    # Companies. Reads map to canonical CompanyRecord (MapResult[Company] + merged ids); writes name
+    # canonical paths of domain.model.Company (see connectors.canonical_sync: ``erp_id`` is the write-back
+    # key of the linked ERP partner id, ``partner_code`` the 取引先コード).
+    def iter_company_changes(self, since: Any = None, *, lookback_ms: int = 0
+                             ) -> Iterator[ChangeBatch[CompanyRecord]]:
+        """Companies modified after ``since`` (a watermark from an earlier batch or from
+        :meth:`company_watermark_now`; ``None`` = all), oldest first, boundary-safe."""
+        ...
 
-    def upsert_companies(self, companies: Sequence[Company], id_property: str) -> list[WriteResult[Company]]: ...
+    def iter_all_companies(self) -> Iterator[list[CompanyRecord]]:
+        """Every live company, in pages, as fast as the CRM allows (a full read; no order promised)."""
+        ...
 
-    def update_company_properties(self, updates: Mapping[str, Mapping[str, Any]]) -> list[WriteResult[Any]]: ...
+    def company_watermark_now(self) -> Any:
+        """A watermark for a full read started now: passing it to :meth:`iter_company_changes` later
+        yields every change made after it (``str()`` of it is stored as the cursor)."""
+        ...
 
-    def upsert_products(self, products: Sequence[Product]) -> list[WriteResult[Product]]: ...
+    def get_companies(self, ids: Sequence[str]) -> list[CompanyRecord]:
+        """Batch read by CRM id (missing ids are left out)."""
+        ...
+
+    def find_company_candidates(self, company: Company, limit: int = 50) -> list[CompanyRecord]:
+        """Live companies that may be ``company`` (an ERP partner without a link): same registration /
+        corporate number, partner code or phone, or a name containing its normalised core."""
+        ...
+
+    def update_companies(self, updates: Sequence[CompanyUpdate]) -> list[WriteResult[CompanyEcho]]:
+        """Batch update of the given fields; per-input results (``index`` = input position), the value
+        the record as the CRM echoed it."""
+        ...
+
+    def upsert_companies(self, companies: Sequence[Company], key: str = "partner_code") -> list[WriteResult[Company]]:
+        """Create-or-update by a canonical key (``erp_id`` or ``partner_code``): a retry finds the same
+        record; per-input results with ``created``."""
+        ...
+
+    def iter_archived_company_ids(self) -> Iterator[list[str]]:
+        """Ids of archived / deleted companies (merged-away ones included), in pages."""
+        ...
+
+    # Products (ERP items → CRM products, one way).
+    def iter_product_changes(self, since: Any = None) -> Iterator[ChangeBatch[CRMProduct]]:
+        """Products modified after ``since`` (``None`` = all)."""
+        ...
+
+    def upsert_products(self, products: Sequence[Product]) -> list[WriteResult[Product]]:
+        """Create-or-update by the 品目コード (``Product.code``); per-input results with ``created``."""
+        ...
+
+    def update_products(self, updates: Mapping[str, Product]) -> list[WriteResult[Any]]:
+        """CRM product id → the ERP-owned fields of that item written onto it (adopting a hand-made
+        product: it gets the upsert key too)."""
+        ...
+
+    def archive_products(self, ids: Sequence[str]) -> None: ...
     # == companies & products: end ==
 
 
@@ -114,13 +165,28 @@ class CRMDeals(Protocol):
     """CRM: deals, line items and write-backs (order-to-invoice, payment-writeback, proration)."""
 
     # == deals: start ==
-    def iter_deal_changes(self, since: Any = None) -> Iterator[ChangeBatch[MapResult[Deal]]]: ...
+    def iter_deal_changes(self, since: Any = None, *, stages: Collection[str] | None = None,
+                          until: datetime | None = None) -> Iterator[ChangeBatch[MapResult[Deal]]]:
+        """Changed deals with their company and line items; ``stages``: only deals in these stage ids;
+        ``until``: only deals last modified at or before it (a run's start: its own write-backs wait)."""
+        ...
 
     def get_deals(self, ids: Sequence[str], *, with_line_items: bool = True) -> list[MapResult[Deal]]: ...
 
-    def update_deal_properties(self, updates: Mapping[str, Mapping[str, Any]]) -> list[WriteResult[Any]]: ...
+    def update_deal_properties(self, updates: Mapping[str, Mapping[str, Any]]) -> list[WriteResult[Any]]:
+        """deal id → canonical write-back keys (``renkei_*``, :data:`DEAL_WRITEBACK_KEYS`) → values."""
+        ...
 
     def won_stage_ids(self) -> set[str]: ...
+
+    def subscription_deal(self, record: MapResult[Deal]) -> SubscriptionDeal | None:
+        """A deal read by this CRM (``iter_deal_changes`` / ``get_deals``) as a subscription; ``None``
+        when it has no recurring line item."""
+        ...
+
+    def get_subscription_deals(self, ids: Sequence[str]) -> list[SubscriptionDeal | None]:
+        """``subscription_deal`` of each deal read by id (input order; ``None``: not a subscription)."""
+        ...
     # == deals: end ==
 
 
@@ -142,13 +208,44 @@ class ERPPartnersItems(Protocol):
     """ERP: partners (取引先) and items (品目) (customer-sync, product-sync)."""
 
     # == partners & items: start ==
-    def iter_partners(self) -> Iterator[list[MapResult[Company]]]: ...
+    def iter_partners(self, since: date | None = None, *, page_size: int | None = None
+                      ) -> Iterator[list[MapResult[Company]]]:
+        """Partners (active and deactivated: ``archived``) updated on or after the JST date ``since``
+        (``None`` = every partner), in pages; ``page_size`` None = the connector's default."""
+        ...
 
-    def create_partner(self, company: Company) -> Company: ...
+    def get_partner(self, erp_id: str) -> MapResult[Company]:
+        """One partner by id; raises a ``ConnectorError`` (``NotFound`` …) when it cannot be read."""
+        ...
 
-    def update_partner(self, company: Company) -> Company: ...
+    def find_partner_by_name(self, name: str) -> MapResult[Company] | None:
+        """The partner with exactly this name (names are unique in the ERP), else ``None``."""
+        ...
 
-    def iter_items(self) -> Iterator[list[MapResult[Product]]]: ...
+    def create_partner(self, company: Company) -> Company:
+        """A new partner (``partner_code`` sent only when the ERP uses codes); raises on refusal."""
+        ...
+
+    def upsert_partner(self, company: Company) -> tuple[Company, bool]:
+        """Create-or-update by ``partner_code`` (capability ``partner_codes``) → (partner, created)."""
+        ...
+
+    def validate_partner(self, company: Company) -> None:
+        """Raises ``ValueError`` when the ERP cannot hold ``company`` (checked before any write)."""
+        ...
+
+    def update_partner(self, company: Company) -> MapResult[Company]:
+        """Update ``company.erp_id`` with the company's values (``None`` values leave the ERP's as they are;
+        the code is never changed) → the partner as the ERP returned it."""
+        ...
+
+    def deactivate_partner(self, erp_id: str) -> None:
+        """Mark a partner not in use (never a deletion)."""
+        ...
+
+    def iter_items(self, *, page_size: int | None = None) -> Iterator[list[MapResult[Product]]]:
+        """Every item (品目), active and inactive (``Product.active``), in pages."""
+        ...
     # == partners & items: end ==
 
 
@@ -158,16 +255,84 @@ class ERPMoney(Protocol):
 
     # == money: start ==
     # invoices (請求書): create only after a reference lookup (exactly-once)
-    def find_invoice_by_reference(self, reference: str) -> Invoice | None: ...
+    def read_invoice_settings(self, *, as_of: date, numbering: str) -> InvoiceSettings:
+        """The account's settings for invoices (partner codes, 端数処理, registration number) as of a
+        business date; ``numbering`` is the policy's ``[invoice_numbering] mode`` (``auto`` | ``manual``)
+        where the ERP's API does not expose it. Raises :class:`InvoiceSettingMismatch` for a setting
+        Renkei cannot work with."""
+        ...
 
-    def create_invoice(self, invoice: Invoice) -> Invoice: ...
+    def configure_invoices(self, settings: InvoiceSettings, *, tax_rounding: Rounding) -> None:
+        """Send invoices the way ``settings`` say (partner codes, a number only under ``manual``
+        numbering) with ``tax_rounding`` as the invoice's tax rounding."""
+        ...
+
+    def get_invoice_recipient(self, partner_erp_id: str) -> MapResult[Company]:
+        """The partner an invoice is addressed to (billing info is ERP-owned)."""
+        ...
+
+    def find_invoice_by_reference(self, reference: str, *, partner_erp_id: str | None = None,
+                                  around: date | None = None) -> Invoice | None:
+        """The invoice carrying ``reference`` (never limited to today's dates: ``around`` is only where
+        to look first)."""
+        ...
+
+    def create_invoice(self, invoice: Invoice) -> Invoice:
+        """Raises :class:`InvoiceSettingMismatch` / :class:`InvoiceNumberTaken` (nothing created)."""
+        ...
 
     def get_invoice(self, erp_id: str) -> Invoice: ...
 
-    # payments and deposits (入金・消込)
+    # payments and deposits (入金・消込) — bank_lines=True
     def iter_deposits(self, since: date | None = None) -> Iterator[ChangeBatch[BankDeposit]]: ...
 
+    def iter_bank_lines(self, since: date | None = None) -> Iterator[list[BankLineRead]]:
+        """Income lines of the bank accounts dated on or after ``since``, one list per page; each line
+        read on its own (an unreadable line is a :class:`BankLineRead` with its error)."""
+        ...
+
+    def get_bank_line(self, line_id: str) -> BankLineRead | None:
+        """One bank line by id (``None``: no such line)."""
+        ...
+
+    def open_receivables(self) -> OpenReceivables:
+        """Every unsettled receivable whose invoice is not cancelled, with partner names."""
+        ...
+
+    def get_receivable(self, receivable_id: str) -> Receivable: ...
+
+    def add_receivable_payment(self, receivable_id: str, *, day: date, amount: int,
+                               account: MoneyAccount) -> Receivable:
+        """Record a payment of ``amount`` from ``account`` on ``day``; the receivable afterwards."""
+        ...
+
+    def money_accounts(self) -> list[MoneyAccount]:
+        """Bank accounts deposits arrive on and the clearing account transfer fees are settled through
+        (``kind`` ``clearing``; absent when the ERP has none)."""
+        ...
+
     def record_payment(self, payment: Payment) -> Payment: ...
+
+    # payment status — payment_status=True
+    def iter_invoice_payment_changes(self, since: Any = None) -> Iterator[ChangeBatch[InvoicePaymentStatus]]:
+        """Invoices whose payment status changed since the watermark ``since`` (``None``: every invoice
+        with a payment state), plus every open one (overdue is Renkei's reading). The watermark never
+        depends on today's date and must be JSON-serialisable (the caller stores it as JSON and commits it
+        after the batch is processed); the last batch has ``exhausted`` True."""
+        ...
+
+    # journals — journals=True
+    def account_names(self) -> set[str]:
+        """Names of the account items (勘定科目) journals may use."""
+        ...
+
+    def find_journal(self, ref: str, *, on: date) -> str | None:
+        """Id of the manual journal with ``ref`` dated ``on``."""
+        ...
+
+    def post_journal(self, journal: ManualJournal) -> str:
+        """Post a manual journal; its id."""
+        ...
     # == money: end ==
 
 
@@ -182,3 +347,5 @@ class ERPConnector(ERPPartnersItems, ERPMoney, Protocol):
 
 def failed(results: Iterable[WriteResult[Any]]) -> list[WriteResult[Any]]:
     return [r for r in results if not r.ok]
+from renkei.connectors.canonical_sync import *  # noqa: E402,F401,F403  (companies & products records)
+from renkei.connectors.canonical_money import *  # noqa: E402,F401,F403  (deals & money canonical types)

@@ -141,6 +141,8 @@ class Company(CanonicalModel):
 
     crm_id: str | None = meta("HubSpot company id", "crm", hubspot="id")
     erp_id: str | None = meta("freee partner id", "erp", freee="id")
+    erp_department_id: str | None = meta("請求先部署 id (an ERP whose partners have departments holding the address "
+                                         "and contact: capability departments)", "erp", freee="—")
     name: Name = meta("会社名 (legal name)", "crm", hubspot="name", freee="name", default=...)
     name_kana: Text | None = meta("フリガナ", "crm", hubspot="renkei_name_kana", freee="shortcut1 / long_name kana")
     entity_kind: EntityKind = meta("法人 or 個人事業者", "erp", hubspot="renkei_entity_kind", freee="org_code (1 法人, 2 個人)",
@@ -211,6 +213,10 @@ class Product(CanonicalModel):
     crm_id: str | None = meta("HubSpot product id", "crm", hubspot="id")
     erp_id: str | None = meta("freee item id", "erp", freee="id")
     active: bool = meta("in use", "erp", hubspot="archived", freee="available", default=True)
+    cost_price: NonNegativeYen | None = meta("原価 (税抜; where the ERP holds it: capability item_cost)", "erp",
+                                             hubspot="hs_cost_of_goods_sold", freee="—")
+    stock: Annotated[StrictDecimal, Field(max_digits=18, decimal_places=4)] | None = meta(
+        "在庫数 (where the ERP holds it: capability item_stock)", "erp", hubspot="renkei_stock", freee="—")
 
 
 class LineItem(CanonicalModel):

@@ -160,7 +160,7 @@ def _default_direction(owner: Owner, *, crm_carries: bool = True, erp_carries: b
 
 
 # Canonical fields that are bookkeeping, not content: never merged, never hashed.
-NON_SYNCED_FIELDS = frozenset({"crm_id", "erp_id", "updated_at", "warnings"})
+NON_SYNCED_FIELDS = frozenset({"crm_id", "erp_id", "erp_department_id", "updated_at", "warnings"})
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from prefect import flow, get_run_logger, task
 from prefect.context import get_run_context
 from prefect.utilities.annotations import quote
 
-from renkei.connectors.base import MapResult
+from renkei.connectors.base import CompanyRecord, MapResult
 from renkei.tasks import customer_sync as cs
 from renkei.tasks.retry import BATCH_TASK
 from renkei.tasks.reporting import RunReport, publish_report, report_progress
@@ -69,8 +69,8 @@ def read_erp_changes(since: str | None, flow_run_id: str) -> _Read:
     return _Read(cs.read_partners(get_runtime(), since, _STATES[flow_run_id].paths))
 
 
-@task(**BATCH_TASK, task_run_name="sync {n} HubSpot companies")
-def sync_crm_page(records: list[dict], n: int, flow_run_id: str) -> RunReport:
+@task(**BATCH_TASK, task_run_name="sync {n} CRM companies")
+def sync_crm_page(records: list[CompanyRecord], n: int, flow_run_id: str) -> RunReport:
     rt = get_runtime()
     state = _STATES[flow_run_id]
     report = RunReport(FLOW, flow_run_id)
@@ -111,10 +111,10 @@ def check_deletes(flow_run_id: str, crm: bool) -> RunReport:
     return report
 
 
-def chunks(pages: Iterator[list[dict]], size: int) -> Iterator[list[dict]]:
+def chunks(pages: Iterator[list[Any]], size: int) -> Iterator[list[Any]]:
     """Pages of a full read regrouped to about ``size`` records per task (a few dozen task runs for
     20,000 companies instead of hundreds)."""
-    buf: list[dict] = []
+    buf: list[Any] = []
     for page in pages:
         buf.extend(page)
         if len(buf) >= size:
@@ -169,7 +169,10 @@ def _run_name() -> str:
         cursor = None
     if not cursor:
         return f"customer-sync {now} full (first sync)"
-    since = datetime.fromtimestamp(int(str(cursor).split(":")[0]) / 1000, cs.JST).strftime("%m-%d %H:%M")
+    try:  # a millisecond watermark reads as a time; any other watermark is shown as it is
+        since = datetime.fromtimestamp(int(str(cursor).split(":")[0]) / 1000, cs.JST).strftime("%m-%d %H:%M")
+    except (TypeError, ValueError, OverflowError, OSError):
+        since = str(cursor)[:40]
     return f"customer-sync {now} changes since {since}"
 
 
@@ -229,18 +232,17 @@ def _run(rt: Any, state: cs.SyncState, report: RunReport, flow_run_id: str, full
         # First sync (or full=True): read every company as fast as both rate-limit buckets allow (list
         # and search streams together); a change feed over 10,000s of records costs twice the requests.
         next_cursor = str(cs.crm_probe(rt))
-        for page in chunks(rt.crm.client.companies.read_all(properties=cs.COMPANY_READ_PROPERTIES), full_chunk):
+        for page in chunks(rt.crm.iter_all_companies(), full_chunk):
             report.merge(sync_crm_page(quote(page), len(page), flow_run_id))
             pages += 1
             report_progress(report, report.counts[("crm", "read")])
     else:
-        changes = rt.crm.client.companies.changes(crm_cursor, properties=cs.COMPANY_READ_PROPERTIES,
-                                                  lookback_ms=lookback_ms)
+        changes = rt.crm.iter_company_changes(crm_cursor, lookback_ms=lookback_ms)
         cursor = crm_cursor
         for batch in prefetch(changes):
             if batch.records:
                 report.merge(sync_crm_page(quote(batch.records), len(batch.records), flow_run_id))
-            wm = batch.watermark.encode() if hasattr(batch.watermark, "encode") else batch.watermark
+            wm = str(batch.watermark) if batch.watermark is not None else None
             if wm is not None and wm != cursor:
                 rt.store.set_cursor(cs.CRM_CURSOR, str(wm), flow_run_id)  # after the page's work is committed
                 cursor = wm
@@ -267,7 +269,7 @@ def _run(rt: Any, state: cs.SyncState, report: RunReport, flow_run_id: str, full
             # our own writes are recognised by their timestamp and skipped) so the next run's feed
             # holds only what changed after this run; edits people made meanwhile are caught here.
             next_cursor = str(cs.crm_probe(rt))
-            for page in chunks(rt.crm.client.companies.read_all(properties=cs.COMPANY_READ_PROPERTIES), full_chunk):
+            for page in chunks(rt.crm.iter_all_companies(), full_chunk):
                 report.merge(sync_crm_page(quote(page), len(page), flow_run_id))
         state.written_ts.clear()  # only the echo read needed them
     timing['echo_read'] = time.perf_counter() - t0 - sum(timing.values())

@@ -73,8 +73,8 @@ def invoice_approval(deal_id: str, timeout_hours: float | None = None, lease_sec
     draft = _draft(deal_id, report)
     shown = draft_fingerprint(draft)
     description = draft.markdown(rt.policy.issuer.name, rt.policy.tax.rounding) + (
-        "\n\n承認すると freee に請求書を作成します。却下する場合はコメントを入力してください。"
-        "\n\nApprove to create the invoice in freee; a comment is required to reject.")
+        f"\n\n承認すると {rt.erp.capabilities.label} に請求書を作成します。却下する場合はコメントを入力してください。"
+        f"\n\nApprove to create the invoice in {rt.erp.capabilities.label}; a comment is required to reject.")
     timeout_s = int((timeout_hours or rt.policy.approval.timeout_hours) * 3600)
     attempt = 0
     while True:

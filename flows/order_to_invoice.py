@@ -19,9 +19,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -33,6 +32,7 @@ from renkei.domain.dates import today_tokyo
 from renkei.domain.model import Deal
 from renkei.domain.money import format_yen
 from renkei.tasks.approval_form import start_approval_run
+from renkei.tasks.concurrency import drop_run_cache, map_concurrently, run_cache
 from renkei.tasks.customers import ensure_partners, read_crm_companies
 from renkei.tasks.invoicing import (Draft, SimulatedCrash, create_invoice_once, crash_hook_from_env, customer_for,
                              draft_invoice, ledger_key, prefetch_customers, safe_error)
@@ -51,51 +51,7 @@ PARKED_REASONS = ("COMPANY_NOT_LINKED", "INVALID_DEAL", "NO_COMPANY", "DEAL_PROC
 INVOICE_WORKERS = 16
 
 
-class _OnceCache:
-    """Thread-safe "compute once per key": concurrent callers of one key wait for the first one's result
-    (or its exception)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._entries: dict[str, tuple[threading.Event, list]] = {}
-
-    def has(self, key: str) -> bool:
-        with self._lock:
-            return key in self._entries
-
-    def put(self, key: str, value) -> None:
-        event = threading.Event()
-        event.set()
-        with self._lock:
-            self._entries.setdefault(key, (event, [("ok", value)]))
-
-    def get(self, key: str, compute):
-        with self._lock:
-            entry = self._entries.get(key)
-            owner = entry is None
-            if owner:
-                entry = self._entries[key] = (threading.Event(), [])
-        event, box = entry
-        if owner:
-            try:
-                box.append(("ok", compute()))
-            except BaseException as exc:  # noqa: BLE001 - handed to every waiter
-                box.append(("err", exc))
-                with self._lock:
-                    self._entries.pop(key, None)  # a later call may try again
-            finally:
-                event.set()
-        else:
-            event.wait()
-        kind, value = box[0]
-        if kind == "err":
-            raise value
-        return value
-
-
-_CUSTOMERS: dict[str, _OnceCache] = {}  # flow run id → partner id → invoice recipient (one read per run)
-
-
+CUSTOMER_CACHE = "invoice-recipients"  # per flow run: partner id → invoice recipient (one read per run)
 
 
 def draft_fingerprint(draft: Draft) -> str:
@@ -197,7 +153,7 @@ def process_deals(results: list[MapResult[Deal]], won: set[str], report: RunRepo
     crm_companies = read_crm_companies(rt, [d.company_crm_id for d in with_company], report)
     crash = crash_hook_from_env()
     today = today_tokyo()  # one business date for the whole batch (the pure rules never read the clock)
-    customers = _CUSTOMERS.setdefault(report.flow_run_id or "", _OnceCache())
+    customers = run_cache(CUSTOMER_CACHE, report.flow_run_id or "")
     wanted = {partners[str(d.company_crm_id)]: crm_companies.get(str(d.company_crm_id)) for d in with_company
               if str(d.company_crm_id) in partners and not customers.has(partners[str(d.company_crm_id)])}
     for pid, customer in prefetch_customers(rt, wanted).items():
@@ -232,8 +188,7 @@ def process_deals(results: list[MapResult[Deal]], won: set[str], report: RunRepo
         except Exception as exc:  # noqa: BLE001 - per-deal isolation: one review item, never a failed batch
             return None, None, exc
 
-    with ThreadPoolExecutor(max_workers=max(1, min(INVOICE_WORKERS, len(with_company)))) as pool:
-        results_by_deal = list(zip(with_company, pool.map(work, with_company)))
+    results_by_deal = map_concurrently(work, with_company, max_workers=INVOICE_WORKERS)
     for deal, (draft, outcome, error) in results_by_deal:
         try:
             outcomes[str(deal.crm_id)] = _route(rt, deal, draft, outcome, error, report, touched, start_approvals,
@@ -368,11 +323,9 @@ def order_to_invoice(lease_seconds: int = 300, start_approvals: bool = True, max
     # companies and lines; the HTTP layer retries transient errors); one task per page does the work.
     # Upper bound = the run's start: our own write-backs (which bump the modification date) and later
     # edits belong to the next run, so a run always ends.
-    started_ms = str(int(time.time() * 1000))
-    stage_filter = [{"propertyName": "dealstage", "operator": "IN", "values": won},
-                    {"propertyName": "hs_lastmodifieddate", "operator": "LTE", "value": started_ms}]
+    started = datetime.fromtimestamp(int(time.time() * 1000) / 1000, tz=timezone.utc)
     try:
-        for page_no, batch in enumerate(rt.crm.iter_deal_changes(cursor, extra_filters=stage_filter)):
+        for page_no, batch in enumerate(rt.crm.iter_deal_changes(cursor, stages=won, until=started)):
             if page_no >= max_pages:
                 break
             if batch.records:
@@ -389,7 +342,7 @@ def order_to_invoice(lease_seconds: int = 300, start_approvals: bool = True, max
         report.notes.append(f"quota exhausted: {exc}; the next run resumes from the last committed page")
         report.count("erp", "quota_exhausted")
         log.warning("order-to-invoice stopped: quota exhausted (%s)", exc)
-    _CUSTOMERS.pop(flow_run_id, None)
+    drop_run_cache(CUSTOMER_CACHE, flow_run_id)
     report.note_held("deal")
     summary = publish_report(report, "order-to-invoice: won deals → invoices")
     log.info("order-to-invoice: %s", summary)

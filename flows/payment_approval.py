@@ -40,9 +40,8 @@ from renkei.domain.payer import payer_display
 from renkei.domain.reconciliation import Candidate, MatchDecision, NameEvidence, Reconciler
 from renkei.store.aliases import AliasStore
 from renkei.tasks.approval_form import EMAIL_PATTERN
-from renkei.tasks.payments import (InvalidBankLine, OpenBook, apply_deposit_once, bank_walletable_ids, deposit_from_txn,
-                            deposit_key, drain_payment_outbox, engine_policy, load_open_book, manual_candidate,
-                            options_of, read_txn)
+from renkei.tasks.payments import (OpenBook, apply_deposit_once, deposit_key, drain_payment_outbox, engine_policy,
+                                   load_open_book, manual_candidate, options_of, read_bank_line)
 from renkei.tasks.reporting import RunReport, flush, publish_report
 from renkei.tasks.runtime import get_runtime
 from renkei.tasks.housekeeping import reap_dead_runs
@@ -123,11 +122,10 @@ def payment_approval(deposit_id: str, timeout_hours: float | None = None, lease_
     entry = rt.store.ledger_entry(deposit_key(deposit_id))
     if entry is not None and entry.status == "committed":
         return {"deposit": deposit_id, "outcome": "already_applied", "result": dict(entry.result)}
-    txn = read_txn(rt, deposit_id)
-    try:
-        deposit = deposit_from_txn(txn, bank_walletable_ids(rt)) if txn else None
-    except InvalidBankLine as exc:  # payment-writeback keeps its INVALID_BANK_LINE item open
-        return {"deposit": deposit_id, "outcome": "invalid_line", "problems": exc.problems}
+    line = read_bank_line(rt, deposit_id)
+    if line is not None and line.error is not None:  # payment-writeback keeps its INVALID_BANK_LINE item open
+        return {"deposit": deposit_id, "outcome": "invalid_line", "problems": line.error.problems}
+    deposit = line.deposit if line is not None else None
     if deposit is None:
         _close(deposit_id, "resolved", FLOW, "no longer waiting to be matched in freee")
         return {"deposit": deposit_id, "outcome": "not_waiting"}

@@ -53,9 +53,10 @@ from renkei.store.aliases import AliasStore
 from renkei.tasks.approval_form import start_approval_run
 from renkei.tasks.invoicing import SimulatedCrash
 from renkei.tasks.payments import (INVALID_BANK_LINE, InvalidBankLine, OpenBook, apply_deposit_once, approval_key,
-                            bank_walletable_ids, crash_hook_from_env, deposit_from_txn, deposit_key,
-                            drain_payment_outbox, engine_policy, interrupted_deposits, load_open_book, load_plan,
-                            pending_writebacks, plan_deposit, read_txn, safe_text, txn_day)
+                                   crash_hook_from_env, deposit_key, drain_payment_outbox, engine_policy,
+                                   interrupted_deposits, load_open_book, load_plan, pending_writebacks, plan_deposit,
+                                   read_bank_line, safe_text)
+from renkei.tasks.payment_status import sync_payment_status
 from renkei.tasks.retry import BATCH_TASK
 from renkei.tasks.reporting import run_name, RunReport, flush, publish_report, report_progress
 from renkei.tasks.runtime import get_runtime
@@ -81,8 +82,7 @@ class _RunState:
 
     book: OpenBook
     reconciler: Reconciler
-    banks: set[str]
-    touched: list[tuple[str | None, dict]] = field(default_factory=list)  # (HubSpot deal, freee deal) paid now
+    touched: list[tuple[str | None, Any]] = field(default_factory=list)  # (CRM deal, receivable) paid now
     seen: set[str] = field(default_factory=set)  # deposits handled in this run
     held_dates: list[date] = field(default_factory=list)
     reviews: dict[str, list] = field(default_factory=dict)  # open review items by deposit (read once per run)
@@ -182,9 +182,9 @@ def process_deposits(deposits: list[BankDeposit], state: _RunState, report: RunR
     flush(rt.store, report)
 
 
-def report_invalid_line(state: _RunState, report: RunReport, exc: Exception, txn: dict) -> None:
+def report_invalid_line(state: _RunState, report: RunReport, exc: Exception, line_id: str) -> None:
     """A bank line that cannot become a deposit: one review item (reason, never the raw values)."""
-    deposit_id = getattr(exc, "txn_id", None) or str(txn.get("id") or "?")
+    deposit_id = getattr(exc, "txn_id", None) or line_id or "?"
     if state.person_decided(deposit_id, INVALID_BANK_LINE):
         report.count("deposits", "left_alone")
         return
@@ -325,7 +325,7 @@ def read_open_invoices(flow_run_id: str) -> int:
     rt = get_runtime()
     book = load_open_book(rt)
     reconciler = Reconciler(book.invoices, engine_policy(rt), AliasStore(rt.store).table())
-    _RUNS[flow_run_id] = _RunState(book, reconciler, bank_walletable_ids(rt), reviews=open_deposit_reviews(),
+    _RUNS[flow_run_id] = _RunState(book, reconciler, reviews=open_deposit_reviews(),
                                    today=today_tokyo(), rules=rt.policy.plausibility.rules())
     return len(book.invoices)
 
@@ -354,15 +354,14 @@ def read_parked(flow_run_id: str, limit: int = 500) -> tuple[list[BankDeposit], 
             report.count("deposits", "awaiting_approval")  # its approval run decides; no need to read it
             continue
         try:
-            txn = read_txn(rt, deposit_id)
+            line = read_bank_line(rt, deposit_id)
         except PermanentError as exc:  # its item stays open; read again next run
             report.notes.append(f"deposit {deposit_id}: not readable ({type(exc).__name__})")
             continue
-        try:
-            dep = deposit_from_txn(txn, state.banks) if txn else None
-        except Exception as exc:  # noqa: BLE001 - still not a deposit: its item stays open
-            report_invalid_line(state, report, exc, txn)
+        if line is not None and line.error is not None:  # still not a deposit: its item stays open
+            report_invalid_line(state, report, line.error, line.id)
             continue
+        dep = line.deposit if line is not None else None
         if dep is None:
             _close_reviews(deposit_id, None, "resolved", "no longer waiting to be matched in freee")
             report.count("deposits", "resolved_outside")
@@ -384,6 +383,23 @@ def write_back(flow_run_id: str, touched: list) -> RunReport:
     return report
 
 
+@task(**BATCH_TASK)
+def status_from_erp(flow_run_id: str) -> RunReport:
+    """``bank_lines`` False: the payment status of invoices as the ERP records it → CRM deals
+    (:mod:`tasks.payment_status`); nothing is matched or recorded in the ERP."""
+    rt = get_runtime()
+    report = RunReport(FLOW, flow_run_id)
+    if not rt.erp.capabilities.payment_status:
+        report.notes.append(f"{rt.erp.capabilities.label} offers neither bank lines nor payment status: "
+                            "nothing to write back")
+        return report
+    n = sync_payment_status(rt, report, flow_run_id=flow_run_id)
+    report.notes.append(f"{rt.erp.capabilities.label} has no bank lines: payment status of {n} invoices read "
+                        "from the ERP")
+    flush(rt.store, report)
+    return report
+
+
 def _run_name() -> str:
     return run_name(FLOW)
 
@@ -397,6 +413,12 @@ def payment_writeback(lease_seconds: int = 300, start_approvals: bool = True, ma
     rt = get_runtime()
     flow_run_id = str(get_run_context().flow_run.id)
     report = RunReport(FLOW, flow_run_id)
+    if not rt.erp.capabilities.bank_lines:
+        # the ERP has no bank lines to match: it knows which invoices are paid; the CRM deal shows that
+        report.merge(status_from_erp(flow_run_id))
+        summary = publish_report(report, "payment-writeback: ERP payment status → CRM")
+        log.info("payment-writeback: %s", summary)
+        return summary
     try:
         resumed, touched = resume_interrupted(flow_run_id, lease_seconds)
         report.merge(resumed)
@@ -412,25 +434,23 @@ def payment_writeback(lease_seconds: int = 300, start_approvals: bool = True, ma
         raw = rt.store.get_cursor(CURSOR)
         cursor = date.fromisoformat(raw) if raw else None
         latest = cursor
-        # bank lines on or after the cursor date (freee lists them newest first); the raw lines carry the
-        # status and the remaining amount of 消込中 lines, which the canonical BankDeposit does not
-        pages = rt.erp.client.iter_wallet_txn_pages(limit=100, entry_side="income", walletable_type="bank_account",
-                                                    start_date=cursor)
+        # bank lines on or after the cursor date, each read on its own by the connector (a line waiting to
+        # be matched, or partly matched with its remaining amount, is a deposit)
+        pages = rt.erp.iter_bank_lines(cursor)
         for page_no, page in enumerate(pages):
             if page_no >= max_pages:
                 latest = cursor  # not read to the end: do not move
                 break
             ready = []
             page_report = RunReport(FLOW, flow_run_id)
-            for txn in page.items:
-                day = txn_day(txn)
+            for line in page:
+                day = line.day
                 if state.plausible(day):  # an implausible date (1900, 2100) never moves the cursor
                     latest = day if latest is None or day > latest else latest
-                try:
-                    dep = deposit_from_txn(txn, state.banks)
-                except Exception as exc:  # noqa: BLE001 - one bad line never stops the page
-                    report_invalid_line(state, page_report, exc, txn)
+                if line.error is not None:  # one bad line never stops the page
+                    report_invalid_line(state, page_report, line.error, line.id)
                     continue
+                dep = line.deposit
                 if dep is not None and dep.erp_id not in state.seen:
                     ready.append(dep)
             flush(rt.store, page_report)

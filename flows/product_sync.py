@@ -61,7 +61,6 @@ def product_sync(batch_size: int = 500) -> dict[str, Any]:
     rt = get_runtime()
     flow_run_id = str(get_run_context().flow_run.id)
     report = RunReport(FLOW, flow_run_id)
-    rt.crm.client.properties.ensure("products")
     items, read_report = read_items(flow_run_id)
     report.merge(read_report)
     by_code = {i.code: i for i in items}

@@ -18,23 +18,23 @@ from typing import Any
 from prefect import flow, get_run_logger, suspend_flow_run
 from prefect.context import get_run_context
 
-from renkei.connectors.hubspot import mapping as hs_map
 from renkei.domain.dates import today_tokyo
 from renkei.store.subscriptions import SubscriptionStore
 from renkei.tasks.approval_form import ApprovalDecision, decision_problem
 from renkei.tasks.reporting import RunReport, flush, publish_report
 from renkei.tasks.runtime import get_runtime
-from renkei.tasks.subscriptions import AWAITING, APPROVAL_FLOW, Context, decide, fingerprint, proration_markdown, \
-    read_subscription
+from renkei.tasks.subscriptions import AWAITING, APPROVAL_FLOW, Context, SubscriptionProblem, decide, fingerprint, \
+    proration_markdown, read_subscription
 from renkei.tasks.housekeeping import reap_dead_runs
 from renkei.tasks.preflight import preflight
 
 
 def _read(deal_id: str):
     rt = get_runtime()
-    (raw,) = rt.crm.client.read_deals_with_associations([deal_id], properties=hs_map.DEAL_PROPERTIES,
-                                                        line_item_properties=hs_map.LINE_ITEM_PROPERTIES)
-    return read_subscription(raw)
+    (sd,) = rt.crm.get_subscription_deals([deal_id])
+    if sd is None:
+        raise SubscriptionProblem("NOT_A_SUBSCRIPTION", "no recurring line items")
+    return read_subscription(sd)
 
 
 @flow(name=APPROVAL_FLOW, log_prints=False)
@@ -56,9 +56,9 @@ def proration_approval(deal_id: str, version: int, timeout_hours: float | None =
     ctx = Context(rt, subs, report, today_tokyo(), lease_seconds, start_approvals=False)
     customer = ctx.customer(sub.deal)
     description = proration_markdown(sub.deal, v, customer.name if customer else None) + (
-        "\n\n承認すると freee に日割り精算を計上します（差引がマイナスの場合はマイナス請求書）。"
+        f"\n\n承認すると {rt.erp.capabilities.label} に日割り精算を計上します（差引がマイナスの場合はマイナス請求書）。"
         "却下する場合はコメントを入力してください。"
-        "\n\nApprove to bill the proration in freee (a net credit becomes a negative invoice); "
+        f"\n\nApprove to bill the proration in {rt.erp.capabilities.label} (a net credit becomes a negative invoice); "
         "a comment is required to reject.")
     timeout_s = int((timeout_hours or rt.policy.approval.timeout_hours) * 3600)
     attempt = 0

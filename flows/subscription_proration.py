@@ -19,14 +19,14 @@ and start one ``proration-approval`` run; that subscription waits for the decisi
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.context import get_run_context
 
+from renkei.connectors.base import SubscriptionDeal
 from renkei.connectors.http import QuotaExhausted, TransientError
-from renkei.connectors.hubspot import mapping as hs_map
 from renkei.domain.dates import today_tokyo
 from renkei.domain.money import format_yen
 from renkei.store.subscriptions import SubscriptionStore
@@ -34,7 +34,7 @@ from renkei.tasks.invoicing import SimulatedCrash, safe_error
 from renkei.tasks.retry import BATCH_TASK
 from renkei.tasks.reporting import run_name, RunReport, flush, publish_report
 from renkei.tasks.runtime import get_runtime
-from renkei.tasks.subscriptions import FLOW, Context, SubscriptionProblem, advance, is_subscription, post_journals, \
+from renkei.tasks.subscriptions import FLOW, Context, SubscriptionProblem, advance, post_journals, \
     read_subscription
 from renkei.tasks.housekeeping import reap_dead_runs
 from renkei.tasks.preflight import preflight
@@ -46,25 +46,25 @@ MAX_SCHEDULE_ROWS = 2000
 
 
 
-def process_raw(raws: Sequence[Mapping[str, Any]], as_of: date, report: RunReport, *, lease_seconds: int,
-                start_approvals: bool) -> list[str]:
-    """Advance each subscription among ``raws`` (HubSpot deal records with ``line_items``); per-deal problems
-    become review items. Returns the subscription deal ids handled."""
+def process_subscriptions(subs: Sequence[SubscriptionDeal | None], as_of: date, report: RunReport, *,
+                          lease_seconds: int, start_approvals: bool) -> list[str]:
+    """Advance each subscription among ``subs`` (:meth:`CRMDeals.subscription_deal` of the deals read;
+    ``None``: not a subscription); per-deal problems become review items. Returns the subscription deal
+    ids handled."""
     rt = get_runtime()
     won = rt.crm.won_stage_ids()
     ctx = Context(rt, SubscriptionStore(rt.store), report, as_of, lease_seconds, start_approvals)
     known = set(ctx.subs.deal_ids())
     done: list[str] = []
-    for raw in raws:
-        deal_id = str(raw.get("id"))
-        if not is_subscription(raw):
+    for sd in subs:
+        if sd is None:
             continue
-        stage = hs_map.text((raw.get("properties") or {}).get("dealstage"))
-        if stage not in won and deal_id not in known:
+        deal_id = sd.deal_id
+        if sd.stage not in won and deal_id not in known:
             report.count("crm", "not_won")
             continue
         try:
-            sub = read_subscription(raw)
+            sub = read_subscription(sd)
             advance(ctx, sub)
         except SubscriptionProblem as exc:
             report.review(reason_code=exc.code, entity="deal", entity_key=deal_id, message=str(exc), side="crm")
@@ -85,12 +85,11 @@ def changed_page(since: str | None, as_of: str, flow_run_id: str, lease_seconds:
     """One page of won deals modified since the cursor: advance the subscriptions among them."""
     rt = get_runtime()
     report = RunReport(FLOW, flow_run_id)
-    stage_filter = [{"propertyName": "dealstage", "operator": "IN", "values": sorted(rt.crm.won_stage_ids())}]
-    for batch in rt.crm.iter_deal_changes(since, extra_filters=stage_filter):
+    for batch in rt.crm.iter_deal_changes(since, stages=rt.crm.won_stage_ids()):
         wm = batch.watermark.encode() if hasattr(batch.watermark, "encode") else batch.watermark
-        raws = [r.raw for r in batch.records if r.raw is not None]
-        done = process_raw(raws, date.fromisoformat(as_of), report, lease_seconds=lease_seconds,
-                           start_approvals=start_approvals)
+        subs = [rt.crm.subscription_deal(r) for r in batch.records]
+        done = process_subscriptions(subs, date.fromisoformat(as_of), report, lease_seconds=lease_seconds,
+                                     start_approvals=start_approvals)
         return report, done, (wm if wm is not None else since), batch.exhausted
     return report, [], since, True
 
@@ -101,9 +100,9 @@ def refresh_batch(deal_ids: list[str], n: int, as_of: str, flow_run_id: str, lea
     """Re-read known subscriptions (amended line items) and advance their timelines."""
     rt = get_runtime()
     report = RunReport(FLOW, flow_run_id)
-    raws = rt.crm.client.read_deals_with_associations(deal_ids, properties=hs_map.DEAL_PROPERTIES,
-                                                      line_item_properties=hs_map.LINE_ITEM_PROPERTIES)
-    process_raw(raws, date.fromisoformat(as_of), report, lease_seconds=lease_seconds, start_approvals=start_approvals)
+    subs = rt.crm.get_subscription_deals(deal_ids)
+    process_subscriptions(subs, date.fromisoformat(as_of), report, lease_seconds=lease_seconds,
+                          start_approvals=start_approvals)
     return report
 
 
@@ -154,6 +153,7 @@ def subscription_proration(as_of: str | None = None, lease_seconds: int = 300, s
         report.merge(refresh_batch(chunk, len(chunk), day.isoformat(), flow_run_id, lease_seconds, start_approvals))
     journal_report, rows = revenue_journals(day.isoformat(), flow_run_id, lease_seconds)
     report.merge(journal_report)
+    posted = rt.erp.capabilities.journals
     if rows:
         shown = rows[-MAX_SCHEDULE_ROWS:]  # the newest billings when there are very many
         create_table_artifact(
@@ -161,7 +161,9 @@ def subscription_proration(as_of: str | None = None, lease_seconds: int = 300, s
                                            "deferred_after": format_yen(r["deferred_after"])} for r in shown],
             description=f"## 売上按分スケジュール / revenue recognition schedule (as of {day.isoformat()})\n"
                         "Straight-line by days per billed period, largest-remainder rounding; "
-                        "前受金 → 売上高 journals at each month close."
+                        + ("前受金 → 売上高 journals at each month close." if posted else
+                           f"kept in Renkei's state store: {rt.erp.capabilities.label} takes no journals, "
+                           "so none are posted.")
                         + (f"\n\n(last {len(shown)} of {len(rows)} rows)" if len(shown) < len(rows) else ""))
     report.note_held("subscription")
     summary = publish_report(report, "subscription-proration: prorations, renewals, revenue journals")

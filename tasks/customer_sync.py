@@ -44,14 +44,11 @@ from sqlalchemy import bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from renkei.connectors.base import MapResult
-from renkei.connectors.freee.mapping import FreeeMappingError, company_to_partner, partner_to_company
+from renkei.connectors.base import CompanyRecord, CompanyUpdate, MapResult
 from renkei.connectors.http import ConnectorError, QuotaExhausted, TransientError
-from renkei.connectors.hubspot import mapping as hs_map
 from renkei.domain.hashing import content_hash
 from renkei.domain.matching import MatchIndex, MatchKind, match_batch
 from renkei.domain.model import Company
-from renkei.domain.normalise import normalise_company_name
 from renkei.domain.ownership import (MISSING, ChangeAction, MergePlan, PolicyTable, Resolution, apply_updates, get_path,
                               plan_merge)
 from renkei.domain.normalise import mask_personal, safe_text
@@ -62,7 +59,7 @@ from renkei.store.repo import RECORD_DATA_REASONS, is_personal_path, personal_ke
 from renkei.tasks.invoicing import company_settings
 from renkei.tasks.customers import (PLAUSIBILITY_REASONS, display_name, flat_findings, partner_code_for, plausible_company,
                              review_findings)
-from renkei.tasks.customers import create_partner_once_raw
+from renkei.tasks.customers import create_partner_once
 from renkei.tasks.reporting import RunReport
 from renkei.tasks.runtime import Runtime
 
@@ -72,17 +69,6 @@ CRM_CURSOR = "customer-sync:hubspot-companies"
 ERP_CURSOR = "customer-sync:freee-partners"
 JST = timezone(timedelta(hours=9))
 
-# canonical path → HubSpot company property
-HS_PROPERTY: dict[str, str] = {
-    "name": "name", "name_kana": "renkei_name_kana", "entity_kind": "renkei_entity_kind",
-    "corporate_number": "renkei_corporate_number", "registration_number": "renkei_invoice_registration_number",
-    "partner_code": "renkei_partner_code", "domain": "domain", "phone": "phone", "sales_owner": "hubspot_owner_id",
-    "address.street": "address", "address.building": "address2", "address.city": "city",
-    "address.prefecture": "state", "address.postal_code": "zip", "billing_contact_name": "renkei_billing_contact",
-    "billing_email": "renkei_billing_email", "payment_terms": "renkei_payment_terms",
-    "credit_hold": "renkei_credit_hold",
-}
-COMPANY_READ_PROPERTIES = [*hs_map.COMPANY_PROPERTIES, "hs_merged_object_ids"]
 # Fields freee's partner API does not have (the canonical model's freee="corporate_number" is not a
 # freee partner attribute: freee derives nothing from it; the T-number carries it for corporations).
 ERP_NOT_CARRIED = frozenset({"corporate_number", "domain", "sales_owner", "credit_hold"})
@@ -106,10 +92,6 @@ def policy_table(rt: Runtime) -> PolicyTable:
 
 def merge_paths(policy: PolicyTable) -> tuple[str, ...]:
     return tuple(p for p in policy.paths if p.split(".")[0] not in NOT_MERGED)
-
-
-def hs_property(path: str) -> str | None:
-    return "renkei_payment_terms" if path.startswith("payment_terms.") else HS_PROPERTY.get(path)
 
 
 def side_fields(company: Company, side: str, paths: Sequence[str]) -> dict[str, Any]:
@@ -392,9 +374,8 @@ def read_partners(rt: Runtime, since_date: str | None, paths: Sequence[str], pag
     request (freee's maximum page), validated, kept as :func:`erp_record` dicts."""
     out: list[MapResult[dict]] = []
     shared: dict[str, str] = {}  # one object per distinct short value (prefecture, city, postal code, terms…)
-    for page in rt.erp.client.iter_partner_pages(limit=page_size, start_update_date=since_date):
-        for p in page.items:
-            res = partner_to_company(p)
+    for page in rt.erp.iter_partners(since_date, page_size=page_size):
+        for res in page:
             value = erp_record(res.value, paths) if res.ok else None
             if value is not None:
                 for k, v in value.items():
@@ -404,18 +385,10 @@ def read_partners(rt: Runtime, since_date: str | None, paths: Sequence[str], pag
     return out
 
 
-def crm_probe(rt: Runtime) -> int:
-    """The latest ``hs_lastmodifieddate`` in HubSpot now (HubSpot's clock): a full read started after
-    this probe sees every record modified at or before it, so it is a safe cursor for that read."""
-    prop = rt.crm.client.companies.modified_property
-    data = rt.crm.client.companies.search(sorts=[{"propertyName": prop, "direction": "DESCENDING"}],
-                                          properties=[prop], limit=1)
-    results = data.get("results") or []
-    if not results:
-        return 0
-    from renkei.connectors.hubspot.client import record_ts_ms
-
-    return record_ts_ms(results[0], prop)
+def crm_probe(rt: Runtime) -> Any:
+    """The CRM's watermark now (its own clock): a full read started after this probe sees every record
+    modified at or before it, so it is a safe cursor for that read."""
+    return rt.crm.company_watermark_now()
 
 
 def full_partner_index(rt: Runtime, state: SyncState, report: RunReport) -> MatchIndex:
@@ -447,8 +420,7 @@ class Pair:
 
 def _fetch_crm(rt: Runtime, ids: Sequence[str], paths: Sequence[str], report: RunReport) -> dict[str, dict]:
     out: dict[str, dict] = {}
-    for rec in rt.crm.client.companies.batch_read(list(ids), properties=COMPANY_READ_PROPERTIES):
-        res = hs_map.company_from_hubspot(rec)
+    for res in rt.crm.get_companies(list(ids)):
         if res.ok:
             out[str(res.source_id)] = side_fields(res.value, "crm", paths)
         else:
@@ -461,7 +433,7 @@ def _fetch_erp(rt: Runtime, ids: Sequence[str], paths: Sequence[str], report: Ru
     out: dict[str, dict] = {}
     for erp_id in ids:
         try:
-            res = partner_to_company(rt.erp.client.get_partner(erp_id))
+            res = rt.erp.get_partner(erp_id)
         except ConnectorError as exc:
             if isinstance(exc, (TransientError, QuotaExhausted)):
                 raise
@@ -484,8 +456,8 @@ class _Work:
     erp_before: dict[str, Any]
     crm_hash: str = ""
     erp_hash: str = ""
-    hs_props: dict[str, str] | None = None
-    freee_body: dict[str, Any] | None = None
+    crm_update: CompanyUpdate | None = None  # the CRM write (canonical paths)
+    erp_company: Company | None = None  # the partner as it will be written (ERP-carried fields)
     crm_after: dict[str, Any] | None = None
     erp_after: dict[str, Any] | None = None
     failed: bool = False
@@ -560,7 +532,7 @@ def sync_pairs(rt: Runtime, state: SyncState, pairs: Sequence[Pair], report: Run
 
     if state.crash == "after_plan":
         raise RuntimeError("RENKEI_TEST_CRASH_CUSTOMER_SYNC=after_plan")
-    erp_work = [w for w in work if w.freee_body is not None and not w.failed]
+    erp_work = [w for w in work if w.erp_company is not None and not w.failed]
     if state.erp_writer is not None and state.crm_writer is not None and not state.crash:
         # Full reads: the writes run behind the pages (the next page is planned meanwhile). HubSpot
         # first (batches of 100, one writer thread), then each freee PUT is queued (5 / s) and every
@@ -573,13 +545,13 @@ def sync_pairs(rt: Runtime, state: SyncState, pairs: Sequence[Pair], report: Run
     _write_erp(rt, erp_work, paths, report)
     if state.crash == "after_erp_writes":
         raise RuntimeError("RENKEI_TEST_CRASH_CUSTOMER_SYNC=after_erp_writes")
-    _write_crm(rt, [w for w in work if w.hs_props is not None and not w.failed], paths, report, state)
+    _write_crm(rt, [w for w in work if w.crm_update is not None and not w.failed], paths, report, state)
     _record(rt, state, work, report)
 
 
 def _deferred_page(rt: Runtime, state: SyncState, work: Sequence[_Work], erp_work: Sequence[_Work]) -> None:
     local = RunReport(FLOW, state.deferred.flow_run_id if state.deferred else None)
-    _write_crm(rt, [w for w in work if w.hs_props is not None and not w.failed], state.paths, local, state)
+    _write_crm(rt, [w for w in work if w.crm_update is not None and not w.failed], state.paths, local, state)
     assert state.erp_writer is not None
     for w in erp_work:
         if not w.failed:
@@ -730,18 +702,24 @@ def _prepare_writes(w: _Work, report: RunReport, state: SyncState | None = None,
     p = w.pair
     _plausible_updates(rt, state, w, report)
     try:
-        if w.plan.updates_to_crm:  # HubSpot gets only the updated properties: hashes elsewhere stay out
+        if w.plan.updates_to_crm:  # the CRM gets only the updated fields: hashes elsewhere stay out
             after = {k: v for k, v in {**w.crm_before, **w.plan.updates_to_crm}.items() if not is_protected(v)}
             company = company_from_fields(after, crm_id=p.crm_id, erp_id=p.erp_id)
-            props = {hs_property(k) for k in w.plan.updates_to_crm} - {None}
-            w.hs_props = hs_map.company_to_hubspot(company, only=props, clear_missing=True)
+            w.crm_update = CompanyUpdate(p.crm_id, company, frozenset(w.plan.updates_to_crm))
         if p.first:  # the cross-system id on the company (as Celigo's "NetSuite Id"), once
-            w.hs_props = {**(w.hs_props or {}), "renkei_freee_partner_id": p.erp_id}
+            if w.crm_update is None:
+                w.crm_update = CompanyUpdate(p.crm_id, Company.model_construct(
+                    crm_id=p.crm_id, erp_id=p.erp_id, name=str(w.crm_before.get("name") or "")),
+                                             frozenset({"erp_id"}))
+            else:
+                w.crm_update.fields = w.crm_update.fields | {"erp_id"}
         if w.plan.updates_to_erp:
             after = {**w.erp_before, **w.plan.updates_to_erp}
             company = company_from_fields(after, erp_id=p.erp_id)
-            w.freee_body = company_to_partner(company, include_code=False)
-    except (ValidationError, FreeeMappingError, ValueError) as exc:
+            if rt is not None:
+                rt.erp.validate_partner(company)  # what the ERP cannot hold is refused before any write
+            w.erp_company = company
+    except (ValidationError, ValueError) as exc:
         w.failed = True
         report.review(reason_code="INVALID_FOR_WRITE", entity=ENTITY, entity_key=p.crm_id,
                       message=f"not written, the record would be invalid: {_errors(exc)}",
@@ -757,7 +735,7 @@ def _write_erp(rt: Runtime, work: Sequence[_Work], paths: Sequence[str], report:
 
     def put(w: _Work) -> tuple[_Work, Any]:
         try:
-            return w, rt.erp.client.update_partner(w.pair.erp_id, w.freee_body)
+            return w, rt.erp.update_partner(w.erp_company)
         except (TransientError, QuotaExhausted):
             raise
         except ConnectorError as exc:
@@ -776,7 +754,7 @@ def _write_erp(rt: Runtime, work: Sequence[_Work], paths: Sequence[str], report:
                           message=f"freee partner {w.pair.erp_id} not updated: {out}",
                           payload={"erp_id": w.pair.erp_id, "updates": w.plan.updates_to_erp}, side="erp")
             continue
-        res = partner_to_company(out)
+        res = out
         w.erp_after = side_fields(res.value, "erp", paths) if res.ok else {**w.erp_before, **w.plan.updates_to_erp}
         report.count("erp", "updated")
         report.event(action="update", entity=ENTITY, entity_key=w.pair.crm_id, system="erp",
@@ -788,13 +766,10 @@ def _write_crm(rt: Runtime, work: Sequence[_Work], paths: Sequence[str], report:
     """HubSpot batch update, 100 per request; the response's properties are the re-read record."""
     if not work:
         return
-    results = rt.crm.update_company_properties({w.pair.crm_id: w.hs_props for w in work})
-    by_id = {w.pair.crm_id: w for w in work}
+    results = rt.crm.update_companies([w.crm_update for w in work])
     seen: set[str] = set()
     for r in results:
-        w = by_id.get(str(r.id)) if r.id is not None else None
-        if w is None and r.index is not None and r.index < len(work):
-            w = work[r.index]
+        w = work[r.index] if r.index is not None and r.index < len(work) else None
         if w is None:
             continue
         seen.add(w.pair.crm_id)
@@ -806,17 +781,14 @@ def _write_crm(rt: Runtime, work: Sequence[_Work], paths: Sequence[str], report:
                           payload={"updates": w.plan.updates_to_crm}, side="crm")
             continue
         after = {**w.crm_before, **w.plan.updates_to_crm}
-        props = (r.value or {}).get("properties") if isinstance(r.value, dict) else None
-        if props and state is not None and props.get("hs_lastmodifieddate"):
-            state.written_ts[w.pair.crm_id] = str(props["hs_lastmodifieddate"])
-        if props:
-            res = hs_map.company_from_hubspot({"id": w.pair.crm_id, "properties": props})
-            if res.ok:
-                echoed = side_fields(res.value, "crm", paths)
-                for path in w.plan.updates_to_crm:
-                    hp = hs_property(path)
-                    if hp in props and path in echoed:
-                        after[path] = echoed[path]
+        echo = r.value
+        if echo is not None and state is not None and echo.version:
+            state.written_ts[w.pair.crm_id] = str(echo.version)
+        if echo is not None and echo.company is not None:
+            echoed = side_fields(echo.company, "crm", paths)
+            for path in w.plan.updates_to_crm:
+                if path in echo.fields and path in echoed:
+                    after[path] = echoed[path]
         w.crm_after = after
         report.count("crm", "updated")
         report.event(action="update", entity=ENTITY, entity_key=w.pair.crm_id, system="crm",
@@ -851,11 +823,10 @@ def resolve_invalid(rt: Runtime, state: SyncState, key: str) -> None:
                                status="resolved")
 
 
-def handle_merges(rt: Runtime, state: SyncState, company: Company, raw: Mapping[str, Any], report: RunReport) -> None:
-    """A HubSpot merge: the survivor lists the merged-away ids in ``hs_merged_object_ids``. The ID-map row
+def handle_merges(rt: Runtime, state: SyncState, company: Company, merged: Sequence[str], report: RunReport) -> None:
+    """A CRM merge (capability ``merges``): the survivor lists the merged-away ids. The ID-map row
     follows the survivor (preferring the partner whose id or code the survivor carries); every other
-    partner that loses its company stays in freee and is handled per ``sync.on_crm_delete``."""
-    merged = [x for x in str((raw.get("properties") or {}).get("hs_merged_object_ids") or "").split(";") if x]
+    partner that loses its company stays in the ERP and is handled per ``sync.on_crm_delete``."""
     old = [m for m in merged if m != company.crm_id and state.crm_to_erp.get(m)]
     if not old:
         return
@@ -892,8 +863,7 @@ def crm_gone(rt: Runtime, state: SyncState, crm_id: str, erp_id: str, reason: st
         return
     if mode == "deactivate":
         try:
-            p = rt.erp.client.get_partner(erp_id)
-            rt.erp.client.update_partner(erp_id, {"name": p["name"], "available": False})
+            rt.erp.deactivate_partner(erp_id)
             report.count("erp", "deactivated")
             report.event(action="deactivate", entity=ENTITY, entity_key=crm_id, system="erp",
                          changes={"erp_id": erp_id})
@@ -907,17 +877,16 @@ def crm_gone(rt: Runtime, state: SyncState, crm_id: str, erp_id: str, reason: st
                   payload={"crm_id": crm_id, "erp_id": erp_id}, side="crm")
 
 
-def sync_crm_records(rt: Runtime, state: SyncState, records: Sequence[Mapping[str, Any]], report: RunReport) -> None:
-    """One page of changed HubSpot companies (raw records)."""
+def sync_crm_records(rt: Runtime, state: SyncState, records: Sequence[CompanyRecord], report: RunReport) -> None:
+    """One page of changed CRM companies."""
     paths = state.paths
     pairs: list[Pair] = []
     unmatched: list[tuple[Company, dict]] = []
-    for raw in records:
-        ts = (raw.get("properties") or {}).get("hs_lastmodifieddate")
-        if ts and state.written_ts.get(str(raw.get("id"))) == str(ts):
+    for res in records:
+        ts = res.version
+        if ts and state.written_ts.get(str(res.source_id)) == str(ts):
             report.count("crm", "unchanged")  # our own write coming back, nothing changed since
             continue
-        res = hs_map.company_from_hubspot(raw)
         if not res.ok:
             report.review(reason_code="INVALID_CRM_COMPANY", entity=ENTITY, entity_key=str(res.source_id),
                           message=f"HubSpot company not synced: {res.error}", side="crm")
@@ -925,7 +894,7 @@ def sync_crm_records(rt: Runtime, state: SyncState, records: Sequence[Mapping[st
         company = res.value
         crm_id = str(company.crm_id)
         resolve_invalid(rt, state, crm_id)
-        handle_merges(rt, state, company, raw, report)
+        handle_merges(rt, state, company, res.merged_ids, report)
         if company.archived:
             continue
         flat = side_fields(company, "crm", paths)
@@ -1011,13 +980,12 @@ def create_partner(rt: Runtime, state: SyncState, company: Company, flat: dict, 
     code = company.partner_code or partner_code_for(crm_id)
     try:
         if company_settings(rt).use_partner_code:
-            body = company_to_partner(company.model_copy(update={"partner_code": code}), include_code=False)
-            raw, _created = rt.erp.client.upsert_partner_by_code(code, body)
+            made, _created = rt.erp.upsert_partner(company.model_copy(update={"partner_code": code}))
         else:  # 取引先コード off: claim + lookup by name, never a code (tasks.customers)
-            raw, _created = create_partner_once_raw(rt, company, report)
-            if raw is None:
+            made, _created = create_partner_once(rt, company, report)
+            if made is None:
                 return None
-    except (FreeeMappingError, ValueError) as exc:
+    except ValueError as exc:
         report.review(reason_code="INVALID_FOR_WRITE", entity=ENTITY, entity_key=crm_id,
                       message=f"{display_name(company)}: cannot be created in freee: {exc}", side="erp")
         return None
@@ -1028,8 +996,7 @@ def create_partner(rt: Runtime, state: SyncState, company: Company, flat: dict, 
         report.review(reason_code="ERP_CREATE_FAILED", entity=ENTITY, entity_key=crm_id,
                       message=f"{display_name(company)}: freee refused the new partner: {exc}", side="erp")
         return None
-    res = partner_to_company(raw)
-    erp_id = str(raw["id"])
+    erp_id = str(made.erp_id)
     got = rt.store.link_or_adopt(ENTITY, crm_id, erp_id)  # a concurrent run may have linked it first
     if got is None:
         report.review(reason_code="PARTNER_LINKED_ELSEWHERE", entity=ENTITY, entity_key=crm_id,
@@ -1042,13 +1009,12 @@ def create_partner(rt: Runtime, state: SyncState, company: Company, flat: dict, 
         return Pair(crm_id, got, flat, None, first=True)
     state.link(crm_id, erp_id)
     state.erp_done.add(erp_id)
-    if state.index is not None and res.ok and erp_id not in state.index.by_id:
-        state.index.add(erp_record(res.value, state.paths))
+    if state.index is not None and erp_id not in state.index.by_id:
+        state.index.add(erp_record(made, state.paths))
     report.count("erp", "created")
     report.event(action="create", entity=ENTITY, entity_key=crm_id, system="erp",
                  changes={"erp_id": erp_id, "partner_code": code, "name": display_name(company)})
-    erp_flat = side_fields(res.value, "erp", state.paths) if res.ok else None
-    return Pair(crm_id, erp_id, flat, erp_flat, first=True)
+    return Pair(crm_id, erp_id, flat, side_fields(made, "erp", state.paths), first=True)
 
 
 def erp_deactivated(rt: Runtime, state: SyncState, crm_id: str, erp_id: str, report: RunReport) -> None:
@@ -1096,23 +1062,6 @@ def sync_erp_records(rt: Runtime, state: SyncState, results: Sequence[MapResult[
     sync_pairs(rt, state, pairs, report)
 
 
-def _candidate_filters(p: Company) -> list[dict]:
-    groups: list[dict] = []
-    if p.registration_number:
-        groups.append({"filters": [{"propertyName": "renkei_invoice_registration_number", "operator": "EQ",
-                                    "value": p.registration_number}]})
-        groups.append({"filters": [{"propertyName": "renkei_corporate_number", "operator": "EQ",
-                                    "value": p.registration_number[1:]}]})
-    if p.partner_code:
-        groups.append({"filters": [{"propertyName": "renkei_partner_code", "operator": "EQ", "value": p.partner_code}]})
-    core = normalise_company_name(p.name)
-    if core:
-        groups.append({"filters": [{"propertyName": "name", "operator": "CONTAINS_TOKEN", "value": f"*{core}*"}]})
-    if p.phone:
-        groups.append({"filters": [{"propertyName": "phone", "operator": "EQ", "value": p.phone}]})
-    return groups[:5]
-
-
 def match_erp_partners(rt: Runtime, state: SyncState, partners: Sequence[Company], report: RunReport) -> list[Pair]:
     """Partners without a company: candidates come from one HubSpot search per partner (corporate /
     registration number, partner code, name, phone), then the same matching rules: LINK, CREATE (upsert
@@ -1122,12 +1071,7 @@ def match_erp_partners(rt: Runtime, state: SyncState, partners: Sequence[Company
     paths = state.paths
     cands: dict[str, Company] = {}
     for p in partners:
-        groups = _candidate_filters(p)
-        if not groups:
-            continue
-        data = rt.crm.client.companies.search(filter_groups=groups, properties=COMPANY_READ_PROPERTIES, limit=50)
-        for rec in data.get("results", []):
-            res = hs_map.company_from_hubspot(rec)
+        for res in rt.crm.find_company_candidates(p, limit=50):
             if res.ok:
                 cands[str(res.source_id)] = res.value
     index = MatchIndex(list(cands.values()), id_field="crm_id", source_id_field="erp_id",
@@ -1161,14 +1105,8 @@ def match_erp_partners(rt: Runtime, state: SyncState, partners: Sequence[Company
 
 
 def create_companies(rt: Runtime, state: SyncState, partners: Sequence[Company], report: RunReport) -> list[Pair]:
-    inputs, ok = [], []
-    for p in partners:
-        props = hs_map.company_to_hubspot(p)
-        props["renkei_freee_partner_id"] = str(p.erp_id)
-        inputs.append({"id": str(p.erp_id), "properties": props})
-        ok.append(p)
-    rt.crm.client.properties.ensure("companies")
-    results = rt.crm.client.companies.batch_upsert(inputs, id_property="renkei_freee_partner_id").results
+    ok = list(partners)
+    results = rt.crm.upsert_companies(ok, key="erp_id")  # by the partner id: a retry finds the same company
     out: list[Pair] = []
     for r in results:
         p = ok[r.index]
@@ -1187,8 +1125,7 @@ def create_companies(rt: Runtime, state: SyncState, partners: Sequence[Company],
         report.count("crm", "created")
         report.event(action="create", entity=ENTITY, entity_key=crm_id, system="crm",
                      changes={"erp_id": p.erp_id, "name": display_name(p)})
-        res = hs_map.company_from_hubspot(r.value or {"id": crm_id, "properties": {}})
-        crm_flat = side_fields(res.value, "crm", state.paths) if res.ok else None
+        crm_flat = side_fields(r.value, "crm", state.paths) if r.value is not None else None
         out.append(Pair(crm_id, str(p.erp_id), crm_flat, side_fields(p, "erp", state.paths), first=True))
     return out
 
@@ -1206,9 +1143,9 @@ def resolution_pairs(state: SyncState) -> list[Pair]:
 def check_crm_archived(rt: Runtime, state: SyncState, report: RunReport) -> None:
     """Linked companies archived in HubSpot (search never returns archived records, so the archived list
     is read: one request per 100 archived companies, independent of the live total)."""
-    for page in rt.crm.client.companies.scan_pages(properties=["name"], archived=True):
-        for rec in page:
-            crm_id = str(rec["id"])
+    for page in rt.crm.iter_archived_company_ids():
+        for crm_id in page:
+            crm_id = str(crm_id)
             erp_id = state.crm_to_erp.get(crm_id)
             if erp_id is None:
                 continue

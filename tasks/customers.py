@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-from renkei.connectors.hubspot import mapping as hs_map
 from renkei.domain.matching import MatchIndex, MatchKind, match_batch
 from renkei.domain.model import Company
 from renkei.domain.plausibility import Finding, PlausibilityRules, text_findings
@@ -108,8 +107,7 @@ def read_crm_companies(rt: Runtime, crm_ids: Iterable[str], report: RunReport) -
     if not ids:
         return out
     passed: list[str] = []
-    for record in rt.crm.client.companies.batch_read(ids, properties=hs_map.COMPANY_PROPERTIES):
-        res = hs_map.company_from_hubspot(record)
+    for res in rt.crm.get_companies(ids):
         if res.ok:
             company = plausible_company(rt, res.value, report)
             if company is not None:
@@ -160,41 +158,47 @@ def partner_ledger_key(crm_id: str) -> str:
 
 
 def create_partner_once(rt: Runtime, company: Company, report: RunReport) -> tuple[Company | None, bool]:
-    """A new partner for a company when the freee company does NOT use 取引先コード (no code is sent,
-    ``upsert_by_code`` is unavailable): claim ``partner:company:<crm id>``, look the partner up by its
+    """A new partner for a company when the ERP company does NOT use 取引先コード (no code is sent,
+    upsert by code is unavailable): claim ``partner:company:<crm id>``, look the partner up by its
     name (unique in a freee company) when an earlier attempt may have created it, create it only if
     absent, commit. → (partner, created); ``(None, False)`` while another worker holds the claim."""
-    raw, created = create_partner_once_raw(rt, company, report)
-    return (rt.erp._company(raw) if raw is not None else None), created
-
-
-def create_partner_once_raw(rt: Runtime, company: Company, report: RunReport) -> tuple[dict | None, bool]:
-    """:func:`create_partner_once` returning freee's partner object."""
-    from renkei.connectors.freee.mapping import company_to_partner
     from renkei.connectors.http import PermanentError
+
+    def found_by_name() -> Company | None:
+        res = rt.erp.find_partner_by_name(company.name)
+        if res is None:
+            return None
+        if not res.ok:
+            raise ValueError(f"partner {res.source_id}: {res.error}")
+        return res.value
+
+    def by_id(erp_id: str) -> Company:
+        res = rt.erp.get_partner(erp_id)
+        if not res.ok:
+            raise ValueError(f"partner {res.source_id}: {res.error}")
+        return res.value  # type: ignore[return-value]
 
     crm_id = str(company.crm_id)
     key, owner = partner_ledger_key(crm_id), f"{report.flow}:{report.flow_run_id or rt.worker_id}"
     claim = rt.store.claim(key, owner)
     if claim.state == "committed" and claim.external_id:
-        return rt.erp.client.get_partner(claim.external_id), False
+        return by_id(claim.external_id), False
     if claim.state == "held":
         report.held(crm_id)
         return None, False
-    found = rt.erp.client.find_partner(name=company.name) if claim.must_check_external else None
+    found = found_by_name() if claim.must_check_external else None
     created = False
     if found is None:
         try:
-            body = company_to_partner(company.model_copy(update={"partner_code": None}), include_code=False)
-            found, created = rt.erp.client.create_partner(body), True
+            found, created = rt.erp.create_partner(company.model_copy(update={"partner_code": None})), True
         except Exception as exc:
             # a partner of that name appeared meanwhile (a concurrent run): it is the one
-            again = rt.erp.client.find_partner(name=company.name) if isinstance(exc, PermanentError) else None
+            again = found_by_name() if isinstance(exc, PermanentError) else None
             if again is None:
                 rt.store.release(key, owner)
                 raise
             found = again
-    rt.store.commit(key, owner, str(found["id"]))
+    rt.store.commit(key, owner, str(found.erp_id))
     return found, created
 
 

@@ -25,8 +25,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Callable
 
-from renkei.connectors.freee.connector import CompanySettingError, CompanySettings, InvoiceNumberTaken, read_company_settings
-from renkei.connectors.freee.mapping import partner_to_company
+from renkei.connectors.base import InvoiceNumberTaken, InvoiceSettingMismatch, InvoiceSettings
 from renkei.connectors.http import PermanentError, QuotaExhausted, RateLimited
 from renkei.domain.dates import BusinessDayShift, today_tokyo
 from renkei.domain.exceptions import ExceptionReason, ExceptionRules, evaluate
@@ -58,34 +57,46 @@ NUMBERING_MISMATCH = "FREEE_NUMBERING_MISMATCH"
 NUMBER_TAKEN = "INVOICE_NUMBER_TAKEN"
 
 
-def company_settings(rt: Runtime, *, refresh: bool = False) -> CompanySettings:
-    """The freee company's settings, read from freee (``GET /api/1/companies/{id}``: 取引先コード,
-    端数処理, 経理方式) and the policy (採番の設定, which freee's API does not expose), and applied to the
-    runtime: the connector sends partner codes only when the company uses them and an invoice number
-    only under 手動採番; with ``[freee] tax_rounding = "company"`` the company's 端数処理 replaces
-    ``[tax] rounding`` so Renkei's totals are freee's. Read once per ``SETTINGS_TTL_S`` per process
-    (every run starts with it). ``renkei doctor`` calls this too."""
+def company_settings(rt: Runtime, *, refresh: bool = False) -> InvoiceSettings:
+    """The ERP account's invoice settings (:meth:`ERPMoney.read_invoice_settings`: partner codes,
+    端数処理, registration number; the numbering mode from the policy where the ERP's API does not expose
+    it), applied to the runtime: the connector sends partner codes only when the account uses them and an
+    invoice number only when Renkei numbers; with ``[freee] tax_rounding = "company"`` the account's
+    端数処理 replaces ``[tax] rounding`` so Renkei's totals are the ERP's. Read once per ``SETTINGS_TTL_S``
+    per process (every run starts with it). ``renkei doctor`` calls this too.
+
+    An ERP that cannot number invoices (``erp_numbering`` False) with the policy's mode ``auto``: the
+    invoices wait (one ``NUMBERING_MISMATCH`` review item says to set ``[invoice_numbering] mode =
+    "manual"``); nothing is sent."""
     with _SETTINGS_LOCK:
         cached = getattr(rt.erp, "company_settings", None)
         if cached is not None and not refresh and time.monotonic() - cached[0] < SETTINGS_TTL_S:
             return cached[1]
-        settings = read_company_settings(rt.erp.client, as_of=today_tokyo(),
-                                         invoice_numbering=rt.policy.invoice_numbering.mode)
-        cfg = rt.erp.config
-        cfg.use_partner_code = settings.use_partner_code
-        cfg.send_invoice_number = settings.invoice_numbering == "manual"
+        mode = rt.policy.invoice_numbering.mode
+        settings = rt.erp.read_invoice_settings(as_of=today_tokyo(), numbering=mode)
         if rt.policy.freee.tax_rounding == "company" and rt.policy.tax.rounding != settings.tax_rounding:
             rt.policy = rt.policy.model_copy(update={"tax": rt.policy.tax.model_copy(
                 update={"rounding": settings.tax_rounding})})
-        cfg.tax_fraction = rt.policy.tax.rounding
+        rt.erp.configure_invoices(settings, tax_rounding=rt.policy.tax.rounding)
         rt.erp.company_settings = (time.monotonic(), settings)  # type: ignore[attr-defined]
         rt.erp.numbering_error = None  # type: ignore[attr-defined]  # tried again with the settings just read
         rt.erp.numbering_unconfirmed = True  # type: ignore[attr-defined]
+        if mode == "auto" and not rt.erp.capabilities.erp_numbering:
+            rt.erp.numbering_error = numbering_refusal(rt)  # type: ignore[attr-defined]
         return settings
 
 
+def numbering_refusal(rt: Runtime) -> str:
+    return (f"{rt.erp.capabilities.label} cannot number invoices itself: set [invoice_numbering] mode = "
+            "\"manual\" in the policy (Renkei numbers the invoices)")
+
+
+def _settings_entity(rt: Runtime) -> str:
+    return f"{rt.erp.capabilities.name}-company"
+
+
 def _company_key(rt: Runtime) -> str:
-    return str(rt.erp.client.company_id)
+    return str(company_settings(rt).account_id)
 
 
 # ------------------------------------------------------------------------------- invoice numbers (手動採番)
@@ -202,7 +213,7 @@ def customer_for(rt: Runtime, partner_erp_id: str | None, crm_company: Company |
     """The invoice recipient: the freee partner (billing info is ERP-owned) with the CRM's credit hold."""
     if partner_erp_id is None:
         return crm_company
-    res = partner_to_company(rt.erp.client.get_partner(partner_erp_id))
+    res = rt.erp.get_invoice_recipient(str(partner_erp_id))
     if not res.ok:
         return None
     partner = res.value
@@ -325,6 +336,11 @@ def create_invoice_once(rt: Runtime, invoice: Invoice, deal_id: str, report: Run
         # the company's 採番の設定 is not the policy's (one review item says so): no request, no number taken
         rt.store.release(key, owner)
         report.count("erp", "held")
+        if not rt.erp.capabilities.erp_numbering:
+            report.review(reason_code=NUMBERING_MISMATCH, entity=_settings_entity(rt), entity_key=_company_key(rt),
+                          message=f"invoices wait: {rt.erp.numbering_error}",
+                          payload={"policy": "[invoice_numbering] mode", "value": settings.invoice_numbering},
+                          side="erp")
         return Outcome(deal_id, "held", None, "invoice numbering setting mismatch")
     # What is sent belongs to the claim: an earlier attempt's stored draft is re-sent exactly (its billing
     # date, reference, lines, totals and number), never re-drafted with today's date.
@@ -358,11 +374,11 @@ def create_invoice_once(rt: Runtime, invoice: Invoice, deal_id: str, report: Run
     if created is None:
         try:
             created = rt.erp.create_invoice(invoice)
-        except CompanySettingError as exc:
+        except InvoiceSettingMismatch as exc:
             rt.store.release(key, owner)  # nothing was created; the reserved number stays with the claim
             rt.erp.numbering_error = str(exc)  # type: ignore[attr-defined]
             report.count("erp", "held")
-            report.review(reason_code=NUMBERING_MISMATCH, entity="freee-company", entity_key=_company_key(rt),
+            report.review(reason_code=NUMBERING_MISMATCH, entity=_settings_entity(rt), entity_key=_company_key(rt),
                           message=f"invoices wait: {exc.message}",
                           payload={"policy": "[invoice_numbering] mode", "value": settings.invoice_numbering},
                           side="erp")
@@ -402,7 +418,7 @@ def create_invoice_once(rt: Runtime, invoice: Invoice, deal_id: str, report: Run
     rt.store.commit(key, owner, created.erp_id, result, writeback=writeback)
     if status == "created" and getattr(rt.erp, "numbering_unconfirmed", False):
         rt.erp.numbering_unconfirmed = False  # type: ignore[attr-defined]  # freee took it: the setting fits
-        rt.store.resolve_reviews(flow=report.flow, entity="freee-company", entity_keys=[_company_key(rt)],
+        rt.store.resolve_reviews(flow=report.flow, entity=_settings_entity(rt), entity_keys=[_company_key(rt)],
                                  reason_codes=[NUMBERING_MISMATCH], comment="an invoice was created")
     if (claim.result or {}).get("number_taken"):
         rt.store.resolve_reviews(flow=report.flow, entity="deal", entity_keys=[str(deal_id)],

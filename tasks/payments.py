@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import os
 import re
-import weakref
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Callable, Iterable
@@ -67,6 +66,8 @@ from renkei.domain.money import format_yen
 from renkei.domain.payer import payer_display, payer_name_from_bank, redact_payer
 from renkei.domain.reconciliation import (Allocation, Candidate, FitKind, MatchDecision, NameEvidence, OpenInvoice,
                                    ReconciliationPolicy)
+from renkei.connectors.base import (BankLineRead, InvalidBankLine, InvoicePaymentStatus, JournalLine, ManualJournal,
+                                    MoneyAccount, Receivable)
 from renkei.connectors.http import PermanentError
 from renkei.store.models import LedgerEntry
 from renkei.tasks.invoicing import SimulatedCrash
@@ -76,9 +77,7 @@ from renkei.tasks.runtime import Runtime
 FLOW = "payment-writeback"
 PLAN_ENTITY = "payment-plan"
 STATUS_ENTITY = "deal-payment"
-TXN_WAITING, TXN_MATCHED, TXN_IGNORED, TXN_PARTIAL, TXN_EXCLUDED = 1, 2, 3, 4, 6
 FEE_ACCOUNT_NAME = "支払手数料"
-CLEARING_HINT = "手数料"
 _REF = re.compile(r"^renkei:deal:([^:\s]+)")
 
 PAYMENT_STATUS_PAID = "paid"
@@ -120,19 +119,19 @@ def engine_policy(rt: Runtime) -> ReconciliationPolicy:
 class OpenRef:
     """What applying and writing back need about one open invoice."""
 
-    invoice_id: str  # the engine's id: freee請求書 invoice id, or ``deal:<id>`` for a deal without one
-    deal_id: int  # freee 取引 id
-    crm_deal_id: str | None  # HubSpot deal (商談) id
+    invoice_id: str  # the engine's id: the ERP invoice id, or ``deal:<id>`` for a receivable without one
+    deal_id: str  # the ERP receivable (freee 取引) id
+    crm_deal_id: str | None  # CRM deal (商談) id
     number: str | None
     partner_id: str
-    deal: dict  # the freee deal as read (amount, due_amount, due_date, payments)
+    deal: Receivable  # the receivable as read (total, outstanding, due date, payments)
 
 
 @dataclass
 class OpenBook:
     invoices: list[OpenInvoice] = field(default_factory=list)
     refs: dict[str, OpenRef] = field(default_factory=dict)  # invoice id → ref
-    partners: dict[str, dict] = field(default_factory=dict)  # freee partner id → partner
+    partners: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # partner id → (name, kana)
     skipped: list[str] = field(default_factory=list)  # notes: deals that cannot be matched
 
     def by_label(self, text: str) -> OpenRef | None:
@@ -141,7 +140,7 @@ class OpenBook:
         if t in self.refs:
             return self.refs[t]
         for r in self.refs.values():
-            if t and (t == (r.number or "") or t == str(r.deal_id) or t == f"deal:{r.deal_id}"):
+            if t and (t == (r.number or "") or t == r.deal_id or t == f"deal:{r.deal_id}"):
                 return r
         return None
 
@@ -162,70 +161,44 @@ def crm_deal_for_invoices(rt: Runtime, invoice_ids: Iterable[str]) -> dict[str, 
     return out
 
 
-def _date(v: Any) -> date | None:
-    return date.fromisoformat(str(v)[:10]) if v else None
-
-
 def load_open_book(rt: Runtime) -> OpenBook:
-    """Unsettled income deals + their freee請求書 invoices + partners → :class:`OpenBook`."""
-    client = rt.erp.client
+    """Open receivables of the ERP (:meth:`ERPMoney.open_receivables`) with their invoices and partners
+    → :class:`OpenBook` (the CRM deal from the invoice reference, else order-to-invoice's ledger)."""
     book = OpenBook()
-    deals = [d for page in client.iter_deal_pages(type="income", status="unsettled", limit=100) for d in page.items]
-    invoices: dict[int, dict] = {}
-    canceled: set[int] = set()
-    for page in client.iter_invoice_pages(payment_status="unsettled", limit=100):
-        for inv in page.items:
-            if inv.get("deal_id"):
-                if inv.get("cancel_status") == "canceled":
-                    canceled.add(int(inv["deal_id"]))
-                else:
-                    invoices[int(inv["deal_id"])] = inv
-    for page in client.iter_invoice_pages(payment_status="canceled", limit=100):
-        canceled.update(int(inv["deal_id"]) for inv in page.items if inv.get("deal_id"))
-    deals = [d for d in deals if int(d["id"]) not in canceled]  # a cancelled invoice is not to be paid
-    partner_ids = sorted({str(d["partner_id"]) for d in deals if d.get("partner_id")})
-    if len(partner_ids) > 30:
-        wanted = set(partner_ids)
-        for page in client.iter_partner_pages(limit=3000):
-            book.partners.update({str(p["id"]): p for p in page.items if str(p["id"]) in wanted})
-    else:
-        for pid in partner_ids:
-            book.partners[pid] = client.get_partner(pid)
-    missing_ref = [str(inv["id"]) for inv in invoices.values() if not _REF.match(inv.get("memo") or "")]
+    got = rt.erp.open_receivables()
+    book.partners = dict(got.partners)
+    book.skipped.extend(got.skipped)
+    missing_ref = [r.invoice_erp_id for r in got.receivables
+                   if r.invoice_erp_id and not _REF.match(r.reference or "")]
     from_ledger = crm_deal_for_invoices(rt, missing_ref)
-    for d in deals:
-        if int(d.get("due_amount") or 0) <= 0:
+    for r in got.receivables:
+        if r.outstanding <= 0:
             continue
-        if not d.get("partner_id"):
-            book.skipped.append(f"freee deal {d.get('id')}: no partner, cannot be matched")
+        if not r.partner_erp_id:
+            book.skipped.append(f"freee deal {r.id}: no partner, cannot be matched")
             continue
-        partner = book.partners.get(str(d["partner_id"]))
+        partner = book.partners.get(r.partner_erp_id)
         if partner is None:
-            book.skipped.append(f"freee deal {d['id']}: partner {d['partner_id']} not readable")
+            book.skipped.append(f"freee deal {r.id}: partner {r.partner_erp_id} not readable")
             continue
-        inv = invoices.get(int(d["id"]))
-        invoice_id = str(inv["id"]) if inv else f"deal:{d['id']}"
+        invoice_id = r.invoice_erp_id or f"deal:{r.id}"
         crm = None
-        if inv:
-            m = _REF.match(inv.get("memo") or "")
+        if r.invoice_erp_id:
+            m = _REF.match(r.reference or "")
             crm = m.group(1) if m else from_ledger.get(invoice_id)
-        number = (inv.get("invoice_number") if inv else None) or d.get("ref_number") or None
         try:
             oi = OpenInvoice(
-                invoice_id=invoice_id, number=number, partner_id=str(d["partner_id"]),
-                partner_name=partner.get("name") or str(d["partner_id"]),
-                partner_kana=partner.get("name_kana") or None,
-                total=int(d["amount"]), outstanding=int(d["due_amount"]),
-                issue_date=_date(d.get("issue_date")),
-                due_date=_date(d.get("due_date")) or (_date(inv.get("payment_date")) if inv else None))
+                invoice_id=invoice_id, number=r.invoice_number, partner_id=r.partner_erp_id,
+                partner_name=partner[0] or r.partner_erp_id, partner_kana=partner[1] or None,
+                total=r.total, outstanding=r.outstanding, issue_date=r.issue_date, due_date=r.due_date)
         except ValueError as exc:  # field names and error types only: a partner name may be a person's
             what = ("; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['type']}"
                               for e in exc.errors(include_input=False, include_url=False))
                     if isinstance(exc, ValidationError) else type(exc).__name__)
-            book.skipped.append(f"freee deal {d['id']}: cannot be matched ({what})")
+            book.skipped.append(f"freee deal {r.id}: cannot be matched ({what})")
             continue
         book.invoices.append(oi)
-        book.refs[invoice_id] = OpenRef(invoice_id, int(d["id"]), crm, number, str(d["partner_id"]), d)
+        book.refs[invoice_id] = OpenRef(invoice_id, r.id, crm, r.invoice_number, r.partner_erp_id, r)
     return book
 
 
@@ -233,103 +206,18 @@ def load_open_book(rt: Runtime) -> OpenBook:
 # deposits (bank lines)
 
 
-def bank_walletable_ids(rt: Runtime) -> set[str]:
-    return {str(w["id"]) for w in rt.erp.client.list_walletables(type="bank_account")}
+INVALID_BANK_LINE = InvalidBankLine.reason_code
 
 
-INVALID_BANK_LINE = "INVALID_BANK_LINE"
-
-
-class InvalidBankLine(ValueError):
-    """A bank line that cannot become a :class:`BankDeposit` (no date, an amount that is not whole yen, …).
-
-    The message names the fields and what is wrong with them, never their values: a bank description is
-    personal data and must not reach an exception, a log or Prefect's log table."""
-
-    reason_code = INVALID_BANK_LINE
-
-    def __init__(self, txn_id: str, problems: list[str]):
-        self.txn_id = txn_id
-        self.problems = problems
-        super().__init__(f"bank line {txn_id}: " + "; ".join(problems))
-
-
-def _whole_yen(value: Any, field_name: str, problems: list[str]) -> int | None:
-    """Integer yen from the API (an int, or a string of digits); anything else is a problem."""
-    if isinstance(value, bool) or value is None:
-        problems.append(f"{field_name} missing")
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and re.fullmatch(r"-?\d{1,15}", value.strip()):
-        return int(value.strip())
-    problems.append(f"{field_name} is not {'whole yen' if field_name == 'amount' else 'an integer'} "
-                    f"({type(value).__name__})")
-    return None
-
-
-def _line_date(value: Any, problems: list[str]) -> date | None:
-    try:
-        day = date.fromisoformat(str(value)[:10]) if value else None
-    except ValueError:
-        day = None
-    if day is None:
-        problems.append("date missing or not a date")
-    return day
-
-
-def txn_day(txn: dict) -> date | None:
-    """The bank line's date, ``None`` when it has none (never raises)."""
-    return _line_date(txn.get("date"), [])
-
-
-def deposit_from_txn(txn: dict, banks: set[str] | None = None) -> BankDeposit | None:
-    """A bank line waiting to be matched (status 1, or 4 with its remaining amount), else ``None``.
-
-    The payer name is :func:`domain.payer.payer_name_from_bank` of the description (control characters,
-    emoji and over-long memos are real-world data, not errors). A line that still cannot become a deposit
-    raises :class:`InvalidBankLine` (one review item for that line; the page goes on)."""
-    if txn.get("entry_side") not in (None, "income"):
-        return None
-    if banks is not None and (txn.get("walletable_type") not in (None, "bank_account")
-                              or str(txn.get("walletable_id")) not in banks):
-        return None
-    txn_id = str(txn.get("id") or "").strip()
-    problems: list[str] = []
-    if not txn_id:
-        raise InvalidBankLine("?", ["id missing"])
-    status = _whole_yen(txn.get("status") if txn.get("status") is not None else TXN_WAITING, "status", problems)
-    if status is not None and status not in (TXN_WAITING, TXN_PARTIAL):
-        return None
-    raw = txn.get("due_amount") if txn.get("due_amount") is not None else txn.get("amount")
-    remaining = _whole_yen(raw, "amount", problems)
-    if remaining is not None and remaining <= 0 and not problems:
-        return None
-    day = _line_date(txn.get("date"), problems)
-    if problems:
-        raise InvalidBankLine(txn_id, problems)
-    try:
-        return BankDeposit(erp_id=txn_id, received_on=day, amount=remaining,
-                           payer_name=payer_name_from_bank(txn.get("description")),
-                           walletable_id=str(txn["walletable_id"]) if txn.get("walletable_id") is not None else None)
-    except ValidationError as exc:  # field names and error types only: never the input values
-        raise InvalidBankLine(txn_id, [f"{'.'.join(str(x) for x in e['loc'])}: {e['type']}"
-                                       for e in exc.errors(include_input=False, include_url=False)]) from None
+def read_bank_line(rt: Runtime, deposit_id: str) -> BankLineRead | None:
+    """One bank line read again (``None``: the ERP has no such line)."""
+    return rt.erp.get_bank_line(deposit_id)
 
 
 def safe_text(text: str, payer_name: str | None) -> str:
     """``text`` (an engine explanation, an error) as a person or a log may see it: an individual payer's
     name masked (:func:`domain.payer.redact_payer`)."""
     return redact_payer(text, payer_name)
-
-
-def read_txn(rt: Runtime, deposit_id: str) -> dict | None:
-    from renkei.connectors.http import NotFound
-
-    try:
-        return rt.erp.client._get(f"/api/1/wallet_txns/{deposit_id}")["wallet_txn"]
-    except NotFound:
-        return None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -341,13 +229,13 @@ class PlanStep(BaseModel):
 
     invoice_id: str
     invoice_number: str | None = None
-    deal_id: int
+    deal_id: int | str  # the ERP receivable id (plans stored before the contract hold ints)
     crm_deal_id: str | None = None
     applied: int
     fee: int = 0
-    before_payment_ids: list[int] = Field(default_factory=list)
-    payment_id: int | None = None  # set once the bank payment is on the deal
-    fee_payment_id: int | None = None
+    before_payment_ids: list[int | str] = Field(default_factory=list)
+    payment_id: int | str | None = None  # set once the bank payment is on the deal
+    fee_payment_id: int | str | None = None
 
 
 class PaymentPlan(BaseModel):
@@ -357,11 +245,11 @@ class PaymentPlan(BaseModel):
     received_on: date
     amount: int
     payer_name: str
-    walletable_id: int
+    walletable_id: int | str  # the bank account the deposit arrived on
     partner_id: str | None
     steps: list[PlanStep]
     fee: int = 0
-    journal_id: int | None = None
+    journal_id: int | str | None = None
     approved_by: str | None = None
     kind: str = "auto"  # auto | approved
     explanation: str = ""
@@ -374,11 +262,11 @@ def make_plan(book: OpenBook, deposit: BankDeposit, candidate: Candidate, *, app
         ref = book.refs[a.invoice_id]
         steps.append(PlanStep(invoice_id=a.invoice_id, invoice_number=a.invoice_number, deal_id=ref.deal_id,
                               crm_deal_id=ref.crm_deal_id, applied=a.applied, fee=a.fee,
-                              before_payment_ids=sorted(int(p["id"]) for p in ref.deal.get("payments") or [])))
+                              before_payment_ids=sorted(p.id for p in ref.deal.payments)))
     # the plan keeps the payer as a person may see it (an individual masked): it is stored, audited and
     # quoted in the fee journal; matching never reads it again
     return PaymentPlan(deposit_id=deposit.erp_id, received_on=deposit.received_on, amount=int(deposit.amount),
-                       payer_name=payer_display(deposit.payer_name), walletable_id=int(deposit.walletable_id or 0),
+                       payer_name=payer_display(deposit.payer_name), walletable_id=deposit.walletable_id or "0",
                        partner_id=candidate.partner_id, steps=steps, fee=sum(a.fee for a in candidate.allocations),
                        approved_by=approved_by, kind="approved" if approved_by else "auto",
                        explanation=safe_text(explanation or candidate.explanation, deposit.payer_name))
@@ -399,39 +287,22 @@ def load_plan(rt: Runtime, deposit_id: str) -> PaymentPlan | None:
 
 @dataclass
 class FeeAccounts:
-    fee_account_id: int
-    fee_tax_code: int
-    clearing_type: str
-    clearing_walletable_id: int
-    clearing_account_id: int
-    clearing_tax_code: int
-
-
-_FEE_ACCOUNTS: "weakref.WeakKeyDictionary[Any, FeeAccounts]" = weakref.WeakKeyDictionary()  # per client
+    fee_account: str  # 支払手数料
+    clearing: MoneyAccount  # the clearing account the fee part of the receivable is settled through
 
 
 def fee_accounts(rt: Runtime) -> FeeAccounts:
-    """支払手数料 and the clearing 決済口座 (see the module docstring), read from freee once per process."""
-    client = rt.erp.client
-    cached = _FEE_ACCOUNTS.get(client)
-    if cached:
+    """支払手数料 and the clearing account (see the module docstring), read from the ERP once per process."""
+    cached = getattr(rt.erp, "fee_accounts", None)  # kept on the connector: once per process
+    if isinstance(cached, FeeAccounts):
         return cached
-    items = client.list_account_items()
-    fee = next((a for a in items if a.get("name") == FEE_ACCOUNT_NAME), None)
-    if fee is None:
+    if FEE_ACCOUNT_NAME not in rt.erp.account_names():
         raise ValueError(f"freee has no account item {FEE_ACCOUNT_NAME}")
-    wallets = [w for w in client.list_walletables() if w.get("type") in ("wallet", "bank_account")]
-    clearing = (next((w for w in wallets if CLEARING_HINT in (w.get("name") or "")), None)
-                or next((w for w in wallets if w.get("type") == "wallet"), None))
+    clearing = next((a for a in rt.erp.money_accounts() if a.kind == "clearing"), None)
     if clearing is None:
         raise ValueError("freee has no wallet to clear transfer fees through (create 振込手数料精算)")
-    account = next((a for a in items if str(a.get("walletable_id")) == str(clearing["id"])), None)
-    if account is None:
-        raise ValueError(f"no account item behind walletable {clearing['id']}")
-    out = FeeAccounts(int(fee["id"]), int(fee.get("default_tax_code") or fee.get("tax_code") or 0),
-                      clearing["type"], int(clearing["id"]), int(account["id"]),
-                      int(account.get("default_tax_code") or account.get("tax_code") or 2))
-    _FEE_ACCOUNTS[client] = out
+    out = FeeAccounts(FEE_ACCOUNT_NAME, clearing)
+    rt.erp.fee_accounts = out  # type: ignore[attr-defined]
     return out
 
 
@@ -444,7 +315,7 @@ class ApplyOutcome:
     deposit_id: str
     status: str  # applied | existing | held
     plan: PaymentPlan | None = None
-    deals: dict[int, dict] = field(default_factory=dict)  # freee deal id → deal after the payments
+    deals: dict[Any, Receivable] = field(default_factory=dict)  # receivable id (as in the plan) → after the payments
 
 
 def crash_hook_from_env() -> Callable[[str], bool] | None:
@@ -461,75 +332,74 @@ def crash_after_commit_from_env() -> Callable[[str], bool] | None:
     return (lambda deposit_id: deposit_id == target) if target else None
 
 
-def _find_payment(deal: dict, before: list[int], day: str, amount: int, walletable_id: int) -> int | None:
-    known = set(before)
-    for p in deal.get("payments") or []:
-        if (int(p["id"]) not in known and int(p.get("amount") or 0) == amount and str(p.get("date")) == day
-                and str(p.get("from_walletable_id")) == str(walletable_id)):
-            return int(p["id"])
+def _find_payment(deal: Receivable, before: Iterable[Any], day: date, amount: int, account_id: Any) -> str | None:
+    known = {str(i) for i in before}
+    for p in deal.payments:
+        if p.id not in known and p.amount == amount and p.day == day and str(p.account_id) == str(account_id):
+            return p.id
     return None
 
 
-def _add_payment(rt: Runtime, step: PlanStep, day: str, amount: int, wtype: str, wid: int,
-                 taken: set[int]) -> tuple[int, dict]:
-    deal = rt.erp.client.add_deal_payment(step.deal_id, {"date": day, "from_walletable_type": wtype,
-                                                         "from_walletable_id": wid, "amount": amount})
-    ours = [int(p["id"]) for p in deal.get("payments") or []
-            if int(p["id"]) not in taken and int(p.get("amount") or 0) == amount and str(p.get("date")) == day
-            and str(p.get("from_walletable_id")) == str(wid)]
+def _add_payment(rt: Runtime, step: PlanStep, day: date, amount: int, account: MoneyAccount,
+                 taken: set[str]) -> tuple[str, Receivable]:
+    deal = rt.erp.add_receivable_payment(str(step.deal_id), day=day, amount=amount, account=account)
+    ours = [p.id for p in deal.payments if p.id not in taken and p.amount == amount and p.day == day
+            and str(p.account_id) == str(account.id)]
     if not ours:
         raise RuntimeError(f"the payment did not appear on freee deal {step.deal_id}")
-    return max(ours), deal
+    return max(ours, key=lambda i: (len(i), i)), deal
 
 
 def execute_plan(rt: Runtime, plan: PaymentPlan, report: RunReport, *, recovered: bool,
-                 crash_after_payment: Callable[[str], bool] | None = None) -> dict[int, dict]:
-    """Run the plan's remaining steps (each marked done in the store after its freee call)."""
-    client = rt.erp.client
-    day = plan.received_on.isoformat()
-    deals: dict[int, dict] = {}
+                 crash_after_payment: Callable[[str], bool] | None = None) -> dict[Any, Receivable]:
+    """Run the plan's remaining steps (each marked done in the store after its ERP call)."""
+    day = plan.received_on
+    bank = MoneyAccount(str(plan.walletable_id), "bank", "")
+    deals: dict[Any, Receivable] = {}
     fees = fee_accounts(rt) if plan.fee else None
     actor = plan.approved_by or FLOW
     for step in plan.steps:
         current = None
-        taken = set(step.before_payment_ids) | {i for i in (step.payment_id, step.fee_payment_id) if i}
+        taken = {str(i) for i in step.before_payment_ids} | {str(i) for i in (step.payment_id, step.fee_payment_id) if i}
         if recovered and (step.payment_id is None or (step.fee and step.fee_payment_id is None)):
-            current = client.get_deal(step.deal_id)
+            current = rt.erp.get_receivable(str(step.deal_id))
             if step.payment_id is None and step.applied:
-                step.payment_id = _find_payment(current, sorted(taken), day, step.applied, plan.walletable_id)
+                step.payment_id = _find_payment(current, taken, day, step.applied, plan.walletable_id)
                 if step.payment_id:
-                    taken.add(step.payment_id)
+                    taken.add(str(step.payment_id))
             if step.fee and fees and step.fee_payment_id is None:
-                step.fee_payment_id = _find_payment(current, sorted(taken), day, step.fee,
-                                                    fees.clearing_walletable_id)
+                step.fee_payment_id = _find_payment(current, taken, day, step.fee, fees.clearing.id)
             if step.payment_id or step.fee_payment_id:
                 report.notes.append(f"deposit {plan.deposit_id}: found payment(s) on deal {step.deal_id} "
                                     "from an interrupted run")
                 save_plan(rt, plan)
         if step.applied and step.payment_id is None:
-            step.payment_id, current = _add_payment(rt, step, day, step.applied, "bank_account", plan.walletable_id,
-                                                    taken)
-            taken.add(step.payment_id)
+            step.payment_id, current = _add_payment(rt, step, day, step.applied, bank, taken)
+            taken.add(str(step.payment_id))
             if crash_after_payment and crash_after_payment(plan.deposit_id):
                 raise SimulatedCrash(f"simulated crash after the payment for deposit {plan.deposit_id}")
             save_plan(rt, plan)
             report.count("erp", "payment_recorded")
             report.event(action="payment", entity="invoice", entity_key=step.invoice_id, system="erp", actor=actor,
-                         changes={"deal_id": step.deal_id, "payment_id": step.payment_id, "amount": step.applied,
-                                  "date": day, "deposit_id": plan.deposit_id})
+                         changes={"deal_id": _num(step.deal_id), "payment_id": _num(step.payment_id),
+                                  "amount": step.applied, "date": day.isoformat(), "deposit_id": plan.deposit_id})
         if step.fee and fees and step.fee_payment_id is None:
-            step.fee_payment_id, current = _add_payment(rt, step, day, step.fee, fees.clearing_type,
-                                                        fees.clearing_walletable_id, taken)
+            step.fee_payment_id, current = _add_payment(rt, step, day, step.fee, fees.clearing, taken)
             save_plan(rt, plan)
             report.count("erp", "fee_settled")
             report.event(action="fee_payment", entity="invoice", entity_key=step.invoice_id, system="erp",
-                         actor=actor, changes={"deal_id": step.deal_id, "payment_id": step.fee_payment_id,
+                         actor=actor, changes={"deal_id": _num(step.deal_id), "payment_id": _num(step.fee_payment_id),
                                                "fee": step.fee, "deposit_id": plan.deposit_id})
-        deals[step.deal_id] = current if current is not None else client.get_deal(step.deal_id)
+        deals[step.deal_id] = current if current is not None else rt.erp.get_receivable(str(step.deal_id))
     if plan.fee and fees and plan.journal_id is None:
         plan.journal_id = book_fee_journal(rt, plan, fees, report)
         save_plan(rt, plan)
     return deals
+
+
+def _num(value: Any) -> Any:
+    """An id as the audit trail showed it before (digits → int)."""
+    return int(value) if isinstance(value, str) and value.isdigit() else value
 
 
 def fee_ref(deposit_id: str) -> str:
@@ -538,27 +408,19 @@ def fee_ref(deposit_id: str) -> str:
 
 def book_fee_journal(rt: Runtime, plan: PaymentPlan, fees: FeeAccounts, report: RunReport) -> int:
     """振替伝票 借方 支払手数料 / 貸方 clearing account for the deposit's fee (exactly once by ref_number)."""
-    client = rt.erp.client
     ref = fee_ref(plan.deposit_id)
-    day = plan.received_on.isoformat()
-    found = [j for j in client.list_manual_journals(ref_number=ref, start_issue_date=day, end_issue_date=day, limit=100)
-             if j.get("ref_number") == ref]
+    day = plan.received_on
+    found = rt.erp.find_journal(ref, on=day)
     if found:
-        return int(found[0]["id"])
-    partner = int(plan.partner_id) if plan.partner_id and plan.partner_id.isdigit() else None
+        return _num(found)
     text = f"振込手数料 {plan.payer_name} 入金{plan.deposit_id}"[:250]
-    journal = client.create_manual_journal({
-        "issue_date": day, "ref_number": ref,
-        "details": [
-            {"entry_side": "debit", "account_item_id": fees.fee_account_id, "tax_code": fees.fee_tax_code,
-             "amount": plan.fee, "description": text, **({"partner_id": partner} if partner else {})},
-            {"entry_side": "credit", "account_item_id": fees.clearing_account_id, "tax_code": fees.clearing_tax_code,
-             "amount": plan.fee, "description": text},
-        ]})
+    journal_id = rt.erp.post_journal(ManualJournal(day, ref, (
+        JournalLine("debit", fees.fee_account, plan.fee, text, partner_erp_id=plan.partner_id, tax="default"),
+        JournalLine("credit", fees.clearing.ledger_account, plan.fee, text, tax="default"))))
     report.count("erp", "fee_booked")
     report.event(action="fee_journal", entity="deposit", entity_key=plan.deposit_id, system="erp",
-                 actor=plan.approved_by or FLOW, changes={"journal_id": journal["id"], "fee": plan.fee, "ref": ref})
-    return int(journal["id"])
+                 actor=plan.approved_by or FLOW, changes={"journal_id": _num(journal_id), "fee": plan.fee, "ref": ref})
+    return _num(journal_id)
 
 
 def apply_deposit_once(rt: Runtime, book: OpenBook | None, deposit: BankDeposit, candidate: Candidate | None,
@@ -698,21 +560,17 @@ def options_of(decision: MatchDecision) -> list[Candidate]:
 # HubSpot write-back
 
 
-def _invoice_state(deal: dict) -> tuple[int, int, date | None, date | None]:
-    total = int(deal.get("amount") or 0)
-    outstanding = int(deal.get("due_amount") or 0) if deal.get("status") != "settled" else 0
-    paid_at = max((_date(p.get("date")) for p in deal.get("payments") or [] if p.get("date")), default=None)
-    return total, outstanding, paid_at, _date(deal.get("due_date"))
+PaymentState = Receivable | InvoicePaymentStatus  # anything with total, outstanding, paid_on, due_date
 
 
-def payment_props(deals: Iterable[dict], today: date | None = None) -> dict[str, str]:
-    """HubSpot ``renkei_payment_*`` properties for the freee deals of one HubSpot deal."""
+def payment_props(deals: Iterable[PaymentState], today: date | None = None) -> dict[str, str]:
+    """CRM ``renkei_payment_*`` write-back keys for the invoices (receivables) of one CRM deal."""
     today = today or today_tokyo()
     total = outstanding = 0
     paid_at: date | None = None
     overdue = False
     for d in deals:
-        t, o, p, due = _invoice_state(d)
+        t, o, p, due = d.total, d.outstanding, d.paid_on, d.due_date
         total += t
         outstanding += o
         if p and (paid_at is None or p > paid_at):
@@ -729,7 +587,7 @@ def payment_props(deals: Iterable[dict], today: date | None = None) -> dict[str,
     return props
 
 
-def write_payment_status(rt: Runtime, deals_by_crm: dict[str, list[dict]], report: RunReport) -> set[str]:
+def write_payment_status(rt: Runtime, deals_by_crm: dict[str, list[PaymentState]], report: RunReport) -> set[str]:
     """Write the changed ``renkei_payment_*`` properties (compared with the last written ones); the HubSpot
     deals that now show their values (written and accepted now, or unchanged since the last write)."""
     wanted = {crm: payment_props(ds) for crm, ds in deals_by_crm.items() if ds}
@@ -782,17 +640,17 @@ def pending_writebacks(rt: Runtime, *, keys: Iterable[str] | None = None, limit:
     return rt.store.outbox([OUTBOX_PREFIX], keys=keys, limit=limit)
 
 
-def _outbox_pairs(rt: Runtime, entry: LedgerEntry) -> list[tuple[int, str]]:
-    """(freee deal id, HubSpot deal id) pairs a committed application touched."""
+def _outbox_pairs(rt: Runtime, entry: LedgerEntry) -> list[tuple[str, str]]:
+    """(ERP receivable id, CRM deal id) pairs a committed application touched."""
     result = entry.result or {}
     if "crm_by_deal" in result:
-        return [(int(d), str(c)) for d, c in result["crm_by_deal"].items() if c]
+        return [(str(d), str(c)) for d, c in result["crm_by_deal"].items() if c]
     plan = load_plan(rt, entry.key.removeprefix("payment:deposit:"))  # entries written before the outbox
-    return [(s.deal_id, s.crm_deal_id) for s in plan.steps if s.crm_deal_id] if plan else []
+    return [(str(s.deal_id), s.crm_deal_id) for s in plan.steps if s.crm_deal_id] if plan else []
 
 
 def drain_payment_outbox(rt: Runtime, book: OpenBook | None, report: RunReport, *,
-                         known: Iterable[tuple[str | None, dict]] = (), keys: Iterable[str] | None = None,
+                         known: Iterable[tuple[str | None, Receivable]] = (), keys: Iterable[str] | None = None,
                          limit: int = 500) -> int:
     """Write the payment status of every HubSpot deal a committed application touched (plus every deal
     of ``book`` whose status changed), then mark the applications written. ``known`` = freee deals as
@@ -800,15 +658,15 @@ def drain_payment_outbox(rt: Runtime, book: OpenBook | None, report: RunReport, 
     from renkei.connectors.http import PermanentError as _Permanent
 
     entries = pending_writebacks(rt, keys=keys, limit=limit)
-    fresh = {int(d["id"]): d for _crm, d in known}
-    touched: list[tuple[str | None, dict]] = [(c, d) for c, d in known if c]
+    fresh = {d.id: d for _crm, d in known}
+    touched: list[tuple[str | None, Receivable]] = [(c, d) for c, d in known if c]
     waits: dict[str, set[str]] = {}
     for entry in entries:
         pairs = _outbox_pairs(rt, entry)
         try:
             for deal_id, crm in pairs:
                 if deal_id not in fresh:
-                    fresh[deal_id] = rt.erp.client.get_deal(deal_id)
+                    fresh[deal_id] = rt.erp.get_receivable(deal_id)
                 touched.append((crm, fresh[deal_id]))
         except _Permanent as exc:  # the freee deal cannot be read: tried again next run
             report.notes.append(f"{entry.key}: payment write-back waits ({type(exc).__name__})")
@@ -822,14 +680,15 @@ def drain_payment_outbox(rt: Runtime, book: OpenBook | None, report: RunReport, 
     return len(done)
 
 
-def deals_by_crm(book: OpenBook | None, touched: Iterable[tuple[str | None, dict]]) -> dict[str, list[dict]]:
-    """HubSpot deal → its freee deals in view (open ones from the book, the ones we just paid)."""
-    by: dict[str, dict[int, dict]] = {}
+def deals_by_crm(book: OpenBook | None, touched: Iterable[tuple[str | None, Receivable]]
+                 ) -> dict[str, list[Receivable]]:
+    """CRM deal → its receivables in view (open ones from the book, the ones we just paid)."""
+    by: dict[str, dict[str, Receivable]] = {}
     if book is not None:
         for r in book.refs.values():
             if r.crm_deal_id:
                 by.setdefault(r.crm_deal_id, {})[r.deal_id] = r.deal
     for crm, deal in touched:
         if crm:
-            by.setdefault(crm, {})[int(deal["id"])] = deal
+            by.setdefault(crm, {})[deal.id] = deal
     return {crm: list(ds.values()) for crm, ds in by.items()}

@@ -15,8 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from renkei.connectors.freee.mapping import item_to_product
-from renkei.connectors.hubspot import mapping as hs_map
+from renkei.connectors.base import product_drift, product_values
 from renkei.domain.model import Product
 from renkei.store.repo import IdConflict
 from renkei.tasks.reporting import RunReport
@@ -28,8 +27,9 @@ CRM_CURSOR = "product-sync:hubspot-products"
 
 
 def product_props(product: Product) -> dict[str, str]:
-    """What Renkei writes for an item (empty values are not sent: the ERP does not hold them)."""
-    return hs_map.product_to_hubspot(product)
+    """What Renkei writes for an item, canonical field → text (empty values are not sent: the ERP does
+    not hold them); its hash tells whether the item changed since the last write."""
+    return product_values(product)
 
 
 def props_hash(props: Mapping[str, str]) -> str:
@@ -40,8 +40,8 @@ def props_hash(props: Mapping[str, str]) -> str:
 def read_items(rt: Runtime, report: RunReport, page_size: int = 3000) -> list[Product]:
     """Every freee item (3,000 per request); invalid ones become review items."""
     out: list[Product] = []
-    for page in rt.erp.client.iter_item_pages(limit=page_size):
-        for res in (item_to_product(i) for i in page.items):
+    for page in rt.erp.iter_items(page_size=page_size):
+        for res in page:
             report.count("erp", "read")
             if res.ok:
                 out.append(res.value)
@@ -67,26 +67,23 @@ class CrmView:
 def crm_view(rt: Runtime, since: str | None, items: Mapping[str, Product], report: RunReport) -> CrmView:
     view = CrmView(watermark=since)
     drift = view.drift
-    props = hs_map.PRODUCT_PROPERTIES
-    for batch in rt.crm.client.products.changes(since, properties=props):
+    for batch in rt.crm.iter_product_changes(since):
         for rec in batch.records:
-            p = rec.get("properties") or {}
-            code = p.get("renkei_product_code") or p.get("hs_sku")
-            item = items.get(str(code)) if code else None
+            item = items.get(str(rec.code)) if rec.code else None
             if item is None:
                 continue
-            if not p.get("renkei_product_code"):
-                if item.code in view.adopt and view.adopt[item.code] != str(rec["id"]):
+            if not rec.keyed:
+                if item.code in view.adopt and view.adopt[item.code] != rec.crm_id:
                     view.ambiguous.add(item.code)
-                view.adopt[item.code] = str(rec["id"])
+                view.adopt[item.code] = rec.crm_id
                 continue
-            want = product_props(item)
-            if any((p.get(k) or "") != v for k, v in want.items()):
+            changed = product_drift(rec, item)
+            if changed:
                 drift.add(item.code)
                 report.count("crm", "foreign_change")
                 report.event(action="foreign_change", entity=ENTITY, entity_key=item.code, system="crm",
-                             changes={k: p.get(k) for k, v in want.items() if (p.get(k) or "") != v})
-        wm = batch.watermark.encode() if hasattr(batch.watermark, "encode") else batch.watermark
+                             changes=changed)
+        wm = batch.watermark
         view.watermark = str(wm) if wm is not None else view.watermark
     for code in view.ambiguous:
         view.adopt.pop(code, None)
@@ -103,7 +100,7 @@ def sync_items(rt: Runtime, items: Sequence[Product], drift: set[str], report: R
     items = [i for i in items if i.code not in ambiguous]
     if adopt:  # hand-made products with the item's SKU: take them over in place (no duplicate)
         mine = [i for i in items if i.code in adopt and i.active]
-        res = rt.crm.client.products.batch_update({adopt[i.code]: product_props(i) for i in mine}).results
+        res = rt.crm.update_products({adopt[i.code]: i for i in mine})
         for r in res:
             if r.ok:
                 report.count("crm", "adopted")
@@ -153,7 +150,7 @@ def sync_items(rt: Runtime, items: Sequence[Product], drift: set[str], report: R
         snap = snaps[item.code]
         crm_id = (snap.fields or {}).get("crm_id")
         if crm_id:
-            rt.crm.client.products.batch_archive([str(crm_id)])
+            rt.crm.archive_products([str(crm_id)])
         rt.store.put_snapshot(ENTITY, item.code, {**(snap.fields or {}), "active": False}, erp_hash=snap.erp_hash)
         report.count("crm", "archived")
         report.event(action="archive", entity=ENTITY, entity_key=item.code, system="crm", changes={"hubspot_id": crm_id})

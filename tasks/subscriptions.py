@@ -42,9 +42,10 @@ import json
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any, Mapping, Sequence
+from typing import Any, Collection, Mapping, Sequence
 
-from renkei.connectors.hubspot import mapping as hs_map
+from renkei.connectors.base import SubscriptionDeal
+from renkei.connectors.canonical_money import JournalLine, ManualJournal
 from renkei.domain.dates import BusinessDayShift, month_end
 from renkei.domain.invoice import (InvoiceParams, build_invoice, lines_subtotal, proration_invoice_reference,
                             subscription_invoice_reference)
@@ -65,7 +66,6 @@ FLOW = "subscription-proration"
 APPROVAL_FLOW = "proration-approval"
 APPROVAL_DEPLOYMENT = "proration-approval/proration-approval"
 APPROVAL_TAG = "renkei-approval"
-NON_TAXABLE_TAX_CODE = 2  # freee 税区分 「対象外」: the tax was booked with the invoice; journals move net revenue
 
 # version statuses
 SCHEDULED, APPLIED, PENDING_NEXT, AWAITING, INVOICED, REJECTED = (
@@ -119,31 +119,14 @@ class SubscriptionRead:
     lines: list[SubLine]
 
 
-def _quantity_zero(raw_line: Mapping[str, Any]) -> bool:
-    q = hs_map.as_decimal((raw_line.get("properties") or {}).get("quantity"))
-    return q is not None and q == 0
+def read_subscription(sd: SubscriptionDeal) -> SubscriptionRead:
+    """A CRM subscription deal (:meth:`CRMDeals.subscription_deal`) → :class:`SubscriptionRead`.
 
-
-def is_subscription(raw: Mapping[str, Any]) -> bool:
-    return any(hs_map.text((li.get("properties") or {}).get("recurringbillingfrequency"))
-               for li in raw.get("line_items") or [])
-
-
-def read_subscription(raw: Mapping[str, Any]) -> SubscriptionRead:
-    """A raw HubSpot deal (with ``line_items`` records) → :class:`SubscriptionRead`.
-
-    Quantity-0 lines (ended items) are mapped with quantity 1 and flagged, because the canonical
-    :class:`LineItem` requires a positive quantity."""
-    raw_lines, ended = [], set()
-    for li in raw.get("line_items") or []:
-        if _quantity_zero(li):
-            li = {**li, "properties": {**(li.get("properties") or {}), "quantity": "1"}}
-            ended.add(str(li.get("id")))
-        raw_lines.append(li)
-    res = hs_map.deal_from_hubspot(raw, line_items=raw_lines)
-    if not res.ok:
-        raise SubscriptionProblem("INVALID_DEAL", f"HubSpot deal cannot be read: {res.error}")
-    deal = res.value
+    Ended lines (quantity 0 in the CRM) come mapped with quantity 1 and flagged by the connector."""
+    if sd.deal is None:
+        raise SubscriptionProblem("INVALID_DEAL", sd.error or "the deal cannot be read")
+    ended = set(sd.ended_line_ids)
+    deal = sd.deal
     recurring = [li for li in deal.line_items if li.recurring_frequency]
     if not recurring:
         raise SubscriptionProblem("NOT_A_SUBSCRIPTION", "no recurring line items")
@@ -711,8 +694,8 @@ def decide(ctx: Context, sub: SubscriptionRead, version: int, *, approved: bool,
 # revenue journals
 
 
-def account_ids(rt: Runtime) -> dict[str, int]:
-    return {a["name"]: int(a["id"]) for a in rt.erp.client.list_account_items()}
+def account_names(rt: Runtime) -> set[str]:
+    return rt.erp.account_names()
 
 
 def schedule_rows(billing: SubscriptionBilling) -> list[dict[str, Any]]:
@@ -735,22 +718,38 @@ def journal_ref(key: str) -> str:
     return "RK" + hashlib.sha1(key.encode()).hexdigest()[:18]
 
 
-def _journal_body(entry: JournalEntry, accounts: Mapping[str, int], ref: str) -> dict[str, Any]:
-    return {"issue_date": entry.entry_date.isoformat(), "ref_number": ref, "details": [
-        {"entry_side": "debit", "account_item_id": accounts[entry.debit_account], "tax_code": NON_TAXABLE_TAX_CODE,
-         "amount": entry.amount, "description": entry.memo[:250]},
-        {"entry_side": "credit", "account_item_id": accounts[entry.credit_account], "tax_code": NON_TAXABLE_TAX_CODE,
-         "amount": entry.amount, "description": entry.memo[:250]}]}
+def _journal(entry: JournalEntry, ref: str) -> ManualJournal:
+    memo = entry.memo[:250]
+    return ManualJournal(entry.entry_date, ref, (
+        JournalLine("debit", entry.debit_account, entry.amount, memo, tax="non_taxable"),
+        JournalLine("credit", entry.credit_account, entry.amount, memo, tax="non_taxable")))
+
+
+NOT_POSTED = "allocated (no journals in the ERP)"
+ALLOCATION_ENTITY = "revenue-allocation"
+
+
+def keep_allocation(rt: Runtime, rows: Sequence[dict[str, Any]]) -> None:
+    """The revenue allocation per billing, kept in the state store (base_snapshot ``revenue-allocation``,
+    key ``<deal>:<billing>``) where the ERP takes no journals."""
+    by: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by.setdefault(f"{r['deal']}:{r['billing']}", []).append(
+            {"month": r["month"], "amount": r["amount"], "deferred_after": r["deferred_after"],
+             "journal": r["journal"]})
+    for key, months in by.items():
+        rt.store.put_snapshot(ALLOCATION_ENTITY, key, {"months": months})
 
 
 def post_journals(rt: Runtime, billings: Sequence[SubscriptionBilling], as_of: date, report: RunReport,
-                  *, accounts: Mapping[str, int] | None = None, lease_seconds: int = 300) -> list[dict[str, Any]]:
+                  *, accounts: Collection[str] | None = None, lease_seconds: int = 300) -> list[dict[str, Any]]:
     """For every billing: the deferral (売上高 → 前受金 on the billing date, because freee請求書 books the
     invoice to 売上高) and, for each month closed by ``as_of``, 前受金 → 売上高. Exactly once per ledger key
     ``journal:deal:<id>:<billing key>:<defer|YYYY-MM>``. Returns the schedule rows (for the artifact)."""
     rv = rt.policy.revenue
+    post = rt.erp.capabilities.journals  # False: the allocation (売上按分) is kept in the state store only
     if accounts is None:
-        accounts = account_ids(rt)
+        accounts = account_names(rt) if post else {rv.advance_account, rv.sales_account}
     missing = [a for a in (rv.advance_account, rv.sales_account) if a not in accounts]
     rows: list[dict[str, Any]] = []
     owner = f"{report.flow}:{report.flow_run_id or rt.worker_id}"
@@ -782,6 +781,9 @@ def post_journals(rt: Runtime, billings: Sequence[SubscriptionBilling], as_of: d
             if entry is None:
                 rows.append({**row, "journal": "scheduled"})
                 continue
+            if not post:
+                rows.append({**row, "journal": NOT_POSTED})
+                continue
             done = rt.store.ledger_entry(key)
             if done is not None and done.status == "committed":  # the common case: no write, no API call
                 rows.append({**row, "journal": f"posted #{done.external_id}"})
@@ -801,24 +803,30 @@ def post_journals(rt: Runtime, billings: Sequence[SubscriptionBilling], as_of: d
             ref = journal_ref(key)
             created = None
             if claim.must_check_external:
-                found = [j for j in rt.erp.client.list_manual_journals(
-                    ref_number=ref, start_issue_date=entry.entry_date, end_issue_date=entry.entry_date, limit=100)
-                    if j.get("ref_number") == ref]
-                created = found[0] if found else None
+                created = rt.erp.find_journal(ref, on=entry.entry_date)
             if created is None:
-                created = rt.erp.client.create_manual_journal(_journal_body(entry, accounts, ref))
+                created = rt.erp.post_journal(_journal(entry, ref))
                 report.count("erp", "journal_posted")
                 report.event(action="create", entity="manual_journal", entity_key=key, system="erp",
-                             changes={"id": created.get("id"), "amount": entry.amount, "date": entry.entry_date.isoformat(),
+                             changes={"id": _id(created), "amount": entry.amount, "date": entry.entry_date.isoformat(),
                                       "debit": entry.debit_account, "credit": entry.credit_account})
-            rt.store.commit(key, owner, str(created["id"]), {"ref_number": ref, "amount": entry.amount,
-                                                             "date": entry.entry_date.isoformat()})
-            rows.append({**row, "journal": f"posted #{created['id']}"})
+            rt.store.commit(key, owner, str(created), {"ref_number": ref, "amount": entry.amount,
+                                                       "date": entry.entry_date.isoformat()})
+            rows.append({**row, "journal": f"posted #{created}"})
+    if not post and rows:
+        keep_allocation(rt, rows)
+        report.count("erp", "journal_not_posted", sum(1 for r in rows if r["journal"] == NOT_POSTED))
+        report.notes.append(f"revenue allocation (売上按分) computed and kept in Renkei's state store; "
+                            f"{rt.erp.capabilities.label} takes no journals, so none were posted")
     if missing and billings:
         report.review(reason_code="MISSING_ACCOUNT_ITEM", entity="account_item", entity_key=",".join(missing),
                       message=f"freee has no account item named {', '.join(missing)}; revenue journals wait "
                               "(create it or set [revenue] in the policy)", side="erp")
     return rows
+
+
+def _id(value: str) -> Any:
+    return int(value) if value.isdigit() else value
 
 
 @dataclass(frozen=True)

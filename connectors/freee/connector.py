@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any, ClassVar
 
 from renkei.connectors.base import ChangeBatch, ERPCapabilities, MapResult
+from renkei.connectors.canonical_money import CompanySettingError, InvoiceNumberTaken
 from renkei.connectors.freee.money_ops import FreeeMoneyOps
 from renkei.connectors.freee.partner_ops import FreeePartnerOps
 from renkei.connectors.freee.client import FreeeClient
@@ -43,15 +44,6 @@ _FRACTION_JA = {Rounding.FLOOR: "切り捨て", Rounding.CEIL: "切り上げ", R
 _TAX_ACCOUNT = {0: "税込経理", 1: "旧税抜経理", 2: "税抜経理"}
 
 
-class CompanySettingError(PermanentError):
-    """The freee company is set up in a way Renkei is not configured for (e.g. 採番の設定): nothing was
-    created; the message names the setting to change."""
-
-
-class InvoiceNumberTaken(PermanentError):
-    """freee refused the invoice number as already used (手動採番): nothing was created."""
-
-
 @dataclass(frozen=True)
 class CompanySettings:
     """The freee company's settings that shape what Renkei sends (``read_company_settings``).
@@ -69,6 +61,7 @@ class CompanySettings:
     tax_account_method: int
     invoice_numbering: str = "manual"
     numbering_source: str = "policy [invoice_numbering] mode"
+    registration_number: str | None = None  # 適格請求書発行事業者登録番号 (``invoice_registration_number``)
 
     def rows(self) -> list[tuple[str, str, str]]:
         """(setting, value, source) for a table (``renkei doctor``)."""
@@ -105,7 +98,8 @@ def read_company_settings(client: FreeeClient, *, as_of: date | None = None,
     return CompanySettings(
         company_id=int(raw.get("id") or client.company_id), use_partner_code=bool(raw.get("use_partner_code")),
         tax_rounding=tax_rounding, amount_fraction=amount_fraction,
-        tax_account_method=int(year.get("tax_account_method", 2) or 0), invoice_numbering=invoice_numbering)
+        tax_account_method=int(year.get("tax_account_method", 2) or 0), invoice_numbering=invoice_numbering,
+        registration_number=raw.get("invoice_registration_number") or None)
 
 
 def _numbering_error(exc: BadRequest, sent_number: bool) -> PermanentError | None:
@@ -156,42 +150,6 @@ class FreeeConnector(FreeePartnerOps, FreeeMoneyOps):
 
     def close(self) -> None:
         self.client.close()
-
-    # -- partners -----------------------------------------------------------------------------------
-
-    def iter_partners(self, *, offset: int = 0) -> Iterator[list[MapResult[Company]]]:
-        for page in self.client.iter_partner_pages(limit=self.config.page_size, offset=offset):
-            yield [partner_to_company(p) for p in page.items]
-
-    def _company(self, raw: dict) -> Company:
-        res = partner_to_company(raw)
-        if not res.ok:
-            raise FreeeMappingError(res.error or "invalid partner")
-        return res.value  # type: ignore[return-value]
-
-    def create_partner(self, company: Company) -> Company:
-        body = company_to_partner(company, include_code=self.config.use_partner_code)
-        return self._company(self.client.create_partner(body))
-
-    def update_partner(self, company: Company) -> Company:
-        if not company.erp_id:
-            raise ValueError("update_partner needs company.erp_id")
-        body = company_to_partner(company, include_code=self.config.use_partner_code)
-        return self._company(self.client.update_partner(company.erp_id, body))
-
-    def upsert_partner(self, company: Company) -> tuple[Company, bool]:
-        """By 取引先コード (``PUT /partners/upsert_by_code``) → (company, created)."""
-        if not company.partner_code:
-            raise ValueError("upsert_partner needs company.partner_code")
-        body = company_to_partner(company, include_code=False)
-        raw, created = self.client.upsert_partner_by_code(company.partner_code, body)
-        return self._company(raw), created
-
-    # -- items --------------------------------------------------------------------------------------
-
-    def iter_items(self, *, offset: int = 0) -> Iterator[list[MapResult[Product]]]:
-        for page in self.client.iter_item_pages(limit=self.config.page_size, offset=offset):
-            yield [item_to_product(i) for i in page.items]
 
     # -- invoices -----------------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Collection, Iterator, Mapping, Sequence
 
 from renkei.connectors.base import ChangeBatch, CRMCapabilities, MapResult, WriteResult
 from renkei.connectors.hubspot import mapping as m
@@ -33,30 +34,17 @@ class HubSpotCRM(HubSpotCompanyOps, HubSpotDealOps):
         if self.ensure_properties:
             self.client.properties.ensure(object_type)
 
-    # companies
-    def iter_company_changes(self, since: Any = None) -> Iterator[ChangeBatch[MapResult[Company]]]:
-        for batch in self.client.companies.changes(since, properties=m.COMPANY_PROPERTIES, lookback_ms=self.lookback_ms):
-            yield ChangeBatch([m.company_from_hubspot(r) for r in batch.records], batch.watermark, batch.exhausted)
-
-    def upsert_companies(self, companies: Sequence[Company], id_property: str = "renkei_partner_code",
-                         only: Sequence[str] | None = None) -> list[WriteResult[Company]]:
-        """Create-or-update by a unique ``renkei_*`` property (created on first use)."""
-        self._ensure("companies")
-        inputs = []
-        for c in companies:
-            props = m.company_to_hubspot(c, only=[*only, id_property] if only else None)
-            inputs.append({"id": props.get(id_property), "properties": props})
-        return self.client.companies.batch_upsert(inputs, id_property=id_property).results
-
-    def update_company_properties(self, updates: Mapping[str, Mapping[str, Any]]) -> list[WriteResult[Any]]:
-        self._ensure("companies")
-        return self.client.companies.batch_update(updates).results
-
     # deals
-    def iter_deal_changes(self, since: Any = None, *, extra_filters: Sequence[Mapping] = ()
-                          ) -> Iterator[ChangeBatch[MapResult[Deal]]]:
+    def iter_deal_changes(self, since: Any = None, *, stages: Collection[str] | None = None,
+                          until: datetime | None = None,
+                          extra_filters: Sequence[Mapping] = ()) -> Iterator[ChangeBatch[MapResult[Deal]]]:
         """Changed deals with their primary company and line items (batched association reads per page);
-        ``extra_filters`` narrow the search (e.g. ``dealstage IN`` the won stages)."""
+        ``stages`` (deal stage ids) and ``extra_filters`` (HubSpot search filters) narrow the search."""
+        if stages is not None:
+            extra_filters = [*extra_filters, {"propertyName": "dealstage", "operator": "IN", "values": sorted(stages)}]
+        if until is not None:
+            extra_filters = [*extra_filters, {"propertyName": "hs_lastmodifieddate", "operator": "LTE",
+                                              "value": str(int(until.timestamp() * 1000))}]
         for batch in self.client.deals.changes(since, properties=m.DEAL_PROPERTIES, lookback_ms=self.lookback_ms,
                                                extra_filters=extra_filters):
             deals = self.client.attach_deal_associations(batch.records, line_item_properties=m.LINE_ITEM_PROPERTIES)
@@ -73,12 +61,6 @@ class HubSpotCRM(HubSpotCompanyOps, HubSpotDealOps):
     def update_deal_properties(self, updates: Mapping[str, Mapping[str, Any]]) -> list[WriteResult[Any]]:
         self._ensure("deals")
         return self.client.deals.batch_update(updates).results
-
-    # products
-    def upsert_products(self, products: Sequence[Product]) -> list[WriteResult[Product]]:
-        self._ensure("products")
-        inputs = [{"id": p.code, "properties": m.product_to_hubspot(p)} for p in products]
-        return self.client.products.batch_upsert(inputs, id_property="renkei_product_code").results
 
     def won_stage_ids(self) -> set[str]:
         return self.client.won_stage_ids()

@@ -33,6 +33,7 @@ COMPANY_PROPERTIES = [
 ]
 CONTACT_PROPERTIES = ["firstname", "lastname", "email", "phone", "associatedcompanyid", "lastmodifieddate", "hs_object_id"]
 PRODUCT_PROPERTIES = ["name", "hs_sku", "price", "renkei_tax_category", "renkei_product_code", "renkei_freee_item_id",
+                      "hs_cost_of_goods_sold", "renkei_stock",
                       "hs_lastmodifieddate", "hs_object_id"]
 LINE_ITEM_PROPERTIES = [
     "name", "hs_sku", "hs_product_id", "quantity", "price", "amount", "discount", "hs_discount_percentage",
@@ -283,7 +284,8 @@ def product_from_hubspot(record: Mapping[str, Any]) -> MapResult[Product]:
         return Product(code=text(p.get("hs_sku")) or text(p.get("renkei_product_code")) or "",
                        name=text(p.get("name")) or "", unit_price=text(p.get("price")),
                        tax_category=TaxCategory(tax) if tax else TaxCategory.STANDARD_10, crm_id=str(r["id"]),
-                       erp_id=text(p.get("renkei_freee_item_id")), active=not bool(r.get("archived", False)))
+                       erp_id=text(p.get("renkei_freee_item_id")), active=not bool(r.get("archived", False)),
+                       cost_price=as_int(p.get("hs_cost_of_goods_sold")), stock=as_decimal(p.get("renkei_stock")))
 
     return _map(record, build)
 
@@ -291,7 +293,8 @@ def product_from_hubspot(record: Mapping[str, Any]) -> MapResult[Product]:
 def product_to_hubspot(product: Product, *, only: Iterable[str] | None = None, clear_missing: bool = False) -> dict[str, str]:
     props = {"name": _wire(product.name), "hs_sku": _wire(product.code), "renkei_product_code": _wire(product.code),
              "price": _wire(product.unit_price), "renkei_tax_category": _wire(product.tax_category),
-             "renkei_freee_item_id": _wire(product.erp_id)}
+             "renkei_freee_item_id": _wire(product.erp_id), "hs_cost_of_goods_sold": _wire(product.cost_price),
+             "renkei_stock": _wire(product.stock)}
     return _select(props, only, clear_missing)
 
 

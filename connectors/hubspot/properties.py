@@ -87,6 +87,7 @@ RENKEI_PROPERTIES: dict[str, tuple[PropertySpec, ...]] = {
         PropertySpec("renkei_tax_category", "税区分", "enumeration", "select", options=TAX_CATEGORY_OPTIONS),
         _text("renkei_product_code", "freee 品目コード", "unique copy of hs_sku (upsert key)", unique=True),
         _text("renkei_freee_item_id", "freee 品目ID"),
+        PropertySpec("renkei_stock", "在庫数", "number", "number"),
     ),
 }
 

@@ -140,12 +140,15 @@ def test_payment_props_and_policy_mapping():
     from renkei.policy import load_policy
     from renkei.tasks.payments import engine_policy, payment_props
 
+    from renkei.connectors.freee.money_ops import deal_to_receivable
+
     today = date(2026, 11, 25)
     open_deal = {"id": 1, "amount": 55_000, "due_amount": 55_000, "status": "unsettled", "due_date": "2026-11-30"}
     late = {**open_deal, "id": 2, "due_date": "2026-11-24"}
     part = {**open_deal, "id": 3, "due_amount": 35_000, "payments": [{"id": 9, "date": "2026-11-20", "amount": 20_000}]}
     paid = {**open_deal, "id": 4, "due_amount": 0, "status": "settled",
             "payments": [{"id": 7, "date": "2026-11-21", "amount": 54_560}, {"id": 8, "date": "2026-11-21", "amount": 440}]}
+    open_deal, late, part, paid = (deal_to_receivable(d) for d in (open_deal, late, part, paid))
     assert payment_props([open_deal], today)["renkei_payment_status"] == "unpaid"
     assert payment_props([late], today)["renkei_payment_status"] == "overdue"  # 支払期日 passed (Asia/Tokyo)
     assert payment_props([part], today) == {"renkei_payment_status": "partial", "renkei_paid_amount": "20000",

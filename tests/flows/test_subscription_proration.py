@@ -153,7 +153,6 @@ def test_upgrade_invoiced_immediately(world, monkeypatch):
 def test_downgrade_is_a_net_credit_that_waits_for_approval(world):
     from renkei.tasks.reporting import RunReport
     from renkei.tasks.subscriptions import Context, decide, read_subscription
-    from renkei.connectors.hubspot import mapping as hs_map
 
     deal = subscription(world, "田中システム", PRO, 8)
     subscription_proration(as_of="2026-11-10")
@@ -166,10 +165,9 @@ def test_downgrade_is_a_net_credit_that_waits_for_approval(world):
     assert len(invoices(world)) == 1
 
     # finance approves (what the proration-approval run does after the resume)
-    (raw,) = world.hs().read_deals_with_associations([deal], properties=hs_map.DEAL_PROPERTIES,
-                                                     line_item_properties=hs_map.LINE_ITEM_PROPERTIES)
+    (sd,) = world.rt.crm.get_subscription_deals([deal])
     ctx = Context(world.rt, SubscriptionStore(world.rt.store), RunReport("subscription-proration"), None)
-    assert decide(ctx, read_subscription(raw), 2, approved=True, approver="keiri@example.co.jp")["outcome"] == "pending_next"
+    assert decide(ctx, read_subscription(sd), 2, approved=True, approver="keiri@example.co.jp")["outcome"] == "pending_next"
     subscription_proration(as_of="2026-12-01")
     assert invoices(world)[-1]["total_amount"] == (24_000 - 8_000) * 11 // 10
     assert world.rt.store.list_reviews("open") == []

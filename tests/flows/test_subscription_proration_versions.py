@@ -9,7 +9,17 @@ import pytest
 
 from renkei.sandboxes import demo_data
 from renkei.store.models import SubscriptionVersion
-from renkei.tasks.subscriptions import SubscriptionProblem, plan_new_versions, read_subscription
+from renkei.connectors.hubspot.deal_ops import subscription_from_hubspot
+from renkei.tasks.subscriptions import SubscriptionProblem, plan_new_versions
+from renkei.tasks.subscriptions import read_subscription as _read_subscription
+
+
+def read_subscription(raw: dict):
+    """A raw HubSpot deal as the HubSpot connector hands it to the subscription steps."""
+    sd = subscription_from_hubspot(raw)
+    if sd is None:
+        raise SubscriptionProblem("NOT_A_SUBSCRIPTION", "no recurring line items")
+    return _read_subscription(sd)
 
 
 def raw_deal(key: str) -> dict:
