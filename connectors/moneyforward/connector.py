@@ -21,13 +21,15 @@ from renkei.connectors.moneyforward.client import MoneyForwardClient
 from renkei.connectors.moneyforward.money_ops import (
     CompanySettingError,
     InvoiceNumberTaken,
+    InvoiceSettingMismatch,
     MoneyForwardMoneyOps,
     PartialPaymentNotSupported,
 )
 from renkei.connectors.moneyforward.partner_ops import MoneyForwardPartnerOps
 from renkei.domain.money import Rounding
 
-__all__ = ["CAPABILITIES", "CompanySettingError", "InvoiceNumberTaken", "MoneyForwardConfig", "MoneyForwardERP",
+__all__ = ["CAPABILITIES", "CompanySettingError", "InvoiceNumberTaken", "InvoiceSettingMismatch", "MoneyForwardConfig",
+           "MoneyForwardERP",
            "PartialPaymentNotSupported"]
 
 CAPABILITIES = ERPCapabilities(
@@ -43,6 +45,8 @@ class MoneyForwardConfig:
     numbering: str = "auto"  # the office has a 採番ルール (auto) or not (manual: Renkei must send numbers)
     partner_suffix: str = "御中"
     tax_rounding: Rounding | None = None  # Renkei's policy; a billing taxed otherwise is logged and recorded
+    send_number: bool = True  # send Invoice.number (configure_invoices: only when Renkei numbers)
+    use_partner_code: bool = True
     page_size: int = 100
 
 

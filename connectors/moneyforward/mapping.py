@@ -30,6 +30,7 @@ from renkei.connectors.base import MapResult
 from renkei.domain.model import (
     Address,
     Company,
+    EntityKind,
     Invoice,
     InvoiceLine,
     PaymentTerms,
@@ -41,7 +42,7 @@ from renkei.domain.model import (
 from renkei.domain.money import Rounding, round_yen
 
 __all__ = [
-    "CATEGORY_TO_EXCISE", "EXCISE_TO_CATEGORY", "MoneyForwardMappingError", "PAYMENT_STATUS_CODES",
+    "ARCHIVED_MARKER", "TAX_ROUNDING", "CATEGORY_TO_EXCISE", "EXCISE_TO_CATEGORY", "MoneyForwardMappingError", "PAYMENT_STATUS_CODES",
     "ROUNDING", "billing_reference", "billing_to_invoice", "company_to_department", "company_to_partner",
     "invoice_to_billing", "item_to_product", "parse_date", "parse_timestamp", "partner_to_company",
     "product_to_item", "yen",
@@ -64,7 +65,12 @@ ROUNDING: dict[str, Rounding] = {"round_down": Rounding.TRUNCATE, "round_up": Ro
                                  "round_off": Rounding.HALF_UP}
 """MF's rounding names → Renkei's. MF rounds the magnitude (a credit mirrors a charge): 切り捨て toward
 zero, 切り上げ away from zero, 四捨五入 half away from zero."""
+TAX_ROUNDING: dict[str, Rounding] = {"round_down": Rounding.FLOOR, "round_up": Rounding.CEIL,
+                                     "round_off": Rounding.HALF_UP}
+"""MF's ``rounding_consumption_tax`` → the rule :mod:`domain.tax` applies (to the magnitude, as MF does)."""
 PAYMENT_STATUS_CODES = {"未設定": "0", "未入金": "1", "入金済み": "2", "未払い": "3", "振込済み": "4"}
+ARCHIVED_MARKER = "【利用停止】"
+"""MF partners have no in-use flag: a deactivated partner's ``memo`` starts with this marker."""
 _STATUS = {"0": "unset", "1": "unpaid", "2": "paid", "3": "unpaid", "4": "paid"}
 _DUE_MONTHS = ("this_month", "next_month", "two_months_after", "three_months_after", "four_months_after",
                "five_months_after", "six_months_after")
@@ -142,7 +148,9 @@ def partner_to_company(p: Mapping[str, Any]) -> MapResult[Company]:
             terms = PaymentTerms(closing_day=0, pay_month_offset=_DUE_MONTHS.index(pds["due_month"]),
                                  pay_day=0 if due == -1 or due > 28 else due)
         company = Company(
-            erp_id=pid, name=str(p.get("name") or "").strip(), name_kana=p.get("name_kana") or None,
+            erp_id=pid, erp_department_id=str(d["id"]) if d.get("id") else None,
+            archived=str(p.get("memo") or "").startswith(ARCHIVED_MARKER),
+            name=str(p.get("name") or "").strip(), name_kana=p.get("name_kana") or None,
             partner_code=p.get("code") or None, phone=d.get("tel") or None, address=address,
             billing_contact_name=d.get("person_name") or None, billing_email=d.get("email") or None,
             payment_terms=terms, updated_at=parse_timestamp(p.get("updated_at")))
@@ -151,8 +159,9 @@ def partner_to_company(p: Mapping[str, Any]) -> MapResult[Company]:
         return MapResult(source_id=pid, error=f"Money Forward partner {pid}: {exc}", raw=p)
 
 
-def company_to_department(company: Company) -> dict[str, Any]:
-    """The department (請求先) of a company; MF needs at least one field."""
+def company_to_department(company: Company, *, fallback: bool = True) -> dict[str, Any]:
+    """The department (請求先) of a company: only the values the company has (``None`` leaves MF's as they
+    are). A new department needs at least one field: with ``fallback`` an empty one gets 「ご担当者」."""
     out: dict[str, Any] = {}
     a = company.address
     if a is not None:
@@ -165,21 +174,35 @@ def company_to_department(company: Company) -> dict[str, Any]:
         out["tel"] = company.phone
     _put(out, "person_name", _cut(company.billing_contact_name, 35))
     _put(out, "email", company.billing_email)
-    if not out:
+    if not out and fallback:
         out["person_name"] = "ご担当者"
     return out
 
 
-def company_to_partner(company: Company, *, suffix: str = "御中", with_department: bool = True) -> dict[str, Any]:
-    """:class:`Company` → ``POST /partners`` body (``with_department``) or ``PUT /partners/{id}`` body."""
+def company_to_partner(company: Company, *, suffix: str = "御中", with_department: bool = True,
+                       include_code: bool = True) -> dict[str, Any]:
+    """:class:`Company` → ``POST /partners`` body (``with_department``) or ``PUT /partners/{id}`` body
+    (``with_department=False, include_code=False``: the code is never changed). Raises ``ValueError``
+    (:class:`MoneyForwardMappingError`) for what MF cannot hold."""
+    try:
+        kind = EntityKind(company.entity_kind)
+    except ValueError:
+        raise MoneyForwardMappingError(f"entity kind {company.entity_kind!r} is not 法人 or 個人事業者") from None
+    if not company.name or not str(company.name).strip():
+        raise MoneyForwardMappingError("partner name is empty")
     if len(company.name) > 100:
         raise MoneyForwardMappingError(f"partner name is {len(company.name)} characters; Money Forward allows 100")
     if company.partner_code and len(company.partner_code) > 30:
         raise MoneyForwardMappingError("partner code is longer than 30 characters")
+    if company.name_kana and len(company.name_kana) > 350:
+        raise MoneyForwardMappingError("partner kana is longer than 350 characters")
+    if company.billing_email and len(company.billing_email) > 255:
+        raise MoneyForwardMappingError("billing e-mail is longer than 255 characters")
     body: dict[str, Any] = {"name": company.name}
-    _put(body, "code", company.partner_code)
+    if include_code:
+        _put(body, "code", company.partner_code)
     _put(body, "name_kana", company.name_kana)
-    body["name_suffix"] = "様" if company.entity_kind.value == "sole_trader" and suffix == "御中" else suffix
+    body["name_suffix"] = "様" if kind is EntityKind.SOLE_TRADER and suffix == "御中" else suffix
     t = company.payment_terms
     if t is not None:
         if t.pay_month_offset > 6:
