@@ -482,10 +482,27 @@ def with_credentials(settings: Settings) -> tuple[Settings, list[Check]]:
                                 "run `renkei setup` against this Prefect API, or unset RENKEI_CREDENTIALS_BLOCK")]
 
 
+def check_erp(settings: Settings) -> list[Check]:
+    """The configured ERP's connection checks: freee's here, another ERP's from ``<its package>.doctor.checks``."""
+    if settings.erp == "freee":
+        return check_freee(settings)
+    import importlib
+
+    from renkei.connectors.registry import entry
+
+    row = entry("erp", settings.erp)
+    package = row.build.split(":", 1)[0].rsplit(".", 1)[0]
+    try:
+        module = importlib.import_module(f"{package}.doctor")
+    except ImportError:
+        return [Check(row.label, WARN, "no connection check for this ERP")]
+    return list(module.checks(settings))
+
+
 def connection_checks(settings: Settings, *, scopes: bool = False) -> list[Check]:
-    """What a flow needs before it starts: policy, HubSpot, freee, state store."""
+    """What a flow needs before it starts: policy, HubSpot, the ERP, state store."""
     settings, creds = with_credentials(settings)
-    return [*creds, check_policy(settings), *check_hubspot(settings, scopes=scopes), *check_freee(settings),
+    return [*creds, check_policy(settings), *check_hubspot(settings, scopes=scopes), *check_erp(settings),
             *check_store(settings)]
 
 
