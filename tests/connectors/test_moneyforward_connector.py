@@ -3,6 +3,7 @@ tax equal to domain/tax.py, payment status, partners, the registry row (factory 
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -151,6 +152,14 @@ def test_payment_status_and_plan_cap(served):
     assert erp.set_unpaid(inv.erp_id).status == "unpaid"
     app.state.store.set_payment_status(inv.erp_id, {"payment_status": "2"})  # 消込 in クラウド会計
     assert erp.get_invoice(inv.erp_id).status == "paid"
+    # payment-status changes: JSON watermark from MF's clock; a rerun brings only what changed or is open
+    batches = list(erp.iter_invoice_payment_changes(None))
+    watermark = batches[-1].watermark
+    assert batches[-1].exhausted and json.loads(json.dumps(watermark)) == watermark
+    mine = {s.invoice_erp_id: s for b in batches for s in b.records}[inv.erp_id]
+    assert (mine.status, mine.outstanding, mine.reference) == ("paid", 0, "renkei:deal:pay-1") and mine.paid_on
+    again = {s.invoice_erp_id: s for b in erp.iter_invoice_payment_changes(watermark) for s in b.records}
+    assert inv.erp_id not in again and all(s.status == "unpaid" for s in again.values())
     # the status set in MF is seen by an incremental read (day granularity, whatever the billing date)
     changed = [r.value for batch in erp.iter_invoice_changes(since=date.today() - timedelta(days=1))
                for r in batch.records if r.ok]
