@@ -260,14 +260,20 @@ class MoneyForwardClient:
     def get_partner(self, partner_id: str) -> dict:
         return self._request("GET", f"/partners/{partner_id}")
 
+    @staticmethod
+    def _filter_value(value: str) -> str:
+        """MF's list filters split on commas: search by the longest comma-free part, compare exactly after."""
+        return max(value.split(","), key=len)
+
     def find_partner_by_code(self, code: str) -> dict | None:
-        for p in self._all("/partners", code=code):
+        for p in self._all("/partners", code=self._filter_value(code)):
             if p.get("code") == code:
                 return p
         return None
 
     def find_partner_by_name(self, name: str) -> dict | None:
-        for p in self._all("/partners", name=name):
+        """Exact name (the ``name`` filter matches partially)."""
+        for p in self._all("/partners", name=self._filter_value(name)):
             if p.get("name") == name:
                 return p
         return None
@@ -315,7 +321,7 @@ class MoneyForwardClient:
         return self._request("GET", f"/items/{item_id}")
 
     def find_item_by_code(self, code: str) -> dict | None:
-        for it in self._all("/items", code=code):
+        for it in self._all("/items", code=self._filter_value(code)):
             if it.get("code") == code:
                 return it
         return None
