@@ -90,6 +90,42 @@ class ERPCapabilities:
 
 
 # ------------------------------------------------------------------------------------------------
+# Connection checks (``renkei doctor``, a flow's preflight). Each connector package offers, next to its
+# ``factory.build``, a ``factory.check(settings, *, deep=False) -> list[CheckResult]`` (see
+# :class:`ConnectorCheck`): a module function rather than a method, because it must also answer when the
+# connector cannot be built (a setting missing). It makes real but harmless calls with short timeouts and
+# no retry loop, and says what is wrong in one line with the setting to change; ``deep`` adds the slower
+# checks ``renkei doctor`` shows (e.g. token scopes) that a flow's preflight skips.
+# ------------------------------------------------------------------------------------------------
+
+CHECK_OK, CHECK_WARN, CHECK_FAIL, CHECK_SKIP = "ok", "warn", "fail", "skip"
+
+
+@dataclass
+class CheckResult:
+    """One row of ``renkei doctor``: the check, its status (ok / warn / fail / skip), what was found, the fix."""
+
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status == CHECK_FAIL
+
+    def line(self) -> str:
+        """The one line a person reads: what is wrong and what to change."""
+        return f"{self.name}: {self.detail}" + (f" — fix: {self.fix}" if self.fix else "")
+
+
+class ConnectorCheck(Protocol):
+    """``factory.check`` of a connector package (found by the registry next to ``factory.build``)."""
+
+    def __call__(self, settings: Any, *, deep: bool = False) -> list[CheckResult]: ...
+
+
+# ------------------------------------------------------------------------------------------------
 # The contract: everything flows and tasks need from a CRM or an ERP. It is composed of parts so
 # that each area (companies & products, deals & money) is kept in one place; a connector implements
 # the composed protocol, and the conformance suites (tests/connectors/conformance/) check it.
@@ -196,8 +232,9 @@ class CRMConnector(CRMCompanies, CRMDeals, Protocol):
 
     capabilities: CRMCapabilities
 
-    def prepare(self) -> None:
-        """Make sure the CRM holds what Renkei writes (custom properties / fields); idempotent."""
+    def prepare(self) -> dict[str, list[str]] | None:
+        """Make sure the CRM holds what Renkei writes (custom properties / fields); idempotent. May return
+        what it created per object type (a flow's preflight logs it)."""
         ...
 
     def close(self) -> None: ...

@@ -37,6 +37,14 @@ class SandboxSpec(Protocol):
         """The ``RENKEI_*`` settings that point Renkei at this app served at ``url``."""
         ...
 
+    # Optional (looked up with ``getattr``):
+    #   demo_options: dict — extra ``app()`` options ``renkei demo`` uses (fixed credentials ...)
+    #   test_options: dict — extra ``app()`` options for fast tests (rate limits off or high; ``env`` then
+    #       points the connector's own pacing at them)
+    #   seed_demo_deals(app) -> list[str] — (CRM) add the won deals that need finance approval in the demo;
+    #       returns their CRM ids. Without it the demo skips that step.
+    #   describe(url, app) -> list[str] — lines ``renkei sandbox serve`` prints (credentials, settings)
+
 
 @dataclass(frozen=True)
 class ConnectorEntry:
@@ -48,6 +56,18 @@ class ConnectorEntry:
 
     def builder(self):
         return _load(self.build)
+
+    def checker(self) -> Any:
+        """The connector's connection checks: ``check(settings, *, deep=False) -> list[CheckResult]`` from
+        the module of ``build`` (:class:`connectors.base.ConnectorCheck`), or ``None`` when it has none."""
+        module = self.build.partition(":")[0]
+        return getattr(importlib.import_module(module), "check", None)
+
+    def settings_class(self) -> Any:
+        """The connector's own pydantic-settings class (env prefix ``RENKEI_<NAME>_``), ``SETTINGS`` in the
+        module of ``build``, or ``None`` when its settings live on :class:`renkei.settings.Settings`."""
+        module = self.build.partition(":")[0]
+        return getattr(importlib.import_module(module), "SETTINGS", None)
 
     def sandbox_spec(self) -> SandboxSpec:
         if not self.sandbox:

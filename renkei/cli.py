@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.console import Console
@@ -16,7 +16,7 @@ from renkei.settings import get_settings
 
 app = typer.Typer(help="Renkei (連携): CRM ⇄ ERP integration flows on Prefect.", no_args_is_help=True,
                   add_completion=False)
-sandbox_app = typer.Typer(help="Local HubSpot and freee sandboxes.", no_args_is_help=True)
+sandbox_app = typer.Typer(help="Local sandboxes of the registered CRMs and ERPs.", no_args_is_help=True)
 reviews_app = typer.Typer(help="Review items: records that need a person.", no_args_is_help=True)
 approvals_app = typer.Typer(help="Finance approvals: paused approval runs in Prefect.", no_args_is_help=True)
 db_app = typer.Typer(help="State store.", no_args_is_help=True)
@@ -59,8 +59,51 @@ def _store():
 
 
 # --------------------------------------------------------------------------------------------- sandbox
+def _pairing(crm: str, erp: str) -> tuple[str, str]:
+    """``--crm`` / ``--erp`` checked against the registry (exit 2 naming the known ones)."""
+    from renkei.connectors.registry import entry
+
+    out = []
+    for side, name in (("crm", crm), ("erp", erp)):
+        try:
+            out.append(entry(side, name.strip().lower()).name)
+        except LookupError as exc:
+            err.print(str(exc).replace(f"RENKEI_{side.upper()}=", f"--{side} "))
+            raise typer.Exit(2)
+    return out[0], out[1]
+
+
+def _serve_spec(side: str, name: str, port: int, host: str, seed: str, faults: Any) -> tuple[Any, int]:
+    """A registered connector's sandbox through its ``SandboxSpec``; prints where it is and what to set."""
+    from renkei.connectors.registry import entry
+
+    e = entry(side, name)
+    try:
+        spec = e.sandbox_spec()
+    except ImportError as exc:
+        err.print(f"the {e.label} sandbox cannot be loaded ({exc})")
+        raise typer.Exit(2)
+    try:
+        app_ = spec.app(seed=seed, faults=faults)
+    except TypeError:  # a sandbox without fault injection
+        app_ = spec.app(seed=seed)
+    port = port or spec.default_port
+    url = f"http://{host}:{port}"
+    describe = getattr(spec, "describe", None)
+    for line in (describe(url, app_) if describe else [f"{e.label} sandbox: {url}"]):
+        console.print(line, highlight=False)
+    for key, value in spec.env(url, app_).items():
+        shown = "******" if any(w in key for w in ("TOKEN", "SECRET", "KEY")) else value
+        console.print(f"  {key}={shown}", highlight=False)
+    return app_, port
+
+
 @sandbox_app.command("serve")
 def sandbox_serve(
+    crm: str = typer.Option("hubspot", "--crm", help="CRM sandbox to serve (connectors/registry.py)"),
+    erp: str = typer.Option("freee", "--erp", help="ERP sandbox to serve (connectors/registry.py)"),
+    crm_port: int = typer.Option(0, help="port of a non-HubSpot CRM sandbox (0 = its default)"),
+    erp_port: int = typer.Option(0, help="port of a non-freee ERP sandbox (0 = its default)"),
     hubspot_port: Optional[int] = typer.Option(8081, help="port of the HubSpot sandbox (0 = off)"),
     freee_port: Optional[int] = typer.Option(8082, help="port of the freee sandbox (API and OAuth; 0 = off)"),
     host: str = typer.Option("127.0.0.1", help="interface to bind"),
@@ -86,7 +129,8 @@ def sandbox_serve(
     tax_rounding: str = typer.Option("floor", help="freee company 端数処理: floor (切り捨て) | ceil (切り上げ) | "
                                                    "half_up (四捨五入)"),
 ) -> None:
-    """Serve the local sandboxes until Ctrl-C."""
+    """Serve the local sandboxes of a pairing until Ctrl-C (HubSpot + freee by default; the --hubspot-* and
+    --freee-* options tune those two)."""
     from renkei.sandboxes.common import FAULT_KINDS, FaultConfig, serve_forever
 
     kinds = FAULT_KINDS if fault_kinds.strip() == "all" else tuple(k.strip() for k in fault_kinds.split(",") if k.strip())
@@ -95,8 +139,11 @@ def sandbox_serve(
         raise typer.BadParameter(f"unknown fault kind(s) {', '.join(unknown)}; known: {', '.join(FAULT_KINDS)}",
                                  param_hint="--fault-kinds")
     faults = FaultConfig(latency_ms=latency_ms, fault_rate=fault_rate, fault_seed=fault_seed, kinds=kinds)
+    crm, erp = _pairing(crm, erp)
     apps = []
-    if hubspot_port:
+    if crm != "hubspot":
+        apps.append(_serve_spec("crm", crm, crm_port, host, seed, faults))
+    elif hubspot_port:
         from renkei.sandboxes.hubspot import HubSpotSandboxConfig, create_app as hubspot_app
 
         apps.append((hubspot_app(HubSpotSandboxConfig(token=hubspot_token, seed=seed,
@@ -104,7 +151,9 @@ def sandbox_serve(
                                                       search_per_second=hubspot_search_rate, faults=faults)),
                      hubspot_port))
         console.print(f"HubSpot sandbox: http://{host}:{hubspot_port}  (token: {hubspot_token})")
-    if freee_port:
+    if erp != "freee":
+        apps.append(_serve_spec("erp", erp, erp_port, host, seed, faults))
+    elif freee_port:
         from renkei.sandboxes.freee import FreeeSandboxConfig, create_app as freee_app
 
         fractions = {"floor": 0, "ceil": 1, "half_up": 2}
@@ -275,14 +324,17 @@ def schedules_pause(deployment: Optional[str] = typer.Option(None, help="only th
 @one_line_errors
 def demo(
     keep_ui: bool = typer.Option(False, "--keep-ui", help="leave the Prefect server and pending approvals up"),
+    crm: str = typer.Option("hubspot", "--crm", help="CRM of the pairing (connectors/registry.py)"),
+    erp: str = typer.Option("freee", "--erp", help="ERP of the pairing (connectors/registry.py)"),
 ) -> None:
     """End-to-end demo on the embedded default: local sandboxes, SQLite, a local Prefect server."""
     from renkei.demo import run_demo
     from renkei.doctor import check_home_writable
 
+    crm, erp = _pairing(crm, erp)
     check_home_writable(get_settings().home)
 
-    raise typer.Exit(run_demo(keep_ui=keep_ui, console=console))
+    raise typer.Exit(run_demo(crm=crm, erp=erp, keep_ui=keep_ui, console=console))
 
 
 @app.command("doctor")
@@ -418,11 +470,49 @@ from renkei.setup import setup_command  # noqa: E402  (credentials block + alert
 app.command("setup")(setup_command)
 
 
+def connector_settings(settings: Any) -> dict[str, dict[str, object]]:
+    """The configured connectors' own settings (``SETTINGS`` next to their ``factory.build``; prefix
+    ``RENKEI_<NAME>_``), secrets shown only as set / not set."""
+    from pydantic import SecretStr
+
+    from renkei.connectors.registry import entry
+
+    out: dict[str, dict[str, object]] = {}
+    for side in ("crm", "erp"):
+        e = entry(side, getattr(settings, side))
+        try:
+            cls = e.settings_class()
+        except ImportError:
+            continue
+        if cls is None:
+            continue
+        try:
+            own = cls()
+        except Exception as exc:  # noqa: BLE001 - shown, not raised: `renkei doctor` says what to fix
+            out[e.name] = {"error": str(exc).splitlines()[0]}
+            continue
+        shown: dict[str, object] = {}
+        for name in type(own).model_fields:
+            value = getattr(own, name)
+            if isinstance(value, SecretStr):
+                shown[name] = "****** (set)"
+            elif value is None and any(w in name for w in ("token", "secret", "password", "key")):
+                shown[name] = "(not set)"
+            else:
+                shown[name] = value if isinstance(value, (int, float, bool, type(None))) else str(value)
+        out[e.name] = shown
+    return out
+
+
 @app.command("config")
 def config() -> None:
-    """Effective settings (secrets hidden) and policy file."""
+    """Effective settings (secrets hidden), the configured connectors' own settings and the policy file."""
     settings = get_settings()
-    console.print_json(json.dumps(settings.safe_dict(), default=str, ensure_ascii=False))
+    shown = settings.safe_dict()
+    own = connector_settings(settings)
+    if own:
+        shown["connectors"] = own
+    console.print_json(json.dumps(shown, default=str, ensure_ascii=False))
 
 
 @app.command("docs")

@@ -1,11 +1,12 @@
 """``renkei demo``: the whole job on the embedded default — local sandboxes over HTTP, the SQLite state
 store, a real local Prefect server with its UI and a runner for the approval deployments — with the
-counts printed at the end.
+counts printed at the end. ``--crm`` / ``--erp`` pick the pairing (any registered one with a sandbox;
+default HubSpot + freee).
 
 What it does: runs every built flow in business order on the sandboxes' Japanese demo data, adds a few
 won deals that need finance (an amount over the threshold, a deep discount), then — like finance in the
 UI — approves some of the waiting approval runs and rejects one, through the same resume API, and prints
-the invoices that exist in freee. ``--keep-ui`` instead leaves the approvals pending and keeps everything
+the invoices Renkei issued in the ERP. ``--keep-ui`` instead leaves the approvals pending and keeps everything
 up until Ctrl-C, printing the UI address to click through.
 """
 
@@ -25,51 +26,43 @@ from renkei.settings import Settings
 DEMO_APPROVER = "keiri@renkei-demo.example.jp"
 
 
-def _start_sandboxes(stack: ExitStack, console: Console) -> dict[str, str]:
-    """Start both sandboxes on free ports; return the environment that points Renkei at them."""
+def _start_sandboxes(stack: ExitStack, console: Console, crm: str, erp: str) -> tuple[dict[str, str], dict]:
+    """Start the CRM's and the ERP's sandboxes (their registry ``SandboxSpec``) on free ports; return the
+    environment that points Renkei at them and the apps by side."""
+    from renkei.connectors.registry import entry
     from renkei.sandboxes.common import ServerThread
-    from renkei.sandboxes.freee import FreeeSandboxConfig, create_app as freee_app
-    from renkei.sandboxes.hubspot import HubSpotSandboxConfig, create_app as hubspot_app
 
-    cfg = HubSpotSandboxConfig(seed="demo")
-    hs = stack.enter_context(ServerThread(hubspot_app(cfg)))
-    fcfg = FreeeSandboxConfig(seed="demo", refresh_token="renkei-demo-refresh-token",
-                              print_refresh_token=False)
-    fr = stack.enter_context(ServerThread(freee_app(fcfg)))
-    console.print(f"HubSpot sandbox  {hs.url}")
-    console.print(f"freee sandbox    {fr.url}")
-    return {"RENKEI_HUBSPOT_BASE_URL": hs.url, "RENKEI_HUBSPOT_TOKEN": cfg.token,
-            "RENKEI_FREEE_BASE_URL": fr.url, "RENKEI_FREEE_AUTH_URL": fr.url,
-            "RENKEI_FREEE_CLIENT_ID": fcfg.client_id, "RENKEI_FREEE_CLIENT_SECRET": fcfg.client_secret,
-            "RENKEI_FREEE_REFRESH_TOKEN": fcfg.refresh_token or "", "RENKEI_FREEE_COMPANY_ID": str(fcfg.company_id)}
+    env: dict[str, str] = {}
+    apps: dict[str, Any] = {}
+    for side, name in (("crm", crm), ("erp", erp)):
+        e = entry(side, name)
+        spec = e.sandbox_spec()
+        app = spec.app(seed="demo", **dict(getattr(spec, "demo_options", None) or {}))
+        server = stack.enter_context(ServerThread(app))
+        console.print(f"{e.label + ' sandbox':<17}{server.url}", highlight=False)
+        env.update(spec.env(server.url, app))
+        apps[side] = (spec, app)
+    return env, apps
 
 
-def _add_exception_deals(rt: Any) -> list[str]:
-    """Two won deals finance must look at, on demo customers that exist in both systems."""
-    from renkei.sandboxes.demo_data import COMPANIES
+def _add_exception_deals(crm_sandbox: tuple[Any, Any]) -> list[str]:
+    """Won deals finance must look at, on demo customers that exist in both systems (the CRM sandbox's
+    ``seed_demo_deals``; a sandbox without it adds none)."""
+    spec, app = crm_sandbox
+    seed = getattr(spec, "seed_demo_deals", None)
+    return list(seed(app)) if seed is not None else []
 
-    hs = rt.crm.client
-    rt.crm.client.properties.ensure("deals")
-    rt.crm.client.properties.ensure("line_items")
-    by_name = {r["properties"].get("name"): r["id"] for r in hs.companies.iter_all(properties=["name"])}
-    targets = [by_name[c.name] for c in COMPANIES if c.name in by_name][:2]
-    specs = [("大型システム更新（承認デモ）", [("システム更新一式", 1, 6_500_000, "standard_10")], None),
-             ("特別値引き（承認デモ）", [("業務用食品セット", 10, 8_000, "reduced_8")], 50)]
-    made = []
-    for company_id, (name, lines, discount) in zip(targets, specs):
-        amount = sum(q * p for _, q, p, _ in lines) * (100 - (discount or 0)) // 100
-        deal = hs.deals.create({"dealname": name, "dealstage": "closedwon", "pipeline": "default", "amount": amount,
-                                "closedate": "2026-11-20T00:00:00.000Z"},
-                               associations=[{"to": {"id": company_id}, "types": [
-                                   {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 5}]}])
-        for item, qty, price, tax in lines:
-            props = {"name": item, "quantity": qty, "price": price, "renkei_tax_category": tax}
-            if discount:
-                props["hs_discount_percentage"] = discount
-            hs.line_items.create(props, associations=[{"to": {"id": deal["id"]}, "types": [
-                {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 20}]}])
-        made.append(str(deal["id"]))
-    return made
+
+def _issued_invoices(rt: Any) -> list[Any]:
+    """The invoices Renkei issued (the state store's ledger), read back from the ERP through the contract."""
+    out = []
+    for entry in rt.store.ledger_entries("invoice:deal:"):
+        if entry.status == "committed" and entry.external_id:
+            try:
+                out.append(rt.erp.get_invoice(str(entry.external_id)))
+            except Exception:  # noqa: BLE001 - a display table: one unreadable invoice is left out
+                continue
+    return out
 
 
 def _decide_approvals(console: Console, timeout_s: float = 120) -> list[dict]:
@@ -102,7 +95,8 @@ def _decide_approvals(console: Console, timeout_s: float = 120) -> list[dict]:
     return decisions
 
 
-def run_demo(*, keep_ui: bool = False, console: Console | None = None) -> int:
+def run_demo(*, crm: str = "hubspot", erp: str = "freee", keep_ui: bool = False,
+             console: Console | None = None) -> int:
     console = console or Console()
     from renkei.deployments.serve import Runner
     from renkei.cli import flow_progress
@@ -113,12 +107,14 @@ def run_demo(*, keep_ui: bool = False, console: Console | None = None) -> int:
     started = time.monotonic()
     home = Settings().home
     with ExitStack() as stack:
-        env = _start_sandboxes(stack, console)
+        env, sandboxes = _start_sandboxes(stack, console, crm, erp)
         # The demo has its own state store and token store, so it never touches a real configuration.
         env["RENKEI_DATABASE_URL"] = f"sqlite:///{(home / 'demo' / 'renkei.db').resolve()}"
         env["RENKEI_HOME"] = str((home / "demo").resolve())
-        for stale in (home / "demo" / "renkei.db", home / "demo" / "secrets" / "freee-token.json"):
-            stale.unlink(missing_ok=True)  # the sandboxes start fresh, so does the demo's state
+        # the sandboxes start fresh, so does the demo's state (its store and any connector's token files)
+        (home / "demo" / "renkei.db").unlink(missing_ok=True)
+        for stale in (home / "demo" / "secrets").glob("*-token.json"):
+            stale.unlink(missing_ok=True)
         old = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         stack.callback(lambda: [os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
@@ -141,7 +137,7 @@ def run_demo(*, keep_ui: bool = False, console: Console | None = None) -> int:
                 table.add_row(name, f"not built yet (issue #{entry.issue}: {entry.summary})")
                 continue
             if name == "order-to-invoice":
-                made = _add_exception_deals(rt)
+                made = _add_exception_deals(sandboxes["crm"])
                 console.print(f"added {len(made)} won deals that need finance approval")
             with flow_progress(console) as bar:  # records done, ETA; the run's progress artifact too
                 bar.start(name)
@@ -152,14 +148,13 @@ def run_demo(*, keep_ui: bool = False, console: Console | None = None) -> int:
                     table.add_row("invoice-approval", f"{d['run']}: {d['decision']} ({d.get('state', '?')})")
         console.print(table)
 
-        invoices = rt.erp.client.list_invoices(limit=100)
-        inv_table = Table(title=f"Invoices in freee ({len(invoices)})")
+        invoices = _issued_invoices(rt)
+        inv_table = Table(title=f"Invoices in {rt.erp.capabilities.label} ({len(invoices)})")
         for col in ("number", "partner", "billing date", "due", "total (税込)"):
             inv_table.add_column(col)
         for inv in invoices:
-            inv_table.add_row(str(inv.get("invoice_number")), str(inv.get("partner_name")),
-                              str(inv.get("billing_date")), str(inv.get("payment_date")),
-                              f"¥{int(inv.get('total_amount') or 0):,}")
+            inv_table.add_row(str(inv.number), str(inv.recipient_name), str(inv.issue_date), str(inv.due_date),
+                              f"¥{int(inv.total or 0):,}")
         console.print(inv_table)
         reviews = rt.store.list_reviews("open")
         console.print(f"open review items: {len(reviews)}  (renkei reviews list)")

@@ -24,34 +24,11 @@ import httpx
 
 from renkei.settings import Settings, redact_url
 
-OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
-PROBE_TIMEOUT_S = 5.0
+from renkei.connectors.base import CHECK_FAIL as FAIL, CHECK_OK as OK, CHECK_SKIP as SKIP, CHECK_WARN as WARN
+from renkei.connectors.base import CheckResult as Check
+from renkei.connectors.probe import PROBE_TIMEOUT_S, UNREACHABLE, first_line as _first_line, net_error as _net_error
+
 ROOT = Path(__file__).resolve().parents[1]
-
-# Scopes a Renkei private app needs; each entry lists the alternatives of which one is enough.
-REQUIRED_SCOPES: tuple[tuple[str, ...], ...] = tuple(
-    [(f"crm.objects.{o}.{rw}",) for o in ("companies", "deals") for rw in ("read", "write")]
-    + [(f"crm.objects.{o}.{rw}", "e-commerce") for o in ("line_items", "products") for rw in ("read", "write")]
-    + [(f"crm.schemas.{o}.{rw}",) for o in ("companies", "deals") for rw in ("read", "write")]
-    + [(f"crm.schemas.{o}.{rw}", "e-commerce") for o in ("line_items", "products") for rw in ("read", "write")]
-)
-TOKEN_INFO_PATH = "/oauth/v2/private-apps/get/access-token-info"
-
-
-@dataclass
-class Check:
-    name: str
-    status: str
-    detail: str
-    fix: str = ""
-
-    @property
-    def failed(self) -> bool:
-        return self.status == FAIL
-
-    def line(self) -> str:
-        """The one line a person reads: what is wrong and what to change."""
-        return f"{self.name}: {self.detail}" + (f" — fix: {self.fix}" if self.fix else "")
 
 
 class ConfigProblem(Exception):
@@ -69,25 +46,6 @@ class ConfigProblem(Exception):
         return self.check.fix
 
 
-def _first_line(exc: BaseException | str) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]
-
-
-# errors that prove the service cannot be reached at all (a dropped or slow answer is weather, not a setting)
-UNREACHABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol, httpx.InvalidURL)
-
-
-def _net_error(exc: Exception) -> str:
-    cause = exc.__cause__ or exc.__context__
-    msg = _first_line(cause if cause is not None else exc)
-    if "refused" in msg.lower():
-        return "connection refused"
-    if isinstance(exc, httpx.TimeoutException):
-        return f"no answer within {PROBE_TIMEOUT_S:.0f}s"
-    return msg
-
-
 # --------------------------------------------------------------------------------------------- policy
 def check_policy(settings: Settings) -> Check:
     from renkei.policy import load_policy
@@ -102,191 +60,6 @@ def check_policy(settings: Settings) -> Check:
         return Check("policy", FAIL, f"{where} does not parse: {_first_line(exc)}",
                      f"correct {where} (see renkei/policy.toml for every key)")
     return Check("policy", OK, f"{where} parses")
-
-
-# --------------------------------------------------------------------------------------------- HubSpot
-def check_hubspot(settings: Settings, *, scopes: bool = True) -> list[Check]:
-    """Token present and accepted (one property-list read); scopes from the private-app token info."""
-    if settings.hubspot_token is None:
-        return [Check("hubspot", FAIL, "RENKEI_HUBSPOT_TOKEN is not set",
-                      "set RENKEI_HUBSPOT_TOKEN to the private app's access token "
-                      "(HubSpot → Settings → Integrations → Private apps)")]
-    base = settings.hubspot_base_url.rstrip("/")
-    token = settings.hubspot_token.get_secret_value()
-    try:
-        r = httpx.get(f"{base}/crm/v3/properties/companies", headers={"Authorization": f"Bearer {token}"},
-                      timeout=PROBE_TIMEOUT_S)
-    except UNREACHABLE as exc:
-        return [Check("hubspot", FAIL, f"cannot reach HubSpot at {base} ({_net_error(exc)})",
-                      "check RENKEI_HUBSPOT_BASE_URL (https://api.hubapi.com in production) and the network")]
-    except httpx.HTTPError as exc:
-        return [Check("hubspot", WARN, f"HubSpot at {base} did not answer cleanly ({_net_error(exc)}); token not "
-                      "confirmed", "retry later")]
-    if r.status_code == 401:
-        return [Check("hubspot", FAIL, f"HubSpot at {base} rejected the token (401 {_hs_category(r)})",
-                      "set RENKEI_HUBSPOT_TOKEN to the current access token of the Renkei private app")]
-    if r.status_code == 403:
-        return [Check("hubspot", FAIL, f"the token may not read company properties (403 {_hs_category(r)})",
-                      "grant the private app the scopes listed by `renkei doctor` (crm.schemas.*, crm.objects.*)")]
-    if r.status_code >= 400:
-        return [Check("hubspot", WARN, f"HubSpot answered {r.status_code} {_hs_category(r)}; token not confirmed",
-                      "retry later; see https://status.hubspot.com")]
-    out = [Check("hubspot", OK, f"token accepted by {base}")]
-    if scopes:
-        out.append(_check_scopes(base, token))
-    return out
-
-
-def _hs_category(r: httpx.Response) -> str:
-    try:
-        return str(r.json().get("category") or "")
-    except Exception:  # noqa: BLE001 - not JSON
-        return ""
-
-
-def _check_scopes(base: str, token: str) -> Check:
-    try:
-        r = httpx.post(f"{base}{TOKEN_INFO_PATH}", json={"tokenKey": token}, timeout=PROBE_TIMEOUT_S)
-    except httpx.HTTPError as exc:
-        return Check("hubspot scopes", WARN, f"token info not readable ({_net_error(exc)})")
-    if r.status_code != 200:
-        return Check("hubspot scopes", WARN, f"token info not readable ({r.status_code}): an OAuth token? "
-                     "scopes are then checked by the calls themselves")
-    granted = set(r.json().get("scopes") or [])
-    missing = [alts[0] for alts in REQUIRED_SCOPES if not granted & set(alts)]
-    if missing:
-        return Check("hubspot scopes", FAIL, f"the token lacks {len(missing)} scope(s): {', '.join(missing)}",
-                     "add these scopes to the private app (HubSpot → Private apps → Scopes), then update "
-                     "RENKEI_HUBSPOT_TOKEN if HubSpot rotated it")
-    return Check("hubspot scopes", OK, f"{len(granted)} scopes granted; all {len(REQUIRED_SCOPES)} needed present")
-
-
-# --------------------------------------------------------------------------------------------- freee
-def token_store(settings: Settings) -> Any:
-    """The token store every worker of this installation uses (shared rotation): the runtime's own
-    choice when it offers one (``connectors.freee.factory.freee_token_store``), else the token file."""
-    import sqlalchemy
-
-    from renkei.connectors.freee.auth import FileTokenStore
-
-    legacy = FileTokenStore(settings.token_store_path)
-    try:
-        from renkei.connectors.freee.factory import freee_token_store
-    except ImportError:
-        return legacy
-    from renkei.store.repo import Store
-
-    try:
-        shared = freee_token_store(settings, Store.open(settings.database_url, run_migrations=False, cached=False))
-        shared.load()
-    except sqlalchemy.exc.SQLAlchemyError:  # no token table yet: the first run moves the file (or seed) in
-        return legacy
-    return shared
-
-
-def check_freee(settings: Settings) -> list[Check]:
-    """Reachable, OAuth through the shared token store, the company and its settings as freee reports them."""
-    missing = [name for name, value in (("RENKEI_FREEE_CLIENT_ID", settings.freee_client_id),
-                                        ("RENKEI_FREEE_CLIENT_SECRET", settings.freee_client_secret),
-                                        ("RENKEI_FREEE_COMPANY_ID", settings.freee_company_id)) if value is None]
-    if missing:
-        return [Check("freee", FAIL, f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set",
-                      "set them from the freee app (freee developers → アプリ管理) and the 事業所 id")]
-    from renkei.connectors.freee.auth import (FreeeAuth, FreeeAuthError, NoRefreshToken, RefreshTokenRejected,
-                                       RefreshUncertain)
-    from renkei.connectors.freee.client import token_url_from
-
-    base = settings.freee_base_url.rstrip("/")
-    token_url = token_url_from(settings.freee_auth_url)
-    for url, setting in ((base, "RENKEI_FREEE_BASE_URL"), (token_url, "RENKEI_FREEE_AUTH_URL")):
-        try:
-            httpx.get(url, timeout=PROBE_TIMEOUT_S)
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            if not isinstance(exc, UNREACHABLE):
-                continue  # reachable, just not a clean answer
-            return [Check("freee", FAIL, f"cannot reach freee at {_origin(url)} ({_net_error(exc)})",
-                          f"check {setting} (production: {_default(setting)}) and the network")]
-    store = token_store(settings)
-    auth = FreeeAuth(client_id=settings.freee_client_id, client_secret=settings.freee_client_secret.get_secret_value(),
-                     store=store, token_url=token_url, connect_retries=1, timeout_s=PROBE_TIMEOUT_S,
-                     initial_refresh_token=(settings.freee_refresh_token.get_secret_value()
-                                            if settings.freee_refresh_token else None))
-    try:
-        access = auth.access_token()
-    except NoRefreshToken:
-        return [Check("freee", FAIL, f"no freee refresh token: the token store {_store_name(store)} is empty",
-                      "authorise the app once and set RENKEI_FREEE_REFRESH_TOKEN to the refresh token it gave")]
-    except RefreshTokenRejected as exc:
-        return [Check("freee", FAIL, f"freee rejected the refresh token ({_first_line(exc).split('(')[-1].split(';')[0]})",
-                      f"re-authorise the app, empty the token store {_store_name(store)} and set "
-                      "RENKEI_FREEE_REFRESH_TOKEN to the new refresh token")]
-    except RefreshUncertain as exc:  # freee's side or the network: not a setting; the run's own refresh decides
-        return [Check("freee", WARN, f"freee token refresh not confirmed: {_first_line(exc)}", "retry later")]
-    except FreeeAuthError as exc:
-        return [Check("freee", FAIL, f"freee token refresh failed: {_first_line(exc)}",
-                      "check RENKEI_FREEE_AUTH_URL and RENKEI_FREEE_CLIENT_ID/RENKEI_FREEE_CLIENT_SECRET")]
-    finally:
-        auth.close()
-    out = [Check("freee", OK, f"OAuth token valid (token store {_store_name(store)})")]
-    out.append(_check_company(settings, base, access))
-    return out
-
-
-def _origin(url: str) -> str:
-    u = httpx.URL(url)
-    return f"{u.scheme}://{u.host}" + (f":{u.port}" if u.port else "")
-
-
-def _default(setting: str) -> str:
-    return str(Settings.model_fields[setting.removeprefix("RENKEI_").lower()].default)
-
-
-def _store_name(store: Any) -> str:
-    return str(getattr(store, "path", None) or store)
-
-
-def _check_company(settings: Settings, base: str, access: str) -> Check:
-    cid = settings.freee_company_id
-    try:
-        r = httpx.get(f"{base}/api/1/companies/{cid}", headers={"Authorization": f"Bearer {access}"},
-                      timeout=PROBE_TIMEOUT_S)
-    except httpx.HTTPError as exc:
-        return Check("freee company", WARN, f"company {cid} not read ({_net_error(exc)})")
-    if r.status_code == 401:
-        return Check("freee company", FAIL, f"freee rejected the stored access token for company {cid} (401)",
-                     "re-authorise the app, empty the token store and set RENKEI_FREEE_REFRESH_TOKEN")
-    if r.status_code in (403, 404):
-        return Check("freee company", FAIL, f"company {cid} is not accessible with this token ({r.status_code})",
-                     "set RENKEI_FREEE_COMPANY_ID to a 事業所 id the authorising user can use "
-                     "(GET /api/1/companies lists them)")
-    if r.status_code >= 400:
-        return Check("freee company", WARN, f"company {cid} not read ({r.status_code}); retry later")
-    company = (r.json() or {}).get("company") or {}
-    if not company.get("invoice_numbering") and not company.get("invoice_number_format"):
-        try:  # freee's API does not report 採番の設定: the policy says which one the company uses
-            from renkei.policy import load_policy
-
-            numbering = load_policy(settings.policy_file).invoice_numbering
-            company = {**company, "invoice_numbering": f"{numbering.mode} (policy [invoice_numbering]; "
-                                                       f"must match freee請求書 採番の設定)"}
-        except Exception:  # noqa: BLE001 - the policy check reports a broken policy file
-            pass
-    return Check("freee company", OK, f"{company.get('display_name') or company.get('name') or cid}: "
-                 + describe_company_settings(company))
-
-
-def describe_company_settings(company: dict) -> str:
-    """The company settings Renkei depends on, as freee reports them."""
-    fraction = {0: "切り捨て", 1: "切り上げ", 2: "四捨五入"}
-    years = company.get("fiscal_years") or [{}]
-    tax_fraction = years[-1].get("tax_fraction", company.get("tax_fraction"))
-    code = company.get("use_partner_code")
-    numbering = company.get("invoice_numbering") or company.get("invoice_number_format")
-    parts = [f"partner codes {'on' if code else 'off' if code is not None else 'unknown'}",
-             f"tax rounding {fraction.get(tax_fraction, tax_fraction if tax_fraction is not None else 'unknown')}",
-             f"amount rounding {fraction.get(company.get('amount_fraction'), 'unknown')}",
-             f"invoice numbering {numbering or 'not reported by the API (see the policy)'}"]
-    return ", ".join(parts)
 
 
 # --------------------------------------------------------------------------------------------- store
@@ -482,28 +255,30 @@ def with_credentials(settings: Settings) -> tuple[Settings, list[Check]]:
                                 "run `renkei setup` against this Prefect API, or unset RENKEI_CREDENTIALS_BLOCK")]
 
 
-def check_erp(settings: Settings) -> list[Check]:
-    """The configured ERP's connection checks: freee's here, another ERP's from ``<its package>.doctor.checks``."""
-    if settings.erp == "freee":
-        return check_freee(settings)
-    import importlib
-
+def check_connectors(settings: Settings, *, deep: bool = False) -> list[Check]:
+    """The configured CRM's and ERP's own checks (``factory.check`` of each, found through the registry)."""
     from renkei.connectors.registry import entry
 
-    row = entry("erp", settings.erp)
-    package = row.build.split(":", 1)[0].rsplit(".", 1)[0]
-    try:
-        module = importlib.import_module(f"{package}.doctor")
-    except ImportError:
-        return [Check(row.label, WARN, "no connection check for this ERP")]
-    return list(module.checks(settings))
+    out: list[Check] = []
+    for side in ("crm", "erp"):
+        e = entry(side, getattr(settings, side))
+        try:
+            check = e.checker()
+        except ImportError as exc:
+            out.append(Check(e.name, FAIL, f"the {e.label} connector cannot be loaded ({_first_line(exc)})",
+                             f"install Renkei with the {e.label} connector, or set RENKEI_{side.upper()}"))
+            continue
+        if check is None:
+            out.append(Check(e.name, SKIP, f"the {e.label} connector offers no connection check"))
+        else:
+            out.extend(check(settings, deep=deep))
+    return out
 
 
 def connection_checks(settings: Settings, *, scopes: bool = False) -> list[Check]:
-    """What a flow needs before it starts: policy, HubSpot, the ERP, state store."""
+    """What a flow needs before it starts: policy, the configured CRM and ERP, state store."""
     settings, creds = with_credentials(settings)
-    return [*creds, check_policy(settings), *check_hubspot(settings, scopes=scopes), *check_erp(settings),
-            *check_store(settings)]
+    return [*creds, check_policy(settings), *check_connectors(settings, deep=scopes), *check_store(settings)]
 
 
 def run_checks(settings: Settings, *, work_pool: Optional[str] = None, prefect: bool = True) -> list[Check]:
@@ -547,6 +322,9 @@ def explain(exc: BaseException, settings: Optional[Settings] = None) -> Optional
     except Exception:  # noqa: BLE001 - settings themselves invalid
         return Check("settings", FAIL, _first_line(exc), "correct the RENKEI_* environment variables")
     text = str(exc)
+    from renkei.connectors.freee.checks import check_freee
+    from renkei.connectors.hubspot.checks import check_hubspot
+
     if isinstance(exc, ValueError) and "no HubSpot token" in text:
         return check_hubspot(settings, scopes=False)[0] if settings.hubspot_token is None else None
     if isinstance(exc, RuntimeError) and "RENKEI_FREEE_" in text and "not set" in text:
@@ -620,6 +398,19 @@ def doctor_command(
     return 1 if any(c.failed for c in checks) else 0
 
 
-__all__ = ["Check", "ConfigProblem", "REQUIRED_SCOPES", "check_deployments", "check_freee", "check_hubspot",
-           "check_policy", "check_prefect", "check_store", "check_work_pool", "connection_checks", "explain",
-           "run_checks"]
+def __getattr__(name: str) -> Any:
+    """The HubSpot and freee checks moved to their connectors (``connectors/*/checks.py``); kept reachable
+    here under their old names."""
+    if name in ("check_hubspot", "REQUIRED_SCOPES", "TOKEN_INFO_PATH"):
+        from renkei.connectors.hubspot import checks
+
+        return getattr(checks, name)
+    if name in ("check_freee", "token_store", "describe_company_settings"):
+        from renkei.connectors.freee import checks
+
+        return getattr(checks, name)
+    raise AttributeError(name)
+
+
+__all__ = ["Check", "ConfigProblem", "check_connectors", "check_deployments", "check_policy", "check_prefect",
+           "check_store", "check_work_pool", "connection_checks", "explain", "run_checks"]

@@ -3,16 +3,17 @@
 =========================  ==============================================  =====================================
 event                      resource (``prefect.resource.id``)             labels / related
 =========================  ==============================================  =====================================
-``renkei.invoice.created``  ``freee.invoice.<invoice id>``                 ``renkei.deal.id``, ``renkei.invoice.number``;
-                                                                           related ``hubspot.deal.<id>`` (role deal)
-``renkei.payment.applied``  ``freee.payment.<payment id>``                 ``renkei.deal.id``, ``renkei.invoice.id``,
+``renkei.invoice.created``  ``<erp>.invoice.<invoice id>``                 ``renkei.deal.id``, ``renkei.invoice.number``;
+                                                                           related ``<crm>.deal.<id>`` (role deal)
+``renkei.payment.applied``  ``<erp>.payment.<payment id>``                 ``renkei.deal.id``, ``renkei.invoice.id``,
                                                                            ``renkei.deposit.id``; related invoice, deal
 ``renkei.review.opened``    ``renkei.review.<review item id>``             ``renkei.flow``, ``renkei.reason-code``,
                                                                            ``renkei.entity``, ``renkei.entity-key``,
                                                                            ``renkei.flow-run.id``
 =========================  ==============================================  =====================================
 
-Amounts travel in the payload as integer yen. No personal data and no message text is put in an event (the
+``<crm>`` / ``<erp>`` are the configured systems' registry names (``hubspot``, ``freee``, ``salesforce``,
+``moneyforward``). Amounts travel in the payload as integer yen. No personal data and no message text is put in an event (the
 review message stays in the state store). Inside a flow or task run Prefect adds the flow run, flow and
 deployment as related resources. Emitting is best effort and never fails a run: ``emit_event`` is
 fire-and-forget, and without a Prefect API nothing is sent.
@@ -52,31 +53,38 @@ def _label(value: Any) -> str:
 
 
 def business_events(flow: str, flow_run_id: str | None, audit: Iterable[dict[str, Any]],
-                    reviews: Iterable[Any]) -> list[dict[str, Any]]:
-    """The events (``emit_event`` keyword arguments) for a batch's audit events and the review rows it opened."""
+                    reviews: Iterable[Any], *, crm: str | None = None, erp: str | None = None) -> list[dict[str, Any]]:
+    """The events (``emit_event`` keyword arguments) for a batch's audit events and the review rows it opened.
+    ``crm`` / ``erp``: the systems' registry names (default: the configured ones)."""
     out: list[dict[str, Any]] = []
+    audit = list(audit)
+    if audit and (crm is None or erp is None):
+        from renkei.tasks.reporting import systems
+
+        names = systems()
+        crm, erp = crm or names["crm_name"], erp or names["erp_name"]
     for a in audit:
         ch = a.get("changes") or {}
         if a.get("action") == "create" and a.get("entity") == "invoice" and a.get("system") == "erp":
             deal = _label(a.get("entity_key"))
             out.append(dict(
                 event=INVOICE_CREATED,
-                resource={"prefect.resource.id": f"freee.invoice.{_label(ch.get('invoice_id'))}",
+                resource={"prefect.resource.id": f"{erp}.invoice.{_label(ch.get('invoice_id'))}",
                           "prefect.resource.name": _label(ch.get("number") or ch.get("invoice_id")),
                           "renkei.deal.id": deal, "renkei.invoice.number": _label(ch.get("number")),
                           "renkei.flow": flow},
-                related=[{"prefect.resource.id": f"hubspot.deal.{deal}", "prefect.resource.role": "deal"}],
+                related=[{"prefect.resource.id": f"{crm}.deal.{deal}", "prefect.resource.role": "deal"}],
                 payload={"total": ch.get("total"), "reference": ch.get("reference"), "approved_by": a.get("actor")
                          if a.get("actor") != flow else None}))
         elif a.get("action") == "payment" and a.get("entity") == "invoice" and a.get("system") == "erp":
             invoice, deal = _label(a.get("entity_key")), _label(ch.get("deal_id"))
             out.append(dict(
                 event=PAYMENT_APPLIED,
-                resource={"prefect.resource.id": f"freee.payment.{_label(ch.get('payment_id'))}",
+                resource={"prefect.resource.id": f"{erp}.payment.{_label(ch.get('payment_id'))}",
                           "renkei.invoice.id": invoice, "renkei.deal.id": deal,
                           "renkei.deposit.id": _label(ch.get("deposit_id")), "renkei.flow": flow},
-                related=[{"prefect.resource.id": f"freee.invoice.{invoice}", "prefect.resource.role": "invoice"},
-                         {"prefect.resource.id": f"freee.deal.{deal}", "prefect.resource.role": "deal"}],
+                related=[{"prefect.resource.id": f"{erp}.invoice.{invoice}", "prefect.resource.role": "invoice"},
+                         {"prefect.resource.id": f"{erp}.deal.{deal}", "prefect.resource.role": "deal"}],
                 payload={"amount": ch.get("amount"), "date": _label(ch.get("date"))}))
     for row in reviews:
         out.append(dict(

@@ -1,6 +1,7 @@
-"""Preflight: a flow's first task. The connection checks of ``renkei doctor`` (policy, HubSpot, freee,
-state store — not the work pool), then the CRM schema bootstrap: every ``renkei_*`` property and its
-group is ensured once, before any search or write names one (a fresh HubSpot portal has none).
+"""Preflight: a flow's first task. The connection checks of ``renkei doctor`` (policy, the configured CRM
+and ERP, state store — not the work pool), then the CRM schema bootstrap: ``rt.crm.prepare()`` makes sure
+the CRM holds every custom field Renkei reads, searches or writes, once, before any search or write names
+one (a fresh account has none).
 
 A configuration problem ends the run with :class:`PreflightError`, whose message is one line naming the
 setting to change (logged without a traceback). Weather — a 503, a slow answer — is not a configuration
@@ -37,9 +38,10 @@ def check_connections(settings: Settings | None = None) -> list[Check]:
 
 
 def ensure_crm_schema(rt: Any) -> dict[str, list[str]]:
-    """Every custom property Renkei reads, searches or writes, with its group, on every object type.
-    Cached per process: a second call — or a second run on a portal that has them — writes nothing."""
-    return rt.crm.client.properties.ensure_all()
+    """Every custom field Renkei reads, searches or writes, on every object type (``rt.crm.prepare()``,
+    idempotent). Returns what was created per object type when the connector says so, else ``{}``."""
+    created = rt.crm.prepare()
+    return created if isinstance(created, dict) else {}
 
 
 @task(name="preflight", retries=0, cache_policy=NO_CACHE, persist_result=False)
@@ -64,7 +66,7 @@ def preflight(flow: str, crm_schema: bool = True) -> dict[str, Any]:
     log = get_run_logger()
     made = {t: names for t, names in created.items() if names}
     if made:
-        log.info("%s: created HubSpot properties %s", flow, made)
+        log.info("%s: created %s properties %s", flow, rt.crm.capabilities.label, made)
     warnings = [c.line() for c in checks if c.status == "warn"]
     for w in warnings:
         log.warning("%s preflight: %s", flow, w)

@@ -151,8 +151,8 @@ _PROGRESS_LISTENERS: list[Callable[[str, int, int | None], None]] = []
 # (side, outcome) → phrase, in the order a run name lists them; per flow, then a generic fallback.
 _PHRASES: dict[str, list[tuple[tuple[str, str], str]]] = {
     "order-to-invoice": [(("erp", "created"), "invoices")],
-    "customer-sync": [(("crm", "created"), "new in HubSpot"), (("crm", "updated"), "updated in HubSpot"),
-                      (("erp", "created"), "new in freee"), (("erp", "updated"), "updated in freee"),
+    "customer-sync": [(("crm", "created"), "new in {crm}"), (("crm", "updated"), "updated in {crm}"),
+                      (("erp", "created"), "new in {erp}"), (("erp", "updated"), "updated in {erp}"),
                       (("crm", "linked"), "linked")],
     "product-sync": [(("crm", "created"), "new products"), (("crm", "updated"), "updated products")],
     "payment-writeback": [(("deposits", "auto_matched"), "deposits matched"),
@@ -208,9 +208,9 @@ def record_link(system: str, kind: str, record_id: Any, settings: LinkSettings |
     return None
 
 
-# column → (system, kind) of the id it holds
-_LINK_COLUMNS = {"deal": ("hubspot", "deal"), "crm_id": ("hubspot", "company"), "company": ("hubspot", "company"),
-                 "invoice_id": ("freee", "invoice"), "erp_deal": ("freee", "deal"), "freee_deal": ("freee", "deal")}
+# column → (side, kind) of the id it holds; the side's configured system makes the link (none: the plain id)
+_LINK_COLUMNS = {"deal": ("crm", "deal"), "crm_id": ("crm", "company"), "company": ("crm", "company"),
+                 "invoice_id": ("erp", "invoice"), "erp_deal": ("erp", "deal"), "freee_deal": ("erp", "deal")}
 
 
 def display_rows(rows: list[dict[str, Any]], settings: LinkSettings | None = None) -> list[dict[str, Any]]:
@@ -218,6 +218,7 @@ def display_rows(rows: list[dict[str, Any]], settings: LinkSettings | None = Non
     from renkei.domain.money import format_yen
 
     s = settings or LinkSettings()
+    names = systems()
     out = []
     for row in rows:
         shown: dict[str, Any] = {}
@@ -225,7 +226,8 @@ def display_rows(rows: list[dict[str, Any]], settings: LinkSettings | None = Non
             if isinstance(v, int) and not isinstance(v, bool) and k.lower().startswith(_AMOUNT_KEYS):
                 shown[k] = format_yen(v)
             elif k in _LINK_COLUMNS and v not in (None, ""):
-                url = record_link(*_LINK_COLUMNS[k], v, s)
+                side, kind = _LINK_COLUMNS[k]
+                url = record_link(names[f"{side}_name"], kind, v, s)
                 shown[k] = f"[{v}]({url})" if url else v
             else:
                 shown[k] = v
@@ -236,7 +238,23 @@ def display_rows(rows: list[dict[str, Any]], settings: LinkSettings | None = Non
 _PLURALS = {"invoices", "products", "deposits", "payments", "prorations", "credits", "journals"}
 
 
+def systems() -> dict[str, str]:
+    """The configured systems for people and for ids: ``crm`` / ``erp`` (labels, "HubSpot", "freee") and
+    ``crm_name`` / ``erp_name`` (registry keys), from ``RENKEI_CRM`` / ``RENKEI_ERP`` through the registry."""
+    from renkei.connectors.registry import entry
+    from renkei.settings import Settings
+
+    try:
+        settings = Settings()
+        crm, erp = entry("crm", settings.crm), entry("erp", settings.erp)
+        return {"crm": crm.label, "erp": erp.label, "crm_name": crm.name, "erp_name": erp.name}
+    except Exception:  # noqa: BLE001 - names for display: never fail a run over them
+        return {"crm": "CRM", "erp": "ERP", "crm_name": "crm", "erp_name": "erp"}
+
+
 def _phrase(n: int, label: str) -> str:
+    if "{" in label:
+        label = label.format(**systems())
     if n == 1:  # 1 invoice, 2 invoices
         label = " ".join(w[:-1] if w in _PLURALS else w for w in label.split())
     return f"{n} {label}"

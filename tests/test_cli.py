@@ -65,3 +65,37 @@ def test_docs_check():
 def test_config_hides_secrets():
     r = renkei("config", env={"RENKEI_HUBSPOT_TOKEN": "pat-secret-123"})
     assert r.returncode == 0 and "pat-secret-123" not in r.stdout and "(set)" in r.stdout
+
+
+def test_pairing_options_are_checked_against_the_registry():
+    """``--crm`` / ``--erp`` name registered connectors; anything else exits 2 naming the known ones."""
+    from typer.testing import CliRunner
+
+    from renkei.cli import app
+
+    r = CliRunner().invoke(app, ["sandbox", "serve", "--crm", "nosuch"])
+    assert r.exit_code == 2 and "hubspot" in r.output
+    r = CliRunner().invoke(app, ["demo", "--erp", "nosuch"])
+    assert r.exit_code == 2 and "freee" in r.output
+
+
+def test_config_shows_a_connectors_own_settings_with_secrets_hidden(monkeypatch):
+    from pydantic import SecretStr
+    from pydantic_settings import BaseSettings, SettingsConfigDict
+
+    import renkei.connectors.hubspot.factory as factory
+    from renkei.cli import connector_settings
+    from renkei.settings import Settings
+
+    class OwnSettings(BaseSettings):
+        model_config = SettingsConfigDict(env_prefix="RENKEI_HUBSPOT_", extra="ignore")
+        token: SecretStr | None = None
+        refresh_token: SecretStr | None = None
+        portal_id: str | None = None
+
+    monkeypatch.setattr(factory, "SETTINGS", OwnSettings, raising=False)
+    monkeypatch.setenv("RENKEI_HUBSPOT_TOKEN", "pat-na1-secret")
+    monkeypatch.setenv("RENKEI_HUBSPOT_PORTAL_ID", "4711")
+    shown = connector_settings(Settings())
+    assert shown == {"hubspot": {"token": "****** (set)", "refresh_token": "(not set)", "portal_id": "4711"}}
+    assert "pat-na1-secret" not in repr(shown)

@@ -281,3 +281,22 @@ def test_an_invalid_setting_is_one_line_without_its_value_when_secret():
         Settings(freee_company_id="abc")
     check = explain(exc.value)
     assert check is not None and check.line().startswith("settings: RENKEI_FREEE_COMPANY_ID='abc' is not valid")
+
+
+def test_doctor_runs_the_configured_connectors_own_checks(monkeypatch, tmp_path):
+    """The connection rows come from the configured CRM's and ERP's ``factory.check`` (through the registry);
+    a connector without one is a skip row, one that cannot load a failure naming RENKEI_CRM / RENKEI_ERP."""
+    from renkei.connectors import registry
+    from renkei.doctor import check_connectors
+    from renkei.settings import Settings
+
+    monkeypatch.setenv("RENKEI_HOME", str(tmp_path))
+    rows = check_connectors(Settings())
+    assert [r.name for r in rows] == ["hubspot", "freee"] and all(r.failed for r in rows)
+    assert "RENKEI_HUBSPOT_TOKEN" in rows[0].line() and "RENKEI_FREEE_CLIENT_ID" in rows[1].line()
+    monkeypatch.setattr(registry, "ENTRIES", registry.ENTRIES + (
+        registry.ConnectorEntry("nocheck", "crm", "NoCheck", "json:dumps"),
+        registry.ConnectorEntry("gone", "erp", "Gone", "renkei.connectors.gone.factory:build")))
+    rows = check_connectors(Settings(crm="nocheck", erp="gone"))
+    assert [(r.name, r.status) for r in rows] == [("nocheck", "skip"), ("gone", "fail")]
+    assert "RENKEI_ERP" in rows[1].fix

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from renkei.connectors.freee.checks import check  # noqa: F401  (the registry's connection checks)
 from renkei.connectors.freee.auth import DbTokenStore, FileTokenStore, TokenStore
 from renkei.connectors.freee.client import FreeeClient, FreeeLimits
 from renkei.connectors.freee.connector import FreeeConnector, FreeeConnectorConfig
@@ -36,4 +37,7 @@ def build(settings: Any, store: Any, policy: Any) -> FreeeConnector:
         limits=FreeeLimits(accounting_per_s=settings.freee_accounting_per_second,
                            iv_per_minute=settings.freee_iv_per_minute, iv_per_hour=settings.freee_iv_per_hour),
     )
-    return FreeeConnector(freee, FreeeConnectorConfig(tax_fraction=policy.tax.rounding))
+    # 手動採番 per the policy until the invoicing task reads the company's settings (it sets both again)
+    numbering = getattr(getattr(policy, "invoice_numbering", None), "mode", "manual")
+    return FreeeConnector(freee, FreeeConnectorConfig(tax_fraction=policy.tax.rounding,
+                                                      send_invoice_number=numbering == "manual"))

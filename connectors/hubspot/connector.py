@@ -23,9 +23,9 @@ class HubSpotCRM(HubSpotCompanyOps, HubSpotDealOps):
         self.lookback_ms = lookback_ms
         self.ensure_properties = ensure_properties
 
-    def prepare(self) -> None:
-        """Create the ``renkei_*`` custom properties Renkei writes (idempotent)."""
-        self.client.properties.ensure_all()
+    def prepare(self) -> dict[str, list[str]]:
+        """Create the ``renkei_*`` custom properties Renkei writes (idempotent); returns what was created."""
+        return self.client.properties.ensure_all()
 
     def close(self) -> None:
         self.client.close()

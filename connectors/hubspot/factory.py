@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from renkei.connectors.hubspot.checks import check  # noqa: F401  (the registry's connection checks)
 from renkei.connectors.hubspot.client import HubSpotClient
 from renkei.connectors.hubspot.connector import HubSpotCRM
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from renkei.connectors.moneyforward.auth import DbTokenStore, FileTokenStore, TokenStore
+from renkei.connectors.moneyforward.checks import check  # noqa: F401  (the registry's connection checks)
 from renkei.connectors.moneyforward.client import MoneyForwardClient
 from renkei.connectors.moneyforward.connector import MoneyForwardConfig, MoneyForwardERP
 from renkei.connectors.moneyforward.settings import MoneyForwardSettings
 
-__all__ = ["build", "token_store"]
+__all__ = ["SETTINGS", "build", "check", "token_store"]
+
+SETTINGS = MoneyForwardSettings  # ``renkei config`` shows these (secrets hidden)
 
 
 def token_store(settings: Any, mf: MoneyForwardSettings, store: Any = None) -> TokenStore:

@@ -17,6 +17,11 @@ __all__ = ["SPEC", "MoneyForwardSandboxSpec"]
 class MoneyForwardSandboxSpec:
     name: str = "moneyforward"
     default_port: int = 8084
+    # ``renkei demo``: a fixed first refresh token
+    demo_options = {"refresh_token": "renkei-demo-moneyforward-refresh-token"}  # noqa: RUF012
+    # tests: MF's 3 billing writes per second would pace a demo-data run; env() makes the client pace itself
+    # to whatever the sandbox allows
+    test_options = {"billing_writes_per_s": 100, "api_limit_per_minute": 60000}  # noqa: RUF012
 
     def app(self, *, seed: str = "demo", **options: Any) -> FastAPI:
         """A fresh sandbox; ``options`` are :class:`MoneyForwardSandboxConfig` fields (``numbering``,
@@ -39,7 +44,14 @@ class MoneyForwardSandboxSpec:
             "RENKEI_MONEYFORWARD_CLIENT_SECRET": config.client_secret,
             "RENKEI_MONEYFORWARD_REFRESH_TOKEN": app.state.initial_refresh_token,
             "RENKEI_MONEYFORWARD_NUMBERING": config.numbering,
+            "RENKEI_MONEYFORWARD_REQUESTS_PER_MINUTE": str(config.api_limit_per_minute),
+            "RENKEI_MONEYFORWARD_BILLING_WRITES_PER_SECOND": str(config.billing_writes_per_s),
         }
+
+    def describe(self, url: str, app: FastAPI) -> list[str]:
+        url = url.rstrip("/")
+        return [f"Money Forward sandbox: {url}{API_PREFIX}  (OAuth: {url}/authorize, {url}/token)",
+                f"Money Forward first refresh token: {app.state.initial_refresh_token}"]
 
 
 SPEC = MoneyForwardSandboxSpec()

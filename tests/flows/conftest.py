@@ -1,5 +1,7 @@
 """Flow-test fixtures: both sandboxes over HTTP, a fresh state store, Renkei's settings pointing at them,
-and the session's Prefect server."""
+and the session's Prefect server. ``world`` is the HubSpot + freee pair on empty accounts (with the
+HubSpot-specific helpers the older tests use); ``pairing`` is any registered (CRM, ERP) pairing through the
+sandboxes' ``SandboxSpec`` (parametrised over ``registry.pairings()``; seeded with ``pairing_seed``)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.sandbox_env import sandbox_env
+from tests.sandbox_env import ServedSandbox, pairing_env, pairing_params, sandbox_env
 
 
 @dataclass
@@ -36,10 +38,49 @@ def world(prefect_api, hubspot_sandbox, freee_sandbox, tmp_path, monkeypatch) ->
         monkeypatch.setenv(k, v)
     reset_runtime()
     rt = get_runtime()
-    for object_type in ("companies", "deals", "line_items", "products"):
-        rt.crm.client.properties.ensure(object_type)  # as a HubSpot admin would have them after the first run
+    rt.crm.prepare()  # the custom fields, as an admin would have them after the first run
     yield World(rt, hubspot_sandbox, freee_sandbox, env, tmp_path)
     reset_runtime()
+
+
+@dataclass
+class Pairing:
+    """A flow-test world on one (CRM, ERP) pairing: the runtime built from the sandboxes' settings, the
+    served sandboxes (``crm.app`` / ``erp.app`` only where a test must arrange sandbox state), the env."""
+
+    rt: Any
+    crm: ServedSandbox
+    erp: ServedSandbox
+    env: dict[str, str]
+    tmp: Path
+
+    @property
+    def name(self) -> str:
+        return f"{self.crm.entry.name}-{self.erp.entry.name}"
+
+
+@pytest.fixture
+def pairing_seed() -> str:
+    """The sandboxes' seed for ``pairing`` ("demo" data or "none"); a module overrides this fixture."""
+    return "demo"
+
+
+@pytest.fixture(params=pairing_params())
+def pairing(request, prefect_api, pairing_seed, tmp_path, monkeypatch) -> Pairing:
+    from renkei.connectors import registry
+    from renkei.tasks.runtime import get_runtime, reset_runtime
+
+    crm_name, erp_name = request.param
+    with ServedSandbox(registry.entry("crm", crm_name), pairing_seed) as crm, \
+            ServedSandbox(registry.entry("erp", erp_name), pairing_seed) as erp:
+        env = pairing_env(crm, erp, tmp_path)
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        reset_runtime()
+        try:
+            yield Pairing(get_runtime(), crm, erp, env, tmp_path)
+        finally:
+            reset_runtime()
 
 
 def write_policy(tmp: Path, text: str, monkeypatch) -> None:

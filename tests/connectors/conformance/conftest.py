@@ -13,37 +13,20 @@ from typing import Any, Iterator
 import pytest
 
 from renkei.connectors import registry
+from tests.sandbox_env import ServedSandbox, importable
 
 
 def _params(side: registry.Side) -> list[Any]:
     params = []
     for e in registry.entries(side):
-        try:
-            e.builder(), e.sandbox_spec()
+        if importable(e):
             params.append(pytest.param(e, id=e.name))
-        except ImportError:  # TODO(integration): every registered connector must build; remove this skip
+        else:  # TODO(integration): every registered connector must build; remove this skip
             params.append(pytest.param(e, id=e.name, marks=pytest.mark.skip(reason=f"{e.label} not built yet")))
     return params
 
 
-class Served:
-    """One connector's sandbox, served: ``entry``, ``spec``, ``app``, ``url``, ``env``."""
-
-    def __init__(self, entry: registry.ConnectorEntry, seed: str) -> None:
-        from renkei.sandboxes.common import ServerThread
-
-        self.entry, self.spec = entry, entry.sandbox_spec()
-        self.app = self.spec.app(seed=seed)
-        self.server = ServerThread(self.app)
-
-    def __enter__(self) -> "Served":
-        self.server.__enter__()
-        self.url = self.server.url
-        self.env = self.spec.env(self.url, self.app)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.__exit__(*exc)
+Served = ServedSandbox  # one connector's sandbox, served: ``entry``, ``spec``, ``app``, ``url``, ``env``, ``tmp``
 
 
 def _connector(served: Served, tmp_path, monkeypatch) -> Iterator[Any]:
@@ -53,8 +36,8 @@ def _connector(served: Served, tmp_path, monkeypatch) -> Iterator[Any]:
 
     for key, value in served.env.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setenv("RENKEI_HOME", str(tmp_path / ".renkei"))
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'conformance.db'}")
+    monkeypatch.setenv("RENKEI_HOME", str(served.tmp / ".renkei"))
+    settings = Settings(database_url=f"sqlite:///{served.tmp / 'conformance.db'}")
     store = Store.open(settings.database_url, cached=False)
     connector = served.entry.builder()(settings, store, load_policy(None))
     connector.served = served  # the conformance tests reach the sandbox's state through this

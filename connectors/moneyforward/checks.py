@@ -1,5 +1,6 @@
-"""Connection checks for ``renkei doctor`` and every flow's preflight when ``RENKEI_ERP=moneyforward``:
-settings present, OAuth through the shared (rotating) token store, the office readable."""
+"""Connection checks (``factory.check``, :class:`connectors.base.ConnectorCheck`) for ``renkei doctor`` and every
+flow's preflight when ``RENKEI_ERP=moneyforward``: settings present, OAuth through the shared (rotating) token
+store, the office readable. Real but harmless calls, short timeouts, one line with the setting to change."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 import httpx
 
-__all__ = ["checks"]
+__all__ = ["check"]
 
 
 def _token_store(settings: Any, mf: Any) -> Any:
@@ -27,7 +28,7 @@ def _token_store(settings: Any, mf: Any) -> Any:
         return token_store(settings, mf, None)
 
 
-def checks(settings: Any) -> list[Any]:
+def check(settings: Any, *, deep: bool = False) -> list[Any]:
     from renkei.connectors.moneyforward.auth import (
         MoneyForwardAuth,
         MoneyForwardAuthError,
@@ -37,9 +38,13 @@ def checks(settings: Any) -> list[Any]:
         token_url_from,
     )
     from renkei.connectors.moneyforward.settings import MoneyForwardSettings
-    from renkei.doctor import FAIL, OK, WARN, Check
+    from renkei.connectors.base import CHECK_FAIL as FAIL
+    from renkei.connectors.base import CHECK_OK as OK
+    from renkei.connectors.base import CHECK_WARN as WARN
+    from renkei.connectors.base import CheckResult as Check
+    from renkei.connectors.probe import PROBE_TIMEOUT_S, UNREACHABLE, first_line, net_error, origin
 
-    name = "money forward"
+    name = "moneyforward"
     mf = MoneyForwardSettings()
     missing = [n for n, v in (("RENKEI_MONEYFORWARD_CLIENT_ID", mf.client_id),
                               ("RENKEI_MONEYFORWARD_CLIENT_SECRET", mf.client_secret)) if not v]
@@ -49,7 +54,8 @@ def checks(settings: Any) -> list[Any]:
     store = _token_store(settings, mf)
     auth = MoneyForwardAuth(client_id=mf.client_id, client_secret=mf.client_secret.get_secret_value(),  # type: ignore[union-attr]
                             store=store, token_url=token_url_from(mf.auth_url),
-                            initial_refresh_token=mf.refresh_token.get_secret_value() if mf.refresh_token else None)
+                            initial_refresh_token=mf.refresh_token.get_secret_value() if mf.refresh_token else None,
+                            timeout_s=PROBE_TIMEOUT_S, connect_retries=0)
     try:
         token = auth.access_token()
     except NoRefreshToken:
@@ -60,17 +66,23 @@ def checks(settings: Any) -> list[Any]:
                       "authorise the app again (a user with アプリ連携権限) and seed the new refresh token into an "
                       "emptied token store")]
     except RefreshUncertain as exc:
-        return [Check(name, WARN, f"token refresh not confirmed: {str(exc).splitlines()[0][:200]}", "retry later")]
+        if "cannot reach" in str(exc):
+            return [Check(name, FAIL, f"cannot reach Money Forward's authorization server at {origin(auth.token_url)}",
+                          "check RENKEI_MONEYFORWARD_AUTH_URL and the network")]
+        return [Check(name, WARN, f"token refresh not confirmed: {first_line(exc)}", "retry later")]
     except MoneyForwardAuthError as exc:
-        return [Check(name, FAIL, f"token refresh failed: {str(exc).splitlines()[0][:200]}",
+        return [Check(name, FAIL, f"token refresh failed: {first_line(exc)}",
                       "check RENKEI_MONEYFORWARD_AUTH_URL and the app's credentials")]
     finally:
         auth.close()
     try:
-        resp = httpx.get(mf.base_url.rstrip("/") + "/office", headers={"Authorization": f"Bearer {token}"}, timeout=15)
-    except httpx.HTTPError as exc:
-        return [Check(name, FAIL, f"cannot reach Money Forward at {mf.base_url} ({type(exc).__name__})",
+        resp = httpx.get(mf.base_url.rstrip("/") + "/office", headers={"Authorization": f"Bearer {token}"},
+                         timeout=PROBE_TIMEOUT_S)
+    except UNREACHABLE as exc:
+        return [Check(name, FAIL, f"cannot reach Money Forward at {origin(mf.base_url)} ({net_error(exc)})",
                       "check RENKEI_MONEYFORWARD_BASE_URL and the network")]
+    except httpx.HTTPError as exc:
+        return [Check(name, WARN, f"office not read ({net_error(exc)}); retry later")]
     if resp.status_code in (401, 403):
         return [Check(name, FAIL, f"the office is not readable with this token ({resp.status_code})",
                       "request the scopes mfc/invoice/data.read and mfc/invoice/data.write when authorising")]
