@@ -61,6 +61,11 @@ class MoneyForwardSandboxConfig:
     consumption_tax_display_type: Literal["external", "internal"] = "external"
     initial_payment_status: Literal["0", "1"] = "1"
     """入金ステータス of a new billing: ``1`` 未入金 (入金確認機能 on) or ``0`` 未設定."""
+    reconcile_bank_feed: bool = True
+    """Simulate クラウド会計's 消込 of the demo bank feed (seed ``demo``): a billing whose total equals a
+    demo deposit plus its transfer fee (or two billings of one partner whose totals do) becomes 入金済み
+    when it is created — what accounting staff matching the 入金予定仕訳 would do. The invoice API itself
+    exposes no bank lines."""
     billing_writes_per_s: int = 3
     api_limit_per_minute: int = 600
     monthly_document_cap: int = 0

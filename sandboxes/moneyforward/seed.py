@@ -1,9 +1,10 @@
 """Seeds of the sandbox: ``demo`` (the shared Japanese B2B dataset of :mod:`sandboxes.demo_data` as an MF
-office: 取引先 with one 部署 each holding address, person and e-mail; 品目 by code) or ``none``."""
+office: 取引先 with one 部署 each holding address, person and e-mail; 品目 by code; the demo bank deposits as
+クラウド会計's bank feed, reconciled against new billings — see ``reconcile_bank_feed``) or ``none``."""
 
 from __future__ import annotations
 
-from renkei.sandboxes.demo_data import FREEE_ITEMS, FREEE_PARTNERS, PREFECTURES
+from renkei.sandboxes.demo_data import BANK_DEPOSITS, FREEE_ITEMS, FREEE_PARTNERS, PREFECTURES
 
 from .store import MoneyForwardStore
 
@@ -32,6 +33,9 @@ def seed_store(store: MoneyForwardStore) -> None:
                                          "due_date": -1 if terms.fixed_day >= 31 else terms.fixed_day,
                                          "contingency_day": "move_to_later_day"},
         })
+    # the bank feed クラウド会計 sees (not readable through the invoice API): the demo deposits
+    store.bank_feed = [{"key": d.key, "date": d.date, "amount": d.amount, "fee": d.fee, "used": False}
+                       for d in BANK_DEPOSITS if d.deals]
     for it in FREEE_ITEMS:
         store.create_item({"name": it.name, "code": it.code, "price": it.unit_price, "quantity": 1, "unit": "式",
                            "excise": _EXCISE[it.tax_category]})

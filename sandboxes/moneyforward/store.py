@@ -203,6 +203,7 @@ class MoneyForwardStore:
         self.partner_sequence: dict[str, int] = {}
         self.partner_monthly_sequence: dict[str, int] = {}
         self.created_per_month: dict[str, int] = {}
+        self.bank_feed: list[dict[str, Any]] = []  # クラウド会計's bank lines (seed demo): amount, fee, date, used
 
     # -- helpers -------------------------------------------------------------------------------------
 
@@ -650,7 +651,30 @@ class MoneyForwardStore:
                                   "rounding_consumption_tax": self.config.rounding_consumption_tax,
                                   "consumption_tax_display_type": self.config.consumption_tax_display_type}}
             self.billings[billing["id"]] = billing
+            if self.config.reconcile_bank_feed:
+                self._reconcile(billing)
             return self.render(billing)
+
+    def _reconcile(self, billing: dict) -> None:
+        """What accounting does in クラウド会計 with the bank feed: a deposit (+ the fee the payer deducted)
+        that equals this billing's total — or this and another open billing of the same partner — marks
+        them 入金済み."""
+        total = int(Decimal(self.totals(billing)["total_price"]))
+        open_same_partner = [b for b in self.billings.values() if b["id"] != billing["id"]
+                             and b["partner_id"] == billing["partner_id"] and b["payment_status"] in ("0", "1")]
+        for line in self.bank_feed:
+            if line["used"]:
+                continue
+            due = line["amount"] + line["fee"]
+            paid = [billing] if due == total else next(
+                ([billing, other] for other in open_same_partner
+                 if total + int(Decimal(self.totals(other)["total_price"])) == due), None)
+            if paid:
+                line["used"] = True
+                for b in paid:
+                    b["payment_status"] = "2"
+                    b["updated_at"] = self.timestamp()
+                return
 
     def _next_seq(self) -> int:
         return max((b["seq"] for b in self.billings.values()), default=0) + 1

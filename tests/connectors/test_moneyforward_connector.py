@@ -24,6 +24,7 @@ from renkei.domain.model import Address, Company, Invoice, InvoiceLine, Payment,
 from renkei.domain.money import Rounding
 from renkei.domain.tax import invoice_total, rate_totals
 from renkei.sandboxes.common import ServerThread
+from renkei.sandboxes.demo_data import BANK_DEPOSITS
 from renkei.sandboxes.moneyforward.spec import SPEC
 
 LINES = [
@@ -197,3 +198,11 @@ def test_registry_row_builds_from_the_sandbox_env(tmp_path, monkeypatch):
         finally:
             erp.close()
         assert (tmp_path / "mf-token.json").stat().st_mode & 0o777 == 0o600
+    # the demo office reconciles its bank feed (クラウド会計 消込): a billing a demo deposit pays is 入金済み
+    deposit = next(d for d in BANK_DEPOSITS if d.fee)
+    dept = next(iter(app.state.store.partners.values()))["departments"][0]["id"]
+    paid = app.state.store.create_billing({"department_id": dept, "billing_date": "2026-11-30", "due_date": "2026-12-31",
+                                           "billing_number": "ENV-2", "items": [
+                                               {"name": "保守", "price": deposit.amount + deposit.fee, "quantity": 1,
+                                                "excise": "untaxable"}]})
+    assert paid["payment_status"] == "入金済み"
