@@ -57,6 +57,20 @@ def write_deals(rt: Runtime, crm_ids: set[str], report: RunReport) -> set[str]:
     return synced
 
 
+def record_payment_facts(rt: Runtime, paid: list[tuple[str, InvoicePaymentStatus]], *, owner: str) -> None:
+    """Each payment the ERP reports (an invoice's paid amount) is a committed ledger fact
+    ``payment:status:<invoice id>:<paid amount>`` — the payment-status path's counterpart of the bank-line
+    path's ``payment:deposit:<id>``. Renkei wrote nothing to the ERP; the CRM is written through the deal
+    snapshots above, so the fact carries no outbox state. Seen again (a rerun), it is left as it is."""
+    for crm, s in paid:
+        key = f"payment:status:{s.invoice_erp_id}:{s.paid_amount}"
+        claim = rt.store.claim(key, owner)
+        if claim.state in ("won", "recovered"):
+            rt.store.commit(key, owner, s.invoice_erp_id, {
+                "deal": crm, "paid_amount": s.paid_amount, "outstanding": s.outstanding, "status": s.status,
+                "paid_on": s.paid_on.isoformat() if s.paid_on else None})
+
+
 def sync_payment_status(rt: Runtime, report: RunReport, *, flow_run_id: str | None = None,
                         max_batches: int = 1000) -> int:
     """One pass of the ERP's payment status changes → CRM deals; how many invoices were read."""
@@ -73,6 +87,7 @@ def sync_payment_status(rt: Runtime, report: RunReport, *, flow_run_id: str | No
         no_ref = [s.invoice_erp_id for s in batch.records if not _REF.match(s.reference or "")]
         from_ledger = crm_deal_for_invoices(rt, no_ref)
         by_crm: dict[str, dict[str, dict[str, Any]]] = {}
+        paid: list[tuple[str, InvoicePaymentStatus]] = []
         for s in batch.records:
             m = _REF.match(s.reference or "")
             crm = m.group(1) if m else from_ledger.get(s.invoice_erp_id)
@@ -80,12 +95,15 @@ def sync_payment_status(rt: Runtime, report: RunReport, *, flow_run_id: str | No
                 report.count("invoices", "not_from_crm")
                 continue
             by_crm.setdefault(crm, {})[s.invoice_erp_id] = _state(s)
+            if s.paid_amount > 0:
+                paid.append((crm, s))
         kept = rt.store.get_snapshots(STATE_ENTITY, sorted(by_crm))
         for crm, states in by_crm.items():
             merged = {**((kept[crm].fields or {}) if crm in kept else {}), **states}
             rt.store.put_snapshot(STATE_ENTITY, crm, merged)
         if by_crm:
             write_deals(rt, set(by_crm), report)
+        record_payment_facts(rt, paid, owner=f"payment-writeback:{flow_run_id or rt.worker_id}")
         report.count("invoices", "status_read", len(batch.records))
         if batch.watermark is not None and batch.watermark != since:
             rt.store.set_cursor(CURSOR, json.dumps(batch.watermark), flow_run_id)  # after the batch is written

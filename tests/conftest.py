@@ -19,7 +19,7 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 # Never touch a developer's server or their real configuration from the test run.
 os.environ.pop("PREFECT_API_URL", None)
-_KEEP = ("RENKEI_TEST_", "RENKEI_REQUIRE_", "RENKEI_VCR_")
+_KEEP = ("RENKEI_TEST_", "RENKEI_REQUIRE_", "RENKEI_VCR_", "RENKEI_MONEYFORWARD_OPENAPI")
 if os.environ.get("RENKEI_VCR_RECORD") in ("hubspot", "freee"):  # re-recording against a real account
     _KEEP += (f"RENKEI_{os.environ['RENKEI_VCR_RECORD'].upper()}_",)
 for _k in [k for k in os.environ if k.startswith("RENKEI_") and not k.startswith(_KEEP)]:

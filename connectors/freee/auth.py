@@ -324,7 +324,7 @@ class DbTokenStore:
         try:
             return TokenSet.from_json(self._fernet.decrypt(row[0].encode("ascii")).decode("utf-8"))
         except InvalidToken:
-            raise FreeeAuthError(f"the stored freee token set {self.name!r} cannot be decrypted with the "
+            raise FreeeAuthError(f"the stored token set {self.name!r} cannot be decrypted with the "
                                  "configured RENKEI_DATA_KEY (key changed?): restore the key, or clear the "
                                  "row and seed a new refresh token") from None
 
@@ -405,6 +405,15 @@ class FreeeAuth:
     ``on_refresh`` (optional) is called with the new generation number after each refresh that this
     instance performed (a metric hook; it never sees a token).
     """
+
+    # What differs between OAuth servers that rotate refresh tokens (subclasses override; see
+    # connectors.moneyforward.auth): the name in messages, the setting that seeds the store, the lifetime
+    # assumed when ``expires_in`` is missing, and whether every refresh answer must carry a new refresh token.
+    vendor = "freee"
+    refresh_token_setting = "RENKEI_FREEE_REFRESH_TOKEN"
+    default_expires_in_s = 6 * 3600
+    refresh_token_required = True
+    request_id_header = "x-freee-request-id"
 
     def __init__(
         self,
@@ -489,8 +498,8 @@ class FreeeAuth:
             if current is None:
                 if not self._initial_refresh_token:
                     raise NoRefreshToken(
-                        "the freee token store is empty and no initial refresh token is configured "
-                        "(set RENKEI_FREEE_REFRESH_TOKEN once after authorising the app)")
+                        f"the {self.vendor} token store is empty and no initial refresh token is configured "
+                        f"(set {self.refresh_token_setting} once after authorising the app)")
                 current = TokenSet(refresh_token=self._initial_refresh_token)
                 self.store.save(current)  # seed only when empty
             now = self._clock()
@@ -502,7 +511,7 @@ class FreeeAuth:
             self.store.save(new)  # persist the rotated refresh token BEFORE anybody uses the new access token
             self.refresh_count += 1
         self._set_cache(new)
-        log.info("freee token refreshed (generation %s)", new.generation)
+        log.info("%s token refreshed (generation %s)", self.vendor, new.generation)
         if self._on_refresh:
             self._on_refresh(new.generation)
         return new
@@ -520,24 +529,27 @@ class FreeeAuth:
         resp = self._post_token(data)
         if resp.status_code >= 400:
             code = _oauth_error_code(resp)
-            rid = resp.headers.get("x-freee-request-id", "")
+            rid = resp.headers.get(self.request_id_header, "")
             if resp.status_code in (400, 401) and code in ("invalid_grant", "invalid_request", "unauthorized_client",
                                                           "invalid_client"):
                 raise RefreshTokenRejected(
-                    f"freee rejected the refresh token ({resp.status_code} {code}; request id {rid or '-'}); "
+                    f"{self.vendor} rejected the refresh token ({resp.status_code} {code}; request id {rid or '-'}); "
                     "re-authorise the app and seed a new refresh token")
-            raise RefreshUncertain(f"freee token endpoint answered {resp.status_code} {code or ''} "
+            raise RefreshUncertain(f"{self.vendor} token endpoint answered {resp.status_code} {code or ''} "
                                    f"(request id {rid or '-'}); refresh not retried")
         try:
             body = resp.json()
             access = body["access_token"]
-            refresh = body["refresh_token"]
+            # a server that does not rotate may leave the refresh token out: keep the one we hold
+            refresh = body["refresh_token"] if self.refresh_token_required else (
+                body.get("refresh_token") or current.refresh_token)
         except (ValueError, KeyError, TypeError):
-            raise RefreshUncertain("freee token endpoint returned an unreadable body; refresh not retried") from None
+            raise RefreshUncertain(f"{self.vendor} token endpoint returned an unreadable body; "
+                                   "refresh not retried") from None
         register_secret(access)
         register_secret(refresh)
         expires_in = body.get("expires_in")
-        expires_at = sent_at + float(expires_in) if expires_in is not None else sent_at + 6 * 3600
+        expires_at = sent_at + float(expires_in) if expires_in is not None else sent_at + self.default_expires_in_s
         return TokenSet(refresh_token=refresh, access_token=access, expires_at=expires_at,
                         generation=current.generation + 1,
                         company_id=body.get("company_id") or current.company_id)
@@ -551,11 +563,11 @@ class FreeeAuth:
                 resp = self._http.post(self.token_url, data=data, headers={"Accept": "application/json"})
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # never reached freee
                 if attempt > self._connect_retries:
-                    raise RefreshUncertain(f"cannot reach the freee token endpoint ({type(exc).__name__})") from None
+                    raise RefreshUncertain(f"cannot reach the {self.vendor} token endpoint ({type(exc).__name__})") from None
                 time.sleep(min(0.2 * 2 ** attempt, 5.0))
                 continue
             except httpx.HTTPError as exc:  # sent, answer lost: may be burnt
-                raise RefreshUncertain(f"freee token request failed after sending ({type(exc).__name__}); "
+                raise RefreshUncertain(f"{self.vendor} token request failed after sending ({type(exc).__name__}); "
                                        "not retried because the refresh token may already be used") from None
             if resp.status_code in (429, 502, 503, 504) and attempt <= self._connect_retries:
                 time.sleep(min(_retry_after(resp) or 0.2 * 2 ** attempt, 5.0))
