@@ -99,6 +99,15 @@ def apply_decisions(pairs: list[cs.Pair], n: int, flow_run_id: str) -> RunReport
     return report
 
 
+@task(**BATCH_TASK, task_run_name="carry out {n} review decisions")
+def apply_review_decisions(n: int, flow_run_id: str) -> RunReport:
+    rt = get_runtime()
+    report = RunReport(FLOW, flow_run_id)
+    cs.apply_review_decisions(rt, _STATES[flow_run_id], report)
+    cs.flush_fast(rt, report)
+    return report
+
+
 @task(**BATCH_TASK)
 def check_deletes(flow_run_id: str, crm: bool) -> RunReport:
     rt = get_runtime()
@@ -223,6 +232,8 @@ def _run(rt: Any, state: cs.SyncState, report: RunReport, flow_run_id: str, full
     report.notes.append(f"freee: {'all partners' if erp_full else 'partners updated since ' + str(erp_cursor)}"
                         f" ({n_read})")
 
+    if state.decisions:  # people's decisions on review items (link / create / retry), before the pages
+        report.merge(apply_review_decisions(len(state.decisions), flow_run_id))
     pages = 0
     full_read = crm_cursor is None
     next_cursor: str | None = None
