@@ -98,3 +98,42 @@ def test_each_review_kind_resolved_through_the_cli_changes_the_next_run_once(wor
     assert again.entity_key == bad_zip and again.id != items[bad_zip].id
     shown = json.loads(cli("reviews", "show", str(items[bad_zip].id), "--json"))
     assert shown["status"] == "dismissed" and shown["history"][-1]["actor"] == KEIRI
+
+
+RUNNER_WAITS_FOR = "review-decisions/review-decisions"
+
+
+def test_the_prefect_form_refuses_invalid_input_and_records_through_the_same_model(world, runner):
+    import pytest
+    from prefect import resume_flow_run
+
+    from tests.flows.approvals import paused_runs, wait_final, wait_for, wait_state_name
+
+    a = freee_partner(world, "株式会社田中商店", code="P-TANAKA1")
+    freee_partner(world, "田中商店株式会社", code="P-TANAKA2")
+    c = hs_company(world, "田中商店", zip="100-0001")
+    customer_sync()
+    (match,) = reviews(world)
+    opened = json.loads(cli("reviews", "open-form", str(match.id), "--json"))
+    run_id = opened["run_id"]
+    assert opened["url"].endswith(f"/runs/flow-run/{run_id}")
+    wait_for(lambda: [r for r in paused_runs("renkei-review") if str(r.id) == run_id])
+
+    # the server refuses input outside the form's schema: a choice not offered, an address that is no e-mail
+    with pytest.raises(RuntimeError, match="Cannot resume"):
+        resume_flow_run(run_id, run_input={"choice": "link:999999", "decided_by": KEIRI, "reason": "", "value": ""})
+    with pytest.raises(RuntimeError, match="Cannot resume"):
+        resume_flow_run(run_id, run_input={"choice": f"link:{a}", "decided_by": "nobody", "reason": "", "value": ""})
+    # the decision rules: ignoring needs a reason — asked again, nothing recorded
+    resume_flow_run(run_id, run_input={"choice": "ignore", "decided_by": KEIRI, "reason": "", "value": ""})
+    wait_state_name(run_id, {"Suspended", "Paused"}, timeout=60)
+    wait_for(lambda: [r for r in paused_runs("renkei-review") if str(r.id) == run_id])
+    assert world.rt.store.get_review(match.id).status == "open"
+
+    resume_flow_run(run_id, run_input={"choice": f"link:{a}", "decided_by": KEIRI, "reason": "同じ会社", "value": ""})
+    final = wait_final(run_id)
+    assert final.state.is_completed(), final.state.message
+    item = world.rt.store.get_review(match.id)
+    assert item.status == "resolved" and item.decision_data["via"] == "prefect-ui" and item.decided_by == KEIRI
+    customer_sync()
+    assert world.rt.store.erp_id_for("company", c) == a
