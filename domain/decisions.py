@@ -122,14 +122,21 @@ def options(flow: str, reason_code: str, entity: str, payload: Mapping[str, Any]
                for c in p.get("candidates") or []]
         return out + [Option("create", *LABELS["create"], detail=f"new in {other}"), Option("ignore", *LABELS["ignore"])]
     if kind == "conflict":
-        return [Option("crm", *LABELS["crm"], detail=str(p.get("crm"))), Option("erp", *LABELS["erp"],
-                                                                                detail=str(p.get("erp"))),
+        return [Option("crm", *LABELS["crm"], detail=shown_value(p.get("crm"))),
+                Option("erp", *LABELS["erp"], detail=shown_value(p.get("erp"))),
                 Option("value", *LABELS["value"], detail=str(p.get("field")))]
     if kind == "invalid":
         return [Option("retry", *LABELS["retry"]), Option("dismiss", *LABELS["dismiss"])]
     if kind == "approval":
         return []
     return [Option("acknowledge", *LABELS["acknowledge"]), Option("dismiss", *LABELS["dismiss"])]
+
+
+def shown_value(value: Any) -> str:
+    """A payload value as a person may see it: a personal value kept as a keyed hash shows as ``(hidden)``."""
+    from renkei.domain.ownership import is_protected
+
+    return "(hidden)" if is_protected(value) else str(value)
 
 
 def validate_field_value(field_path: str, value: Any) -> Any:

@@ -23,7 +23,7 @@ from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 from pydantic import Field, create_model
 
-from renkei.domain.decisions import EMAIL, DecisionRefused, decide, kind_of, options
+from renkei.domain.decisions import EMAIL, DecisionRefused, decide, kind_of, options, shown_value
 from renkei.domain.normalise import safe_text
 from renkei.tasks.runtime import get_runtime
 
@@ -53,12 +53,13 @@ def _describe(items: list[Any]) -> str:
         out.append(f"### 確認事項 / Review {it.id}: {safe_text(it.reason_code)} ({kind_of(it.flow, it.reason_code, it.entity, p)})")
         out.append(f"{safe_text(it.flow)} · {safe_text(it.entity)}:{safe_text(it.entity_key)}\n\n{safe_text(it.message)}")
         if p.get("candidates"):
-            out.append("| 候補 / candidate | 名前 / name | 理由 / reasons |\n|---|---|---|")
-            out.extend(f"| {safe_text(c.get('id'))} | {safe_text(c.get('name'))} | "
-                       f"{safe_text(', '.join(c.get('reasons') or []))} |" for c in p["candidates"])
+            out.append("\n".join(["| 候補 / candidate | 名前 / name | 理由 / reasons |", "|---|---|---|",
+                                  *(f"| {safe_text(c.get('id'))} | {safe_text(c.get('name'))} | "
+                                    f"{safe_text(', '.join(c.get('reasons') or []))} |" for c in p["candidates"])]))
         if p.get("field"):
-            out.append(f"項目 / field **{safe_text(p['field'])}**: CRM `{safe_text(p.get('crm'))}` · "
-                       f"ERP `{safe_text(p.get('erp'))}` · base `{safe_text(p.get('base'))}`")
+            out.append(f"項目 / field **{safe_text(p['field'])}**: CRM `{safe_text(shown_value(p.get('crm')))}` · "
+                       f"ERP `{safe_text(shown_value(p.get('erp')))}` · "
+                       f"base `{safe_text(shown_value(p.get('base')))}`")
         out.append("選択肢 / options: " + "; ".join(f"`{o.choice}` = {o.label}" for o in
                                                  options(it.flow, it.reason_code, it.entity, p)))
     return "\n\n".join(out)

@@ -392,8 +392,10 @@ def reviews_show(
             t.add_row(str(c.get("id")), str(c.get("name")), ", ".join(c.get("reasons") or []), str(c.get("score")))
         console.print(t)
     if row["kind"] == "conflict":
-        console.print(f"field {p.get('field')}: CRM {p.get('crm')!r} · ERP {p.get('erp')!r} · base {p.get('base')!r}",
-                      markup=False, highlight=False)
+        from renkei.domain.decisions import shown_value
+
+        console.print(f"field {p.get('field')}: CRM {shown_value(p.get('crm'))} · ERP {shown_value(p.get('erp'))} · "
+                      f"base {shown_value(p.get('base'))}", markup=False, highlight=False)
     if row["choices"] and row["status"] == "open":
         console.print("Choices / 選択肢:", highlight=False)
         for c in row["choices"]:
@@ -449,8 +451,14 @@ def reviews_open_form(
     _require_api()
     from prefect.deployments import run_deployment
 
-    run = run_deployment("review-decisions/review-decisions", parameters={"review_ids": list(review_id)},
-                         timeout=0)
+    try:
+        run = run_deployment("review-decisions/review-decisions", parameters={"review_ids": list(review_id)},
+                             timeout=0, tags=["renkei-review"])
+    except Exception as exc:  # noqa: BLE001 - shown to the user
+        err.print(f"could not start the review-decisions run ({type(exc).__name__}: {exc}); is the "
+                  "deployment served (python -m renkei.deployments.serve / prefect deploy)?",
+                  markup=False, highlight=False)
+        raise typer.Exit(1) from None
     url = os.environ.get("PREFECT_UI_URL") or os.environ.get("PREFECT_API_URL", "").removesuffix("/api")
     link = f"{url.rstrip('/')}/runs/flow-run/{run.id}"
     if as_json:
