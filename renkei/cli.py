@@ -317,13 +317,19 @@ def review_row(r) -> dict:
 
     created = r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=timezone.utc)
     p = r.payload or {}
+    decision = dict(r.decision_data) if r.decision_data else None
+    if decision and decision.get("value") is not None:
+        from renkei.store.repo import mask_changes
+
+        field = (decision.get("effect") or {}).get("field") or "value"  # an entered personal value: masked
+        decision["value"] = mask_changes({field: decision["value"]})[field]
     amount = next((p[k] for k in _AMOUNT_KEYS if isinstance(p.get(k), int) and not isinstance(p.get(k), bool)), None)
     return {"id": r.id, "kind": kind_of(r.flow, r.reason_code, r.entity, p), "flow": r.flow,
             "reason_code": r.reason_code, "entity": r.entity, "entity_key": r.entity_key, "message": r.message,
             "amount_yen": amount, "status": r.status, "created_at": jst(r.created_at),
             "age_hours": round((datetime.now(timezone.utc) - created).total_seconds() / 3600, 1),
             "decided_by": r.decided_by, "decided_at": jst(r.decided_at), "decision": r.decision,
-            "comment": r.comment, "decision_data": r.decision_data, "applied_at": jst(r.applied_at),
+            "comment": r.comment, "decision_data": decision, "applied_at": jst(r.applied_at),
             "choices": [{"choice": o.choice, "label": o.label} for o in options(r.flow, r.reason_code, r.entity, p)],
             "payload": p, "flow_run_id": r.flow_run_id}
 

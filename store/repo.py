@@ -563,14 +563,16 @@ class Store:
         if session is None:
             with session_scope(self.engine) as s:
                 return self.mark_applied(ids, actor=actor, outcome=outcome, details=details, session=s)
-        now = utcnow()
-        res = session.execute(update(ReviewItem)
-                              .where(col(ReviewItem.id).in_(ids), col(ReviewItem.applied_at).is_(None))
-                              .values(applied_at=now, updated_at=now).execution_options(synchronize_session=False))
-        for i in ids:
-            session.add(AuditEvent(actor=actor, action=f"review_decision_{outcome}", entity="review_item",
-                                   entity_key=str(i), changes=mask_changes(details or {})))
-        return int(res.rowcount or 0)
+        now, n = utcnow(), 0
+        for i in ids:  # a handful per run; one audit event per decision actually marked now
+            res = session.execute(update(ReviewItem)
+                                  .where(col(ReviewItem.id) == i, col(ReviewItem.applied_at).is_(None))
+                                  .values(applied_at=now, updated_at=now).execution_options(synchronize_session=False))
+            if res.rowcount:
+                n += 1
+                session.add(AuditEvent(actor=actor, action=f"review_decision_{outcome}", entity="review_item",
+                                       entity_key=str(i), changes=mask_changes(details or {})))
+        return n
 
     def link_decided(self, entity: str, crm_id: str, erp_id: str, review_id: int, *, actor: str) -> str:
         """A match decision's effect: the ID-map pair and the decision's applied mark in ONE transaction.
