@@ -351,19 +351,30 @@ def reviews_list(
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
         return
+    from rich.cells import cell_len
+
+    wide = console.width >= 110  # narrow terminals: one line per item, the creation time left to --json
+    cells = [{"id": str(r["id"]), "kind": r["kind"], "reason": r["reason_code"],
+              "record": f"{r['entity']}:{r['entity_key']}",
+              "amount": format_yen(r["amount_yen"]) if r["amount_yen"] is not None else "",
+              "age": _age(r["age_hours"]), "created (JST)": (r["created_at"] or "")[:16].replace("T", " "),
+              "message": " ".join(str(r["message"]).split())} for r in rows]
+    cols = ["id", "kind", "reason", "record", "amount", "age", *(["created (JST)"] if wide else []), "message"]
+    caps = {"reason": 24, "record": 28}
+    widths = {c: min(caps.get(c, 99), max([cell_len(c)] + [cell_len(x[c]) for x in cells])) for c in cols[:-1]}
+    room = console.width - sum(widths.values()) - 3 * len(cols) - 1  # borders and padding
+    for c in ("record", "reason"):  # very narrow: the long columns give way first
+        if room < 16:
+            give = min(widths[c] - 8, 16 - room)
+            widths[c] -= max(give, 0)
+            room += max(give, 0)
+    widths["message"] = max(room, 10)
     table = Table(title=f"Review items ({status})", expand=False)
-    table.add_column("id", no_wrap=True)
-    table.add_column("kind", no_wrap=True)
-    table.add_column("reason", overflow="fold")
-    table.add_column("record", overflow="fold")
-    table.add_column("amount", justify="right", no_wrap=True)
-    table.add_column("age", no_wrap=True)
-    table.add_column("created (JST)", no_wrap=True)
-    table.add_column("message", overflow="ellipsis", ratio=1)
-    for r in rows:
-        table.add_row(str(r["id"]), r["kind"], r["reason_code"], f"{r['entity']}:{r['entity_key']}",
-                      format_yen(r["amount_yen"]) if r["amount_yen"] is not None else "", _age(r["age_hours"]),
-                      (r["created_at"] or "")[:16].replace("T", " "), r["message"])
+    for c in cols:
+        table.add_column(c, no_wrap=True, overflow="ellipsis", width=widths[c],
+                         justify="right" if c == "amount" else "left")
+    for x in cells:
+        table.add_row(*(x[c] for c in cols))
     console.print(table if rows else "No review items.")
 
 
@@ -373,13 +384,18 @@ def reviews_show(
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
 ) -> None:
     """One review item: what it is about, its choices (candidates / field values), and its history."""
+    from datetime import timezone
+
     store = _store()
     item = store.get_review(review_id)
     if item is None:
         err.print(f"no review item {review_id}")
         raise typer.Exit(1)
     row = review_row(item)
-    row["history"] = [{"at": e.at.isoformat(), "actor": e.actor, "action": e.action, "changes": e.changes}
+    from renkei.domain.dates import TOKYO
+
+    row["history"] = [{"at": (e.at if e.at.tzinfo else e.at.replace(tzinfo=timezone.utc)).astimezone(TOKYO)
+                       .isoformat(timespec="seconds"), "actor": e.actor, "action": e.action, "changes": e.changes}
                       for e in store.review_history(review_id)]
     if as_json:
         typer.echo(json.dumps(row, ensure_ascii=False, indent=2, default=str))
