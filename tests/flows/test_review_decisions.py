@@ -40,13 +40,17 @@ def test_each_review_kind_resolved_through_the_cli_changes_the_next_run_once(wor
     s = hs_company(world, "鈴木電機株式会社", renkei_corporate_number=SUZUKI, phone="03-1000-0000")
     bad_reg = hs_company(world, "不正番号株式会社", renkei_invoice_registration_number="T1234567890123")
     bad_zip = hs_company(world, "不正郵便株式会社", zip="12-345")
+    freee_partner(world, "株式会社山本商店", code="P-YAMAMOTO1")
+    freee_partner(world, "山本商店株式会社", code="P-YAMAMOTO2")
+    y = hs_company(world, "山本商店", zip="100-0001")
     customer_sync()
     world.hs().companies.update(s, {"phone": "03-2000-0000"})
     world.fr().update_partner(p, {"name": "鈴木電機株式会社", "phone": "03-3000-0000"})
     customer_sync()
 
-    items = {r.reason_code if r.reason_code != "INVALID_CRM_COMPANY" else r.entity_key: r for r in reviews(world)}
-    match, conflict = items["AMBIGUOUS_NAME"], items["BOTH_CHANGED"]
+    items = {r.reason_code if r.reason_code not in ("INVALID_CRM_COMPANY", "AMBIGUOUS_NAME") else r.entity_key: r
+             for r in reviews(world)}
+    match, conflict, other_match = items[f"crm:{c}"], items["BOTH_CHANGED"], items[f"crm:{y}"]
     listed = json.loads(cli("reviews", "list", "--json"))
     assert {r["kind"] for r in listed} == {"match", "conflict", "invalid"}
     assert all(r["created_at"].endswith("+09:00") for r in listed)
@@ -62,6 +66,7 @@ def test_each_review_kind_resolved_through_the_cli_changes_the_next_run_once(wor
     assert [e.action for e in store.review_history(match.id)] == ["review_decision_refused"] * 2
 
     resolve(match.id, "--choice", "link", "--value", a, "--reason", "same 法人, checked by phone")
+    resolve(other_match.id, "--choice", "create", "--reason", "a different 山本商店")
     resolve(conflict.id, "--choice", "value", "--value", "03-4000-0000", "--reason", "confirmed with the customer")
     world.hs().companies.update(bad_reg, {"renkei_invoice_registration_number": f"T{YAMADA}"})  # fixed at source
     resolve(items[bad_reg].id, "--choice", "retry")
@@ -73,14 +78,18 @@ def test_each_review_kind_resolved_through_the_cli_changes_the_next_run_once(wor
     assert company(world, c)["renkei_freee_partner_id"] == a
     assert company(world, s)["phone"] == "03-4000-0000" and partner(world, p)["phone"] == "03-4000-0000"
     assert store.erp_id_for("company", bad_reg)  # … the retried record synced …
-    for it in (match, conflict, items[bad_reg]):
+    made = store.erp_id_for("company", y)  # … "create new" made a partner of its own …
+    assert made and partner(world, made)["code"] != "P-YAMAMOTO1" and partner(world, made)["name"] == "山本商店"
+    for it in (match, conflict, items[bad_reg], other_match):
         assert store.get_review(it.id).applied_at is not None
     assert not store.pending_decisions("customer-sync")
     n_partners = len(partners(world))
     # the dismissed one stays dismissed; the other candidate now asks a person: ignored, it stays ignored
-    (other,) = reviews(world)
-    assert other.reason_code == "TARGET_ALREADY_MAPPED" and other.entity_key == f"erp:{b}"
-    resolve(other.id, "--choice", "ignore", "--reason", "a different 田中商店, no HubSpot company")
+    # (the 山本商店 partners too: their only candidate is linked now)
+    left = {r.entity_key: r for r in reviews(world)}
+    assert {r.reason_code for r in left.values()} == {"TARGET_ALREADY_MAPPED"} and f"erp:{b}" in left, left
+    for other in left.values():
+        resolve(other.id, "--choice", "ignore", "--reason", "a different company, no HubSpot record wanted")
 
     # the next runs change nothing: each decision took effect once
     world.hs().companies.update(s, {"phone": "03-5000-0000"})  # a later edit is a plain change now
@@ -89,7 +98,8 @@ def test_each_review_kind_resolved_through_the_cli_changes_the_next_run_once(wor
     assert partner(world, p)["phone"] == "03-5000-0000" and len(partners(world)) == n_partners
     assert not reviews(world)
     applied = [e for e in store.audit_events("review_item") if e.action.startswith("review_decision_appl")]
-    assert sorted(int(e.entity_key) for e in applied) == sorted([match.id, conflict.id, items[bad_reg].id])
+    assert sorted(int(e.entity_key) for e in applied) == sorted([match.id, conflict.id, items[bad_reg].id,
+                                                                 other_match.id])
 
     # the dismissed record reopens only when it changes
     world.hs().companies.update(bad_zip, {"zip": "98-765"})
