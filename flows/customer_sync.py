@@ -5,6 +5,10 @@ Per run:
 1. **freee read** — partners updated since the committed freee cursor (a JST date: freee filters by
    ``update_date``), 3,000 per request; the first run of each JST day reads every partner instead, which
    is also how partners deleted in freee are noticed (a few requests for tens of thousands of partners).
+   Then the decisions people took on review items (``renkei reviews resolve`` / the review-decisions
+   form) are carried out, each once: link to the chosen partner, create a new record, retry an invalid
+   record (:func:`tasks.customer_sync.apply_review_decisions`); decided field conflicts are applied by
+   the merge below and marked applied when the pair is recorded.
 2. **HubSpot pages** — companies modified since the committed cursor (boundary-safe keyset search of the
    connector, 200 per page, the next page prefetched while one is processed). One task per page: merges
    (``hs_merged_object_ids``: the ID map follows the survivor), matching for companies without a partner

@@ -436,7 +436,8 @@ def _fetch_crm(rt: Runtime, ids: Sequence[str], paths: Sequence[str], report: Ru
             out[str(res.source_id)] = side_fields(res.value, "crm", paths)
         else:
             report.review(reason_code="INVALID_CRM_COMPANY", entity=ENTITY, entity_key=str(res.source_id),
-                          message=f"HubSpot company cannot be read: {res.error}", side="crm")
+                          message=f"HubSpot company cannot be read: {res.error}", side="crm",
+                          fingerprint=f"hubspot:{res.version}" if getattr(res, "version", None) else None)
     return out
 
 
