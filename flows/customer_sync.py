@@ -236,8 +236,8 @@ def _run(rt: Any, state: cs.SyncState, report: RunReport, flow_run_id: str, full
     report.notes.append(f"freee: {'all partners' if erp_full else 'partners updated since ' + str(erp_cursor)}"
                         f" ({n_read})")
 
-    if state.decisions:  # people's decisions on review items (link / create / retry), before the pages
-        report.merge(apply_review_decisions(len(state.decisions), flow_run_id))
+    if state.decisions or state.decided_links:  # people's decisions on review items, before the pages
+        report.merge(apply_review_decisions(len(state.decisions) + len(state.decided_links), flow_run_id))
     pages = 0
     full_read = crm_cursor is None
     next_cursor: str | None = None

@@ -189,6 +189,7 @@ class SyncState:
     resolutions: dict[str, list[Resolution]] = field(default_factory=dict)  # by erp id
     resolution_items: dict[str, list[int]] = field(default_factory=dict)  # erp id → decided conflict review ids
     decisions: list[Any] = field(default_factory=list)  # decided match / retry items to carry out this run
+    decided_links: list[tuple[str, str]] = field(default_factory=list)  # pairs linked by a recent decision
     crash: str | None = None
     linked_at_start: frozenset[str] = frozenset()  # partners linked before this run's freee read
     invalid_open: dict[str, int] = field(default_factory=dict)  # entity key → open INVALID_* review id
@@ -249,6 +250,7 @@ class SyncState:
                 st.erp_to_crm[erp_id] = crm_id
         # items about a company's own data are shared with order-to-invoice (one item per record and reason)
         shared = [i for i in rt.store.list_reviews("open") if i.flow != FLOW and i.reason_code in RECORD_DATA_REASONS]
+        recent = datetime.now(timezone.utc) - timedelta(days=7)
         for item in [*rt.store.list_reviews(status=None, flow=FLOW), *shared]:
             p = item.payload or {}
             if item.status == "open" and item.reason_code in ("INVALID_CRM_COMPANY", "INVALID_ERP_PARTNER"):
@@ -263,6 +265,12 @@ class SyncState:
                     (st.held_erp if side == "crm" else st.held_crm).add(str(c.get("id")))
                 if item.status == "open":
                     (st.held_crm if side == "crm" else st.held_erp).add(str(p.get("source_id") or item.entity_key))
+            if item.status == "resolved" and item.decision == "link" and item.applied_at is not None \
+                    and item.applied_at.replace(tzinfo=timezone.utc if item.applied_at.tzinfo is None else
+                                                item.applied_at.tzinfo) > recent:
+                link = ((item.decision_data or {}).get("effect") or {}).get("link") or {}
+                if link and st.crm_to_erp.get(str(link.get("crm_id"))) == str(link.get("erp_id")):
+                    st.decided_links.append((str(link["crm_id"]), str(link["erp_id"])))
             elif item.status in ("resolved", "approved") and p.get("field") and item.applied_at is None \
                     and item.decision in ("crm", "erp", "value"):
                 # a decided conflict, applied once: marked applied when the pair is recorded with it
@@ -270,6 +278,9 @@ class SyncState:
                 st.resolutions.setdefault(str(p.get("erp_id")), []).append(
                     Resolution(p["field"], p.get("crm"), p.get("erp"), chosen))
                 st.resolution_items.setdefault(str(p.get("erp_id")), []).append(int(item.id))
+        if st.decided_links:  # linked by a decision, but a run stopped before the pair was first synced
+            have = load_snapshots(rt, [e for _c, e in st.decided_links])
+            st.decided_links = [(c, e) for c, e in st.decided_links if e not in have]
         st.decisions = [i for i in rt.store.pending_decisions(FLOW, entity=ENTITY)
                         if (i.decision_data or {}).get("kind") in ("match", "invalid")
                         and (i.decision_data or {}).get("effect", {}).get("apply")]
@@ -1213,6 +1224,10 @@ def apply_review_decisions(rt: Runtime, state: SyncState, report: RunReport) -> 
     from renkei.store.repo import IdConflict
 
     pairs: list[Pair] = []
+    for crm_id, erp_id in state.decided_links:  # linked before a crash, never synced: synced now
+        if state.crm_to_erp.get(crm_id) == erp_id:
+            state.done_erp(erp_id)
+            pairs.append(Pair(crm_id, erp_id, None, None, first=True))
     for item in state.decisions:
         d = item.decision_data or {}
         eff = d.get("effect") or {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from renkei.cli import app
@@ -73,13 +74,27 @@ def test_each_review_kind_resolved_through_the_cli_changes_the_next_run_once(wor
     resolve(items[bad_zip].id, "--choice", "dismiss", "--reason", "test record, never invoiced")
     assert "not open" in resolve(match.id, "--choice", "create", code=2)  # decided once
 
+    # killed between the new partner and the decision's applied mark: the next run finds it, creates nothing
+    mark, killed = store.mark_applied, []
+
+    def kill_once(ids, **kw):
+        if (kw.get("details") or {}).get("choice") == "create" and not killed:
+            killed.append(ids)
+            raise RuntimeError("killed after the create")
+        return mark(ids, **kw)
+
+    store.mark_applied = kill_once
+    with pytest.raises(RuntimeError, match="killed"):
+        customer_sync()
+    assert killed and store.erp_id_for("company", y) and store.get_review(other_match.id).applied_at is None
     customer_sync()
-    assert store.erp_id_for("company", c) == a  # the pick links the partner …
+    assert store.erp_id_for("company", c) == a  # the pick links the partner (its first sync after the kill) …
     assert company(world, c)["renkei_freee_partner_id"] == a
     assert company(world, s)["phone"] == "03-4000-0000" and partner(world, p)["phone"] == "03-4000-0000"
     assert store.erp_id_for("company", bad_reg)  # … the retried record synced …
-    made = store.erp_id_for("company", y)  # … "create new" made a partner of its own …
+    made = store.erp_id_for("company", y)  # … "create new" made a partner of its own, once …
     assert made and partner(world, made)["code"] != "P-YAMAMOTO1" and partner(world, made)["name"] == "山本商店"
+    assert [q["name"] for q in partners(world)].count("山本商店") == 1
     for it in (match, conflict, items[bad_reg], other_match):
         assert store.get_review(it.id).applied_at is not None
     assert not store.pending_decisions("customer-sync")
@@ -114,7 +129,6 @@ RUNNER_WAITS_FOR = "review-decisions/review-decisions"
 
 
 def test_the_prefect_form_refuses_invalid_input_and_records_through_the_same_model(world, runner):
-    import pytest
     from prefect import resume_flow_run
 
     from tests.flows.approvals import paused_runs, wait_final, wait_for, wait_state_name
