@@ -35,7 +35,7 @@ NOTIFY_BLOCK_NAME = "renkei-notify"
 APPROVAL_TAG = "renkei-approval"
 PREFIX = "renkei-"
 RENKEI_FLOWS = ["customer-sync", "product-sync", "order-to-invoice", "payment-writeback", "subscription-proration",
-                "invoice-approval", "payment-approval", "proration-approval"]
+                "invoice-approval", "payment-approval", "proration-approval", "review-decisions"]
 
 RUN_FAILED = "renkei-run-failed"
 APPROVAL_REMINDER = "renkei-approval-reminder"

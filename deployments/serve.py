@@ -24,10 +24,12 @@ def approval_deployments() -> list:
     from renkei.flows.invoice_approval import invoice_approval
     from renkei.flows.payment_approval import payment_approval
     from renkei.flows.proration_approval import proration_approval
+    from renkei.flows.review_decisions import review_decisions
 
     return [invoice_approval.to_deployment(name="invoice-approval", tags=["renkei", "renkei-approval"]),
             proration_approval.to_deployment(name="proration-approval", tags=["renkei", "renkei-approval"]),
-            payment_approval.to_deployment(name="payment-approval", tags=["renkei", "renkei-approval"])]
+            payment_approval.to_deployment(name="payment-approval", tags=["renkei", "renkei-approval"]),
+            review_decisions.to_deployment(name="review-decisions", tags=["renkei", "renkei-review"])]
 
 
 def scheduled_deployments() -> list:

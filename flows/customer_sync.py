@@ -5,6 +5,10 @@ Per run:
 1. **freee read** — partners updated since the committed freee cursor (a JST date: freee filters by
    ``update_date``), 3,000 per request; the first run of each JST day reads every partner instead, which
    is also how partners deleted in freee are noticed (a few requests for tens of thousands of partners).
+   Then the decisions people took on review items (``renkei reviews resolve`` / the review-decisions
+   form) are carried out, each once: link to the chosen partner, create a new record, retry an invalid
+   record (:func:`tasks.customer_sync.apply_review_decisions`); decided field conflicts are applied by
+   the merge below and marked applied when the pair is recorded.
 2. **HubSpot pages** — companies modified since the committed cursor (boundary-safe keyset search of the
    connector, 200 per page, the next page prefetched while one is processed). One task per page: merges
    (``hs_merged_object_ids``: the ID map follows the survivor), matching for companies without a partner
@@ -95,6 +99,15 @@ def apply_decisions(pairs: list[cs.Pair], n: int, flow_run_id: str) -> RunReport
     rt = get_runtime()
     report = RunReport(FLOW, flow_run_id)
     cs.sync_pairs(rt, _STATES[flow_run_id], pairs, report)
+    cs.flush_fast(rt, report)
+    return report
+
+
+@task(**BATCH_TASK, task_run_name="carry out {n} review decisions")
+def apply_review_decisions(n: int, flow_run_id: str) -> RunReport:
+    rt = get_runtime()
+    report = RunReport(FLOW, flow_run_id)
+    cs.apply_review_decisions(rt, _STATES[flow_run_id], report)
     cs.flush_fast(rt, report)
     return report
 
@@ -223,6 +236,8 @@ def _run(rt: Any, state: cs.SyncState, report: RunReport, flow_run_id: str, full
     report.notes.append(f"freee: {'all partners' if erp_full else 'partners updated since ' + str(erp_cursor)}"
                         f" ({n_read})")
 
+    if state.decisions or state.decided_links:  # people's decisions on review items, before the pages
+        report.merge(apply_review_decisions(len(state.decisions) + len(state.decided_links), flow_run_id))
     pages = 0
     full_read = crm_cursor is None
     next_cursor: str | None = None

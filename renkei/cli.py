@@ -351,29 +351,194 @@ def doctor(
 
 
 # --------------------------------------------------------------------------------------------- reviews
+_AMOUNT_KEYS = ("total", "amount", "net")
+
+
+def review_row(r) -> dict:
+    """One review item as both doors show it: kind, amount (¥), age and Asia/Tokyo times; full ids."""
+    from datetime import datetime, timezone
+
+    from renkei.domain.dates import TOKYO
+    from renkei.domain.decisions import kind_of, options
+
+    def jst(t):
+        if t is None:
+            return None
+        t = t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+        return t.astimezone(TOKYO).isoformat(timespec="seconds")
+
+    created = r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=timezone.utc)
+    p = r.payload or {}
+    decision = dict(r.decision_data) if r.decision_data else None
+    if decision and decision.get("value") is not None:
+        from renkei.store.repo import mask_changes
+
+        field = (decision.get("effect") or {}).get("field") or "value"  # an entered personal value: masked
+        decision["value"] = mask_changes({field: decision["value"]})[field]
+    amount = next((p[k] for k in _AMOUNT_KEYS if isinstance(p.get(k), int) and not isinstance(p.get(k), bool)), None)
+    return {"id": r.id, "kind": kind_of(r.flow, r.reason_code, r.entity, p), "flow": r.flow,
+            "reason_code": r.reason_code, "entity": r.entity, "entity_key": r.entity_key, "message": r.message,
+            "amount_yen": amount, "status": r.status, "created_at": jst(r.created_at),
+            "age_hours": round((datetime.now(timezone.utc) - created).total_seconds() / 3600, 1),
+            "decided_by": r.decided_by, "decided_at": jst(r.decided_at), "decision": r.decision,
+            "comment": r.comment, "decision_data": decision, "applied_at": jst(r.applied_at),
+            "choices": [{"choice": o.choice, "label": o.label} for o in options(r.flow, r.reason_code, r.entity, p)],
+            "payload": p, "flow_run_id": r.flow_run_id}
+
+
+def _age(hours: float) -> str:
+    return f"{hours:.1f}h" if hours < 48 else f"{hours / 24:.0f}d"
+
+
 @reviews_app.command("list")
 def reviews_list(
-    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
-    status: str = typer.Option("open", help="open | approved | rejected | resolved | dismissed | all"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output (full ids, everything)"),
+    status: str = typer.Option("open", help="open | resolved | dismissed | approved | rejected | all"),
     flow: Optional[str] = typer.Option(None, help="only this flow"),
 ) -> None:
-    """List review items."""
-    items = _store().list_reviews(None if status == "all" else status, flow)
-    rows = [
-        {"id": r.id, "flow": r.flow, "reason_code": r.reason_code, "entity": r.entity, "entity_key": r.entity_key,
-         "message": r.message, "status": r.status, "created_at": r.created_at.isoformat(),
-         "decided_by": r.decided_by, "payload": r.payload}
-        for r in items
-    ]
+    """List review items (kind, reason, amount, age; times in Asia/Tokyo)."""
+    from renkei.domain.money import format_yen
+
+    rows = [review_row(r) for r in _store().list_reviews(None if status == "all" else status, flow)]
     if as_json:
-        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
         return
-    table = Table(title=f"Review items ({status})")
-    for col_name in ("id", "flow", "reason_code", "entity", "entity_key", "message", "status"):
-        table.add_column(col_name)
-    for r in rows:
-        table.add_row(*(str(r[c]) for c in ("id", "flow", "reason_code", "entity", "entity_key", "message", "status")))
+    from rich.cells import cell_len
+
+    wide = console.width >= 110  # narrow terminals: one line per item, the creation time left to --json
+    cells = [{"id": str(r["id"]), "kind": r["kind"], "reason": r["reason_code"],
+              "record": f"{r['entity']}:{r['entity_key']}",
+              "amount": format_yen(r["amount_yen"]) if r["amount_yen"] is not None else "",
+              "age": _age(r["age_hours"]), "created (JST)": (r["created_at"] or "")[:16].replace("T", " "),
+              "message": " ".join(str(r["message"]).split())} for r in rows]
+    cols = ["id", "kind", "reason", "record", "amount", "age", *(["created (JST)"] if wide else []), "message"]
+    caps = {"reason": 24, "record": 28}
+    widths = {c: min(caps.get(c, 99), max([cell_len(c)] + [cell_len(x[c]) for x in cells])) for c in cols[:-1]}
+    room = console.width - sum(widths.values()) - 3 * len(cols) - 1  # borders and padding
+    for c in ("record", "reason"):  # very narrow: the long columns give way first
+        if room < 16:
+            give = min(widths[c] - 8, 16 - room)
+            widths[c] -= max(give, 0)
+            room += max(give, 0)
+    widths["message"] = max(room, 10)
+    table = Table(title=f"Review items ({status})", expand=False)
+    for c in cols:
+        table.add_column(c, no_wrap=True, overflow="ellipsis", width=widths[c],
+                         justify="right" if c == "amount" else "left")
+    for x in cells:
+        table.add_row(*(x[c] for c in cols))
     console.print(table if rows else "No review items.")
+
+
+@reviews_app.command("show")
+def reviews_show(
+    review_id: int = typer.Argument(..., help="the review item id"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+) -> None:
+    """One review item: what it is about, its choices (candidates / field values), and its history."""
+    from datetime import timezone
+
+    store = _store()
+    item = store.get_review(review_id)
+    if item is None:
+        err.print(f"no review item {review_id}")
+        raise typer.Exit(1)
+    row = review_row(item)
+    from renkei.domain.dates import TOKYO
+
+    row["history"] = [{"at": (e.at if e.at.tzinfo else e.at.replace(tzinfo=timezone.utc)).astimezone(TOKYO)
+                       .isoformat(timespec="seconds"), "actor": e.actor, "action": e.action, "changes": e.changes}
+                      for e in store.review_history(review_id)]
+    if as_json:
+        typer.echo(json.dumps(row, ensure_ascii=False, indent=2, default=str))
+        return
+    p = row["payload"]
+    console.print(f"[bold]Review {row['id']}[/bold] · {row['kind']} · {row['reason_code']} · {row['status']}",
+                  highlight=False)
+    console.print(f"{row['flow']} · {row['entity']}:{row['entity_key']} · created {row['created_at']} (JST)",
+                  markup=False, highlight=False)
+    console.print(row["message"], markup=False, highlight=False)
+    if p.get("candidates"):
+        t = Table(title="Candidates / 候補")
+        for c in ("id", "name", "reasons", "score"):
+            t.add_column(c, overflow="fold")
+        for c in p["candidates"]:
+            t.add_row(str(c.get("id")), str(c.get("name")), ", ".join(c.get("reasons") or []), str(c.get("score")))
+        console.print(t)
+    if row["kind"] == "conflict":
+        from renkei.domain.decisions import shown_value
+
+        console.print(f"field {p.get('field')}: CRM {shown_value(p.get('crm'))} · ERP {shown_value(p.get('erp'))} · "
+                      f"base {shown_value(p.get('base'))}", markup=False, highlight=False)
+    if row["choices"] and row["status"] == "open":
+        console.print("Choices / 選択肢:", highlight=False)
+        for c in row["choices"]:
+            console.print(f"  --choice {c['choice']:<16} {c['label']}", markup=False, highlight=False)
+    if row["decision"]:
+        console.print(f"decided: {row['decision']} by {row['decided_by']} at {row['decided_at']} (JST) — "
+                      f"{row['comment'] or ''}; applied: {row['applied_at'] or 'not yet (next run)'}",
+                      markup=False, highlight=False)
+    for h in row["history"]:
+        console.print(f"  {h['at']}  {h['actor']}  {h['action']}  {json.dumps(h['changes'], ensure_ascii=False)}",
+                      markup=False, highlight=False)
+
+
+@reviews_app.command("resolve")
+def reviews_resolve(
+    review_id: int = typer.Argument(..., help="the review item id"),
+    choice: str = typer.Option(..., "--choice", help="see `renkei reviews show ID` (link:<id> | create | ignore | "
+                                                     "crm | erp | value | retry | dismiss | acknowledge)"),
+    value: Optional[str] = typer.Option(None, "--value", help="the value to enter (choice value) or the candidate "
+                                                               "id (choice link)"),
+    by: str = typer.Option(..., "--by", help="your e-mail"),
+    reason: str = typer.Option("", "--reason", help="why (required to dismiss or ignore)"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+) -> None:
+    """Decide a review item; the owning flow carries the decision out on its next run, once."""
+    from renkei.domain.decisions import DecisionRefused
+
+    try:
+        item = _store().record_decision(review_id, choice=choice, by=by, reason=reason, value=value, via="cli")
+    except KeyError:
+        err.print(f"no review item {review_id}")
+        raise typer.Exit(1) from None
+    except DecisionRefused as exc:
+        if as_json:
+            typer.echo(json.dumps({"id": review_id, "refused": str(exc)}, ensure_ascii=False))
+        err.print(f"refused: {exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
+    row = review_row(item)
+    if as_json:
+        typer.echo(json.dumps(row, ensure_ascii=False, indent=2, default=str))
+        return
+    when = "applied" if item.applied_at else "applied by the next run of " + item.flow.replace("*", "the owning flow")
+    console.print(f"review {item.id}: {item.decision} by {item.decided_by} ({item.status}; {when})",
+                  markup=False, highlight=False)
+
+
+@reviews_app.command("open-form")
+def reviews_open_form(
+    review_id: list[int] = typer.Argument(..., help="one review item id, or several of one kind"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+) -> None:
+    """Start the review-decisions run: a paused Prefect run whose form decides the item(s) in the UI."""
+    _require_api()
+    from prefect.deployments import run_deployment
+
+    try:
+        run = run_deployment("review-decisions/review-decisions", parameters={"review_ids": list(review_id)},
+                             timeout=0, tags=["renkei-review"])
+    except Exception as exc:  # noqa: BLE001 - shown to the user
+        err.print(f"could not start the review-decisions run ({type(exc).__name__}: {exc}); is the "
+                  "deployment served (python -m renkei.deployments.serve / prefect deploy)?",
+                  markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    url = os.environ.get("PREFECT_UI_URL") or os.environ.get("PREFECT_API_URL", "").removesuffix("/api")
+    link = f"{url.rstrip('/')}/runs/flow-run/{run.id}"
+    if as_json:
+        typer.echo(json.dumps({"run_id": str(run.id), "url": link, "review_ids": list(review_id)}))
+        return
+    console.print(f"form opened for review {', '.join(map(str, review_id))}: {link}", markup=False, highlight=False)
 
 
 # --------------------------------------------------------------------------------------------- approvals

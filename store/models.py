@@ -104,6 +104,12 @@ class ReviewItem(SQLModel, table=True):
     decided_at: Optional[datetime] = None
     decision: Optional[str] = Field(default=None, max_length=32)
     comment: Optional[str] = Field(default=None, max_length=2000)
+    fingerprint: Optional[str] = Field(default=None, max_length=128,
+                                       description="the source record's fingerprint: a dismissed item stays "
+                                                   "dismissed while it is unchanged")
+    decision_data: Optional[dict[str, Any]] = Field(default=None, sa_column=Column(JSON, nullable=True),
+                                                    description="the typed decision (domain.decisions)")
+    applied_at: Optional[datetime] = Field(default=None, description="when the owning flow carried the decision out")
 
 
 class AuditEvent(SQLModel, table=True):

@@ -106,6 +106,15 @@ def review_dedupe_key(flow: str, reason_code: str, entity: str, entity_key: str)
     return f"{'*' if reason_code in RECORD_DATA_REASONS else flow}:{reason_code}:{entity}:{entity_key}"
 
 
+def review_fingerprint(reason_code: str, message: str, payload: Any) -> str:
+    """The default fingerprint of a review item's source record: what the item says about it."""
+    import hashlib
+    import json
+
+    raw = json.dumps([reason_code, message, payload], sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
 class IdConflict(Exception):
     """The pair would break the one-to-one ID map."""
 
@@ -404,10 +413,17 @@ class Store:
 
     # ---------------------------------------------------------------- review items
     def add_review(self, *, flow: str, reason_code: str, entity: str, entity_key: str, message: str = "",
-                   payload: dict[str, Any] | None = None, flow_run_id: str | None = None) -> ReviewItem:
+                   payload: dict[str, Any] | None = None, flow_run_id: str | None = None,
+                   fingerprint: str | None = None) -> ReviewItem:
         """Open a review item; while one is open for the same flow/reason/record, update it instead. A
-        problem of the record's own data (:data:`RECORD_DATA_REASONS`) is one item whichever flow met it."""
+        problem of the record's own data (:data:`RECORD_DATA_REASONS`) is one item whichever flow met it.
+
+        ``fingerprint`` identifies the state of the source record (default: a hash of the masked message
+        and payload). An item a person dismissed stays dismissed while the record's fingerprint is the
+        same: the dismissed row is returned and nothing is opened; a changed record opens a new item."""
         dedupe = review_dedupe_key(flow, reason_code, entity, entity_key)
+        shown_message, shown_payload = _mask_message(message)[:2000], mask_changes(payload or {})
+        fp = fingerprint or review_fingerprint(reason_code, shown_message, shown_payload)
         with session_scope(self.engine) as s:
             # Concurrent runs: one open item per key, never two (there is no unique constraint to lean on).
             if self.engine.dialect.name == "postgresql":
@@ -416,11 +432,16 @@ class Store:
                 s.execute(text("UPDATE review_item SET status = status WHERE id = -1"))
             row = s.exec(select(ReviewItem).where(ReviewItem.dedupe_key == dedupe, ReviewItem.status == "open")).first()
             if row is None:
+                dismissed = s.exec(select(ReviewItem).where(ReviewItem.dedupe_key == dedupe,
+                                                            ReviewItem.status == "dismissed",
+                                                            ReviewItem.fingerprint == fp)).first()
+                if dismissed is not None:  # a person dismissed this very record state: it stays dismissed
+                    return dismissed
                 row = ReviewItem(flow=flow, reason_code=reason_code, entity=entity, entity_key=entity_key,
                                  dedupe_key=dedupe)
             # what a person reads: e-mail addresses, phone numbers and secrets masked wherever they came from
             # (an API's error text quotes the value it refused)
-            row.message, row.payload = _mask_message(message)[:2000], mask_changes(payload or {})
+            row.message, row.payload, row.fingerprint = shown_message, shown_payload, fp
             row.flow_run_id, row.updated_at = flow_run_id, utcnow()
             s.add(row)
             s.flush()
@@ -468,6 +489,115 @@ class Store:
             row.status = status or {"approve": "approved", "reject": "rejected"}.get(decision, "resolved")
             s.add(row)
             return row
+
+    def get_review(self, review_id: int) -> ReviewItem | None:
+        with Session(self.engine) as s:
+            return s.get(ReviewItem, int(review_id))
+
+    def record_decision(self, review_id: int, *, choice: str, by: str, reason: str = "", value: Any = None,
+                        via: str = "cli") -> ReviewItem:
+        """Validate a person's decision against the item (:func:`domain.decisions.decide`) and store it
+        with the item, audited, in one transaction (the row is locked: two deciders never both win).
+        A decision that needs no flow (dismiss, acknowledge) is applied at once; the others wait for the
+        owning flow's next run (:meth:`pending_decisions`). Refusals raise
+        :class:`domain.decisions.DecisionRefused` and are audited too."""
+        from renkei.domain.decisions import DecisionRefused, decide
+
+        refused: str | None = None
+        with session_scope(self.engine) as s:
+            q = select(ReviewItem).where(ReviewItem.id == int(review_id))
+            if self.engine.dialect.name == "postgresql":
+                q = q.with_for_update()
+            elif self.engine.dialect.name == "sqlite":
+                s.execute(text("UPDATE review_item SET status = status WHERE id = -1"))
+            row = s.exec(q).first()
+            if row is None:
+                raise KeyError(f"no review item {review_id}")
+            try:
+                d = decide(flow=row.flow, reason_code=row.reason_code, entity=row.entity, entity_key=row.entity_key,
+                           payload=row.payload, status=row.status, choice=choice, by=by, reason=reason, value=value)
+            except DecisionRefused as exc:
+                refused = str(exc)
+            else:
+                now = utcnow()
+                row.decision, row.decided_by, row.comment = d.choice, d.by, d.reason or None
+                row.decided_at = row.updated_at = now
+                row.status = d.status
+                row.decision_data = {**d.as_dict(), "via": via}
+                row.applied_at = None if d.needs_apply else now
+                s.add(row)
+                s.add(AuditEvent(actor=d.by, action="review_decided", entity="review_item", entity_key=str(row.id),
+                                 changes=mask_changes({"choice": d.choice, "target": d.target,
+                                                       **({d.effect.get("field") or "value": d.value}
+                                                          if d.value is not None else {}),
+                                                       "reason": d.reason, "via": via, "status": d.status,
+                                                       "effect": d.effect, "reason_code": row.reason_code,
+                                                       "record": f"{row.entity}:{row.entity_key}"})))
+                s.flush()
+                return row
+        self.audit(actor=str(by or "unknown")[:254], action="review_decision_refused", entity="review_item",
+                   entity_key=str(review_id), changes={"choice": choice, "reason": reason, "via": via,
+                                                      "refused": refused})
+        raise DecisionRefused(refused)
+
+    def pending_decisions(self, flow: str | None = None, entity: str | None = None) -> list[ReviewItem]:
+        """Decided items the owning flow has not carried out yet (oldest first)."""
+        with Session(self.engine) as s:
+            q = select(ReviewItem).where(col(ReviewItem.decision_data).is_not(None),
+                                         col(ReviewItem.applied_at).is_(None),
+                                         col(ReviewItem.status).in_(("resolved", "dismissed")))
+            if flow:
+                # items about a record's own data are shared by the flows reading that record
+                q = q.where((col(ReviewItem.flow) == flow) | col(ReviewItem.reason_code).in_(RECORD_DATA_REASONS))
+            if entity:
+                q = q.where(ReviewItem.entity == entity)
+            return list(s.exec(q.order_by(ReviewItem.id)))
+
+    def mark_applied(self, review_ids: Iterable[int], *, actor: str, outcome: str = "applied",
+                     details: dict[str, Any] | None = None, session: Session | None = None) -> int:
+        """Mark decisions carried out (only those not marked yet), with an audit event each. Pass the
+        ``session`` of the effect's own transaction to make effect and mark one commit."""
+        ids = [int(i) for i in review_ids]
+        if not ids:
+            return 0
+        if session is None:
+            with session_scope(self.engine) as s:
+                return self.mark_applied(ids, actor=actor, outcome=outcome, details=details, session=s)
+        now, n = utcnow(), 0
+        for i in ids:  # a handful per run; one audit event per decision actually marked now
+            res = session.execute(update(ReviewItem)
+                                  .where(col(ReviewItem.id) == i, col(ReviewItem.applied_at).is_(None))
+                                  .values(applied_at=now, updated_at=now).execution_options(synchronize_session=False))
+            if res.rowcount:
+                n += 1
+                session.add(AuditEvent(actor=actor, action=f"review_decision_{outcome}", entity="review_item",
+                                       entity_key=str(i), changes=mask_changes(details or {})))
+        return n
+
+    def link_decided(self, entity: str, crm_id: str, erp_id: str, review_id: int, *, actor: str) -> str:
+        """A match decision's effect: the ID-map pair and the decision's applied mark in ONE transaction.
+        ``linked`` (or ``already`` when this very pair exists: a re-run after a crash); :class:`IdConflict`
+        when either side is linked to something else (nothing is written then)."""
+        now = utcnow()
+        with session_scope(self.engine) as s:
+            rows = s.exec(select(IdMap).where(IdMap.entity == entity,
+                                              (col(IdMap.crm_id) == crm_id) | (col(IdMap.erp_id) == erp_id))).all()
+            if any(r.crm_id == crm_id and r.erp_id == erp_id for r in rows):
+                outcome = "already"
+            elif rows:
+                r = rows[0]
+                raise IdConflict(f"{entity} crm {r.crm_id} ⇄ erp {r.erp_id} is linked already")
+            else:
+                s.add(IdMap(entity=entity, crm_id=crm_id, erp_id=erp_id, status="active", created_at=now,
+                            updated_at=now))
+                s.flush()
+                outcome = "linked"
+            self.mark_applied([review_id], actor=actor, details={"link": {"crm_id": crm_id, "erp_id": erp_id},
+                                                                 "outcome": outcome}, session=s)
+        return outcome
+
+    def review_history(self, review_id: int) -> list[AuditEvent]:
+        return self.audit_events("review_item", str(review_id))
 
     # ---------------------------------------------------------------- audit log (append-only)
     def audit(self, *, actor: str, action: str, entity: str, entity_key: str, changes: dict[str, Any] | None = None,

@@ -187,6 +187,9 @@ class SyncState:
     held_erp: set[str] = field(default_factory=set)  # partners that are candidates of an open match review
     held_crm: set[str] = field(default_factory=set)
     resolutions: dict[str, list[Resolution]] = field(default_factory=dict)  # by erp id
+    resolution_items: dict[str, list[int]] = field(default_factory=dict)  # erp id → decided conflict review ids
+    decisions: list[Any] = field(default_factory=list)  # decided match / retry items to carry out this run
+    decided_links: list[tuple[str, str]] = field(default_factory=list)  # pairs linked by a recent decision
     crash: str | None = None
     linked_at_start: frozenset[str] = frozenset()  # partners linked before this run's freee read
     invalid_open: dict[str, int] = field(default_factory=dict)  # entity key → open INVALID_* review id
@@ -247,21 +250,40 @@ class SyncState:
                 st.erp_to_crm[erp_id] = crm_id
         # items about a company's own data are shared with order-to-invoice (one item per record and reason)
         shared = [i for i in rt.store.list_reviews("open") if i.flow != FLOW and i.reason_code in RECORD_DATA_REASONS]
+        recent = datetime.now(timezone.utc) - timedelta(days=7)
         for item in [*rt.store.list_reviews(status=None, flow=FLOW), *shared]:
             p = item.payload or {}
             if item.status == "open" and item.reason_code in ("INVALID_CRM_COMPANY", "INVALID_ERP_PARTNER"):
                 st.invalid_open[item.entity_key] = int(item.id)
             if item.status == "open" and item.reason_code in PLAUSIBILITY_REASONS:
                 st.plausibility_open.setdefault(item.entity_key, []).append(int(item.id))
-            if item.status == "open" and item.reason_code in MATCH_REASONS:
+            if item.status in ("open", "dismissed") and item.reason_code in MATCH_REASONS:
+                # a dismissed ("ignore") match keeps its candidates out of matching; its source record is
+                # matched again only when it changes (the same record state stays dismissed)
                 side = p.get("source_side")
                 for c in p.get("candidates") or []:
                     (st.held_erp if side == "crm" else st.held_crm).add(str(c.get("id")))
-                (st.held_crm if side == "crm" else st.held_erp).add(str(p.get("source_id") or item.entity_key))
-            elif item.status in ("resolved", "approved") and p.get("field") and item.decision in ("crm", "erp"):
-                chosen = p.get(item.decision)
+                if item.status == "open":
+                    (st.held_crm if side == "crm" else st.held_erp).add(str(p.get("source_id") or item.entity_key))
+            if item.status == "resolved" and item.decision == "link" and item.applied_at is not None \
+                    and item.applied_at.replace(tzinfo=timezone.utc if item.applied_at.tzinfo is None else
+                                                item.applied_at.tzinfo) > recent:
+                link = ((item.decision_data or {}).get("effect") or {}).get("link") or {}
+                if link and st.crm_to_erp.get(str(link.get("crm_id"))) == str(link.get("erp_id")):
+                    st.decided_links.append((str(link["crm_id"]), str(link["erp_id"])))
+            elif item.status in ("resolved", "approved") and p.get("field") and item.applied_at is None \
+                    and item.decision in ("crm", "erp", "value"):
+                # a decided conflict, applied once: marked applied when the pair is recorded with it
+                chosen = (item.decision_data or {}).get("value") if item.decision == "value" else p.get(item.decision)
                 st.resolutions.setdefault(str(p.get("erp_id")), []).append(
                     Resolution(p["field"], p.get("crm"), p.get("erp"), chosen))
+                st.resolution_items.setdefault(str(p.get("erp_id")), []).append(int(item.id))
+        if st.decided_links:  # linked by a decision, but a run stopped before the pair was first synced
+            have = load_snapshots(rt, [e for _c, e in st.decided_links])
+            st.decided_links = [(c, e) for c, e in st.decided_links if e not in have]
+        st.decisions = [i for i in rt.store.pending_decisions(FLOW, entity=ENTITY)
+                        if (i.decision_data or {}).get("kind") in ("match", "invalid")
+                        and (i.decision_data or {}).get("effect", {}).get("apply")]
         st.linked_at_start = frozenset(st.erp_to_crm)
         return st
 
@@ -425,7 +447,8 @@ def _fetch_crm(rt: Runtime, ids: Sequence[str], paths: Sequence[str], report: Ru
             out[str(res.source_id)] = side_fields(res.value, "crm", paths)
         else:
             report.review(reason_code="INVALID_CRM_COMPANY", entity=ENTITY, entity_key=str(res.source_id),
-                          message=f"HubSpot company cannot be read: {res.error}", side="crm")
+                          message=f"HubSpot company cannot be read: {res.error}", side="crm",
+                          fingerprint=f"hubspot:{res.version}" if getattr(res, "version", None) else None)
     return out
 
 
@@ -490,6 +513,7 @@ def sync_pairs(rt: Runtime, state: SyncState, pairs: Sequence[Pair], report: Run
         if snap is not None and not p.first and not pending and snap.crm_hash == ch and snap.erp_hash == eh:
             report.count("crm", "unchanged")
             report.count("erp", "unchanged")
+            _decisions_applied(rt, state, p.erp_id, "in_effect")  # a re-run after the write: nothing left to do
             continue
         todo.append((p, snap, crm, erp, ch, eh))
 
@@ -596,6 +620,17 @@ def _record(rt: Runtime, state: SyncState, work: Sequence[_Work], report: RunRep
             report.count("crm", "unchanged")
             report.count("erp", "unchanged")
     put_snapshots(rt, rows)
+    for w in work:  # decided conflicts of the pairs recorded now: carried out (a crash before re-applies: idempotent)
+        if not w.failed:
+            _decisions_applied(rt, state, w.pair.erp_id,
+                               "applied" if w.plan.applied_resolutions else "not_applicable")
+
+
+def _decisions_applied(rt: Runtime, state: SyncState, erp_id: str, outcome: str) -> None:
+    with state.lock:
+        ids = state.resolution_items.pop(erp_id, None)
+    if ids:
+        rt.store.mark_applied(ids, actor=FLOW, outcome=outcome, details={"erp_id": erp_id})
 
 
 def _copies_hash(plan: MergePlan) -> bool:
@@ -803,7 +838,8 @@ def _write_crm(rt: Runtime, work: Sequence[_Work], paths: Sequence[str], report:
 # a page of HubSpot changes
 
 
-def _review_match(report: RunReport, source_side: str, source_id: str, name: str, result: Any) -> None:
+def _review_match(report: RunReport, source_side: str, source_id: str, name: str, result: Any,
+                  record: Company | None = None) -> None:
     other = "freee partner" if source_side == "crm" else "HubSpot company"
     report.review(reason_code=str(result.reason or "DOUBTFUL_MATCH"), entity=ENTITY,
                   entity_key=f"{source_side}:{source_id}",
@@ -812,7 +848,7 @@ def _review_match(report: RunReport, source_side: str, source_id: str, name: str
                            "notes": list(result.notes),
                            "candidates": [{"id": c.target_id, "name": safe_text(c.name), "reasons": list(c.reasons),
                                            "score": c.score} for c in result.candidates]},
-                  side=source_side)
+                  side=source_side, fingerprint=content_hash(record) if record is not None else None)
 
 
 def resolve_invalid(rt: Runtime, state: SyncState, key: str) -> None:
@@ -889,7 +925,8 @@ def sync_crm_records(rt: Runtime, state: SyncState, records: Sequence[CompanyRec
             continue
         if not res.ok:
             report.review(reason_code="INVALID_CRM_COMPANY", entity=ENTITY, entity_key=str(res.source_id),
-                          message=f"HubSpot company not synced: {res.error}", side="crm")
+                          message=f"HubSpot company not synced: {res.error}", side="crm",
+                          fingerprint=f"hubspot:{ts}" if ts else None)  # a changed company: a new item
             continue
         company = res.value
         crm_id = str(company.crm_id)
@@ -953,7 +990,7 @@ def match_crm_companies(rt: Runtime, state: SyncState, unmatched: Sequence[tuple
             for c in result.candidates:
                 state.held_erp.add(c.target_id)
             state.held_crm.add(crm_id)
-            _review_match(report, "crm", crm_id, display_name(company), result)
+            _review_match(report, "crm", crm_id, display_name(company), result, company)
     linked = link_many(rt, to_link)
     for crm_id, erp_id in linked:
         state.link(crm_id, erp_id)
@@ -1093,7 +1130,7 @@ def match_erp_partners(rt: Runtime, state: SyncState, partners: Sequence[Company
             creates.append(p)
         else:
             state.held_erp.add(erp_id)
-            _review_match(report, "erp", erp_id, display_name(p), result)
+            _review_match(report, "erp", erp_id, display_name(p), result, p)
     linked = link_many(rt, to_link)
     for crm_id, erp_id in linked:
         state.link(crm_id, erp_id)
@@ -1171,3 +1208,124 @@ def check_erp_deleted(rt: Runtime, state: SyncState, report: RunReport) -> None:
         state.crm_to_erp.pop(crm_id, None)
         state.erp_to_crm.pop(erp_id, None)
         state.status[crm_id] = state.erp_status[erp_id] = "erp_deleted"
+
+
+# ---------------------------------------------------------------------------------------------------
+# decisions people took on review items (domain.decisions), carried out once
+
+
+def apply_review_decisions(rt: Runtime, state: SyncState, report: RunReport) -> None:
+    """Decided match and invalid-record items (``renkei reviews resolve`` or the Prefect form), each
+    carried out once: *link* writes the ID-map pair and the decision's applied mark in one transaction,
+    then syncs the pair; *create* creates the record on the other side (idempotent: by 取引先コード /
+    the partner id, or the create claim) and then marks the decision; *retry* reads the record again and
+    syncs it (a problem still there opens a new item). A crash between an effect and its mark re-applies
+    it on the next run, which finds the effect done."""
+    from renkei.store.repo import IdConflict
+
+    pairs: list[Pair] = []
+    for crm_id, erp_id in state.decided_links:  # linked before a crash, never synced: synced now
+        if state.crm_to_erp.get(crm_id) == erp_id:
+            state.done_erp(erp_id)
+            pairs.append(Pair(crm_id, erp_id, None, None, first=True))
+    for item in state.decisions:
+        d = item.decision_data or {}
+        eff = d.get("effect") or {}
+        details = {"review_id": item.id, "choice": d.get("choice"), "by": d.get("by")}
+        if "link" in eff:
+            crm_id, erp_id = str(eff["link"]["crm_id"]), str(eff["link"]["erp_id"])
+            try:
+                outcome = rt.store.link_decided(ENTITY, crm_id, erp_id, int(item.id), actor=FLOW)
+            except IdConflict as exc:
+                rt.store.mark_applied([item.id], actor=FLOW, outcome="refused", details={**details, "why": str(exc)})
+                report.review(reason_code="PARTNER_LINKED_ELSEWHERE", entity=ENTITY, entity_key=crm_id,
+                              message=f"review {item.id} chose freee partner {erp_id}, but {exc}",
+                              payload={"crm_id": crm_id, "erp_id": erp_id, "review_id": item.id}, side="renkei")
+                continue
+            got = state.erp_changed.get(erp_id) if erp_id not in state.erp_done else None
+            erp_now = erp_flat(got.value) if got is not None and got.ok and got.value is not None else None
+            state.link(crm_id, erp_id)
+            state.held_crm.discard(crm_id)
+            state.held_erp.discard(erp_id)
+            state.done_erp(erp_id)
+            report.count("erp", "linked")
+            report.event(action="link", entity=ENTITY, entity_key=crm_id, system="renkei",
+                         changes={"erp_id": erp_id, "rule": "review_decision", **details, "outcome": outcome})
+            pairs.append(Pair(crm_id, erp_id, None, erp_now, first=True))
+        elif "create" in eff:
+            _apply_create(rt, state, item, eff["create"], details, report, pairs)
+        elif "retry" in eff:
+            _apply_retry(rt, state, item, details, report)
+    if pairs:
+        sync_pairs(rt, state, pairs, report)
+
+
+def _apply_create(rt: Runtime, state: SyncState, item: Any, eff: Mapping[str, Any], details: dict[str, Any],
+                  report: RunReport, pairs: list[Pair]) -> None:
+    source = str(eff["source_id"])
+    if eff.get("from") == "crm":
+        if source in state.crm_to_erp:  # created before a crash: nothing left but the mark
+            rt.store.mark_applied([item.id], actor=FLOW, outcome="applied",
+                                  details={**details, "erp_id": state.crm_to_erp[source], "outcome": "already"})
+            return
+        got = [r for r in rt.crm.get_companies([source]) if r.ok]
+        if not got:
+            rt.store.mark_applied([item.id], actor=FLOW, outcome="failed",
+                                  details={**details, "why": "the HubSpot company cannot be read"})
+            return
+        company = got[0].value
+        state.held_crm.discard(source)
+        pair = create_partner(rt, state, company, side_fields(company, "crm", state.paths), report)
+        if pair is None:  # refused (a review item says why): the decision was carried out, the record failed
+            rt.store.mark_applied([item.id], actor=FLOW, outcome="failed", details=details)
+            return
+        rt.store.mark_applied([item.id], actor=FLOW, details={**details, "erp_id": pair.erp_id})
+        pairs.append(pair)
+        return
+    erp_id = source
+    if erp_id in state.erp_to_crm:
+        rt.store.mark_applied([item.id], actor=FLOW, outcome="applied",
+                              details={**details, "crm_id": state.erp_to_crm[erp_id], "outcome": "already"})
+        return
+    try:
+        res = rt.erp.get_partner(erp_id)
+    except ConnectorError as exc:
+        if isinstance(exc, (TransientError, QuotaExhausted)):
+            raise
+        res = MapResult(erp_id, None, str(exc))
+    if not res.ok:
+        rt.store.mark_applied([item.id], actor=FLOW, outcome="failed",
+                              details={**details, "why": f"the freee partner cannot be read: {res.error}"})
+        return
+    state.held_erp.discard(erp_id)
+    made = create_companies(rt, state, [res.value], report)
+    rt.store.mark_applied([item.id], actor=FLOW, outcome="applied" if made else "failed",
+                          details={**details, **({"crm_id": made[0].crm_id} if made else {})})
+    state.done_erp(erp_id)
+    pairs.extend(made)
+
+
+def _apply_retry(rt: Runtime, state: SyncState, item: Any, details: dict[str, Any], report: RunReport) -> None:
+    key = str(item.entity_key)
+    if key.startswith("erp:") or item.reason_code == "INVALID_ERP_PARTNER":
+        erp_id = key.removeprefix("erp:")
+        try:
+            res = rt.erp.get_partner(erp_id)
+            got = MapResult(erp_id, erp_record(res.value, state.paths), None) if res.ok else \
+                MapResult(erp_id, None, res.error)
+        except ConnectorError as exc:
+            if isinstance(exc, (TransientError, QuotaExhausted)):
+                raise
+            got = MapResult(erp_id, None, str(exc))
+        state.erp_changed.pop(erp_id, None)
+        sync_erp_records(rt, state, [got], report)
+        state.erp_done.add(erp_id)
+    else:
+        crm_id = key.split("/")[0]
+        records = rt.crm.get_companies([crm_id])
+        if records:
+            sync_crm_records(rt, state, records, report)
+        else:
+            report.review(reason_code="INVALID_CRM_COMPANY", entity=ENTITY, entity_key=crm_id,
+                          message=f"HubSpot company {crm_id} cannot be read", side="crm")
+    rt.store.mark_applied([item.id], actor=FLOW, details={**details, "retried": key})

@@ -116,7 +116,8 @@ def read_crm_companies(rt: Runtime, crm_ids: Iterable[str], report: RunReport) -
                 passed.append(str(res.value.crm_id))
         else:
             report.review(reason_code="INVALID_CRM_COMPANY", entity="company", entity_key=str(res.source_id),
-                          message=f"HubSpot company cannot be read: {res.error}", side="crm")
+                          message=f"HubSpot company cannot be read: {res.error}", side="crm",
+                          fingerprint=f"hubspot:{res.version}" if getattr(res, "version", None) else None)
     if passed:  # fixed in HubSpot: their plausibility items close themselves
         rt.store.resolve_reviews(flow=report.flow, entity="company", entity_keys=passed,
                                  reason_codes=PLAUSIBILITY_REASONS, comment="the company text passes now")

@@ -93,9 +93,11 @@ class RunReport:
                 self.rows.append({k: plain_text(v) for k, v in values.items()})
 
     def review(self, *, reason_code: str, entity: str, entity_key: str, message: str,
-               payload: dict[str, Any] | None = None, side: str = "renkei") -> None:
+               payload: dict[str, Any] | None = None, side: str = "renkei", fingerprint: str | None = None) -> None:
+        """``fingerprint``: the source record's state (see :meth:`store.repo.Store.add_review`)."""
         self.reviews.append(dict(reason_code=reason_code, entity=entity, entity_key=str(entity_key),
-                                 message=message, payload=payload or {}))
+                                 message=message, payload=payload or {},
+                                 **({"fingerprint": fingerprint} if fingerprint else {})))
         self.count(side, "review")
 
     def event(self, *, action: str, entity: str, entity_key: str, system: str, changes: dict[str, Any] | None = None,
