@@ -28,8 +28,6 @@ Retries are per task and only for transient errors (429 / 5xx / transport, after
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from datetime import datetime
 from typing import Any, Iterator
@@ -39,6 +37,7 @@ from prefect.context import get_run_context
 from prefect.utilities.annotations import quote
 
 from renkei.connectors.base import CompanyRecord, MapResult
+from renkei.tasks.concurrency import chunks, prefetch
 from renkei.tasks import customer_sync as cs
 from renkei.tasks.retry import BATCH_TASK
 from renkei.tasks.reporting import RunReport, publish_report, report_progress
@@ -122,55 +121,6 @@ def check_deletes(flow_run_id: str, crm: bool) -> RunReport:
     cs.check_erp_deleted(rt, state, report)
     cs.flush_fast(rt, report)
     return report
-
-
-def chunks(pages: Iterator[list[Any]], size: int) -> Iterator[list[Any]]:
-    """Pages of a full read regrouped to about ``size`` records per task (a few dozen task runs for
-    20,000 companies instead of hundreds)."""
-    buf: list[Any] = []
-    for page in pages:
-        buf.extend(page)
-        if len(buf) >= size:
-            yield buf
-            buf = []
-    if buf:
-        yield buf
-
-
-def prefetch(it: Iterator[Any], depth: int = 2) -> Iterator[Any]:
-    """Read the next pages in a thread while the current one is processed (reads are idempotent and the
-    cursor is committed only by the consumer, so reading ahead never skips anything)."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def run() -> None:
-        try:
-            for item in it:
-                while not stop.is_set():
-                    try:
-                        q.put(("item", item), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(("done", None))
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            q.put(("error", exc))
-
-    t = threading.Thread(target=run, name="customer-sync-prefetch", daemon=True)
-    t.start()
-    try:
-        while True:
-            kind, item = q.get()
-            if kind == "item":
-                yield item
-            elif kind == "error":
-                raise item
-            else:
-                return
-    finally:
-        stop.set()
 
 
 def _run_name() -> str:
