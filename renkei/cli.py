@@ -406,29 +406,30 @@ def pending_approvals() -> list[dict]:
 
 
 def _approvals_table(rows: list[dict], width: int) -> Table:
-    """Columns by terminal width; the run id is never cut (folded onto a second line when narrow)."""
-    wide = width >= 160
+    """Columns by terminal width. Run ids are never cut: a wide terminal shows them (and the links) in the
+    table; a narrow one numbers the rows and lists the full ids and links below (:func:`_approval_refs`)."""
+    wide = width >= 150
     table = Table(title="承認待ち / Pending approvals (Asia/Tokyo)", expand=False)
-    table.add_column("kind")
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
     table.add_column("amount ¥", justify="right", no_wrap=True)
-    table.add_column("reason", overflow="fold")
+    table.add_column("reason", overflow="fold", ratio=1)
     table.add_column("age", no_wrap=True)
     table.add_column("deadline", no_wrap=True)
     if wide:
-        table.add_column("name", overflow="fold")
-    table.add_column("run id", overflow="fold", min_width=36 if width >= 100 else 12)
-    if wide:
-        table.add_column("link", overflow="fold")
-    for r in rows:
+        table.add_column("run id", no_wrap=True, min_width=36)
+        table.add_column("link", overflow="fold", ratio=1)
+    for i, r in enumerate(rows, 1):
         deadline = (r["deadline"] or "-")[:16].replace("T", " ")
-        cells = [r["kind"], r["amount_yen"] or "-", ", ".join(r["reasons"]) or "-", r["age"] or "-", deadline]
+        cells = [str(i), r["kind"], r["amount_yen"] or "-", ", ".join(r["reasons"]) or "-", r["age"] or "-", deadline]
         if wide:
-            cells.append(r["name"])
-        cells.append(r["run_id"])
-        if wide:
-            cells.append(r["url"])
+            cells += [r["run_id"], r["url"]]
         table.add_row(*cells)
     return table
+
+
+def _approval_refs(rows: list[dict]) -> list[str]:
+    return [f"#{i} {r['run_id']}  {r['name']}\n   {r['url']}" for i, r in enumerate(rows, 1)]
 
 
 @approvals_app.command("list")
@@ -443,9 +444,9 @@ def approvals_list(as_json: bool = typer.Option(False, "--json", help="machine-r
         console.print("No pending approvals.")
         return
     console.print(_approvals_table(rows, console.width))
-    if console.width < 160:
-        console.print("links: " + ui_link("<run id>") + "  (renkei approvals show RUN_ID)", soft_wrap=True,
-                      highlight=False, markup=False)
+    if console.width < 150:
+        for line in _approval_refs(rows):
+            console.print(line, soft_wrap=True, highlight=False, markup=False)
 
 
 def _read_run(run_id: str):

@@ -21,23 +21,38 @@ from typing import Any, Callable
 from renkei.tasks.reporting import RunReport
 
 NEVER_RESUMED = "never resumed"
+EXPIRED_MESSAGE = "The flow was paused and never resumed."  # the server's own words (pause expirations)
 APPROVAL_TAG = "renkei-approval"
 EXPIRED_PREFIX = "approval-expired:"
 
 
 def expired_approval_runs(flow_name: str, *, limit: int = 200) -> list[Any]:
-    """Failed runs of ``flow_name`` that expired while waiting (newest first)."""
+    """Runs of ``flow_name`` that expired while waiting (newest first): Failed "… never resumed", and runs
+    still Paused past their deadline — which the server's pause-expiration service would fail (it does not
+    run in an ephemeral server, or may be disabled): those are failed here the same way first, so a late
+    resume can no longer act on the old run."""
+    from datetime import datetime, timezone
+
     from prefect import get_client
     from prefect.client.schemas.filters import (FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterState,
                                                 FlowRunFilterStateType, FlowRunFilterTags)
     from prefect.client.schemas.sorting import FlowRunSort
+    from prefect.states import Failed
 
-    with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(
+    def runs_in(client, state: str) -> list[Any]:
+        return client.read_flow_runs(
             flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])),
-            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=["FAILED"])),
+            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[state])),
                                           tags=FlowRunFilterTags(all_=[APPROVAL_TAG])),
             sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=limit)
+
+    now = datetime.now(timezone.utc)
+    with get_client(sync_client=True) as client:
+        for run in runs_in(client, "PAUSED"):
+            deadline = run.state.state_details.pause_timeout if run.state else None
+            if deadline is not None and deadline < now:
+                client.set_flow_run_state(run.id, Failed(message=EXPIRED_MESSAGE))
+        runs = runs_in(client, "FAILED")
     return [r for r in runs if r.state is not None and NEVER_RESUMED in (r.state.message or "")]
 
 

@@ -1,0 +1,177 @@
+"""Approval lifecycle and authority, end to end on the sandboxes and the served approval deployments:
+who may approve (allowlist, no self-approval, two approvers above a threshold — refusals audited and the run
+keeps waiting), a rejection that sticks until the deal changes, and an expired approval re-requested once."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from prefect import get_client, resume_flow_run
+
+from renkei.flows.order_to_invoice import order_to_invoice
+from tests.flows.approvals import paused_runs, wait_final, wait_for, wait_paused
+from tests.flows.builders import freee_invoices, freee_partner, hs_company, hs_deal
+from tests.flows.conftest import write_policy
+
+FINANCE, BUCHO, KACHO, SALES = ("keiri@example.co.jp", "bucho@example.co.jp", "kacho@example.co.jp",
+                                "eigyo@example.co.jp")
+
+
+def renkei(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "renkei.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, "COLUMNS": "100"}, timeout=120)
+
+
+@pytest.fixture
+def policy_file(world, monkeypatch):
+    """The policy path is set before the runner starts (its runs read the file, written by the test)."""
+    path = world.tmp / "policy.toml"
+    path.write_text("", encoding="utf-8")
+    monkeypatch.setenv("RENKEI_POLICY_FILE", str(path))
+    return path
+
+
+def _state_id(run_id):
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(run_id).state.id
+
+
+def resume_and_wait(run_id, run_input: dict):
+    """Resume like the UI does; wait until the run waits again (a new Paused state) or ends."""
+    before = _state_id(run_id)
+    resume_flow_run(run_id, run_input=run_input)
+
+    def settled():
+        with get_client(sync_client=True) as client:
+            run = client.read_flow_run(run_id)
+        return run if run.state and run.state.id != before and (run.state.is_paused() or run.state.is_final()) \
+            else None
+
+    return wait_for(settled, 90)
+
+
+def _deal_items(world, deal_id: str, status: str = "open") -> list:
+    return [r for r in world.rt.store.list_reviews(status, flow="order-to-invoice") if r.entity_key == deal_id]
+
+
+def test_authority_and_a_rejection_that_sticks(world, policy_file, runner, monkeypatch):
+    owner = world.hubspot.app.state.store.add_owner(KACHO, "一郎", "山本")
+    write_policy(world.tmp, f"""
+[authority]
+roles = {{ finance = ["{FINANCE}", "{BUCHO}", "{KACHO}"] }}
+tiers = {{ invoice = [{{ roles = ["finance"] }}] }}
+second_approval_above = {{ invoice = 5_000_000 }}
+owners = {{ "{owner['id']}" = "{KACHO}" }}
+""", monkeypatch)
+    from renkei.tasks.runtime import get_runtime
+
+    world.rt = get_runtime()
+    freee_partner(world, "株式会社高橋食品", registration="T1180301018771")
+    company = hs_company(world, "株式会社高橋食品", renkei_corporate_number="1180301018771")
+    big = hs_deal(world, "高橋食品 年間契約", company, [
+        {"name": "年間保守", "quantity": 1, "price": 6_000_000, "renkei_tax_category": "standard_10"}],
+        hubspot_owner_id=owner["id"])
+    disc = hs_deal(world, "高橋食品 特別値引", company, [
+        {"name": "食品セット", "quantity": 10, "price": 5000, "hs_discount_percentage": 50,
+         "renkei_tax_category": "reduced_8"}], amount=25_000)
+
+    order_to_invoice()
+    by_deal = {r.parameters["deal_id"]: r for r in wait_paused(2)}
+    run = by_deal[big]
+
+    # the inbox: kind, amount, reasons, deadline, link; full ids in JSON
+    listed = renkei("approvals", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    row = {r["run_id"]: r for r in json.loads(listed.stdout)}[str(run.id)]
+    assert (row["kind"], row["amount"], row["reasons"]) == ("invoice", 6_600_000, ["AMOUNT_OVER_THRESHOLD"])
+    assert row["deadline"].endswith("+09:00") and row["url"].endswith(f"/runs/flow-run/{run.id}")
+    table = renkei("approvals", "list")
+    assert table.returncode == 0 and f"{run.id}  " in table.stdout and "¥6,600,000" in table.stdout
+    shown = renkei("approvals", "show", str(run.id), "--json")
+    assert shown.returncode == 0 and "高橋食品" in json.loads(shown.stdout)["description"]
+    with get_client(sync_client=True) as client:  # the draft on its own page before anyone resumes
+        arts = client.read_artifacts()
+    assert any(a.key == f"approval-invoice-{big}" and "¥6,600,000" in (a.data or "") for a in arts)
+
+    # a rejection without a comment is refused by the server: the run is not resumed
+    with pytest.raises(RuntimeError, match="comment"):
+        resume_flow_run(run.id, run_input={"approved": False, "approver": FINANCE, "comment": ""})
+    assert _state_id(run.id) is not None and paused_runs() and len(wait_paused(2)) == 2
+
+    # the other deal is rejected through the CLI (while the first one goes through its approvers)
+    rejected = renkei("approvals", "decide", str(by_deal[disc].id), "--reject", "--approver", FINANCE,
+                      "--comment", "値引率が社内規定を超えています")
+    assert rejected.returncode == 0, rejected.stderr
+
+    # not on the allowlist, then the deal owner: refused, audited, still waiting
+    assert resume_and_wait(run.id, {"approved": True, "approver": SALES, "comment": ""}).state.is_paused()
+    assert resume_and_wait(run.id, {"approved": True, "approver": KACHO, "comment": ""}).state.is_paused()
+    # above ¥5,000,000 two different approvers: the first one is recorded, the run waits for the second
+    assert resume_and_wait(run.id, {"approved": True, "approver": FINANCE, "comment": "一次承認"}).state.is_paused()
+    assert freee_invoices(world) == []
+    done = resume_and_wait(run.id, {"approved": True, "approver": BUCHO, "comment": "二次承認"})
+    assert done.state.is_completed(), done.state.message
+    assert wait_final(by_deal[disc].id).state.is_completed()
+
+    (inv,) = freee_invoices(world)
+    assert inv["total_amount"] == 6_600_000
+    assert world.rt.store.ledger_entry(f"invoice:deal:{big}").result["approved_by"] == f"{FINANCE}, {BUCHO}"
+    events = [e for e in world.rt.store.audit_events("deal", big)]
+    refused = [(e.actor, e.changes["code"]) for e in events if e.action == "approval_refused"]
+    assert refused == [(SALES, "NOT_IN_ALLOWLIST"), (KACHO, "SELF_APPROVAL")]  # once each, not per replay
+    assert [e.actor for e in events if e.action == "first_approval"] == [FINANCE]
+    (approve,) = [e for e in events if e.action == "approve"]
+    assert approve.changes["approvers"] == [FINANCE, BUCHO]
+
+    # the rejection sticks: five runs, the deal edited in between (not its amount, lines or company)
+    hs = world.hs().deals
+    for i in range(5):
+        hs.update(disc, {"dealname": f"高橋食品 特別値引 ({i})"})
+        order_to_invoice()
+        assert _deal_items(world, disc) == []
+        assert hs.get(disc, properties=["renkei_invoice_status"])["properties"]["renkei_invoice_status"] == "rejected"
+    assert paused_runs() == [] and len(freee_invoices(world)) == 1
+    # a changed deal asks again
+    hs.update(disc, {"amount": "30000"})
+    order_to_invoice()
+    (again,) = wait_paused(1)
+    assert again.parameters == {"deal_id": disc} and again.id != by_deal[disc].id
+    assert [i.payload["approval_run"] for i in _deal_items(world, disc)] == [str(again.id)]
+    assert hs.get(disc, properties=["renkei_invoice_status"])["properties"]["renkei_invoice_status"] \
+        == "pending_approval"
+
+
+def test_an_expired_approval_is_requested_again_once(world, policy_file, runner, monkeypatch):
+    write_policy(world.tmp, "[approval]\ntimeout_hours = 0.0055556\non_timeout = \"renotify\"\n", monkeypatch)  # 20 s
+    from renkei.tasks.runtime import get_runtime
+
+    world.rt = get_runtime()
+    freee_partner(world, "株式会社伊藤商会", registration="T7120001168421")
+    company = hs_company(world, "株式会社伊藤商会", renkei_corporate_number="7120001168421")
+    deal = hs_deal(world, "伊藤商会 大口", company, [{"name": "機器", "quantity": 1, "price": 7_000_000}])
+    order_to_invoice()
+    (first,) = wait_paused(1)
+    assert 15 <= (first.state.state_details.pause_timeout - first.state.timestamp).total_seconds() <= 25
+
+    def expired():
+        with get_client(sync_client=True) as client:
+            run = client.read_flow_run(first.id)
+        return run.state.state_details.pause_timeout < __import__("prefect").types._datetime.now("UTC")
+
+    wait_for(expired, 60)
+    order_to_invoice()  # finds the expired run: fails it like the server would, starts one fresh run
+    order_to_invoice()  # … exactly once
+    (second,) = wait_paused(1)
+    assert second.id != first.id and second.parameters == {"deal_id": deal}
+    with get_client(sync_client=True) as client:
+        old = client.read_flow_run(first.id)
+    assert old.state.is_failed() and "never resumed" in old.state.message
+    (item,) = _deal_items(world, deal)
+    assert item.payload["approval_run"] == str(second.id) and item.payload["expired_run"] == str(first.id)
+    (event,) = [e for e in world.rt.store.audit_events("deal", deal) if e.action == "approval_rerequested"]
+    assert event.changes["flow_run_id"] == str(second.id)
+    assert world.rt.store.ledger_entry(f"approval-expired:{first.id}").external_id == str(second.id)
