@@ -31,7 +31,7 @@ from renkei.connectors.http import QuotaExhausted, TransientError
 from renkei.domain.dates import today_tokyo
 from renkei.domain.model import Deal
 from renkei.domain.money import format_yen
-from renkei.tasks.approval_expiry import rerequest_expired
+from renkei.tasks.approval_expiry import current_run, rerequest_expired
 from renkei.tasks.approval_form import start_approval_run
 from renkei.tasks.concurrency import drop_run_cache, map_concurrently, run_cache
 from renkei.tasks.customers import ensure_partners, read_crm_companies
@@ -105,7 +105,7 @@ def start_approval(draft: Draft, report: RunReport, *, deployment: str = APPROVA
     elif outcome == "not_started":
         report.notes.append(f"deal {deal_id}: approval run not started (no deployment or server)")
     if outcome != "started":
-        return run_id
+        return current_run(rt.store, run_id)  # an expired run was re-requested: the new one stands for it
     report.event(action="approval_requested", entity="deal", entity_key=deal_id, system="renkei",
                  changes={"flow_run_id": run_id, "reasons": [r.code.value for r in draft.reasons]})
     return run_id

@@ -50,7 +50,7 @@ from renkei.domain.payer import payer_display
 from renkei.domain.plausibility import DATE_OUT_OF_RANGE, PlausibilityRules, date_problem
 from renkei.domain.reconciliation import MatchDecision, MatchKind, Reconciler
 from renkei.store.aliases import AliasStore
-from renkei.tasks.approval_expiry import rerequest_expired
+from renkei.tasks.approval_expiry import current_run, rerequest_expired
 from renkei.tasks.approval_form import start_approval_run
 from renkei.tasks.invoicing import SimulatedCrash
 from renkei.tasks.payments import (INVALID_BANK_LINE, InvalidBankLine, OpenBook, apply_deposit_once, approval_key,
@@ -130,7 +130,8 @@ def start_payment_approval(decision: MatchDecision, report: RunReport, *, key: s
     if outcome == "started":
         report.event(action="approval_requested", entity="deposit", entity_key=decision.deposit_id,
                      system="renkei", changes={"flow_run_id": run_id, "reasons": [r.value for r in decision.reasons]})
-    return run_id
+        return run_id
+    return current_run(rt.store, run_id)  # an expired run was re-requested: the new one stands for it
 
 
 def restart_expired_approval(run, state: "_RunState", report: RunReport) -> str | None:

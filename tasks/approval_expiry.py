@@ -56,6 +56,18 @@ def expired_approval_runs(flow_name: str, *, limit: int = 200) -> list[Any]:
     return [r for r in runs if r.state is not None and NEVER_RESUMED in (r.state.message or "")]
 
 
+def current_run(store, run_id: str | None) -> str | None:
+    """The approval run standing for ``run_id`` now: following re-requests of expired runs."""
+    seen: set[str] = set()
+    while run_id and run_id not in seen:
+        seen.add(run_id)
+        nxt = store.ledger_entry(EXPIRED_PREFIX + run_id)
+        if nxt is None or nxt.status != "committed" or not nxt.external_id:
+            break
+        run_id = nxt.external_id
+    return run_id
+
+
 def rerequest_expired(rt, report: RunReport, *, approval_flow: str, entity: str, entity_key_of: Callable[[Any], str],
                       restart: Callable[[Any], str | None], review_flow: str) -> list[tuple[str, str | None]]:
     """Re-request every expired ``approval_flow`` run once (module docstring); returns (expired, new run)."""
