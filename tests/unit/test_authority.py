@@ -77,3 +77,14 @@ def test_forms_refuse_a_bare_rejection_in_the_schema_the_server_checks():
         validate({"choice": "", "unrelated": True, "approver": "a@example.co.jp", "comment": ""}, pay,
                  raise_on_error=True)
     validate({"choice": "A", "unrelated": False, "approver": "a@example.co.jp"}, pay, raise_on_error=True)
+
+
+def test_a_rerequested_approval_is_a_prefect_event():
+    from renkei.tasks.events import APPROVAL_REREQUESTED, business_events
+
+    (ev,) = business_events("order-to-invoice", "run-1", [dict(
+        actor="order-to-invoice", action="approval_rerequested", entity="deal", entity_key="42", system="renkei",
+        changes={"expired_run": "old-run", "flow_run_id": "new-run", "approval_flow": "invoice-approval"})], [])
+    assert ev["event"] == APPROVAL_REREQUESTED
+    assert ev["resource"]["prefect.resource.id"] == "prefect.flow-run.new-run"
+    assert ev["resource"]["renkei.expired-run.id"] == "old-run" and ev["resource"]["renkei.entity-key"] == "42"
