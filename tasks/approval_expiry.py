@@ -90,7 +90,14 @@ def rerequest_expired(rt, report: RunReport, *, approval_flow: str, entity: str,
         if not claim.proceed:
             continue
         entity_key = entity_key_of(run)
-        new = restart(run)  # exactly once by its own ledger key (naming the expired run); None = not needed
+        try:
+            new = restart(run)  # exactly once by its own ledger key (naming the expired run); None = not needed
+        except Exception as exc:  # noqa: BLE001 - one record's problem: a review item, retried next run
+            rt.store.release(key, owner)
+            report.review(reason_code="APPROVAL_RENOTIFY_FAILED", entity=entity, entity_key=entity_key,
+                          message=f"the expired approval run {old} could not be requested again "
+                                  f"({type(exc).__name__}); retried on the next run")
+            continue
         rt.store.commit(key, owner, new, {"entity": entity, "entity_key": entity_key})
         if new is None:
             continue
