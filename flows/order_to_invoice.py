@@ -64,10 +64,12 @@ def draft_fingerprint(draft: Draft) -> str:
     body = {"amount": draft.deal.amount,
             "company": draft.deal.company_crm_id,
             "total": inv.total if inv else None,
-            "lines": [(l.description, str(l.quantity), l.unit_price, l.amount, l.tax_category.value)
-                      for l in (inv.lines if inv else [])],
-            "deal_lines": [] if inv else [li.model_dump(mode="json", exclude={"crm_id"})
-                                         for li in draft.deal.line_items],
+            # sorted: the CRM's association order is not a change of the deal
+            "lines": sorted([l.description, str(l.quantity), l.unit_price, l.amount, l.tax_category.value]
+                            for l in (inv.lines if inv else [])),
+            "deal_lines": [] if inv else sorted(json.dumps(li.model_dump(mode="json", exclude={"crm_id"}),
+                                                           sort_keys=True, ensure_ascii=False, default=str)
+                                                for li in draft.deal.line_items),
             "recipient": draft.customer.erp_id if draft.customer else None}
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()[:16]
 

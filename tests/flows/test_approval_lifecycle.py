@@ -82,7 +82,8 @@ owners = {{ "{owner['id']}" = "{KACHO}" }}
         hubspot_owner_id=owner["id"])
     disc = hs_deal(world, "高橋食品 特別値引", company, [
         {"name": "食品セット", "quantity": 10, "price": 5000, "hs_discount_percentage": 50,
-         "renkei_tax_category": "reduced_8"}], amount=25_000)
+         "renkei_tax_category": "reduced_8"}], amount=25_000,
+        closedate="2028-06-01T00:00:00.000Z")  # a date-dependent reason too (DATE_OUT_OF_RANGE today)
 
     order_to_invoice()
     by_deal = {r.parameters["deal_id"]: r for r in wait_paused(2)}

@@ -88,3 +88,24 @@ def test_a_rerequested_approval_is_a_prefect_event():
     assert ev["event"] == APPROVAL_REREQUESTED
     assert ev["resource"]["prefect.resource.id"] == "prefect.flow-run.new-run"
     assert ev["resource"]["renkei.expired-run.id"] == "old-run" and ev["resource"]["renkei.entity-key"] == "42"
+
+
+def test_the_draft_fingerprint_changes_only_with_the_deal():
+    """A rejection sticks until the deal's amount, lines or company change (the fingerprint keys it)."""
+    from decimal import Decimal
+
+    from renkei.domain.exceptions import ExceptionReason, ReasonCode
+    from renkei.domain.model import Deal, LineItem
+    from renkei.flows.order_to_invoice import draft_fingerprint
+    from renkei.tasks.invoicing import Draft
+
+    deal = Deal(crm_id="1", name="高橋食品", stage="closedwon", amount=100, company_crm_id="5",
+                line_items=[LineItem(name="a", quantity=Decimal(1), unit_price=50),
+                            LineItem(name="b", quantity=Decimal(1), unit_price=50)])
+    fp = draft_fingerprint(Draft(deal, None, None))
+    same = [deal.model_copy(update={"name": "高橋食品 (改)", "line_items": deal.line_items[::-1]})]
+    assert all(draft_fingerprint(Draft(d, None, None)) == fp for d in same)
+    assert draft_fingerprint(Draft(deal, None, None, reasons=[ExceptionReason(ReasonCode.DATE_OUT_OF_RANGE, "x", "x")])) == fp
+    changed = [deal.model_copy(update={"amount": 101}), deal.model_copy(update={"company_crm_id": "6"}),
+               deal.model_copy(update={"line_items": deal.line_items[:1]})]
+    assert len({fp, *(draft_fingerprint(Draft(d, None, None)) for d in changed)}) == 4
