@@ -169,6 +169,7 @@ class AlertsPolicy(_Section):
 
     on_failure: bool = True                 # any Renkei flow run Failed or Crashed → notification
     approval_reminder_hours: float = 24.0   # an approval run waiting (Paused/Suspended) this long → reminder; 0 = off
+    on_approval_rerequested: bool = True    # an expired approval requested again in a fresh run → notification
     review_flood_threshold: int = 50        # a run that opens at least this many review items → notification; 0 = off
     review_flood_window_hours: float = 1.0  # … within this time
 
