@@ -152,6 +152,13 @@ owners = {{ "{owner['id']}" = "{KACHO}" }}
 
 
 def test_an_expired_approval_is_requested_again_once(world, policy_file, runner, monkeypatch):
+    """An invoice approval and a payment approval, both with a 20-second timeout: each owning flow asks again
+    in one fresh run, exactly once."""
+    from datetime import datetime, timezone
+
+    from renkei.flows.payment_writeback import payment_writeback
+    from tests.flows.test_payment_writeback import customer, deposit
+
     write_policy(world.tmp, "[approval]\ntimeout_hours = 0.0055556\non_timeout = \"renotify\"\n", monkeypatch)  # 20 s
     from renkei.tasks.runtime import get_runtime
 
@@ -159,25 +166,36 @@ def test_an_expired_approval_is_requested_again_once(world, policy_file, runner,
     freee_partner(world, "株式会社伊藤商会", registration="T7120001168421")
     company = hs_company(world, "株式会社伊藤商会", renkei_corporate_number="7120001168421")
     deal = hs_deal(world, "伊藤商会 大口", company, [{"name": "機器", "quantity": 1, "price": 7_000_000}])
+    for name, kana, corp in (("株式会社山田商事", "ヤマダショウジ", "7010705000725"),
+                             ("田中物産株式会社", "タナカブッサン", "4011001098993")):
+        hs_deal(world, f"{name} 保守", customer(world, name, kana, corp), [{"name": "保守", "quantity": 1, "price": 50_000}])
     order_to_invoice()
-    (first,) = wait_paused(1)
-    assert 15 <= (first.state.state_details.pause_timeout - first.state.timestamp).total_seconds() <= 25
+    dep = deposit(world, 55_000, "ﾐﾂﾊｼｻﾝｷﾞﾖｳ(ｶ")  # fits two customers' invoices: finance decides
+    assert payment_writeback()["deposits"]["sent_to_approval"] == 1
+    first = {run.flow_id: run for run in wait_paused(2)}
+    for run in first.values():
+        assert 15 <= (run.state.state_details.pause_timeout - run.state.timestamp).total_seconds() <= 25
+    deadline = max(r.state.state_details.pause_timeout for r in first.values())
+    wait_for(lambda: datetime.now(timezone.utc) > deadline, 60)
 
-    def expired():
-        with get_client(sync_client=True) as client:
-            run = client.read_flow_run(first.id)
-        return run.state.state_details.pause_timeout < __import__("prefect").types._datetime.now("UTC")
-
-    wait_for(expired, 60)
-    order_to_invoice()  # finds the expired run: fails it like the server would, starts one fresh run
-    order_to_invoice()  # … exactly once
-    (second,) = wait_paused(1)
-    assert second.id != first.id and second.parameters == {"deal_id": deal}
+    for _ in range(2):  # finds the expired runs (fails them as the server would), asks again — once
+        order_to_invoice()
+        payment_writeback()
+    second = {run.flow_id: run for run in wait_paused(2)}
+    assert set(second) == set(first) and not {r.id for r in second.values()} & {r.id for r in first.values()}
+    by_param = {tuple(r.parameters.items()): r for r in second.values()}
+    new_invoice, new_payment = by_param[(("deal_id", deal),)], by_param[(("deposit_id", dep),)]
     with get_client(sync_client=True) as client:
-        old = client.read_flow_run(first.id)
-    assert old.state.is_failed() and "never resumed" in old.state.message
+        for old in first.values():
+            old = client.read_flow_run(old.id)
+            assert old.state.is_failed() and "never resumed" in old.state.message
+            assert world.rt.store.ledger_entry(f"approval-expired:{old.id}").external_id in (
+                str(new_invoice.id), str(new_payment.id))
     (item,) = _deal_items(world, deal)
-    assert item.payload["approval_run"] == str(second.id)  # the review item points at the new run
+    assert item.payload["approval_run"] == str(new_invoice.id)  # the review item points at the new run
     (event,) = [e for e in world.rt.store.audit_events("deal", deal) if e.action == "approval_rerequested"]
-    assert (event.changes["flow_run_id"], event.changes["expired_run"]) == (str(second.id), str(first.id))
-    assert world.rt.store.ledger_entry(f"approval-expired:{first.id}").external_id == str(second.id)
+    assert event.changes["flow_run_id"] == str(new_invoice.id)
+    (event,) = [e for e in world.rt.store.audit_events("deposit", dep) if e.action == "approval_rerequested"]
+    assert event.changes["flow_run_id"] == str(new_payment.id)
+    items = [r for r in world.rt.store.list_reviews("open", flow="payment-writeback") if r.entity_key == dep]
+    assert [r.payload.get("approval_run") for r in items] == [str(new_payment.id)]
