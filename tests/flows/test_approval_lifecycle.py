@@ -26,13 +26,27 @@ def renkei(*args: str) -> subprocess.CompletedProcess:
                           env={**os.environ, "COLUMNS": "100"}, timeout=120)
 
 
+def _approval_run_ids() -> set:
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+
+    with get_client(sync_client=True) as client:
+        return {r.id for r in client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=["renkei-approval"])))}
+
+
 @pytest.fixture
 def policy_file(world, monkeypatch):
-    """The policy path is set before the runner starts (its runs read the file, written by the test)."""
+    """The policy path is set before the runner starts (its runs read the file, written by the test). On the
+    way out (after the runner stopped) the approval runs this test left waiting or expired are deleted from
+    the session's shared Prefect server, so no later test sees them."""
     path = world.tmp / "policy.toml"
     path.write_text("", encoding="utf-8")
     monkeypatch.setenv("RENKEI_POLICY_FILE", str(path))
-    return path
+    before = _approval_run_ids()
+    yield path
+    with get_client(sync_client=True) as client:
+        for run_id in _approval_run_ids() - before:
+            client.delete_flow_run(run_id)
 
 
 def cli(*args: str) -> subprocess.Popen:
