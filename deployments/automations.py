@@ -8,6 +8,8 @@ automation             fires when
 ``renkei-approval-``   an approval run (tag ``renkei-approval``) has been ``Paused``/``Suspended`` for
 ``reminder``           ``[alerts] approval_reminder_hours`` without any further state change (proactive trigger,
                        one bucket per flow run)
+``renkei-approval-``   an expired approval was requested again (``renkei.approval.rerequested``: the owning flow
+``rerequested``        started a fresh approval run; tasks/approval_expiry.py)
 ``renkei-review-``     one run opened ``[alerts] review_flood_threshold`` review items within
 ``flood``              ``review_flood_window_hours`` (``renkei.review.opened`` events, one bucket per run)
 =====================  ========================================================================================
@@ -40,6 +42,7 @@ RENKEI_FLOWS = ["customer-sync", "product-sync", "order-to-invoice", "payment-wr
 RUN_FAILED = "renkei-run-failed"
 APPROVAL_REMINDER = "renkei-approval-reminder"
 REVIEW_FLOOD = "renkei-review-flood"
+APPROVAL_REREQUESTED = "renkei-approval-rerequested"
 
 _RUN_LINK = "{{ event.resource['prefect.resource.id'] }}"
 
@@ -137,6 +140,22 @@ def renkei_automations(alerts: AlertsPolicy, block_id: UUID) -> tuple[list[Autom
                      f"Run: {_RUN_LINK}")]))
     else:
         off.append(APPROVAL_REMINDER)
+
+    if alerts.on_approval_rerequested:
+        wanted.append(Automation(
+            name=APPROVAL_REREQUESTED, description="An expired approval was requested again in a fresh run.",
+            trigger=EventTrigger(
+                expect={"renkei.approval.rerequested"}, match={"prefect.resource.id": "prefect.flow-run.*"},
+                posture=Posture.Reactive, threshold=1, within=timedelta(0)),
+            actions=[SendNotification(
+                block_document_id=block_id,
+                subject="Renkei: approval requested again — {{ event.resource['renkei.entity'] }} "
+                        "{{ event.resource['renkei.entity-key'] }}",
+                body="Nobody decided in time: approval run {{ event.resource['renkei.expired-run.id'] }} expired "
+                     "and a new one waits for a decision (renkei approvals list).\n"
+                     f"Run: {_RUN_LINK}")]))
+    else:
+        off.append(APPROVAL_REREQUESTED)
 
     if alerts.review_flood_threshold > 0:
         wanted.append(Automation(

@@ -7,8 +7,11 @@ the reads before the suspend are repeated and :func:`prefect.suspend_flow_run` r
 
 * approve → the same exactly-once invoice creation as the clean path (``approved_by`` recorded)
 * reject  → the deal's ``renkei_invoice_status`` says rejected, with the comment
-* no decision within ``timeout_hours`` → per policy ``on_timeout``: ``renotify`` starts a fresh approval
-  run, ``expire`` leaves the review item open. A decision for a deal that changed since it was shown is
+* who may decide: the policy's ``[authority]`` (allowlists per amount tier, no self-approval by the deal
+  owner, a second approver above a threshold); a refusal is audited and the run keeps waiting
+* no decision within ``timeout_hours`` → the server fails the run; per policy ``on_timeout`` the next
+  order-to-invoice run starts one fresh approval run (``renotify``) or leaves the review item open
+  (``expire``) — :mod:`tasks.approval_expiry`. A decision for a deal that changed since it was shown is
   not applied: a new approval run shows the new version.
 
 Both decisions are committed ledger facts (the invoice, or ``approval-decision:deal:<id>:<run>``); the
@@ -20,10 +23,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, get_run_logger, suspend_flow_run
+from prefect import flow, get_run_logger
 from prefect.context import get_run_context
 
-from renkei.tasks.approval_form import ApprovalDecision, decision_problem
+from renkei.domain.dates import today_tokyo
+from renkei.tasks.approval_form import await_decision
 from renkei.tasks.customers import ensure_partners, read_crm_companies
 from renkei.tasks.invoicing import INVOICE_STATUS_REJECTED, create_invoice_once, customer_for, draft_invoice, ledger_key
 from renkei.tasks.outbox import DECISION_PREFIX, INVOICE_SPECS, drain
@@ -45,7 +49,7 @@ def _draft(deal_id: str, report: RunReport):
     crm_company = read_crm_companies(rt, [deal.company_crm_id], report).get(str(deal.company_crm_id)) \
         if deal.company_crm_id else None
     customer = customer_for(rt, partners.get(str(deal.company_crm_id)), crm_company) if deal.company_crm_id else None
-    return draft_invoice(rt, deal, customer)
+    return draft_invoice(rt, deal, customer, today=today_tokyo())
 
 
 def _close_reviews(deal_id: str, decision: str, approver: str, comment: str) -> None:
@@ -60,7 +64,7 @@ def invoice_approval(deal_id: str, timeout_hours: float | None = None, lease_sec
     """Wait for finance to approve or reject the invoice of ``deal_id``, then apply the decision."""
     reap_dead_runs(FLOW)  # earlier runs killed mid-way: marked Crashed, their leases freed
     preflight(FLOW)  # connections, store and the CRM schema, or one line naming the setting to fix
-    from renkei.flows.order_to_invoice import draft_fingerprint, start_approval
+    from renkei.flows.order_to_invoice import approval_run_name, draft_fingerprint, start_approval
 
     log = get_run_logger()
     rt = get_runtime()
@@ -75,22 +79,15 @@ def invoice_approval(deal_id: str, timeout_hours: float | None = None, lease_sec
     description = draft.markdown(rt.policy.issuer.name, rt.policy.tax.rounding) + (
         f"\n\n承認すると {rt.erp.capabilities.label} に請求書を作成します。却下する場合はコメントを入力してください。"
         f"\n\nApprove to create the invoice in {rt.erp.capabilities.label}; a comment is required to reject.")
-    timeout_s = int((timeout_hours or rt.policy.approval.timeout_hours) * 3600)
-    attempt = 0
-    while True:
-        form = ApprovalDecision.with_initial_data(description=description)
-        try:
-            decision = suspend_flow_run(wait_for_input=form, timeout=timeout_s, key=f"decision-{attempt}")
-        except Exception as exc:  # noqa: BLE001 - FlowPauseTimeout and friends
-            if rt.policy.approval.on_timeout == "renotify":
-                new_run = start_approval(draft, RunReport("order-to-invoice", flow_run_id), replacing=flow_run_id)
-                log.warning("no decision within %sh for deal %s: re-notified as %s", timeout_s / 3600, deal_id, new_run)
-            raise TimeoutError(f"no decision for deal {deal_id} within {timeout_s}s") from exc
-        problem = decision_problem(decision)
-        if problem is None:
-            break
-        attempt += 1
-        description = f"**{problem}** — もう一度入力してください / please submit again.\n\n" + description
+    timeout_s = int(round((timeout_hours or rt.policy.approval.timeout_hours) * 3600))
+    amount = draft.invoice.total if draft.invoice else (draft.deal.amount or 0)
+    decision, approvers = await_decision(
+        rt, run_id=flow_run_id, kind="invoice", entity="deal", entity_key=deal_id, amount=int(amount),
+        timeout_s=timeout_s, render=lambda: (description, {}), owner_ids=[draft.deal.owner] if draft.deal.owner else [],
+        summary={"reasons": [r.code.value for r in draft.reasons], "title": approval_run_name(draft),
+                 "customer": draft.customer.name if draft.customer else None})
+    # An expired wait ends the run Failed on the server ("paused and never resumed"); the next
+    # order-to-invoice run re-requests it once (tasks.approval_expiry), per [approval] on_timeout.
 
     fresh = _draft(deal_id, report)
     if draft_fingerprint(fresh) != shown:
@@ -100,13 +97,14 @@ def invoice_approval(deal_id: str, timeout_hours: float | None = None, lease_sec
 
     report.event(action="approve" if decision.approved else "reject", entity="deal", entity_key=deal_id,
                  system="renkei", actor=decision.approver,
-                 changes={"comment": decision.comment, "reasons": [r.code.value for r in fresh.reasons]})
+                 changes={"comment": decision.comment, "reasons": [r.code.value for r in fresh.reasons],
+                          "approvers": approvers})
     if decision.approved:
         if fresh.invoice is None:
             raise ValueError(f"deal {deal_id}: approved, but no invoice can be built: {fresh.errors}")
         outcome = create_invoice_once(rt, fresh.invoice, deal_id, report, lease_seconds=lease_seconds,
-                                      approved_by=decision.approver,
-                                      comment=f"承認: {decision.approver} {decision.comment}".strip())
+                                      approved_by=", ".join(approvers),
+                                      comment=f"承認: {', '.join(approvers)} {decision.comment}".strip())
         result = {"deal": deal_id, "outcome": "invoiced", "invoice_id": outcome.invoice_id,
                   "invoice_number": outcome.number}
         keys = [ledger_key(deal_id)]
@@ -123,6 +121,6 @@ def invoice_approval(deal_id: str, timeout_hours: float | None = None, lease_sec
     _close_reviews(deal_id, "approve" if decision.approved else "reject", decision.approver, decision.comment)
     flush(rt.store, report)
     publish_report(report, f"invoice approval for deal {deal_id}")
-    result |= {"approver": decision.approver, "comment": decision.comment}
+    result |= {"approver": decision.approver, "approvers": approvers, "comment": decision.comment}
     log.info("deal %s: %s by %s", deal_id, result["outcome"], decision.approver)
     return result

@@ -31,6 +31,7 @@ from renkei.connectors.http import QuotaExhausted, TransientError
 from renkei.domain.dates import today_tokyo
 from renkei.domain.model import Deal
 from renkei.domain.money import format_yen
+from renkei.tasks.approval_expiry import current_run, rerequest_expired
 from renkei.tasks.approval_form import start_approval_run
 from renkei.tasks.concurrency import drop_run_cache, map_concurrently, run_cache
 from renkei.tasks.customers import ensure_partners, read_crm_companies
@@ -55,14 +56,22 @@ CUSTOMER_CACHE = "invoice-recipients"  # per flow run: partner id → invoice re
 
 
 def draft_fingerprint(draft: Draft) -> str:
-    """Identifies what finance is asked to approve: a changed deal needs a new decision."""
+    """Identifies what finance is asked to decide: the deal's amount, its invoice lines and total, its company
+    and the invoice recipient. A changed deal needs a new decision; anything else (the exception reasons,
+    which depend on today's date and the policy, our own write-backs) does not ask again — a rejection
+    sticks until the deal itself changes."""
     inv = draft.invoice
-    body = {"reasons": sorted(r.code.value for r in draft.reasons),
+    body = {"amount": draft.deal.amount,
+            "company": draft.deal.company_crm_id,
             "total": inv.total if inv else None,
-            "lines": [(l.description, str(l.quantity), l.unit_price, l.amount, l.tax_category.value)
-                      for l in (inv.lines if inv else [])],
+            # sorted: the CRM's association order is not a change of the deal
+            "lines": sorted([l.description, str(l.quantity), l.unit_price, l.amount, l.tax_category.value]
+                            for l in (inv.lines if inv else [])),
+            "deal_lines": [] if inv else sorted(json.dumps(li.model_dump(mode="json", exclude={"crm_id"}),
+                                                           sort_keys=True, ensure_ascii=False, default=str)
+                                                for li in draft.deal.line_items),
             "recipient": draft.customer.erp_id if draft.customer else None}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()[:16]
 
 
 def approval_run_name(draft: Draft) -> str:
@@ -98,7 +107,7 @@ def start_approval(draft: Draft, report: RunReport, *, deployment: str = APPROVA
     elif outcome == "not_started":
         report.notes.append(f"deal {deal_id}: approval run not started (no deployment or server)")
     if outcome != "started":
-        return run_id
+        return current_run(rt.store, run_id)  # an expired run was re-requested: the new one stands for it
     report.event(action="approval_requested", entity="deal", entity_key=deal_id, system="renkei",
                  changes={"flow_run_id": run_id, "reasons": [r.code.value for r in draft.reasons]})
     return run_id
@@ -273,6 +282,29 @@ def invoice_batch(results: list[MapResult[Deal]], won: list[str], n: int, flow_r
     return report
 
 
+def restart_expired_approval(run, won: set[str], report: RunReport) -> str | None:
+    """An ``invoice-approval`` run expired unanswered: one fresh run for the deal as it is now (None when the
+    deal no longer needs one — invoiced, rejected, no longer won, or now clean and invoiced by this run)."""
+    rt = get_runtime()
+    deal_id = str((run.parameters or {}).get("deal_id") or "")
+    if not deal_id:
+        return None
+    entry = rt.store.ledger_entry(ledger_key(deal_id))
+    if entry is not None and entry.status == "committed":
+        return None
+    (res,) = rt.crm.get_deals([deal_id])
+    if not res.ok or res.value.stage not in won or not res.value.company_crm_id:
+        return None
+    deal = res.value
+    partners = ensure_partners(rt, [deal.company_crm_id], report)
+    crm_company = read_crm_companies(rt, [deal.company_crm_id], report).get(str(deal.company_crm_id))
+    customer = customer_for(rt, partners.get(str(deal.company_crm_id)), crm_company)
+    draft = draft_invoice(rt, deal, customer, today=today_tokyo())
+    if draft.clean or rt.store.ledger_entry(f"{DECISION_PREFIX}{deal_id}:{draft_fingerprint(draft)}") is not None:
+        return None
+    return start_approval(draft, report, replacing=str(run.id))
+
+
 @task(**BATCH_TASK)
 def retry_parked(won: list[str], flow_run_id: str, lease_seconds: int, start_approvals: bool) -> RunReport:
     """First drain the CRM outbox (write-backs a killed run left), then try again the deals parked on a
@@ -282,6 +314,11 @@ def retry_parked(won: list[str], flow_run_id: str, lease_seconds: int, start_app
     rt = get_runtime()
     report = RunReport(FLOW, flow_run_id)
     drain(rt, INVOICE_SPECS, report)
+    if start_approvals:  # approvals that expired unanswered are asked again, once (tasks.approval_expiry)
+        rerequest_expired(rt, report, approval_flow="invoice-approval", entity="deal",
+                          entity_key_of=lambda run: str((run.parameters or {}).get("deal_id") or ""),
+                          restart=lambda run: restart_expired_approval(run, set(won), report), review_flow=FLOW)
+        flush(rt.store, report)
     parked = [r for r in rt.store.list_reviews("open", flow=FLOW) if r.entity == "deal" and r.reason_code in PARKED_REASONS]
     # claims that never committed (a worker died, or freee refused and the claim was released)
     unfinished = [e.key.removeprefix("invoice:deal:") for e in rt.store.unfinished("invoice:deal:")]

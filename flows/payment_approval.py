@@ -10,8 +10,9 @@ invoices, plus the other open invoices of the candidate partners. Finance either
 * ticks ``unrelated`` (not a customer payment: interest, refund, a transfer between own accounts) with a
   comment — the deposit is closed without a payment;
 
-and gives an e-mail (``approver``, checked by the schema) and an optional comment. No decision within
-``[approval] timeout_hours`` → with ``on_timeout = "renotify"`` a fresh approval run asks again; the review
+and gives an e-mail (``approver``, checked by the schema) and an optional comment. Who may decide is the policy's ``[authority]`` (kind ``payment``, tiers by the deposit amount); a refusal is
+audited and the run keeps waiting. No decision within ``[approval] timeout_hours`` → the server fails the run
+and, with ``on_timeout = "renotify"``, the next payment-writeback run starts one fresh approval run; the review
 item stays open either way. The Prefect UI renders
 the form from its JSON schema; rules the schema cannot express (exactly one of choice / unrelated, known
 invoices, a comment for unrelated, the choice still fitting) are checked after the resume, and the form
@@ -29,17 +30,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, get_run_logger, suspend_flow_run
+from prefect import flow, get_run_logger
 from prefect.context import get_run_context
 from prefect.input import RunInput
-from pydantic import Field
+from pydantic import ConfigDict, Field, model_validator
 
 from renkei.domain.money import format_yen
 from renkei.domain.normalise import mask_personal
 from renkei.domain.payer import payer_display
 from renkei.domain.reconciliation import Candidate, MatchDecision, NameEvidence, Reconciler
 from renkei.store.aliases import AliasStore
-from renkei.tasks.approval_form import EMAIL_PATTERN
+from renkei.tasks.approval_form import EMAIL_PATTERN, await_decision
 from renkei.tasks.payments import (OpenBook, apply_deposit_once, deposit_key, drain_payment_outbox, engine_policy,
                                    load_open_book, manual_candidate, options_of, read_bank_line)
 from renkei.tasks.reporting import RunReport, flush, publish_report
@@ -53,12 +54,26 @@ LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 class PaymentDecision(RunInput):
-    choice: str = Field(default="", max_length=500,
-                        description="消込先: 候補の記号 (A, B …) または請求書番号/ID をカンマ区切り — option letter, "
+    # "unrelated" needs a comment: refused by the server before the run resumes (JSON schema if/then)
+    model_config = ConfigDict(json_schema_extra={
+        "if": {"properties": {"unrelated": {"const": True}}, "required": ["unrelated"]},
+        "then": {"properties": {"comment": {"minLength": 1, "pattern": "\\S"}}, "required": ["comment"]}})
+
+    choice: str = Field(default="", max_length=500, title="消込先 / Invoices",
+                        description="候補の記号 (A, B …) または請求書番号/ID をカンマ区切り — option letter, "
                                     "or invoice number(s) / id(s) separated by commas")
-    unrelated: bool = Field(default=False, description="請求書と無関係な入金 (消込しない) — not a customer payment")
-    approver: str = Field(description="承認者のメールアドレス — your e-mail", pattern=EMAIL_PATTERN, max_length=254)
-    comment: str = Field(default="", max_length=2000, description="コメント (無関係の場合は必須) — required for unrelated")
+    unrelated: bool = Field(default=False, title="無関係な入金 / Unrelated",
+                            description="請求書と無関係な入金 (消込しない) — not a customer payment")
+    approver: str = Field(title="承認者メール / Approver e-mail", description="あなたのメールアドレス — your e-mail",
+                          pattern=EMAIL_PATTERN, max_length=254)
+    comment: str = Field(default="", max_length=2000, title="コメント / Comment",
+                         description="無関係の場合は必須 — required for unrelated")
+
+    @model_validator(mode="after")
+    def _unrelated_needs_comment(self) -> "PaymentDecision":
+        if self.unrelated and not self.comment.strip():
+            raise ValueError("a comment is required to mark a deposit unrelated / 無関係にはコメントが必要です")
+        return self
 
 
 def _options_markdown(decision: MatchDecision, options: list[Candidate], book: OpenBook) -> str:
@@ -132,40 +147,35 @@ def payment_approval(deposit_id: str, timeout_hours: float | None = None, lease_
 
     policy = engine_policy(rt)
     aliases = AliasStore(rt.store)
-    attempt = 0
-    problem: str | None = None
-    while True:
+    state: dict[str, Any] = {}
+
+    def render() -> tuple[str, dict[str, Any]]:
         book = load_open_book(rt)  # re-read on every pass: the choice is checked against freee as it is now
         rec = Reconciler(book.invoices, policy, aliases.table())
         decision = rec.decide(deposit)
         options = options_of(decision)
-        description = _options_markdown(decision, options, book)
-        if problem:
-            description = f"**{problem}** — もう一度入力してください / please submit again.\n\n" + description
-        form = PaymentDecision.with_initial_data(description=description, choice="A" if options else "")
-        timeout_s = int((timeout_hours or rt.policy.approval.timeout_hours) * 3600)
-        try:
-            answer = suspend_flow_run(wait_for_input=form, timeout=timeout_s, key=f"decision-{attempt}")
-        except Exception as exc:  # noqa: BLE001 - FlowPauseTimeout and friends: the review item stays open
-            if rt.policy.approval.on_timeout == "renotify":  # a fresh run (its own ledger key) asks again
-                from renkei.flows.payment_writeback import start_payment_approval
+        state.update(book=book, rec=rec, decision=decision, options=options, candidate=None)
+        return _options_markdown(decision, options, book), {"choice": "A" if options else ""}
 
-                new_run = start_payment_approval(decision, RunReport(WRITEBACK_FLOW, flow_run_id),
-                                                 key=f"approval:deposit:{deposit_id}:renotify:{flow_run_id}")
-                log.warning("no decision within %ss for deposit %s: re-notified as %s", timeout_s, deposit_id,
-                            new_run)
-            raise TimeoutError(f"no decision for deposit {deposit_id} within {timeout_s}s") from exc
-        ids, problem = _resolve(answer, options, book)
-        candidate = None
+    def problem_of(answer: PaymentDecision) -> str | None:
+        ids, problem = _resolve(answer, state["options"], state["book"])
         if ids:
             try:
-                candidate = manual_candidate(book, deposit, ids, policy)
-                rec.apply(candidate)  # refuses an allocation that no longer fits freee's outstanding amounts
+                candidate = manual_candidate(state["book"], deposit, ids, policy)
+                state["rec"].apply(candidate)  # refuses an allocation that no longer fits freee's outstanding amounts
+                state["candidate"] = candidate
             except ValueError as exc:
                 problem = f"the chosen invoices do not fit: {exc}"
-        if problem is None:
-            break
-        attempt += 1
+        return problem
+
+    timeout_s = int(round((timeout_hours or rt.policy.approval.timeout_hours) * 3600))
+    # An expired wait ends the run Failed on the server; the next payment-writeback run re-requests it once.
+    answer, approvers = await_decision(
+        rt, run_id=flow_run_id, kind="payment", entity="deposit", entity_key=deposit_id, amount=int(deposit.amount),
+        timeout_s=timeout_s, render=render, form=PaymentDecision, problem_of=problem_of,
+        approving=lambda a: not a.unrelated,
+        summary={"reasons": [], "title": f"入金消込承認 deposit {deposit_id}", "received_on": deposit.received_on.isoformat()})
+    book, rec, decision, candidate = state["book"], state["rec"], state["decision"], state["candidate"]
 
     if answer.unrelated:
         owner = f"{FLOW}:{flow_run_id}"
@@ -180,7 +190,7 @@ def payment_approval(deposit_id: str, timeout_hours: float | None = None, lease_
         return {"deposit": deposit_id, "outcome": "unrelated", "approver": answer.approver}
 
     report.event(action="approve", entity="deposit", entity_key=deposit_id, system="renkei", actor=answer.approver,
-                 changes={"invoices": list(candidate.invoice_ids), "comment": answer.comment,
+                 changes={"invoices": list(candidate.invoice_ids), "comment": answer.comment, "approvers": approvers,
                           "engine": decision.kind.value, "reasons": [r.value for r in decision.reasons]})
     outcome = apply_deposit_once(rt, book, deposit, candidate, report, lease_seconds=lease_seconds,
                                  approved_by=answer.approver)

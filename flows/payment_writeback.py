@@ -50,6 +50,7 @@ from renkei.domain.payer import payer_display
 from renkei.domain.plausibility import DATE_OUT_OF_RANGE, PlausibilityRules, date_problem
 from renkei.domain.reconciliation import MatchDecision, MatchKind, Reconciler
 from renkei.store.aliases import AliasStore
+from renkei.tasks.approval_expiry import current_run, rerequest_expired
 from renkei.tasks.approval_form import start_approval_run
 from renkei.tasks.invoicing import SimulatedCrash
 from renkei.tasks.payments import (INVALID_BANK_LINE, InvalidBankLine, OpenBook, apply_deposit_once, approval_key,
@@ -129,7 +130,23 @@ def start_payment_approval(decision: MatchDecision, report: RunReport, *, key: s
     if outcome == "started":
         report.event(action="approval_requested", entity="deposit", entity_key=decision.deposit_id,
                      system="renkei", changes={"flow_run_id": run_id, "reasons": [r.value for r in decision.reasons]})
-    return run_id
+        return run_id
+    return current_run(rt.store, run_id)  # an expired run was re-requested: the new one stands for it
+
+
+def restart_expired_approval(run, state: "_RunState", report: RunReport) -> str | None:
+    """A ``payment-approval`` run expired unanswered: one fresh run for the deposit as it is now (None when it
+    no longer waits: applied, unrelated, gone or invalid)."""
+    rt = get_runtime()
+    deposit_id = str((run.parameters or {}).get("deposit_id") or "")
+    entry = rt.store.ledger_entry(deposit_key(deposit_id)) if deposit_id else None
+    if not deposit_id or (entry is not None and entry.status == "committed"):
+        return None
+    line = read_bank_line(rt, deposit_id)
+    if line is None or line.error is not None or line.deposit is None:
+        return None
+    decision = state.reconciler.decide(line.deposit)
+    return start_payment_approval(decision, report, key=f"{approval_key(deposit_id)}:after:{run.id}")
 
 
 def open_deposit_reviews() -> dict[str, list]:
@@ -425,6 +442,11 @@ def payment_writeback(lease_seconds: int = 300, start_approvals: bool = True, ma
         n_open = read_open_invoices(flow_run_id)
         state = _RUNS[flow_run_id]
         report.notes.extend(state.book.skipped[:20])
+        if start_approvals:  # approvals that expired unanswered are asked again, once (tasks.approval_expiry)
+            rerequest_expired(rt, report, approval_flow="payment-approval", entity="deposit",
+                              entity_key_of=lambda run: str((run.parameters or {}).get("deposit_id") or ""),
+                              restart=lambda run: restart_expired_approval(run, state, report), review_flow=FLOW)
+            flush(rt.store, report)
         if pending_writebacks(rt, limit=1):  # a run that died before telling HubSpot: deliver that first
             report.merge(write_back(flow_run_id, touched))
         parked, parked_report = read_parked(flow_run_id)

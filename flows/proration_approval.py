@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, get_run_logger, suspend_flow_run
+from prefect import flow, get_run_logger
 from prefect.context import get_run_context
 
 from renkei.domain.dates import today_tokyo
 from renkei.store.subscriptions import SubscriptionStore
-from renkei.tasks.approval_form import ApprovalDecision, decision_problem
+from renkei.tasks.approval_form import await_decision
 from renkei.tasks.reporting import RunReport, flush, publish_report
 from renkei.tasks.runtime import get_runtime
 from renkei.tasks.subscriptions import AWAITING, APPROVAL_FLOW, Context, SubscriptionProblem, decide, fingerprint, \
@@ -60,24 +60,21 @@ def proration_approval(deal_id: str, version: int, timeout_hours: float | None =
         "却下する場合はコメントを入力してください。"
         f"\n\nApprove to bill the proration in {rt.erp.capabilities.label} (a net credit becomes a negative invoice); "
         "a comment is required to reject.")
-    timeout_s = int((timeout_hours or rt.policy.approval.timeout_hours) * 3600)
-    attempt = 0
-    while True:
-        form = ApprovalDecision.with_initial_data(description=description)
-        decision = suspend_flow_run(wait_for_input=form, timeout=timeout_s, key=f"decision-{attempt}")
-        problem = decision_problem(decision)
-        if problem is None:
-            break
-        attempt += 1
-        description = f"**{problem}** — もう一度入力してください / please submit again.\n\n" + description
+    timeout_s = int(round((timeout_hours or rt.policy.approval.timeout_hours) * 3600))
+    net = int((v.proration or {}).get("net", 0))
+    decision, approvers = await_decision(
+        rt, run_id=flow_run_id, kind="proration", entity="deal", entity_key=deal_id, amount=net, timeout_s=timeout_s,
+        render=lambda: (description, {}), owner_ids=[sub.deal.owner] if sub.deal.owner else [],
+        summary={"reasons": ["PRORATION_NET_CREDIT" if net < 0 else "PRORATION_OVER_THRESHOLD"],
+                 "title": f"日割り精算承認 deal-{deal_id} v{version}", "version": version})
 
     v = subs.version(deal_id, version)
     if v is None or v.status != AWAITING or fingerprint(v.proration) != shown:
         return {"deal": deal_id, "version": version, "outcome": "changed_since_shown"}
-    result = decide(ctx, sub, version, approved=decision.approved, approver=decision.approver,
+    result = decide(ctx, sub, version, approved=decision.approved, approver=", ".join(approvers) or decision.approver,
                     comment=decision.comment)
     flush(rt.store, report)
     publish_report(report, f"proration approval for deal {deal_id} v{version}")
-    result |= {"approver": decision.approver, "comment": decision.comment}
+    result |= {"approver": decision.approver, "approvers": approvers, "comment": decision.comment}
     log.info("deal %s v%s: %s by %s", deal_id, version, result["outcome"], decision.approver)
     return result

@@ -549,6 +549,65 @@ def _require_api() -> None:
         raise typer.Exit(2)
 
 
+APPROVAL_KINDS = {"invoice-approval": "invoice", "payment-approval": "payment", "proration-approval": "proration"}
+TOKYO = "Asia/Tokyo"
+
+
+def _tokyo(dt) -> str | None:
+    from zoneinfo import ZoneInfo
+
+    if dt is None:
+        return None
+    return dt.astimezone(ZoneInfo(TOKYO)).isoformat(timespec="seconds")
+
+
+def _age(seconds: float) -> str:
+    s = int(max(0, seconds))
+    if s < 3600:
+        return f"{s // 60}m"
+    if s < 86400:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    return f"{s // 86400}d{(s % 86400) // 3600}h"
+
+
+def ui_link(run_id: str) -> str:
+    from prefect.settings import get_current_settings
+
+    ui = get_current_settings().ui_url or (os.environ.get("PREFECT_API_URL", "").removesuffix("/").removesuffix("/api"))
+    return f"{str(ui).rstrip('/')}/runs/flow-run/{run_id}"
+
+
+def _approval_row(client, run, flows: dict) -> dict:
+    """Everything finance needs about one waiting approval run (times in Asia/Tokyo)."""
+    from datetime import datetime, timezone
+
+    from renkei.tasks.approval_form import SUMMARY_KEY
+
+    flow_name = flows.get(run.flow_id) or client.read_flow(run.flow_id).name
+    summary: dict = {}
+    try:
+        from prefect.input.actions import read_flow_run_input
+
+        summary = read_flow_run_input(SUMMARY_KEY, flow_run_id=run.id) or {}
+    except Exception:  # noqa: BLE001 - a run started before summaries existed
+        summary = {}
+    state = run.state
+    since = state.timestamp if state else None
+    deadline = state.state_details.pause_timeout if state and state.state_details else None
+    now = datetime.now(timezone.utc)
+    amount = summary.get("amount")
+    return {"run_id": str(run.id), "name": run.name, "flow": flow_name,
+            "kind": summary.get("kind") or APPROVAL_KINDS.get(flow_name, flow_name),
+            "state": run.state_name, "amount": amount,
+            "amount_yen": f"¥{amount:,}" if isinstance(amount, int) else None,
+            "reasons": list(summary.get("reasons") or []),
+            "entity": summary.get("entity"), "entity_key": summary.get("entity_key"),
+            "paused_since": _tokyo(since), "age_seconds": int((now - since).total_seconds()) if since else None,
+            "age": _age((now - since).total_seconds()) if since else None,
+            "deadline": _tokyo(deadline), "url": ui_link(str(run.id)), "parameters": run.parameters,
+            "summary": summary}
+
+
 def pending_approvals() -> list[dict]:
     from prefect import get_client
     from prefect.client.schemas.filters import (FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType,
@@ -559,62 +618,147 @@ def pending_approvals() -> list[dict]:
             state=FlowRunFilterState(type=FlowRunFilterStateType(any_=["PAUSED"])),
             tags=FlowRunFilterTags(all_=[APPROVAL_TAG])))
         flows = {f.id: f.name for f in client.read_flows()} if runs else {}
-    return [
-        {"run_id": str(r.id), "name": r.name, "flow": flows.get(r.flow_id, ""), "state": r.state_name,
-         "paused_since": r.state.timestamp.isoformat() if r.state else None, "parameters": r.parameters}
-        for r in runs
-    ]
+        rows = [_approval_row(client, r, flows) for r in runs]
+    return sorted(rows, key=lambda r: r["paused_since"] or "")
+
+
+def _approvals_table(rows: list[dict], width: int) -> Table:
+    """Columns by terminal width. Run ids are never cut: a wide terminal shows them (and the links) in the
+    table; a narrow one numbers the rows and lists the full ids and links below (:func:`_approval_refs`)."""
+    wide = width >= 150
+    table = Table(title="承認待ち / Pending approvals (Asia/Tokyo)", expand=False)
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("amount ¥", justify="right", no_wrap=True)
+    table.add_column("reason", overflow="fold", ratio=1)
+    table.add_column("age", no_wrap=True)
+    table.add_column("deadline", no_wrap=True)
+    if wide:
+        table.add_column("run id", no_wrap=True, min_width=36)
+        table.add_column("link", overflow="fold", ratio=1)
+    for i, r in enumerate(rows, 1):
+        deadline = (r["deadline"] or "-")[:16].replace("T", " ")
+        cells = [str(i), r["kind"], r["amount_yen"] or "-", ", ".join(r["reasons"]) or "-", r["age"] or "-", deadline]
+        if wide:
+            cells += [r["run_id"], r["url"]]
+        table.add_row(*cells)
+    return table
+
+
+def _approval_refs(rows: list[dict]) -> list[str]:
+    return [f"#{i} {r['run_id']}  {r['name']}\n   {r['url']}" for i, r in enumerate(rows, 1)]
 
 
 @approvals_app.command("list")
-def approvals_list(as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
-    """Approval runs waiting for finance."""
+def approvals_list(as_json: bool = typer.Option(False, "--json", help="machine-readable output (all fields)")) -> None:
+    """Approval runs waiting for a decision: kind, amount, reason, age, deadline, link (Asia/Tokyo times)."""
     _require_api()
     rows = pending_approvals()
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
         return
-    table = Table(title="Pending approvals")
-    for c in ("run_id", "flow", "name", "paused_since"):
-        table.add_column(c)
-    for r in rows:
-        table.add_row(r["run_id"], r["flow"], r["name"], str(r["paused_since"]))
-    console.print(table if rows else "No pending approvals.")
+    if not rows:
+        console.print("No pending approvals.")
+        return
+    console.print(_approvals_table(rows, console.width))
+    if console.width < 150:
+        for line in _approval_refs(rows):
+            console.print(line, soft_wrap=True, highlight=False, markup=False)
+
+
+def _read_run(run_id: str):
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(run_id)
+        return run, client.read_flow(run.flow_id).name
+
+
+@approvals_app.command("show")
+def approvals_show(run_id: str = typer.Argument(..., help="the approval flow run id"),
+                   as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
+    """One approval run: what is asked (the draft as shown on the form), amount, reasons, deadline, link."""
+    _require_api()
+    from prefect import get_client
+    from prefect.input.actions import read_flow_run_input
+
+    try:
+        with get_client(sync_client=True) as client:
+            run = client.read_flow_run(run_id)
+            row = _approval_row(client, run, {})
+    except Exception as exc:  # noqa: BLE001 - shown to the user
+        err.print(f"[red]no approval run {run_id}:[/red] {exc}")
+        raise typer.Exit(1) from None
+    keyset = run.state.state_details.run_input_keyset if run.state and run.state.state_details else None
+    row["description"] = read_flow_run_input(keyset["description"], flow_run_id=run.id) if keyset else None
+    if as_json:
+        typer.echo(json.dumps(row, ensure_ascii=False, indent=2, default=str))
+        return
+    from rich.markdown import Markdown
+
+    for label, key in (("kind", "kind"), ("state", "state"), ("amount", "amount_yen"), ("reasons", "reasons"),
+                       ("waiting since", "paused_since"), ("age", "age"), ("deadline", "deadline"),
+                       ("run id", "run_id"), ("link", "url")):
+        value = ", ".join(row[key]) if isinstance(row[key], list) else row[key]
+        console.print(f"{label:>13}: {value if value not in (None, '') else '-'}", highlight=False, markup=False,
+                      soft_wrap=True)
+    if row["description"]:
+        console.print(Markdown(row["description"]))
 
 
 @approvals_app.command("decide")
 def approvals_decide(
     run_id: str = typer.Argument(..., help="the paused flow run id"),
-    approve: bool = typer.Option(None, "--approve/--reject", help="approve or reject"),
+    approve: bool = typer.Option(None, "--approve/--reject",
+                                 help="approve or reject (payment: reject = not a customer payment)"),
     approver: str = typer.Option(..., "--approver", help="your e-mail"),
     comment: str = typer.Option("", "--comment", help="required to reject"),
+    choice: str = typer.Option("", "--choice", help="payment approvals: option letter or invoice number(s); "
+                                                    "default A (the first option shown)"),
 ) -> None:
-    """Submit the same input the UI form submits, through the same resume API."""
+    """Submit the same input the UI form submits, through the same resume API — for every approval kind."""
     from pydantic import ValidationError
 
-    from renkei.tasks.approval_form import ApprovalDecision, decision_problem
+    from renkei.flows.payment_approval import PaymentDecision
+    from renkei.tasks.approval_form import REJECT_NEEDS_COMMENT, ApprovalDecision
+
+    def refuse(problem: str) -> None:
+        err.print(f"[red]invalid decision:[/red] {problem}")
+        raise typer.Exit(2)
 
     if approve is None:
-        err.print("say --approve or --reject")
-        raise typer.Exit(2)
+        refuse("say --approve or --reject")
+    if not approve and not comment.strip():
+        refuse(REJECT_NEEDS_COMMENT)
     try:
-        decision = ApprovalDecision(approved=approve, approver=approver.strip(), comment=comment)
+        ApprovalDecision(approved=approve, approver=approver.strip(), comment=comment)
     except ValidationError as exc:
-        problem = "approver must be an e-mail address" if "approver" in str(exc) else exc.errors()[0]["msg"]
-        err.print(f"[red]invalid decision:[/red] {problem}")
-        raise typer.Exit(2) from None
-    if problem := decision_problem(decision):
-        err.print(f"[red]invalid decision:[/red] {problem}")
-        raise typer.Exit(2)
+        refuse("approver must be an e-mail address" if "approver" in str(exc) else exc.errors()[0]["msg"])
     _require_api()
+    try:
+        run, flow_name = _read_run(run_id)
+    except Exception as exc:  # noqa: BLE001 - shown to the user
+        err.print(f"[red]no approval run {run_id}:[/red] {exc}")
+        raise typer.Exit(1) from None
+    kind = APPROVAL_KINDS.get(flow_name)
+    if kind is None:
+        err.print(f"[red]{run_id} is a {flow_name} run, not an approval[/red]")
+        raise typer.Exit(2)
+    if kind == "payment":
+        run_input = PaymentDecision(choice="" if not approve else (choice.strip() or "A"), unrelated=not approve,
+                                    approver=approver.strip(), comment=comment).model_dump()
+    else:
+        run_input = ApprovalDecision(approved=approve, approver=approver.strip(), comment=comment).model_dump()
     from prefect import resume_flow_run
 
     try:
-        resume_flow_run(run_id, run_input=decision.model_dump())
+        resume_flow_run(run_id, run_input=run_input)
     except Exception as exc:  # noqa: BLE001 - shown to the user
         err.print(f"[red]could not resume {run_id}:[/red] {exc}")
         raise typer.Exit(1) from None
-    console.print(f"{'approved' if approve else 'rejected'}: {run_id} by {decision.approver}")
+    console.print(f"{'approved' if approve else 'rejected'} ({kind}): {run_id} by {approver.strip()} — "
+                  f"the run checks the approver's authority; see `renkei approvals show {run_id}`",
+                  highlight=False, markup=False, soft_wrap=True)
 
 
 # --------------------------------------------------------------------------------------------- misc

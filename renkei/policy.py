@@ -92,8 +92,43 @@ class ApprovalPolicy(_Section):
     amount_mismatch_tolerance: int = 0
     require_registration_number: bool = False
     require_billing_email: bool = True
-    timeout_hours: int = 72
+    timeout_hours: float = Field(72, gt=0)  # fractions allowed (tests use seconds)
     on_timeout: Literal["expire", "renotify"] = "renotify"
+
+
+class TierPolicy(_Section):
+    max_amount: int | None = None  # inclusive, yen; omitted = no upper bound
+    roles: list[str]
+
+
+ApprovalKind = Literal["invoice", "payment", "proration"]
+
+
+class AuthorityPolicy(_Section):
+    """``[authority]``: who may decide approvals (pure rules in :mod:`domain.authority`)."""
+
+    roles: dict[str, list[str]] = Field(default_factory=dict)  # role → e-mails or "*@domain" patterns
+    tiers: dict[ApprovalKind, list[TierPolicy]] = Field(default_factory=dict)
+    second_approval_above: dict[ApprovalKind, int] = Field(default_factory=dict)
+    owners: dict[str, str | list[str]] = Field(default_factory=dict)  # CRM owner id → e-mail(s)
+
+    @model_validator(mode="after")
+    def _known_roles(self) -> "AuthorityPolicy":
+        for kind, tiers in self.tiers.items():
+            for t in tiers:
+                unknown = sorted(set(t.roles) - set(self.roles))
+                if unknown:
+                    raise ValueError(f"[authority] tiers.{kind} names unknown role(s) {', '.join(unknown)}")
+        return self
+
+    def rules(self):
+        from renkei.domain.authority import AuthorityRules, Tier
+
+        return AuthorityRules(
+            roles={r: tuple(m) for r, m in self.roles.items()},
+            tiers={k: tuple(Tier(t.max_amount, tuple(t.roles)) for t in ts) for k, ts in self.tiers.items()},
+            second_approval_above=dict(self.second_approval_above),
+            owners={str(k): (v,) if isinstance(v, str) else tuple(v) for k, v in self.owners.items()})
 
 
 class ReconciliationPolicy(_Section):
@@ -134,6 +169,7 @@ class AlertsPolicy(_Section):
 
     on_failure: bool = True                 # any Renkei flow run Failed or Crashed → notification
     approval_reminder_hours: float = 24.0   # an approval run waiting (Paused/Suspended) this long → reminder; 0 = off
+    on_approval_rerequested: bool = True    # an expired approval requested again in a fresh run → notification
     review_flood_threshold: int = 50        # a run that opens at least this many review items → notification; 0 = off
     review_flood_window_hours: float = 1.0  # … within this time
 
@@ -152,6 +188,7 @@ class Policy(_Section):
     ownership: OwnershipPolicy = OwnershipPolicy()
     sync: SyncPolicy = SyncPolicy()
     approval: ApprovalPolicy = ApprovalPolicy()
+    authority: AuthorityPolicy = AuthorityPolicy()
     reconciliation: ReconciliationPolicy = ReconciliationPolicy()
     plausibility: PlausibilityPolicy = PlausibilityPolicy()
     proration: ProrationPolicy = ProrationPolicy()

@@ -1,31 +1,138 @@
-"""The typed form finance fills in to resume a paused approval run (Prefect ``RunInput``).
+"""The typed forms finance fills in to resume a paused approval run (Prefect ``RunInput``), and the loop
+every approval flow waits in (:func:`await_decision`).
 
-The Prefect UI renders it from its JSON schema (``approved`` as a toggle, text areas for the rest) and
-the server validates input against that schema before resuming, so an invalid e-mail keeps the run
-paused with the field marked. The rule "a comment is required to reject" cannot be expressed in the
-schema; :func:`decision_problem` checks it and the approval flow asks again instead of failing.
+The Prefect UI renders a form from its JSON schema (labels in Japanese with English beside, ``approved`` as a
+toggle, text areas for the rest) and the server validates input against that schema **before** resuming:
+an invalid e-mail, or a rejection without a comment (a JSON-schema ``if``/``then`` rule, also checked by the
+model), keeps the run paused with the field marked — nothing is resumed and asked again later.
 ``renkei approvals decide`` submits exactly the same input through the same resume API.
+
+Who may decide is checked after the resume against the policy's ``[authority]`` (:mod:`domain.authority`):
+a refusal is audited (``approval_refused``) and the run suspends again with the reason on top of the form;
+an approval above the second-approval threshold waits for a second, different approver (both recorded).
+Before each suspend the draft is published as a markdown artifact (its own page in the UI, visible before
+anyone clicks Resume) and a ``renkei-approval`` run input summarises the request for ``renkei approvals``.
 """
 
 from __future__ import annotations
 
+import re
+from typing import Any, Callable, Sequence
+
 from prefect.input import RunInput
-from pydantic import Field
+from pydantic import ConfigDict, Field, model_validator
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+SUMMARY_KEY = "renkei-approval"  # the run input holding the request's summary (kind, amount, reasons ...)
+REJECT_NEEDS_COMMENT = "a comment is required to reject / 却下にはコメントが必要です"
+
+_REJECT_RULE = {"if": {"properties": {"approved": {"const": False}}, "required": ["approved"]},
+                "then": {"properties": {"comment": {"minLength": 1, "pattern": "\\S"}}, "required": ["comment"]}}
 
 
 class ApprovalDecision(RunInput):
-    approved: bool = Field(description="承認する (on) / 却下する (off) — approve or reject")
-    approver: str = Field(description="承認者のメールアドレス — your e-mail", pattern=EMAIL_PATTERN, max_length=254)
-    comment: str = Field(default="", description="コメント (却下の場合は必須) — required to reject", max_length=2000)
+    """Invoice and proration approvals."""
+
+    model_config = ConfigDict(json_schema_extra=_REJECT_RULE)
+
+    approved: bool = Field(title="承認 / Approve", description="オン: 承認、オフ: 却下 — on: approve, off: reject")
+    approver: str = Field(title="承認者メール / Approver e-mail", description="あなたのメールアドレス — your e-mail",
+                          pattern=EMAIL_PATTERN, max_length=254)
+    comment: str = Field(default="", title="コメント / Comment",
+                         description="却下の場合は必須 — required to reject", max_length=2000)
+
+    @model_validator(mode="after")
+    def _reject_needs_comment(self) -> "ApprovalDecision":
+        if not self.approved and not self.comment.strip():
+            raise ValueError(REJECT_NEEDS_COMMENT)
+        return self
 
 
 def decision_problem(decision: ApprovalDecision) -> str | None:
-    """Why a submitted decision cannot be accepted, or ``None``."""
+    """Why a submitted decision cannot be accepted, or ``None`` (the model already refuses a bare reject)."""
     if not decision.approved and not decision.comment.strip():
-        return "a comment is required to reject"
+        return REJECT_NEEDS_COMMENT
     return None
+
+
+def artifact_key(kind: str, entity_key: str) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", f"approval-{kind}-{entity_key}".lower()).strip("-")[:100]
+
+
+def publish_request(kind: str, entity: str, entity_key: str, markdown: str, summary: dict[str, Any]) -> None:
+    """The draft as a markdown artifact (its own page, before Resume) and the summary run input (once)."""
+    from prefect.artifacts import create_markdown_artifact
+    from prefect.input.actions import create_flow_run_input, read_flow_run_input
+
+    create_markdown_artifact(markdown=markdown, key=artifact_key(kind, entity_key),
+                             description=f"承認待ち / awaiting approval: {kind} {entity} {entity_key}")
+    if read_flow_run_input(SUMMARY_KEY) is None:
+        create_flow_run_input(SUMMARY_KEY, {"kind": kind, "entity": entity, "entity_key": str(entity_key), **summary})
+
+
+def _audit_once(rt, run_id: str, attempt: int, **event: Any) -> None:
+    """One audit event per submitted input: a replay after the next resume does not repeat it."""
+    key, owner = f"approval-audit:{run_id}:{attempt}", f"approval:{run_id}"
+    if rt.store.claim(key, owner, lease_seconds=60).proceed:
+        rt.store.audit(flow_run_id=run_id, system="renkei", **event)
+        rt.store.commit(key, owner, None, {"action": event["action"]})
+
+
+def await_decision(rt, *, run_id: str, kind: str, entity: str, entity_key: str, amount: int, timeout_s: int,
+                   render: Callable[[], tuple[str, dict[str, Any]]], form: type[RunInput] = ApprovalDecision,
+                   problem_of: Callable[[Any], str | None] | None = None,
+                   approving: Callable[[Any], bool] = lambda a: bool(a.approved),
+                   owner_ids: Sequence[str] = (), summary: dict[str, Any] | None = None) -> tuple[Any, list[str]]:
+    """Suspend until an acceptable, authorised decision arrives; returns ``(input, approvers)``.
+
+    ``render()`` → (markdown of the request, initial form values), called before every suspend (a flow may
+    re-read the source). ``problem_of(input)`` → why the input cannot be used (shown, asked again).
+    After each resume Prefect re-runs the flow from the top; the keyed suspends return the inputs already
+    given, so this loop replays to the same point (audit events are written once per input)."""
+    from prefect import suspend_flow_run
+
+    from renkei.domain.authority import check, norm_email
+
+    rules = rt.policy.authority.rules()
+    attempt = 0
+    notice: str | None = None
+    approvers: list[str] = []
+    while True:
+        markdown, initial = render()
+        head = ""
+        if approvers:
+            head += (f"**1人目の承認 / first approval: {approvers[0]}** — 別の承認者による2人目の承認が必要です / "
+                     "a second, different approver must approve.\n\n")
+        if notice:
+            head += f"**{notice}** — もう一度入力してください / please submit again.\n\n"
+        text = head + markdown
+        publish_request(kind, entity, entity_key, text, {"amount": amount, **(summary or {})})
+        answer = suspend_flow_run(wait_for_input=form.with_initial_data(description=text, **initial),
+                                  timeout=timeout_s, key=f"decision-{attempt}")
+        attempt += 1
+        notice = problem_of(answer) if problem_of else None
+        if notice:
+            continue
+        approve = approving(answer)
+        verdict = check(rules, kind=kind, amount=amount, approver=answer.approver, approve=approve,
+                        owner_ids=owner_ids, earlier_approvers=approvers)
+        if not verdict.allowed:
+            _audit_once(rt, run_id, attempt, actor=norm_email(answer.approver), action="approval_refused",
+                        entity=entity, entity_key=str(entity_key),
+                        changes={"kind": kind, "amount": amount, "decision": "approve" if approve else "reject",
+                                 "code": verdict.code, "reason": verdict.message, "roles": list(verdict.roles)})
+            notice = f"認められません / refused: {verdict.message}"
+            continue
+        if approve and verdict.needs_second:
+            _audit_once(rt, run_id, attempt, actor=norm_email(answer.approver), action="first_approval",
+                        entity=entity, entity_key=str(entity_key),
+                        changes={"kind": kind, "amount": amount, "comment": getattr(answer, "comment", ""),
+                                 "roles": list(verdict.roles)})
+            approvers.append(norm_email(answer.approver))
+            continue
+        if approve:
+            approvers.append(norm_email(answer.approver))
+        return answer, approvers
 
 
 def approval_key_tag(key: str) -> str:

@@ -7,6 +7,8 @@ event                      resource (``prefect.resource.id``)             labels
                                                                            related ``<crm>.deal.<id>`` (role deal)
 ``renkei.payment.applied``  ``<erp>.payment.<payment id>``                 ``renkei.deal.id``, ``renkei.invoice.id``,
                                                                            ``renkei.deposit.id``; related invoice, deal
+``renkei.approval.rerequested`` ``prefect.flow-run.<new approval run>``  ``renkei.entity``, ``renkei.entity-key``,
+                                                                           ``renkei.expired-run.id``
 ``renkei.review.opened``    ``renkei.review.<review item id>``             ``renkei.flow``, ``renkei.reason-code``,
                                                                            ``renkei.entity``, ``renkei.entity-key``,
                                                                            ``renkei.flow-run.id``
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 INVOICE_CREATED = "renkei.invoice.created"
 PAYMENT_APPLIED = "renkei.payment.applied"
 REVIEW_OPENED = "renkei.review.opened"
+APPROVAL_REREQUESTED = "renkei.approval.rerequested"
 
 
 def _naive_utc(dt: datetime) -> datetime:
@@ -86,6 +89,15 @@ def business_events(flow: str, flow_run_id: str | None, audit: Iterable[dict[str
                 related=[{"prefect.resource.id": f"{erp}.invoice.{invoice}", "prefect.resource.role": "invoice"},
                          {"prefect.resource.id": f"{erp}.deal.{deal}", "prefect.resource.role": "deal"}],
                 payload={"amount": ch.get("amount"), "date": _label(ch.get("date"))}))
+        elif a.get("action") == "approval_rerequested":
+            out.append(dict(
+                event=APPROVAL_REREQUESTED,
+                resource={"prefect.resource.id": f"prefect.flow-run.{_label(ch.get('flow_run_id'))}",
+                          "renkei.entity": _label(a.get("entity")), "renkei.entity-key": _label(a.get("entity_key")),
+                          "renkei.expired-run.id": _label(ch.get("expired_run")), "renkei.flow": flow},
+                related=[{"prefect.resource.id": f"prefect.flow-run.{_label(ch.get('expired_run'))}",
+                          "prefect.resource.role": "expired-approval"}],
+                payload={"approval_flow": ch.get("approval_flow")}))
     for row in reviews:
         out.append(dict(
             event=REVIEW_OPENED,

@@ -626,9 +626,20 @@ def _run_finished(run_id: str) -> bool:
     """True when the approval run ended without a decision being applied (failed, timed out, cancelled)."""
     from prefect import get_client
 
+    from datetime import datetime, timezone
+
+    from prefect.states import Failed
+
+    from renkei.tasks.approval_expiry import EXPIRED_MESSAGE
+
     try:
         with get_client(sync_client=True) as client:
             run = client.read_flow_run(run_id)
+            deadline = run.state.state_details.pause_timeout if run.state and run.state.is_paused() else None
+            if deadline is not None and deadline < datetime.now(timezone.utc):
+                # past its deadline but not failed yet (no pause-expiration service): fail it as the server would
+                client.set_flow_run_state(run.id, Failed(message=EXPIRED_MESSAGE))
+                run = client.read_flow_run(run_id)
     except Exception:  # noqa: BLE001 - unknown run (e.g. another Prefect server): do not pile up runs
         return False
     return bool(run.state and run.state.is_final())

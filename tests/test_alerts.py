@@ -59,7 +59,7 @@ FLOOD = 3
 def alerts(prefect_api, tmp_path_factory):
     from prefect import get_client
 
-    from renkei.deployments.automations import APPROVAL_REMINDER, REVIEW_FLOOD, RUN_FAILED
+    from renkei.deployments.automations import APPROVAL_REMINDER, APPROVAL_REREQUESTED, REVIEW_FLOOD, RUN_FAILED
     from renkei.setup import run_setup
 
     receiver = Receiver()
@@ -69,7 +69,7 @@ def alerts(prefect_api, tmp_path_factory):
     rows = run_setup(notify=f"webhook:{receiver.url}", credentials_block=None, policy_file=str(policy),
                      save_credentials=False)
     outcomes = {name: outcome for what, name, outcome in rows if what == "automation"}
-    assert set(outcomes) == {RUN_FAILED, APPROVAL_REMINDER, REVIEW_FLOOD}
+    assert set(outcomes) == {RUN_FAILED, APPROVAL_REMINDER, REVIEW_FLOOD, APPROVAL_REREQUESTED}
     again = run_setup(notify=None, credentials_block=None, policy_file=str(policy), save_credentials=False)
     assert {n: o for w, n, o in again if w == "automation"} == dict.fromkeys(outcomes, "updated")
     with get_client(sync_client=True) as client:
@@ -118,6 +118,19 @@ def test_an_overdue_approval_gets_a_reminder(alerts):
     assert time.monotonic() - started >= REMINDER_S - 3  # a reminder, not an immediate echo
     assert "waited more than" in hits[0]["body"]
     assert not [b for b in alerts.bodies if f"untagged-{marker}" in json.dumps(b)]  # only approval runs
+
+
+def test_a_rerequested_approval_notifies(alerts):
+    from renkei.tasks.events import emit_business_events
+
+    marker = uuid4().hex[:8]
+    emit_business_events("order-to-invoice", "run-1", [dict(
+        actor="order-to-invoice", action="approval_rerequested", entity="deal", entity_key=f"deal-{marker}",
+        system="renkei", changes={"expired_run": "old-run", "flow_run_id": f"new-{marker}",
+                                  "approval_flow": "invoice-approval"})])
+    hits = alerts.wait_for(lambda b: f"deal-{marker}" in b.get("subject", ""), 30)
+    assert len(hits) == 1, alerts.bodies
+    assert "old-run" in hits[0]["body"] and f"prefect.flow-run.new-{marker}" in hits[0]["body"]
 
 
 def _flow_stub(name: str):

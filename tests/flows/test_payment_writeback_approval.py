@@ -3,6 +3,10 @@ invoice through the resume API (as the Prefect UI does); the payer name is learn
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 from prefect import resume_flow_run
 
 from renkei.flows.order_to_invoice import order_to_invoice
@@ -34,8 +38,11 @@ def test_ambiguous_deposit_goes_to_finance_and_the_payer_is_remembered(world, ru
     payment_writeback()  # a rerun does not start a second approval run
     assert len(wait_paused(2)) == 2
 
-    resume_flow_run(by_deposit[odd].id, run_input={"choice": "", "unrelated": True, "approver": "keiri@example.co.jp",
-                                                   "comment": "社員の立替精算"})
+    # through the CLI, as for every approval kind: --reject on a payment = not a customer payment
+    cli = subprocess.run([sys.executable, "-m", "renkei.cli", "approvals", "decide", str(by_deposit[odd].id),
+                          "--reject", "--approver", "keiri@example.co.jp", "--comment", "社員の立替精算"],
+                         capture_output=True, text=True, env=os.environ.copy(), timeout=120)
+    assert cli.returncode == 0, cli.stderr
     assert wait_final(by_deposit[odd].id).state.is_completed()
     assert world.rt.store.ledger_entry(f"payment:deposit:{odd}").external_id == "unrelated"
 

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from prefect import get_client, resume_flow_run
+from prefect import get_client
 
 from renkei.flows.subscription_proration import subscription_proration
 from renkei.store.subscriptions import SubscriptionStore
@@ -68,8 +68,10 @@ def test_immediate_cancellation_credit_is_approved_into_a_credit_note(world, app
     subscription_proration(as_of="2026-11-17")  # a rerun does not start a second approval run
     assert len(wait_paused(1)) == 1
 
-    resume_flow_run(run.id, run_input={"approved": True, "approver": "keiri@example.co.jp",
-                                       "comment": "解約に伴う返金を承認"})
+    cli = subprocess.run([sys.executable, "-m", "renkei.cli", "approvals", "decide", str(run.id), "--approve",
+                          "--approver", "keiri@example.co.jp", "--comment", "解約に伴う返金を承認"],
+                         capture_output=True, text=True, env=os.environ.copy(), timeout=120)
+    assert cli.returncode == 0, cli.stderr
     assert wait_final(run.id, timeout=120).state.is_completed()
     sale, credit = invoices(world)
     assert credit["total_amount"] == -16_500  # −15,000 + tax −1,500: the credit note (マイナス請求書)

@@ -180,9 +180,9 @@ def approve_in_ui(
     screenshot_path: Path | None = None,
     description_text: str | None = None,
     ui: str = "v1",
-    approved_title: str = "Approved",
-    approver_title: str = "Approver",
-    comment_title: str = "Comment",
+    approved_title: str = "承認 / Approve",
+    approver_title: str = "承認者メール / Approver e-mail",
+    comment_title: str = "コメント / Comment",
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> None:
     """Resume a paused run through the Prefect UI with an ``ApprovalDecision``.

@@ -193,8 +193,8 @@ def test_finance_resumes_suspended_run_in_ui(approval_stack: Stack, browser, app
 
 
 def test_input_refused_by_the_server_keeps_the_run_paused(approval_stack: Stack, browser) -> None:
-    """The driver must not report success when Prefect refuses the form (schema: approver minLength 3);
-    the run stays PAUSED and can still be resumed."""
+    """The driver must not report success when Prefect refuses the form (schema: a rejection without a
+    comment); the run stays PAUSED and can still be resumed."""
     from prefect.deployments import run_deployment
 
     stack = approval_stack
@@ -206,9 +206,9 @@ def test_input_refused_by_the_server_keeps_the_run_paused(approval_stack: Stack,
     page = context.new_page()
     try:
         with pytest.raises(AssertionError, match="refused") as refused:
-            prefect_ui.approve_in_ui(page, stack.ui_url, str(run.id), approved=True, approver="ab", comment="",
-                                     screenshot_path=None, ui="v2", timeout_s=15)
-        assert "approver" in str(refused.value)
+            prefect_ui.approve_in_ui(page, stack.ui_url, str(run.id), approved=False, approver="keiri@example.co.jp",
+                                     comment="", screenshot_path=None, ui="v2", timeout_s=15)
+        assert "comment" in str(refused.value)  # a rejection needs a comment: refused before the run resumes
     finally:
         context.close()
     assert prefect_ui.wait_paused(run.id, timeout=5).state.is_paused()
