@@ -26,7 +26,7 @@ APPROVAL_TAG = "renkei-approval"
 EXPIRED_PREFIX = "approval-expired:"
 
 
-def expired_approval_runs(flow_name: str, *, limit: int = 200) -> list[Any]:
+def expired_approval_runs(flow_name: str, *, limit: int = 200, only: set[str] | None = None) -> list[Any]:
     """Runs of ``flow_name`` that expired while waiting (newest first): Failed "… never resumed", and runs
     still Paused past their deadline — which the server's pause-expiration service would fail (it does not
     run in an ephemeral server, or may be disabled): those are failed here the same way first, so a late
@@ -50,10 +50,11 @@ def expired_approval_runs(flow_name: str, *, limit: int = 200) -> list[Any]:
     with get_client(sync_client=True) as client:
         for run in runs_in(client, "PAUSED"):
             deadline = run.state.state_details.pause_timeout if run.state else None
-            if deadline is not None and deadline < now:
+            if deadline is not None and deadline < now and (only is None or str(run.id) in only):
                 client.set_flow_run_state(run.id, Failed(message=EXPIRED_MESSAGE))
         runs = runs_in(client, "FAILED")
-    return [r for r in runs if r.state is not None and NEVER_RESUMED in (r.state.message or "")]
+    return [r for r in runs if r.state is not None and NEVER_RESUMED in (r.state.message or "")
+            and (only is None or str(r.id) in only)]
 
 
 def current_run(store, run_id: str | None) -> str | None:
@@ -73,8 +74,14 @@ def rerequest_expired(rt, report: RunReport, *, approval_flow: str, entity: str,
     """Re-request every expired ``approval_flow`` run once (module docstring); returns (expired, new run)."""
     if rt.policy.approval.on_timeout != "renotify":
         return []
+    # only this installation's approvals: runs an open review item of this state store waits on (a Prefect
+    # server may hold other installations' runs, or runs whose decision was already taken another way)
+    waiting = {str((item.payload or {}).get("approval_run")) for item in rt.store.list_reviews("open", flow=review_flow)
+               if item.entity == entity and (item.payload or {}).get("approval_run")}
+    if not waiting:
+        return []
     try:
-        expired = expired_approval_runs(approval_flow)
+        expired = expired_approval_runs(approval_flow, only=waiting)
     except Exception as exc:  # noqa: BLE001 - no Prefect API: nothing can have expired there
         report.notes.append(f"expired approvals not checked ({type(exc).__name__})")
         return []
@@ -82,6 +89,8 @@ def rerequest_expired(rt, report: RunReport, *, approval_flow: str, entity: str,
     owner = f"{report.flow}:{report.flow_run_id}"
     for run in expired:
         old = str(run.id)
+        if old not in waiting:
+            continue
         key = EXPIRED_PREFIX + old
         entry = rt.store.ledger_entry(key)
         if entry is not None and entry.status == "committed":

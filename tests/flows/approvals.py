@@ -49,3 +49,28 @@ def wait_state_name(run_id, names: set[str], timeout: float = 90):
         return run if run.state and (run.state.name in names or run.state.is_final()) else None
 
     return wait_for(check, timeout)
+
+
+HUMAN_TAGS = ("renkei-approval", "renkei-review")
+
+
+def human_run_ids() -> set:
+    """Ids of every approval / review-decision run on the session's Prefect server."""
+    from prefect.client.schemas.filters import FlowRunFilterTags as Tags
+
+    with get_client(sync_client=True) as client:
+        return {r.id for tag in HUMAN_TAGS for r in client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(tags=Tags(all_=[tag])), limit=200)}
+
+
+def delete_runs(run_ids) -> None:
+    """Delete runs (already gone is fine): a test leaves no waiting approval behind for the next one, whose
+    sandbox reuses the same record ids."""
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        for run_id in run_ids:
+            try:
+                client.delete_flow_run(run_id)
+            except ObjectNotFound:
+                pass

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.flows.approvals import delete_runs, human_run_ids
 from tests.sandbox_env import ServedSandbox, pairing_env, pairing_params, sandbox_env
 
 
@@ -27,6 +28,18 @@ class World:
 
     def fr(self):
         return self.rt.erp.client
+
+
+@pytest.fixture(autouse=True)
+def _no_waiting_run_outlives_its_test(request):
+    """Approval / review runs a test leaves waiting are deleted after it (its runners stopped first): the
+    sandboxes reuse record ids, so a later test would otherwise meet a stranger's run for "its" deal."""
+    if "prefect_api" not in request.fixturenames:
+        yield
+        return
+    before = human_run_ids()
+    yield
+    delete_runs(human_run_ids() - before)
 
 
 @pytest.fixture
