@@ -24,35 +24,15 @@ from prefect import flow, get_run_logger, suspend_flow_run
 from prefect.context import get_run_context
 
 from renkei.tasks.approval_form import ApprovalDecision, decision_problem
-from renkei.tasks.customers import ensure_partners, read_crm_companies
-from renkei.tasks.invoicing import INVOICE_STATUS_REJECTED, create_invoice_once, customer_for, draft_invoice, ledger_key
+from renkei.tasks.invoicing import INVOICE_STATUS_REJECTED, create_invoice_once, ledger_key
 from renkei.tasks.outbox import DECISION_PREFIX, INVOICE_SPECS, drain
 from renkei.tasks.reporting import RunReport, flush, publish_report
 from renkei.tasks.runtime import get_runtime
 from renkei.tasks.housekeeping import reap_dead_runs
 from renkei.tasks.preflight import preflight
+from renkei.tasks.invoice_approval_steps import _close_reviews, _draft
 
 FLOW = "invoice-approval"
-
-
-def _draft(deal_id: str, report: RunReport):
-    rt = get_runtime()
-    (res,) = rt.crm.get_deals([deal_id])
-    if not res.ok:
-        raise ValueError(f"deal {deal_id} cannot be read: {res.error}")
-    deal = res.value
-    partners = ensure_partners(rt, [deal.company_crm_id] if deal.company_crm_id else [], report)
-    crm_company = read_crm_companies(rt, [deal.company_crm_id], report).get(str(deal.company_crm_id)) \
-        if deal.company_crm_id else None
-    customer = customer_for(rt, partners.get(str(deal.company_crm_id)), crm_company) if deal.company_crm_id else None
-    return draft_invoice(rt, deal, customer)
-
-
-def _close_reviews(deal_id: str, decision: str, approver: str, comment: str) -> None:
-    rt = get_runtime()
-    for item in rt.store.list_reviews("open", flow="order-to-invoice"):
-        if item.entity == "deal" and item.entity_key == deal_id:
-            rt.store.decide_review(item.id, decision=decision, decided_by=approver, comment=comment)
 
 
 @flow(name=FLOW, log_prints=False)
