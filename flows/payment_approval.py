@@ -31,83 +31,20 @@ from typing import Any
 
 from prefect import flow, get_run_logger, suspend_flow_run
 from prefect.context import get_run_context
-from prefect.input import RunInput
-from pydantic import Field
 
-from renkei.domain.money import format_yen
 from renkei.domain.normalise import mask_personal
 from renkei.domain.payer import payer_display
-from renkei.domain.reconciliation import Candidate, MatchDecision, NameEvidence, Reconciler
+from renkei.domain.reconciliation import NameEvidence, Reconciler
 from renkei.store.aliases import AliasStore
-from renkei.tasks.approval_form import EMAIL_PATTERN
-from renkei.tasks.payments import (OpenBook, apply_deposit_once, deposit_key, drain_payment_outbox, engine_policy,
-                                   load_open_book, manual_candidate, options_of, read_bank_line)
+from renkei.tasks.payments import (apply_deposit_once, deposit_key, drain_payment_outbox, engine_policy, load_open_book,
+                                   manual_candidate, options_of, read_bank_line)
 from renkei.tasks.reporting import RunReport, flush, publish_report
 from renkei.tasks.runtime import get_runtime
 from renkei.tasks.housekeeping import reap_dead_runs
 from renkei.tasks.preflight import preflight
+from renkei.tasks.payment_approval_steps import PaymentDecision, WRITEBACK_FLOW, _close, _options_markdown, _resolve
 
 FLOW = "payment-approval"
-WRITEBACK_FLOW = "payment-writeback"
-LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-
-class PaymentDecision(RunInput):
-    choice: str = Field(default="", max_length=500,
-                        description="消込先: 候補の記号 (A, B …) または請求書番号/ID をカンマ区切り — option letter, "
-                                    "or invoice number(s) / id(s) separated by commas")
-    unrelated: bool = Field(default=False, description="請求書と無関係な入金 (消込しない) — not a customer payment")
-    approver: str = Field(description="承認者のメールアドレス — your e-mail", pattern=EMAIL_PATTERN, max_length=254)
-    comment: str = Field(default="", max_length=2000, description="コメント (無関係の場合は必須) — required for unrelated")
-
-
-def _options_markdown(decision: MatchDecision, options: list[Candidate], book: OpenBook) -> str:
-    lines = [f"### 入金 / Deposit {decision.deposit_id}",
-             f"- 入金日: {decision.received_on.isoformat()}  金額: **{format_yen(decision.amount)}**  "
-             f"振込名義: `{decision.payer_name}`",
-             f"- 判定 / engine: {decision.kind.value}, score {decision.score:.2f} — "
-             f"{', '.join(r.value for r in decision.reasons)}",
-             f"- {decision.explanation}", "", "#### 候補 / Options",
-             "| | 取引先 / partner | 請求書 / invoices | 消込額 | 手数料 | 説明 |", "|---|---|---|---|---|---|"]
-    for letter, c in zip(LETTERS, options):
-        inv = ", ".join(f"{a.label} ({a.invoice_id}) {format_yen(a.outstanding_before)}" for a in c.allocations)
-        lines.append(f"| **{letter}** | {c.partner_name or '-'} | {inv} | {format_yen(c.applied_total)} | "
-                     f"{format_yen(c.fee)} | {c.fit.value}, score {c.score:.2f} |")
-    partners = {c.partner_id for c in options if c.partner_id}
-    shown = {a.invoice_id for c in options for a in c.allocations}
-    others = [i for i in book.invoices if i.partner_id in partners and i.invoice_id not in shown]
-    if others:
-        lines += ["", "#### 同じ取引先の他の未入金請求書 / other open invoices of these partners"]
-        lines += [f"- {i.number or i.invoice_id} (id {i.invoice_id}) {i.partner_name} 残 {format_yen(i.outstanding)}"
-                  f" 期日 {i.due_date or '-'}" for i in others[:30]]
-    lines += ["", "記号か請求書番号を `choice` に入力するか、無関係なら `unrelated` をオンにしてください。",
-              "Type an option letter or invoice numbers in `choice`, or tick `unrelated` (comment required)."]
-    return "\n".join(lines)
-
-
-def _resolve(form: PaymentDecision, options: list[Candidate], book: OpenBook) -> tuple[list[str] | None, str | None]:
-    """(invoice ids, problem)."""
-    choice = form.choice.strip()
-    if form.unrelated and choice:
-        return None, "choose invoices or mark the deposit unrelated, not both"
-    if form.unrelated:
-        return ([], None) if form.comment.strip() else (None, "a comment is required to mark a deposit unrelated")
-    if not choice:
-        return None, "type an option letter or invoice number(s), or mark the deposit unrelated"
-    if len(choice) == 1 and choice.upper() in LETTERS:
-        i = LETTERS.index(choice.upper())
-        if i >= len(options):
-            return None, f"there is no option {choice.upper()}"
-        return list(options[i].invoice_ids), None
-    ids = []
-    for part in choice.replace("、", ",").split(","):
-        if not part.strip():
-            continue
-        ref = book.by_label(part)
-        if ref is None:
-            return None, f"{part.strip()} is not an open invoice"
-        ids.append(ref.invoice_id)
-    return (ids, None) if ids else (None, "no invoice given")
 
 
 @flow(name=FLOW, log_prints=False)
@@ -208,10 +145,3 @@ def payment_approval(deposit_id: str, timeout_hours: float | None = None, lease_
               "fee": candidate.fee, "approver": answer.approver, "alias_learned": learned}
     log.info("deposit %s: %s by %s", deposit_id, result["outcome"], mask_personal(answer.approver))
     return result
-
-
-def _close(deposit_id: str, decision: str, who: str, comment: str) -> None:
-    rt = get_runtime()
-    for item in rt.store.list_reviews("open", flow=WRITEBACK_FLOW):
-        if item.entity == "deposit" and item.entity_key == deposit_id:
-            rt.store.decide_review(item.id, decision=decision, decided_by=who, comment=comment)
