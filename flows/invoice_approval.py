@@ -40,7 +40,7 @@ def invoice_approval(deal_id: str, timeout_hours: float | None = None, lease_sec
     """Wait for finance to approve or reject the invoice of ``deal_id``, then apply the decision."""
     reap_dead_runs(FLOW)  # earlier runs killed mid-way: marked Crashed, their leases freed
     preflight(FLOW)  # connections, store and the CRM schema, or one line naming the setting to fix
-    from renkei.flows.order_to_invoice import draft_fingerprint, start_approval
+    from renkei.tasks.order_to_invoice_steps import draft_fingerprint, start_approval
 
     log = get_run_logger()
     rt = get_runtime()

@@ -85,7 +85,7 @@ def payment_approval(deposit_id: str, timeout_hours: float | None = None, lease_
             answer = suspend_flow_run(wait_for_input=form, timeout=timeout_s, key=f"decision-{attempt}")
         except Exception as exc:  # noqa: BLE001 - FlowPauseTimeout and friends: the review item stays open
             if rt.policy.approval.on_timeout == "renotify":  # a fresh run (its own ledger key) asks again
-                from renkei.flows.payment_writeback import start_payment_approval
+                from renkei.tasks.payment_writeback_steps import start_payment_approval
 
                 new_run = start_payment_approval(decision, RunReport(WRITEBACK_FLOW, flow_run_id),
                                                  key=f"approval:deposit:{deposit_id}:renotify:{flow_run_id}")
