@@ -21,6 +21,7 @@ from renkei.tasks.housekeeping import reap_dead_runs
 from renkei.tasks.preflight import preflight
 from renkei.tasks.product_sync_steps import FLOW, read_items, upsert_batch
 
+
 def _run_name() -> str:
     return run_name("product-sync", "freee→HubSpot")
 

@@ -28,6 +28,7 @@ from renkei.tasks.housekeeping import reap_dead_runs
 from renkei.tasks.preflight import preflight
 from renkei.tasks.proration_approval_steps import _read
 
+
 @flow(name=APPROVAL_FLOW, log_prints=False)
 def proration_approval(deal_id: str, version: int, timeout_hours: float | None = None,
                        lease_seconds: int = 300) -> dict[str, Any]:

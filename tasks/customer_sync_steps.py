@@ -1,5 +1,6 @@
-"""The steps of the ``customer-sync`` flow (:mod:`flows.customer_sync`): the Prefect tasks it composes (freee read,
-one task per HubSpot page / freee chunk, review decisions, deletes) and the run's state table. The flow module holds the orchestration only.
+"""The steps of the ``customer-sync`` flow (:mod:`flows.customer_sync`): the Prefect tasks it composes (freee
+read, one task per HubSpot page / freee chunk, review decisions, deletes) and the run's state table. The flow
+module holds the orchestration only.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The steps of the ``invoice-approval`` flow (:mod:`flows.invoice_approval`): reading the deal's current draft and closing
-its review items. The flow module holds the orchestration only.
+"""The steps of the ``invoice-approval`` flow (:mod:`flows.invoice_approval`): reading the deal's current draft
+and closing its review items. The flow module holds the orchestration only.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from renkei.tasks.customers import ensure_partners, read_crm_companies
 from renkei.tasks.invoicing import customer_for, draft_invoice
 from renkei.tasks.reporting import RunReport
 from renkei.tasks.runtime import get_runtime
+
 
 def _draft(deal_id: str, report: RunReport):
     rt = get_runtime()

@@ -1,5 +1,6 @@
-"""The steps of the ``payment-approval`` flow (:mod:`flows.payment_approval`): the decision form, the options shown to
-finance, resolving the answer, and closing the deposit's review items. The flow module holds the orchestration only.
+"""The steps of the ``payment-approval`` flow (:mod:`flows.payment_approval`): the decision form, the options
+shown to finance, resolving the answer, and closing the deposit's review items. The flow module holds the
+orchestration only.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The steps of the ``payment-writeback`` flow (:mod:`flows.payment_writeback`): the Prefect tasks it composes
-(resume, read open invoices, reconcile a batch, read parked deposits, write back, status from the ERP) and
-the per-deposit work behind them (match, apply, review item and approval run). The flow module holds the orchestration only.
+(resume, read open invoices, reconcile a batch, read parked deposits, write back, status from the ERP) and the
+per-deposit work behind them (match, apply, review item and approval run). The flow module holds the
+orchestration only.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The steps of the ``product-sync`` flow (:mod:`flows.product_sync`): the Prefect tasks it composes (read the freee items,
-upsert one batch of products). The flow module holds the orchestration only.
+"""The steps of the ``product-sync`` flow (:mod:`flows.product_sync`): the Prefect tasks it composes (read the
+freee items, upsert one batch of products). The flow module holds the orchestration only.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The steps of the ``proration-approval`` flow (:mod:`flows.proration_approval`): reading the subscription deal. The flow module holds the orchestration only.
+"""The steps of the ``proration-approval`` flow (:mod:`flows.proration_approval`): reading the subscription
+deal. The flow module holds the orchestration only.
 """
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 from renkei.tasks.runtime import get_runtime
 from renkei.tasks.subscriptions import SubscriptionProblem, read_subscription
+
 
 def _read(deal_id: str):
     rt = get_runtime()

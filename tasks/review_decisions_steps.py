@@ -1,5 +1,5 @@
-"""The steps of the ``review-decisions`` flow (:mod:`flows.review_decisions`): the decision form and the description of the
-items shown to people. The flow module holds the orchestration only.
+"""The steps of the ``review-decisions`` flow (:mod:`flows.review_decisions`): the decision form and the
+description of the items shown to people. The flow module holds the orchestration only.
 """
 
 from __future__ import annotations

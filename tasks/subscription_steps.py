@@ -1,6 +1,6 @@
-"""The steps of the ``subscription-proration`` flow (:mod:`flows.subscription_proration`): the Prefect tasks it composes (one
-page of changed subscriptions, a refresh batch, the revenue journals) and the per-subscription step behind
-them. The flow module holds the orchestration only.
+"""The steps of the ``subscription-proration`` flow (:mod:`flows.subscription_proration`): the Prefect tasks it
+composes (one page of changed subscriptions, a refresh batch, the revenue journals) and the per-subscription
+step behind them. The flow module holds the orchestration only.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from renkei.tasks.reporting import RunReport, flush
 from renkei.tasks.runtime import get_runtime
 from renkei.tasks.subscriptions import FLOW, Context, SubscriptionProblem, advance, post_journals, \
     read_subscription
+
 
 def process_subscriptions(subs: Sequence[SubscriptionDeal | None], as_of: date, report: RunReport, *,
                           lease_seconds: int, start_approvals: bool) -> list[str]:
