@@ -78,9 +78,10 @@ def main() -> None:
 
         # time spent inside the flow's task bodies (everything else is Prefect's orchestration)
         import renkei.flows.order_to_invoice as o2i
+        import renkei.tasks.order_to_invoice_steps as o2i_steps
 
         inside = {"s": 0.0}
-        real_process, real_iter = o2i.process_deals, rt.crm.iter_deal_changes
+        real_process, real_iter = o2i_steps.process_deals, rt.crm.iter_deal_changes
 
         def timed(fn):
             @functools.wraps(fn)
@@ -104,7 +105,7 @@ def main() -> None:
                 inside["s"] += time.perf_counter() - t
                 yield batch
 
-        o2i.process_deals = timed(real_process)
+        o2i_steps.process_deals = timed(real_process)
         rt.crm.iter_deal_changes = timed_iter
         t0 = time.perf_counter()
         summary = o2i.order_to_invoice()

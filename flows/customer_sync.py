@@ -30,97 +30,22 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger
 from prefect.context import get_run_context
 from prefect.utilities.annotations import quote
 
-from renkei.connectors.base import CompanyRecord, MapResult
 from renkei.tasks.concurrency import chunks, prefetch
 from renkei.tasks import customer_sync as cs
-from renkei.tasks.retry import BATCH_TASK
 from renkei.tasks.reporting import RunReport, publish_report, report_progress
 from renkei.tasks.runtime import get_runtime
 from renkei.tasks.housekeeping import reap_dead_runs
 from renkei.tasks.preflight import preflight
+from renkei.tasks.customer_sync_steps import (FLOW, _STATES, apply_decisions, apply_review_decisions, check_deletes,
+                                              read_erp_changes, sync_crm_page, sync_erp_chunk)
 
-FLOW = cs.FLOW
-# The run's SyncState, by flow run id: tasks get the key, not the object (Prefect would walk a large
-# parameter looking for futures on every call).
-_STATES: dict[str, cs.SyncState] = {}
 LAST_TIMING = ""  # phase seconds of the last run in this process (benchmarks print it)
-
-
-
-
-
-
-
-class _Read:
-    """A task result holding many records: Prefect links each element of a returned list to the task's
-    state for the rest of the flow run (one entry per partner); one object is linked once."""
-
-    __slots__ = ("items", "__weakref__")
-
-    def __init__(self, items: list[Any]) -> None:
-        self.items = items
-
-
-@task(**BATCH_TASK, task_run_name="read freee partners since {since}")
-def read_erp_changes(since: str | None, flow_run_id: str) -> _Read:
-    return _Read(cs.read_partners(get_runtime(), since, _STATES[flow_run_id].paths))
-
-
-@task(**BATCH_TASK, task_run_name="sync {n} CRM companies")
-def sync_crm_page(records: list[CompanyRecord], n: int, flow_run_id: str) -> RunReport:
-    rt = get_runtime()
-    state = _STATES[flow_run_id]
-    report = RunReport(FLOW, flow_run_id)
-    report.count("crm", "read", n)
-    cs.sync_crm_records(rt, state, records, report)
-    cs.flush_fast(rt, report)
-    return report
-
-
-@task(**BATCH_TASK, task_run_name="sync {n} freee partners")
-def sync_erp_chunk(results: list[MapResult[dict]], n: int, flow_run_id: str) -> RunReport:
-    rt = get_runtime()
-    state = _STATES[flow_run_id]
-    report = RunReport(FLOW, flow_run_id)
-    cs.sync_erp_records(rt, state, results, report)
-    cs.flush_fast(rt, report)
-    return report
-
-
-@task(**BATCH_TASK, task_run_name="apply decisions on {n} pairs")
-def apply_decisions(pairs: list[cs.Pair], n: int, flow_run_id: str) -> RunReport:
-    rt = get_runtime()
-    report = RunReport(FLOW, flow_run_id)
-    cs.sync_pairs(rt, _STATES[flow_run_id], pairs, report)
-    cs.flush_fast(rt, report)
-    return report
-
-
-@task(**BATCH_TASK, task_run_name="carry out {n} review decisions")
-def apply_review_decisions(n: int, flow_run_id: str) -> RunReport:
-    rt = get_runtime()
-    report = RunReport(FLOW, flow_run_id)
-    cs.apply_review_decisions(rt, _STATES[flow_run_id], report)
-    cs.flush_fast(rt, report)
-    return report
-
-
-@task(**BATCH_TASK)
-def check_deletes(flow_run_id: str, crm: bool) -> RunReport:
-    rt = get_runtime()
-    state = _STATES[flow_run_id]
-    report = RunReport(FLOW, flow_run_id)
-    if crm:
-        cs.check_crm_archived(rt, state, report)
-    cs.check_erp_deleted(rt, state, report)
-    cs.flush_fast(rt, report)
-    return report
 
 
 def _run_name() -> str:

@@ -26,11 +26,10 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.context import get_run_context
 
-from renkei.domain.dates import today_tokyo
 from renkei.tasks.approval_form import await_decision
-from renkei.tasks.customers import ensure_partners, read_crm_companies
-from renkei.tasks.invoicing import INVOICE_STATUS_REJECTED, create_invoice_once, customer_for, draft_invoice, ledger_key
+from renkei.tasks.invoicing import INVOICE_STATUS_REJECTED, create_invoice_once, ledger_key
 from renkei.tasks.outbox import DECISION_PREFIX, INVOICE_SPECS, drain
+from renkei.tasks.invoice_approval_steps import _close_reviews, _draft
 from renkei.tasks.reporting import RunReport, flush, publish_report
 from renkei.tasks.runtime import get_runtime
 from renkei.tasks.housekeeping import reap_dead_runs
@@ -39,32 +38,12 @@ from renkei.tasks.preflight import preflight
 FLOW = "invoice-approval"
 
 
-def _draft(deal_id: str, report: RunReport):
-    rt = get_runtime()
-    (res,) = rt.crm.get_deals([deal_id])
-    if not res.ok:
-        raise ValueError(f"deal {deal_id} cannot be read: {res.error}")
-    deal = res.value
-    partners = ensure_partners(rt, [deal.company_crm_id] if deal.company_crm_id else [], report)
-    crm_company = read_crm_companies(rt, [deal.company_crm_id], report).get(str(deal.company_crm_id)) \
-        if deal.company_crm_id else None
-    customer = customer_for(rt, partners.get(str(deal.company_crm_id)), crm_company) if deal.company_crm_id else None
-    return draft_invoice(rt, deal, customer, today=today_tokyo())
-
-
-def _close_reviews(deal_id: str, decision: str, approver: str, comment: str) -> None:
-    rt = get_runtime()
-    for item in rt.store.list_reviews("open", flow="order-to-invoice"):
-        if item.entity == "deal" and item.entity_key == deal_id:
-            rt.store.decide_review(item.id, decision=decision, decided_by=approver, comment=comment)
-
-
 @flow(name=FLOW, log_prints=False)
 def invoice_approval(deal_id: str, timeout_hours: float | None = None, lease_seconds: int = 300) -> dict[str, Any]:
     """Wait for finance to approve or reject the invoice of ``deal_id``, then apply the decision."""
     reap_dead_runs(FLOW)  # earlier runs killed mid-way: marked Crashed, their leases freed
     preflight(FLOW)  # connections, store and the CRM schema, or one line naming the setting to fix
-    from renkei.flows.order_to_invoice import approval_run_name, draft_fingerprint, start_approval
+    from renkei.tasks.order_to_invoice_steps import approval_run_name, draft_fingerprint, start_approval
 
     log = get_run_logger()
     rt = get_runtime()

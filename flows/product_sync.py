@@ -11,41 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger
 from prefect.context import get_run_context
 
-from renkei.domain.model import Product
 from renkei.tasks import products as ps
-from renkei.tasks.retry import BATCH_TASK
-from renkei.tasks.reporting import run_name, RunReport, flush, publish_report
+from renkei.tasks.reporting import run_name, RunReport, publish_report
 from renkei.tasks.runtime import get_runtime
 from renkei.tasks.housekeeping import reap_dead_runs
 from renkei.tasks.preflight import preflight
-
-FLOW = ps.FLOW
-
-
-
-
-
-
-
-@task(**BATCH_TASK, task_run_name="read freee items")
-def read_items(flow_run_id: str) -> tuple[list[Product], RunReport]:
-    rt = get_runtime()
-    report = RunReport(FLOW, flow_run_id)
-    items = ps.read_items(rt, report)
-    flush(rt.store, report)
-    return items, report
-
-
-@task(**BATCH_TASK, task_run_name="upsert {n} products")
-def upsert_batch(items: list[Product], view: ps.CrmView, n: int, flow_run_id: str) -> RunReport:
-    rt = get_runtime()
-    report = RunReport(FLOW, flow_run_id)
-    ps.sync_items(rt, items, view.drift, report, adopt=view.adopt, ambiguous=view.ambiguous)
-    flush(rt.store, report)
-    return report
+from renkei.tasks.product_sync_steps import FLOW, read_items, upsert_batch
 
 
 def _run_name() -> str:

@@ -23,18 +23,10 @@ from renkei.store.subscriptions import SubscriptionStore
 from renkei.tasks.approval_form import await_decision
 from renkei.tasks.reporting import RunReport, flush, publish_report
 from renkei.tasks.runtime import get_runtime
-from renkei.tasks.subscriptions import AWAITING, APPROVAL_FLOW, Context, SubscriptionProblem, decide, fingerprint, \
-    proration_markdown, read_subscription
+from renkei.tasks.subscriptions import AWAITING, APPROVAL_FLOW, Context, decide, fingerprint, proration_markdown
 from renkei.tasks.housekeeping import reap_dead_runs
 from renkei.tasks.preflight import preflight
-
-
-def _read(deal_id: str):
-    rt = get_runtime()
-    (sd,) = rt.crm.get_subscription_deals([deal_id])
-    if sd is None:
-        raise SubscriptionProblem("NOT_A_SUBSCRIPTION", "no recurring line items")
-    return read_subscription(sd)
+from renkei.tasks.proration_approval_steps import _read
 
 
 @flow(name=APPROVAL_FLOW, log_prints=False)

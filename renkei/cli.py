@@ -719,7 +719,7 @@ def approvals_decide(
     """Submit the same input the UI form submits, through the same resume API — for every approval kind."""
     from pydantic import ValidationError
 
-    from renkei.flows.payment_approval import PaymentDecision
+    from renkei.tasks.payment_approval_steps import PaymentDecision
     from renkei.tasks.approval_form import REJECT_NEEDS_COMMENT, ApprovalDecision
 
     def refuse(problem: str) -> None:

@@ -25,8 +25,8 @@ def _open(world) -> dict[str, list[str]]:
 
 
 def _set_tokyo_date(monkeypatch, day: date) -> None:
-    """Move the business date ("today" in Asia/Tokyo) the flow reads."""
-    import renkei.flows.order_to_invoice as oti
+    """Move the business date ("today" in Asia/Tokyo) the flow's steps read."""
+    import renkei.tasks.order_to_invoice_steps as oti
     import renkei.tasks.invoicing as inv
 
     monkeypatch.setattr(oti, "today_tokyo", lambda: day)
@@ -153,7 +153,7 @@ def test_a_hostile_line_is_one_review_item_and_the_page_goes_on(world, monkeypat
     # and one deal whose processing raises something unexpected (a bug, a broken record)
     broken = hs_deal(world, "敵対 例外", company, [{"name": "部品", "quantity": 1, "price": 777}])
     import renkei.tasks.invoicing as inv
-    import renkei.flows.order_to_invoice as oti
+    import renkei.tasks.order_to_invoice_steps as oti
 
     real = inv.draft_invoice
 

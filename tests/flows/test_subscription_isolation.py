@@ -11,7 +11,7 @@ from tests.flows.test_subscription_proration import STD, add_advance_account, su
 
 
 def test_one_failing_subscription_does_not_fail_the_batch(world, monkeypatch):
-    import renkei.flows.subscription_proration as sp
+    import renkei.tasks.subscription_steps as sp
 
     add_advance_account(world)
     broken = subscription(world, "分離テスト", STD, 2)

@@ -57,7 +57,7 @@ def test_allowlists_tiers_self_approval_and_second_approver():
 def test_forms_refuse_a_bare_rejection_in_the_schema_the_server_checks():
     from prefect.utilities.schema_tools.validation import ValidationError as SchemaError, validate
 
-    from renkei.flows.payment_approval import PaymentDecision
+    from renkei.tasks.payment_approval_steps import PaymentDecision
     from renkei.tasks.approval_form import ApprovalDecision
 
     schema = ApprovalDecision.with_initial_data(description="x").model_json_schema()
