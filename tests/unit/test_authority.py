@@ -96,7 +96,7 @@ def test_the_draft_fingerprint_changes_only_with_the_deal():
 
     from renkei.domain.exceptions import ExceptionReason, ReasonCode
     from renkei.domain.model import Deal, LineItem
-    from renkei.flows.order_to_invoice import draft_fingerprint
+    from renkei.tasks.order_to_invoice_steps import draft_fingerprint
     from renkei.tasks.invoicing import Draft
 
     deal = Deal(crm_id="1", name="高橋食品", stage="closedwon", amount=100, company_crm_id="5",
