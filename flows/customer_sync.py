@@ -181,6 +181,6 @@ def _run(rt: Any, state: cs.SyncState, report: RunReport, flow_run_id: str, full
     LAST_TIMING = report.notes[-1]
     if pages < max_pages:
         rt.store.set_cursor(cs.ERP_CURSOR, read_date, flow_run_id)  # every freee change above is committed
-    summary = publish_report(report, "customer-sync: HubSpot companies ⇄ freee partners")
+    summary = publish_report(report, f"customer-sync: {rt.crm.capabilities.label} companies ⇄ {rt.erp.capabilities.label} partners")
     log.info("customer-sync: %s", summary)
     return summary

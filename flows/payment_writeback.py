@@ -124,6 +124,6 @@ def payment_writeback(lease_seconds: int = 300, start_approvals: bool = True, ma
         report.notes.append(f"{n_open} open invoices in view")
     finally:
         _RUNS.pop(flow_run_id, None)
-    summary = publish_report(report, "payment-writeback: deposits → payments → HubSpot")
+    summary = publish_report(report, f"payment-writeback: {rt.erp.capabilities.label} payments → {rt.crm.capabilities.label}")
     log.info("payment-writeback: %s", summary)
     return summary

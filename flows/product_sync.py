@@ -23,7 +23,11 @@ from renkei.tasks.product_sync_steps import FLOW, read_items, upsert_batch
 
 
 def _run_name() -> str:
-    return run_name("product-sync", "freee→HubSpot")
+    try:  # the configured systems, by label
+        rt = get_runtime()
+        return run_name("product-sync", f"{rt.erp.capabilities.label}→{rt.crm.capabilities.label}")
+    except Exception:  # noqa: BLE001 - a name must never fail the run
+        return run_name("product-sync", "ERP→CRM")
 
 
 @flow(name=FLOW, flow_run_name=_run_name, log_prints=False)
@@ -45,6 +49,6 @@ def product_sync(batch_size: int = 500) -> dict[str, Any]:
         report.merge(upsert_batch(chunk, view, len(chunk), flow_run_id))
     if view.watermark and view.watermark != cursor:
         rt.store.set_cursor(ps.CRM_CURSOR, view.watermark, flow_run_id)  # after the corrections are written
-    summary = publish_report(report, "product-sync: freee items → HubSpot products")
+    summary = publish_report(report, f"product-sync: {rt.erp.capabilities.label} items → {rt.crm.capabilities.label} products")
     log.info("product-sync: %s", summary)
     return summary

@@ -33,7 +33,7 @@ class _Read:
         self.items = items
 
 
-@task(**BATCH_TASK, task_run_name="read freee partners since {since}")
+@task(**BATCH_TASK, task_run_name="read ERP partners since {since}")
 def read_erp_changes(since: str | None, flow_run_id: str) -> _Read:
     return _Read(cs.read_partners(get_runtime(), since, _STATES[flow_run_id].paths))
 
@@ -49,7 +49,7 @@ def sync_crm_page(records: list[CompanyRecord], n: int, flow_run_id: str) -> Run
     return report
 
 
-@task(**BATCH_TASK, task_run_name="sync {n} freee partners")
+@task(**BATCH_TASK, task_run_name="sync {n} ERP partners")
 def sync_erp_chunk(results: list[MapResult[dict]], n: int, flow_run_id: str) -> RunReport:
     rt = get_runtime()
     state = _STATES[flow_run_id]

@@ -16,7 +16,7 @@ from renkei.tasks.runtime import get_runtime
 FLOW = ps.FLOW
 
 
-@task(**BATCH_TASK, task_run_name="read freee items")
+@task(**BATCH_TASK, task_run_name="read ERP items")
 def read_items(flow_run_id: str) -> tuple[list[Product], RunReport]:
     rt = get_runtime()
     report = RunReport(FLOW, flow_run_id)
