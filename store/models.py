@@ -116,7 +116,7 @@ class AuditEvent(SQLModel, table=True):
     """Append-only: when, which flow run, who, what entity, what changed (personal data masked)."""
 
     __tablename__ = "audit_event"
-    __table_args__ = (Index("ix_audit_entity", "entity", "entity_key"),)
+    __table_args__ = (Index("ix_audit_entity", "entity", "entity_key"), Index("ix_audit_deal", "deal_id"))
 
     id: Optional[int] = Field(default=None, primary_key=True)
     at: datetime = Field(default_factory=utcnow)
@@ -127,6 +127,8 @@ class AuditEvent(SQLModel, table=True):
     entity: str = Field(max_length=32)
     entity_key: str = Field(max_length=128)
     changes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    deal_id: Optional[str] = Field(default=None, max_length=64,
+                                   description="the CRM deal the event belongs to (a trace reads by it)")
 
 
 class SubscriptionVersion(SQLModel, table=True):
@@ -199,3 +201,38 @@ class CredentialRow(SQLModel, table=True):
     ciphertext: Optional[str] = Field(default=None, max_length=8000, description="Fernet token of the JSON set")
     generation: int = Field(default=0, description="rotations so far (not secret)")
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ReportSnapshot(SQLModel, table=True):
+    """One reporting snapshot (``domain.reporting.Snapshot`` as JSON) with its drift counts, for the trend."""
+
+    __tablename__ = "report_snapshot"
+    __table_args__ = (Index("ix_report_snapshot_taken", "taken_at"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    taken_at: datetime = Field(default_factory=utcnow)
+    as_of: str = Field(max_length=10, description="ISO Asia/Tokyo business date")
+    flow_run_id: Optional[str] = Field(default=None, max_length=64)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    drift: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False),
+                                  description="drift kind → count")
+
+
+class ReportRecord(SQLModel, table=True):
+    """A deal, invoice or payment as read by the snapshot ``snapshot_id``: what search and trace read.
+    ``counterparty`` is the company name (a 個人事業者's masked); no other personal data."""
+
+    __tablename__ = "report_record"
+    __table_args__ = (Index("ix_report_record_search", "snapshot_id", "kind", "day"),
+                      Index("ix_report_record_deal", "snapshot_id", "deal_id"))
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    snapshot_id: int = Field(index=False)
+    kind: str = Field(max_length=16, description="deal | invoice | payment")
+    key: str = Field(max_length=128)
+    day: Optional[str] = Field(default=None, max_length=10, description="ISO date: close / issue / payment date")
+    amount: int = Field(default=0)
+    counterparty: str = Field(default="", max_length=255)
+    counterparty_key: str = Field(default="", max_length=255, description="normalised name for search")
+    deal_id: Optional[str] = Field(default=None, max_length=64)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
