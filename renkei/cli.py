@@ -350,6 +350,24 @@ def doctor(
     raise typer.Exit(doctor_command(as_json, work_pool, no_prefect))
 
 
+@app.command("console")
+@one_line_errors
+def console_command(
+    host: str = typer.Option("127.0.0.1", help="interface to bind (the console is read-only; keep it local)"),
+    port: int = typer.Option(8765, help="port to serve on"),
+    database_url: Optional[str] = typer.Option(None, "--database-url",
+                                               help="state store to read (default: RENKEI_DATABASE_URL)"),
+) -> None:
+    """Local read-only web console: overview, aging, profitability, drift, queues, deal trace, search."""
+    from renkei.console.app import serve
+    from renkei.settings import redact_url
+
+    url = database_url or get_settings().database_url
+    console.print(f"Renkei console  http://{host}:{port}/   (state store {redact_url(url)}; Ctrl-C to stop)",
+                  highlight=False, markup=False)
+    serve(host, port, database_url=url)
+
+
 # --------------------------------------------------------------------------------------------- reviews
 _AMOUNT_KEYS = ("total", "amount", "net")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 MAPPED = {"renkei": "renkei", "flows": "renkei.flows", "tasks": "renkei.tasks", "connectors": "renkei.connectors",
           "deployments": "renkei.deployments", "domain": "renkei.domain", "store": "renkei.store",
-          "sandboxes": "renkei.sandboxes"}
+          "sandboxes": "renkei.sandboxes", "console": "renkei.console"}
 
 
 def test_the_wheel_holds_only_the_renkei_namespace_and_every_package(tmp_path: Path) -> None:
@@ -39,13 +39,18 @@ def test_the_wheel_holds_only_the_renkei_namespace_and_every_package(tmp_path: P
     assert expected - set(names) == set(), "add the package to [tool.setuptools] packages in pyproject.toml"
     # the store's migrations travel with it
     assert any(n.startswith("renkei/store/migrations/versions/0001") for n in names)
+    # the console's templates and its vendored chart library (with its licence) travel with it
+    for data in ("renkei/console/templates/base.html", "renkei/console/static/chart.umd.min.js",
+                 "renkei/console/static/chart.js.LICENSE.md", "renkei/console/static/console.js"):
+        assert data in names, data
 
 
 def test_no_module_imports_a_bare_top_level_folder() -> None:
     """``import tasks`` would work from a checkout and break once installed; everything says ``renkei.``."""
     import re
 
-    bare = re.compile(r"^\s*(from|import)\s+(flows|tasks|connectors|deployments|domain|store|sandboxes)\b", re.M)
+    bare = re.compile(r"^\s*(from|import)\s+(flows|tasks|connectors|deployments|domain|store|sandboxes|console)\b",
+                      re.M)
     offenders = []
     for folder in [*MAPPED, "tests", "benchmarks"]:
         for path in (ROOT / folder).rglob("*.py"):
