@@ -170,6 +170,10 @@ def create_app(store: Any = None, *, database_url: str | None = None,
     def query(request: Request) -> dict[str, str]:
         return {k: v for k, v in request.query_params.items()}
 
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        return Response(status_code=204)
+
     @app.get("/healthz")
     def healthz() -> JSONResponse:
         return JSONResponse({"ok": True, "snapshot_id": reports.latest_snapshot_id()})
