@@ -7,7 +7,8 @@ What it does: runs every built flow in business order on the sandboxes' Japanese
 won deals that need finance (an amount over the threshold, a deep discount), then — like finance in the
 UI — approves some of the waiting approval runs and rejects one, through the same resume API, and prints
 the invoices Renkei issued in the ERP. ``--keep-ui`` instead leaves the approvals pending and keeps everything
-up until Ctrl-C, printing the UI address to click through.
+up until Ctrl-C, printing the addresses to click through: the Prefect UI and ``renkei console`` (served
+from this process over the demo's state store). Without it, the command that opens the console is printed.
 """
 
 from __future__ import annotations
@@ -95,6 +96,20 @@ def _decide_approvals(console: Console, timeout_s: float = 120) -> list[dict]:
     return decisions
 
 
+def _start_console(stack: ExitStack, store: Any) -> Any:
+    """Serve ``renkei console`` over the demo's state store in this process (a daemon thread): on its usual
+    port when free, else on any free one. Stopped with the demo."""
+    from renkei.console import DEFAULT_HOST, DEFAULT_PORT, create_app
+    from renkei.sandboxes.common import ServerThread
+
+    app = create_app(store)
+    try:
+        server = ServerThread(app, host=DEFAULT_HOST, port=DEFAULT_PORT)
+    except OSError:  # 8765 taken (another console): any free port
+        server = ServerThread(app, host=DEFAULT_HOST, port=0)
+    return stack.enter_context(server)
+
+
 def run_demo(*, crm: str = "hubspot", erp: str = "freee", keep_ui: bool = False,
              console: Console | None = None) -> int:
     console = console or Console()
@@ -109,7 +124,7 @@ def run_demo(*, crm: str = "hubspot", erp: str = "freee", keep_ui: bool = False,
     with ExitStack() as stack:
         env, sandboxes = _start_sandboxes(stack, console, crm, erp)
         # The demo has its own state store and token store, so it never touches a real configuration.
-        env["RENKEI_DATABASE_URL"] = f"sqlite:///{(home / 'demo' / 'renkei.db').resolve()}"
+        env["RENKEI_DATABASE_URL"] = db_url = f"sqlite:///{(home / 'demo' / 'renkei.db').resolve()}"
         env["RENKEI_HOME"] = str((home / "demo").resolve())
         # the sandboxes start fresh, so does the demo's state (its store and any connector's token files)
         (home / "demo" / "renkei.db").unlink(missing_ok=True)
@@ -159,13 +174,18 @@ def run_demo(*, crm: str = "hubspot", erp: str = "freee", keep_ui: bool = False,
         reviews = rt.store.list_reviews("open")
         console.print(f"open review items: {len(reviews)}  (renkei reviews list)")
         if keep_ui:
+            web = _start_console(stack, rt.store)
             console.print(f"\n[bold]Prefect UI: {server.ui_url}[/bold] — pending approvals are under Runs "
-                          "(tag renkei-approval). Press Ctrl-C to stop.")
+                          "(tag renkei-approval).")
+            console.print(f"[bold]Renkei console: {web.url}/[/bold] — overview, aging, profitability, drift, "
+                          "queues, trace, search (read-only). Press Ctrl-C to stop.")
             try:
                 while True:
                     time.sleep(1)
             except KeyboardInterrupt:
                 pass
         del runner
+    if not keep_ui:  # the console reads the demo's own state store
+        console.print(f"console          renkei console --database-url {db_url}", highlight=False, markup=False)
     console.print(f"demo finished in {time.monotonic() - started:.1f}s")
     return 0

@@ -16,6 +16,7 @@ def test_demo_runs_on_the_embedded_default(prefect_api, tmp_path: Path):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "HubSpot sandbox" in r.stdout and "freee sandbox" in r.stdout
     assert "demo finished" in r.stdout
+    assert "renkei console --database-url sqlite:///" in r.stdout  # how to open the console on the demo's data
     for flow in ("customer-sync", "order-to-invoice", "payment-writeback"):  # a progress line per flow
         assert f"progress: {flow} 100%" in r.stdout, r.stdout[-3000:]
     assert (tmp_path / ".renkei" / "demo" / "renkei.db").exists()

@@ -198,3 +198,43 @@ def test_pages_without_a_snapshot_say_how_to_make_one(tmp_path, monkeypatch):
         q = c.get("/queues")
         assert q.status_code == 200 and "PREFECT_API_URL" in q.text
         assert c.get("/search?counterparty=x").status_code == 200
+
+
+def test_renkei_console_serves_the_configured_store_and_the_demo_starts_one(tmp_path):
+    """``renkei console --port N --database-url URL`` serves until stopped; ``renkei demo --keep-ui`` serves
+    the same app in-process (``renkei.demo._start_console``)."""
+    import subprocess
+    import time
+    from contextlib import ExitStack
+
+    import httpx
+
+    from renkei.demo import _start_console
+    from renkei.prefect_server import free_port
+    from renkei.store.repo import Store
+
+    url = f"sqlite:///{tmp_path / 'renkei.db'}"
+    store = Store.open(url, cached=False)
+    sd.write(store)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "renkei.cli", "console", "--port", str(port), "--database-url", url],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, page = time.monotonic() + 60, None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        assert page is not None and page.status_code == 200, proc.poll()
+        assert ht.text(page.text, "total-collected") == "¥1,197,340"
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=30)[0]
+    assert f"http://127.0.0.1:{port}/" in out
+
+    with ExitStack() as stack:
+        web = _start_console(stack, store)
+        assert httpx.get(web.url + "/healthz").json()["ok"] is True
+        assert ht.text(httpx.get(web.url + "/aging").text, "aging-total") == "¥175,000"
