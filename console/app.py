@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+from contextlib import asynccontextmanager
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import date
@@ -145,7 +146,14 @@ def create_app(store: Any = None, *, database_url: str | None = None,
     reports = ReportStore(store)
     cache = SnapshotCache(reports)
     env = templates()
-    app = FastAPI(title="Renkei console", docs_url=None, redoc_url=None, openapi_url=None)
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        # read the latest snapshot once in the background at start, so the first page is not the one that
+        # pays for decoding a large snapshot (pages wait on the cache's lock meanwhile)
+        threading.Thread(target=_warm, args=(cache,), name="console-warm-up", daemon=True).start()
+        yield
+
+    app = FastAPI(title="Renkei console", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.store, app.state.reports, app.state.cache = store, reports, cache
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
@@ -309,6 +317,13 @@ def create_app(store: Any = None, *, database_url: str | None = None,
                       limit=PAGE_SIZE * 5)
 
     return app
+
+
+def _warm(cache: SnapshotCache) -> None:
+    try:
+        cache.get()
+    except Exception:  # noqa: BLE001 - a page will read it (and show the error) instead
+        pass
 
 
 _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="console-approvals")
