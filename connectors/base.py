@@ -18,6 +18,7 @@ from typing import (Any, Collection, Generic, Iterable, Iterator, Mapping, Proto
 
 from renkei.domain.model import BankDeposit, Company, Deal, Invoice, Payment, Product
 from renkei.domain.money import Rounding
+from renkei.domain.reporting import CostFact, DealFact, InvoiceFact
 
 T = TypeVar("T")
 
@@ -86,6 +87,7 @@ class ERPCapabilities:
     departments: bool = False  # partners have departments (請求先部署) that hold the address
     item_cost: bool = False  # items carry a cost price (原価)
     item_stock: bool = False  # items carry a stock count (在庫数)
+    cost_records: bool = False  # cost records can be read per customer (freee: expense 取引 with the partner)
     erp_numbering: bool = True  # the ERP can number invoices itself
 
 
@@ -222,6 +224,13 @@ class CRMDeals(Protocol):
 
     def get_subscription_deals(self, ids: Sequence[str]) -> list[SubscriptionDeal | None]:
         """``subscription_deal`` of each deal read by id (input order; ``None``: not a subscription)."""
+        ...
+
+    # reporting (batch; no line items, no owner)
+    def iter_deal_facts(self) -> Iterator[list[DealFact]]:
+        """Every deal of every pipeline and stage as :class:`~renkei.domain.reporting.DealFact` (amount,
+        stage and its probability, won / closed, close date, primary company, payment status written back),
+        one list per page."""
         ...
     # == deals: end ==
 
@@ -369,6 +378,19 @@ class ERPMoney(Protocol):
 
     def post_journal(self, journal: ManualJournal) -> str:
         """Post a manual journal; its id."""
+        ...
+
+    # reporting (batch)
+    def iter_invoice_facts(self) -> Iterator[list[InvoiceFact]]:
+        """Every invoice (cancelled ones flagged) with its settlement — outstanding amount, payments (fees
+        apart) and per-rate totals where the listing has them — as :class:`~renkei.domain.reporting.InvoiceFact`,
+        one list per page."""
+        ...
+
+    # cost records — cost_records=True
+    def iter_cost_facts(self) -> Iterator[list[CostFact]]:
+        """Cost records tagged to a customer (税抜) as :class:`~renkei.domain.reporting.CostFact`, one list
+        per page; raises ``NotImplementedError`` without the capability."""
         ...
     # == money: end ==
 

@@ -41,11 +41,12 @@ def scheduled_deployments() -> list:
         "order-to-invoice": Interval(300, timezone=TOKYO),
         "payment-writeback": Cron("0 * * * *", timezone=TOKYO),
         "subscription-proration": Cron("30 3 * * *", timezone=TOKYO),
+        "reporting": Cron("0 4 * * *", timezone=TOKYO),
     }
     out = []
     for name, entry in FLOWS.items():
         fn = entry.load()
-        if fn is not None:
+        if fn is not None and name in schedules:  # review-decisions is served with the approval flows
             out.append(fn.to_deployment(name=name, schedules=[schedules[name]], tags=["renkei"],
                                         concurrency_limit=1))
     return out

@@ -160,6 +160,15 @@ class CustomerFact:
         return customer_key(self.crm_id, self.erp_id)
 
 
+_DEAL_REF = __import__("re").compile(r"^renkei:deal:([^:\s]+)")
+
+
+def deal_id_from_reference(reference: str | None) -> str | None:
+    """The CRM deal id of an invoice reference ``renkei:deal:<id>[:period:…|:proration:…]`` (else None)."""
+    m = _DEAL_REF.match(reference or "")
+    return m.group(1) if m else None
+
+
 def customer_key(crm_id: str | None, erp_id: str | None) -> str:
     """The customer's key in reports: ``crm:<company id>`` when known, else ``erp:<partner id>``."""
     return f"crm:{crm_id}" if crm_id else f"erp:{erp_id}"

@@ -859,5 +859,10 @@ def docs(check: bool = typer.Option(False, "--check", help="exit 1 when docs/dat
     console.print(f"wrote {DATA_DICTIONARY_PATH}")
 
 
+from renkei.cli_reporting import register as _register_reporting  # noqa: E402
+
+_register_reporting(app, console, err)  # renkei trace, renkei search
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -38,6 +38,8 @@ FLOWS: dict[str, FlowEntry] = {
                   "bank deposits → payments (入金消込) → CRM status", 7),
         FlowEntry("subscription-proration", "renkei.flows.subscription_proration", "subscription_proration",
                   "mid-term changes → prorated charges and revenue schedule", 8),
+        FlowEntry("reporting", "renkei.flows.reporting", "reporting",
+                  "nightly snapshot: pipeline, invoiced, collected, aging, margins, drift", 15),
         FlowEntry("review-decisions", "renkei.flows.review_decisions", "review_decisions",
                   "decide review items in the Prefect UI (a typed form per item)", 14),
     ]

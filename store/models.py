@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -231,7 +231,7 @@ class ReportRecord(SQLModel, table=True):
     kind: str = Field(max_length=16, description="deal | invoice | payment")
     key: str = Field(max_length=128)
     day: Optional[str] = Field(default=None, max_length=10, description="ISO date: close / issue / payment date")
-    amount: int = Field(default=0)
+    amount: int = Field(default=0, sa_type=BigInteger)
     counterparty: str = Field(default="", max_length=255)
     counterparty_key: str = Field(default="", max_length=255, description="normalised name for search")
     deal_id: Optional[str] = Field(default=None, max_length=64)

@@ -601,9 +601,10 @@ class Store:
 
     # ---------------------------------------------------------------- audit log (append-only)
     def audit(self, *, actor: str, action: str, entity: str, entity_key: str, changes: dict[str, Any] | None = None,
-              system: str = "renkei", flow_run_id: str | None = None) -> None:
+              system: str = "renkei", flow_run_id: str | None = None, deal_id: str | None = None) -> None:
+        """Append one event; ``deal_id``: the CRM deal it belongs to (what a deal's trace reads by)."""
         self.audit_many([dict(actor=actor, action=action, entity=entity, entity_key=entity_key,
-                              changes=changes or {}, system=system, flow_run_id=flow_run_id)])
+                              changes=changes or {}, system=system, flow_run_id=flow_run_id, deal_id=deal_id)])
 
     def audit_many(self, events: Sequence[dict[str, Any]]) -> None:
         if not events:

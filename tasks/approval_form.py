@@ -74,7 +74,10 @@ def _audit_once(rt, run_id: str, attempt: int, **event: Any) -> None:
     """One audit event per submitted input: a replay after the next resume does not repeat it."""
     key, owner = f"approval-audit:{run_id}:{attempt}", f"approval:{run_id}"
     if rt.store.claim(key, owner, lease_seconds=60).proceed:
-        rt.store.audit(flow_run_id=run_id, system="renkei", **event)
+        deal = event.get("entity_key") if event.get("entity") == "deal" else None
+        if event.get("entity") == "subscription":
+            deal = str(event.get("entity_key") or "").split(":v")[0] or None
+        rt.store.audit(flow_run_id=run_id, system="renkei", deal_id=deal, **event)
         rt.store.commit(key, owner, None, {"action": event["action"]})
 
 

@@ -407,6 +407,7 @@ def create_invoice_once(rt: Runtime, invoice: Invoice, deal_id: str, report: Run
     if status == "created":
         report.count("erp", "created")
         report.event(action="create", entity="invoice", entity_key=deal_id, system="erp", actor=approved_by,
+                     deal_id=deal_id,
                      changes={"invoice_id": created.erp_id, "number": created.number, "total": created.total,
                               "reference": invoice.reference})
     mismatch = _totals(created) != _totals(invoice)

@@ -91,7 +91,7 @@ def start_approval(draft: Draft, report: RunReport, *, deployment: str = APPROVA
         report.notes.append(f"deal {deal_id}: approval run not started (no deployment or server)")
     if outcome != "started":
         return current_run(rt.store, run_id)  # an expired run was re-requested: the new one stands for it
-    report.event(action="approval_requested", entity="deal", entity_key=deal_id, system="renkei",
+    report.event(action="approval_requested", entity="deal", entity_key=deal_id, system="renkei", deal_id=deal_id,
                  changes={"flow_run_id": run_id, "reasons": [r.code.value for r in draft.reasons]})
     return run_id
 

@@ -381,6 +381,7 @@ def execute_plan(rt: Runtime, plan: PaymentPlan, report: RunReport, *, recovered
             save_plan(rt, plan)
             report.count("erp", "payment_recorded")
             report.event(action="payment", entity="invoice", entity_key=step.invoice_id, system="erp", actor=actor,
+                         deal_id=step.crm_deal_id,
                          changes={"deal_id": _num(step.deal_id), "payment_id": _num(step.payment_id),
                                   "amount": step.applied, "date": day.isoformat(), "deposit_id": plan.deposit_id})
         if step.fee and fees and step.fee_payment_id is None:
@@ -388,13 +389,20 @@ def execute_plan(rt: Runtime, plan: PaymentPlan, report: RunReport, *, recovered
             save_plan(rt, plan)
             report.count("erp", "fee_settled")
             report.event(action="fee_payment", entity="invoice", entity_key=step.invoice_id, system="erp",
-                         actor=actor, changes={"deal_id": _num(step.deal_id), "payment_id": _num(step.fee_payment_id),
+                         actor=actor, deal_id=step.crm_deal_id, changes={"deal_id": _num(step.deal_id), "payment_id": _num(step.fee_payment_id),
                                                "fee": step.fee, "deposit_id": plan.deposit_id})
         deals[step.deal_id] = current if current is not None else rt.erp.get_receivable(str(step.deal_id))
     if plan.fee and fees and plan.journal_id is None:
         plan.journal_id = book_fee_journal(rt, plan, fees, report)
         save_plan(rt, plan)
     return deals
+
+
+def _one_deal(plan: PaymentPlan) -> str | None:
+    """The CRM deal a deposit-level event belongs to: the only one it paid (several: each payment event
+    carries its own deal)."""
+    deals = {s.crm_deal_id for s in plan.steps if s.crm_deal_id}
+    return deals.pop() if len(deals) == 1 else None
 
 
 def _num(value: Any) -> Any:
@@ -419,7 +427,7 @@ def book_fee_journal(rt: Runtime, plan: PaymentPlan, fees: FeeAccounts, report: 
         JournalLine("credit", fees.clearing.ledger_account, plan.fee, text, tax="default"))))
     report.count("erp", "fee_booked")
     report.event(action="fee_journal", entity="deposit", entity_key=plan.deposit_id, system="erp",
-                 actor=plan.approved_by or FLOW, changes={"journal_id": _num(journal_id), "fee": plan.fee, "ref": ref})
+                 actor=plan.approved_by or FLOW, deal_id=_one_deal(plan), changes={"journal_id": _num(journal_id), "fee": plan.fee, "ref": ref})
     return _num(journal_id)
 
 
@@ -468,7 +476,7 @@ def apply_deposit_once(rt: Runtime, book: OpenBook | None, deposit: BankDeposit,
     report.count("amount_yen", "applied", sum(s.applied for s in plan.steps))
     report.count("amount_yen", "fee", plan.fee)
     report.event(action="apply", entity="deposit", entity_key=deposit.erp_id, system="renkei",
-                 actor=plan.approved_by or FLOW,
+                 actor=plan.approved_by or FLOW, deal_id=_one_deal(plan),
                  changes={"invoices": [s.invoice_number or s.invoice_id for s in plan.steps],
                           "applied": sum(s.applied for s in plan.steps), "fee": plan.fee, "kind": plan.kind,
                           "explanation": plan.explanation[:500]})
@@ -605,7 +613,8 @@ def write_payment_status(rt: Runtime, deals_by_crm: dict[str, list[PaymentState]
                 continue
             rt.store.put_snapshot(STATUS_ENTITY, crm, props)  # only after HubSpot accepted
             synced.add(crm)
-            report.event(action="payment_status", entity="deal", entity_key=crm, system="crm", changes=props)
+            report.event(action="payment_status", entity="deal", entity_key=crm, system="crm", changes=props,
+                         deal_id=crm)
         report.count("crm", "updated", len(changes) - len(failed))
     _close_writeback_reviews(rt, synced)
     return synced

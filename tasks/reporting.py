@@ -101,9 +101,11 @@ class RunReport:
         self.count(side, "review")
 
     def event(self, *, action: str, entity: str, entity_key: str, system: str, changes: dict[str, Any] | None = None,
-              actor: str | None = None) -> None:
+              actor: str | None = None, deal_id: str | None = None) -> None:
+        """An audit event; ``deal_id``: the CRM deal it belongs to (a deal's trace reads events by it)."""
         self.audit.append(dict(actor=actor or self.flow, action=action, entity=entity, entity_key=str(entity_key),
-                               system=system, changes=changes or {}, flow_run_id=self.flow_run_id))
+                               system=system, changes=changes or {}, flow_run_id=self.flow_run_id,
+                               deal_id=str(deal_id) if deal_id else None))
 
     def merge(self, other: "RunReport") -> None:
         self.counts.update(other.counts)
@@ -160,6 +162,8 @@ _PHRASES: dict[str, list[tuple[tuple[str, str], str]]] = {
     "payment-writeback": [(("deposits", "auto_matched"), "deposits matched"),
                           (("erp", "payment_recorded"), "payments"), (("deposits", "unmatched"), "unmatched"),
                           (("deposits", "sent_to_approval"), "to approval")],
+    "reporting": [(("crm", "deals_read"), "deals"), (("erp", "invoices_read"), "invoices"),
+                  (("erp", "costs_read"), "cost records")],
     "subscription-proration": [(("erp", "proration_invoiced"), "prorations"), (("erp", "credit_note"), "credits"),
                                (("erp", "period_invoiced"), "period invoices"),
                                (("erp", "journal_posted"), "journals")],

@@ -416,6 +416,7 @@ def sync_versions(ctx: Context, sub: SubscriptionRead) -> list[SubscriptionVersi
         ctx.subs.add_version(deal_id, n, e.isoformat(), lines, status=APPLIED if n == 1 else SCHEDULED)
         ctx.report.count("renkei", "version_recorded")
         ctx.report.event(action="subscription_version", entity="subscription", entity_key=deal_id, system="renkei",
+                         deal_id=deal_id,
                          changes={"version": n, "effective_date": e.isoformat(), "items": len(lines)})
     return ctx.subs.versions(deal_id)
 
@@ -672,7 +673,7 @@ def request_approval(ctx: Context, deal: Deal, v: SubscriptionVersion) -> str | 
         if outcome != "started":
             return run_id
         ctx.report.event(action="approval_requested", entity="subscription", entity_key=f"{deal.crm_id}:v{v.version}",
-                         system="renkei", changes={"flow_run_id": run_id, "net": v.net, "attempt": attempt})
+                         system="renkei", deal_id=deal.crm_id, changes={"flow_run_id": run_id, "net": v.net, "attempt": attempt})
         return run_id
     return None
 
@@ -686,7 +687,7 @@ def decide(ctx: Context, sub: SubscriptionRead, version: int, *, approved: bool,
         return {"deal": deal_id, "version": version, "outcome": "already_decided",
                 "status": v.status if v else None}
     ctx.report.event(action="approve" if approved else "reject", entity="subscription",
-                     entity_key=f"{deal_id}:v{version}", system="renkei", actor=approver,
+                     entity_key=f"{deal_id}:v{version}", system="renkei", actor=approver, deal_id=deal_id,
                      changes={"comment": comment, "net": v.net})
     for item in ctx.rt.store.list_reviews("open", flow=FLOW):
         if item.entity == "subscription" and item.entity_key == f"{deal_id}:v{version}":
@@ -818,7 +819,7 @@ def post_journals(rt: Runtime, billings: Sequence[SubscriptionBilling], as_of: d
             if created is None:
                 created = rt.erp.post_journal(_journal(entry, ref))
                 report.count("erp", "journal_posted")
-                report.event(action="create", entity="manual_journal", entity_key=key, system="erp",
+                report.event(action="create", entity="manual_journal", entity_key=key, system="erp", deal_id=b.deal_id,
                              changes={"id": _id(created), "amount": entry.amount, "date": entry.entry_date.isoformat(),
                                       "debit": entry.debit_account, "credit": entry.credit_account})
             rt.store.commit(key, owner, str(created), {"ref_number": ref, "amount": entry.amount,

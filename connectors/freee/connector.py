@@ -146,7 +146,8 @@ class FreeeConnector(FreeePartnerOps, FreeeMoneyOps):
 
     capabilities: ClassVar[ERPCapabilities] = ERPCapabilities(
         name="freee", label="freee", bank_lines=True, payment_status=True, record_payments=True, journals=True,
-        partner_codes=True, departments=False, item_cost=False, item_stock=False, erp_numbering=True)
+        partner_codes=True, departments=False, item_cost=False, item_stock=False, erp_numbering=True,
+        cost_records=True)
 
     def close(self) -> None:
         self.client.close()

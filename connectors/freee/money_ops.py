@@ -310,3 +310,78 @@ class FreeeMoneyOps:
         created = self.client.create_manual_journal({"issue_date": journal.issue_date.isoformat(),
                                                      "ref_number": journal.ref, "details": details})
         return str(created["id"])
+
+    # -- reporting (batch) -------------------------------------------------------------------------------
+
+    def _tax_categories(self) -> dict[int, str]:
+        """freee tax code → canonical TaxCategory value, from the company's 税区分 names."""
+        out: dict[int, str] = {}
+        for t in self.client.list_taxes():
+            name = str(t.get("name") or "")
+            if "reduced" in name:
+                cat = "reduced_8"
+            elif "non_taxable" in name or name == "":
+                cat = "non_taxable"
+            elif "no_tax" in name or "exempt" in name:
+                cat = "exempt"
+            else:
+                cat = "standard_10"
+            out[int(t["code"])] = cat
+        return out
+
+    def iter_invoice_facts(self) -> Iterator[list[Any]]:
+        """freee請求書 invoices (listing: 請求金額, 税抜, 支払期日, memo reference) joined to their income 取引
+        (settlement: ``due_amount``, payments, and per-rate totals from the 取引's details: amount 税込 − vat).
+        A payment from the fee clearing account (:data:`CLEARING_HINT`) is a fee, not cash collected."""
+        from renkei.domain.reporting import InvoiceFact, PaymentFact, RateTotalFact, deal_id_from_reference
+
+        client = self.client
+        deals = {int(d["id"]): d for page in client.iter_deal_pages(type="income", limit=100) for d in page.items}
+        taxes = self._tax_categories()
+        clearing = {a.id for a in self.money_accounts() if a.kind == "clearing"}
+        for page in client.iter_invoice_pages(limit=100):
+            facts = []
+            for inv in page.items:
+                deal = deals.get(int(inv["deal_id"])) if inv.get("deal_id") else None
+                ref = ((inv.get("memo") or "").splitlines() or [""])[0].strip() or None
+                total = int(inv.get("total_amount") or 0)
+                subtotal = int(inv.get("amount_excluding_tax") if inv.get("amount_excluding_tax") is not None
+                               else total - int(inv.get("amount_tax") or 0))
+                payments, rates = [], []
+                if deal is not None:
+                    outstanding = 0 if deal.get("status") == "settled" else int(deal.get("due_amount") or 0)
+                    for p in deal.get("payments") or []:
+                        fee = str(p.get("from_walletable_id")) in clearing
+                        amt = int(p.get("amount") or 0)
+                        payments.append(PaymentFact(str(p["id"]), _date(p.get("date")), 0 if fee else amt,
+                                                    amt if fee else 0))
+                    by_cat: dict[str, list[int]] = {}
+                    for det in deal.get("details") or []:
+                        cat = taxes.get(int(det.get("tax_code") or NON_TAXABLE_TAX_CODE), "standard_10")
+                        row = by_cat.setdefault(cat, [0, 0])
+                        vat = int(det.get("vat") or 0)
+                        row[0] += int(det.get("amount") or 0) - vat
+                        row[1] += vat
+                    rates = [RateTotalFact(c, v[0], v[1]) for c, v in by_cat.items()]
+                else:
+                    outstanding = 0 if inv.get("payment_status") == "settled" else total
+                facts.append(InvoiceFact(
+                    erp_id=str(inv["id"]), number=inv.get("invoice_number") or None, reference=ref,
+                    deal_crm_id=deal_id_from_reference(ref), partner_erp_id=str(inv["partner_id"])
+                    if inv.get("partner_id") is not None else None,
+                    issue_date=_date(inv.get("billing_date")), due_date=_date(inv.get("payment_date")),
+                    total=total, subtotal=subtotal, outstanding=outstanding,
+                    cancelled=inv.get("cancel_status") == "canceled", rate_totals=tuple(rates),
+                    payments=tuple(payments)))
+            yield facts
+
+    def iter_cost_facts(self) -> Iterator[list[Any]]:
+        """Per-customer cost: every expense 取引 (``type=expense``) with a partner; its cost is Σ details
+        (amount − vat), i.e. 税抜. Expense 取引 without a partner are overhead, not a customer's cost."""
+        from renkei.domain.reporting import CostFact
+
+        for page in self.client.iter_deal_pages(type="expense", limit=100):
+            yield [CostFact(erp_id=str(d["id"]), partner_erp_id=str(d["partner_id"]), day=_date(d.get("issue_date")),
+                            amount=sum(int(x.get("amount") or 0) - int(x.get("vat") or 0)
+                                       for x in d.get("details") or []))
+                   for d in page.items if d.get("partner_id")]

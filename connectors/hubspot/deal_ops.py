@@ -7,7 +7,7 @@ HubSpot custom properties of the same names.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from renkei.connectors.base import MapResult
 from renkei.connectors.canonical_money import SubscriptionDeal
@@ -58,3 +58,57 @@ class HubSpotDealOps:
         raws = self.client.read_deals_with_associations(list(ids), properties=m.DEAL_PROPERTIES,
                                                         line_item_properties=m.LINE_ITEM_PROPERTIES)
         return [subscription_from_hubspot(r) for r in raws]
+
+    def iter_deal_facts(self) -> Iterator[list[Any]]:
+        """Every deal of every pipeline as :class:`~renkei.domain.reporting.DealFact`: probability and
+        closed from the stage's metadata (never from a stage name), won = closed at probability 1."""
+        return iter_hubspot_deal_facts(self.client)
+
+
+def _stage_table(client: Any) -> dict[str, tuple[str, str, Any, bool]]:
+    """stage id → (pipeline label, stage label, probability as Decimal, closed) over every deal pipeline."""
+    from decimal import Decimal, InvalidOperation
+
+    out: dict[str, tuple[str, str, Any, bool]] = {}
+    for p in client.pipelines("deals", refresh=True):
+        for st in p.get("stages", []):
+            meta = st.get("metadata") or {}
+            try:
+                prob = Decimal(str(meta.get("probability"))) if meta.get("probability") not in (None, "") \
+                    else Decimal(0)
+            except InvalidOperation:
+                prob = Decimal(0)
+            out[str(st["id"])] = (str(p.get("label") or p.get("id")), str(st.get("label") or st["id"]), prob,
+                                  str(meta.get("isClosed", "false")).lower() == "true")
+    return out
+
+
+def _deal_fact(raw: Mapping[str, Any], stages: Mapping[str, tuple[str, str, Any, bool]]) -> Any:
+    from decimal import Decimal
+
+    from renkei.domain.reporting import DealFact
+
+    p = raw.get("properties") or {}
+    stage = m.text(p.get("dealstage")) or ""
+    pipe_label, label, prob, closed = stages.get(stage, (m.text(p.get("pipeline")) or "default", stage, Decimal(0),
+                                                         False))
+    try:
+        amount = m.as_int(p.get("amount"))
+    except ValueError:  # a fraction of a yen: whole yen toward zero (a report figure, not an invoice)
+        amount = int(m.as_decimal(p.get("amount")))
+    try:
+        close = m.as_business_date(p.get("closedate"))
+    except ValueError:
+        close = None
+    return DealFact(crm_id=str(raw["id"]), name=m.text(p.get("dealname")) or "", amount=amount,
+                    pipeline=pipe_label, stage=stage, stage_label=label, probability=prob, close_date=close,
+                    company_crm_id=m._first_association(raw, "companies"), won=prob == 1 and closed,
+                    closed=closed, payment_status=m.text(p.get("renkei_payment_status")),
+                    invoice_erp_id=m.text(p.get("renkei_invoice_id")))
+
+
+def iter_hubspot_deal_facts(client: Any) -> Iterator[list[Any]]:
+    """Every deal (list endpoint, 100 a page, primary company inline) as reporting facts."""
+    stages = _stage_table(client)
+    for page in client.deals.scan_pages(properties=m.DEAL_PROPERTIES, associations=["companies"]):
+        yield [_deal_fact(r, stages) for r in page]

@@ -86,5 +86,41 @@ class SalesforceDealOps:
     def get_subscription_deals(self, ids: Sequence[str]) -> list[SubscriptionDeal | None]:
         return [self.subscription_deal(r) for r in self.get_deals(ids)]  # type: ignore[attr-defined]
 
+    def iter_deal_facts(self) -> Iterator[list[Any]]:
+        """Every Opportunity as :class:`~renkei.domain.reporting.DealFact` (one SOQL page at a time):
+        probability = the Opportunity's ``Probability`` % (else its stage's ``DefaultProbability``) ÷ 100,
+        won / closed = ``IsWon`` / ``IsClosed``; Salesforce has one sales process here: pipeline ``default``."""
+        from decimal import Decimal
+
+        from renkei.domain.reporting import DealFact
+
+        stages = {r["ApiName"]: r for r in self.client.query_all(
+            "SELECT ApiName, MasterLabel, DefaultProbability, IsClosed, IsWon FROM OpportunityStage")}
+        fields = self._present("Opportunity", ["Id", "Name", "Amount", "StageName", "Probability", "IsWon",  # type: ignore[attr-defined]
+                                               "IsClosed", "CloseDate", "AccountId", "Renkei_Invoice_Id__c",
+                                               "Renkei_Payment_Status__c"])
+        lines = self._present("OpportunityLineItem", ["Id", "TotalPrice", "Renkei_Ended__c"])  # type: ignore[attr-defined]
+        soql = f"SELECT {', '.join(fields)}, {m.lines_subquery(lines)} FROM Opportunity ORDER BY Id"
+        for page, _done in self.client.query_pages(soql):
+            out = []
+            for r in page:
+                st = stages.get(r.get("StageName")) or {}
+                prob = r.get("Probability")
+                if prob is None:
+                    prob = st.get("DefaultProbability") or 0
+                try:
+                    amount = m.deal_amount(r)
+                except (ValueError, ArithmeticError):
+                    amount = None
+                out.append(DealFact(
+                    crm_id=str(r["Id"]), name=m.text(r.get("Name")) or "", amount=amount, pipeline="default",
+                    stage=m.text(r.get("StageName")) or "", stage_label=str(st.get("MasterLabel") or r.get("StageName")
+                                                                          or ""),
+                    probability=(Decimal(str(prob)) / 100), close_date=m.as_date(r.get("CloseDate")),
+                    company_crm_id=m.text(r.get("AccountId")), won=bool(r.get("IsWon")), closed=bool(r.get("IsClosed")),
+                    payment_status=m.text(r.get("Renkei_Payment_Status__c")),
+                    invoice_erp_id=m.text(r.get("Renkei_Invoice_Id__c"))))
+            yield out
+
 
 __all__ = ["SalesforceDealOps", "subscription_from_salesforce"]
