@@ -20,7 +20,7 @@ def renkei(*args: str, env: dict | None = None, timeout: int = 120) -> subproces
 def test_help_lists_the_commands():
     r = renkei("--help")
     assert r.returncode == 0
-    for cmd in ("sandbox", "run", "demo", "doctor", "reviews", "approvals"):
+    for cmd in ("sandbox", "run", "demo", "doctor", "reviews", "approvals", "console"):
         assert cmd in r.stdout
 
 

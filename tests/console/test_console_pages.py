@@ -234,6 +234,13 @@ def test_renkei_console_serves_the_configured_store_and_the_demo_starts_one(tmp_
         out = proc.communicate(timeout=30)[0]
     assert f"http://127.0.0.1:{port}/" in out
 
+    from tests.console.pagecheck import assert_console_shows  # what the reporting flow test can call too
+
+    assert_console_shows(store, months=sd.EXPECTED["months"],
+                         aging={k: a for k, (_, a) in sd.EXPECTED["aging"].items()})
+    with pytest.raises(AssertionError):
+        assert_console_shows(store, aging={**{k: a for k, (_, a) in sd.EXPECTED["aging"].items()}, "90+": 1})
+
     with ExitStack() as stack:
         web = _start_console(stack, store)
         assert httpx.get(web.url + "/healthz").json()["ok"] is True
