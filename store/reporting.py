@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import delete, func, insert, or_
+from sqlalchemy import delete, false, func, insert, or_
 from sqlmodel import Session, col, select
 
 from renkei.domain.normalise import normalise_company_name
@@ -246,12 +246,12 @@ class ReportStore:
                                                           ReportRecord.deal_id == deal_id))) if sid else []
             taken = s.exec(select(ReportSnapshot.taken_at).where(ReportSnapshot.id == sid)).first() if sid else None
             invoice_ids = [r.key for r in recs if r.kind == "invoice"]
-            q = select(AuditEvent).where(or_(AuditEvent.deal_id == deal_id,
-                                             (col(AuditEvent.entity).in_(("deal", "subscription")))
-                                             & (AuditEvent.entity_key == deal_id),
-                                             (AuditEvent.entity == "invoice") & (AuditEvent.entity_key == deal_id),
-                                             (AuditEvent.entity == "invoice")
-                                             & col(AuditEvent.entity_key).in_(invoice_ids or ["\x00"])))
+            # keyed by the deal; events written before audit_event.deal_id existed: by the deal or its invoices
+            conds = [AuditEvent.deal_id == deal_id,
+                     col(AuditEvent.entity).in_(("deal", "subscription", "invoice")) & (AuditEvent.entity_key == deal_id)]
+            if invoice_ids:
+                conds.append((AuditEvent.entity == "invoice") & col(AuditEvent.entity_key).in_(invoice_ids))
+            q = select(AuditEvent).where(or_(*conds))
             events = list(s.exec(q.order_by(col(AuditEvent.at), col(AuditEvent.id))))
             billings = list(s.exec(select(SubscriptionBilling).where(SubscriptionBilling.deal_id == deal_id)
                                    .order_by(col(SubscriptionBilling.issue_date))))
@@ -307,8 +307,7 @@ class ReportStore:
             q = q.where(col(ReportRecord.amount) <= max_amount)
         if counterparty:
             needle = normalise_company_name(counterparty)
-            q = q.where(col(ReportRecord.counterparty_key).contains(needle) if needle else
-                        col(ReportRecord.counterparty_key) == "\x00")
+            q = q.where(col(ReportRecord.counterparty_key).contains(needle, autoescape=True) if needle else false())
         q = q.order_by(col(ReportRecord.day).desc(), col(ReportRecord.kind), col(ReportRecord.key)).limit(limit)
         with Session(self.engine) as s:
             rows = list(s.exec(q))
