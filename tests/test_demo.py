@@ -16,6 +16,7 @@ def test_demo_runs_on_the_embedded_default(prefect_api, tmp_path: Path):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "HubSpot sandbox" in r.stdout and "freee sandbox" in r.stdout
     assert "demo finished" in r.stdout
-    for flow in ("customer-sync", "order-to-invoice", "payment-writeback"):  # a progress line per flow
+    for flow in ("customer-sync", "order-to-invoice", "payment-writeback", "reporting"):  # a progress line per flow
         assert f"progress: {flow} 100%" in r.stdout, r.stdout[-3000:]
     assert (tmp_path / ".renkei" / "demo" / "renkei.db").exists()
+    assert "経営サマリー" in r.stdout and "合計" in r.stdout and "粗利" in r.stdout  # reporting's overview, last
