@@ -133,3 +133,25 @@ def register(app: typer.Typer, console: Console, err: Console) -> None:
             table.add_row(KIND_LABELS_JA.get(h.kind, h.kind), tokyo(h.day), format_yen(h.amount), h.counterparty or "-",
                           h.deal_id or "-", h.label, h.key)
         console.print(table)
+
+
+def overview_table(snapshot: Any) -> Table:
+    """The overview figures of a snapshot: one row per month (見込 weighted / unweighted, 請求, 入金) and the
+    totals, then receivables and drift counts in the caption."""
+    from renkei.domain.reporting import AGING_LABELS_JA, DRIFT_LABELS_JA
+
+    table = Table(title=f"経営サマリー（{snapshot.as_of.isoformat()} 時点, Asia/Tokyo）")
+    for col in ("月", "見込（加重）", "見込（総額）", "請求額", "入金額"):
+        table.add_column(col, justify="left" if col == "月" else "right")
+    for m in snapshot.months:
+        table.add_row(m.month, format_yen(m.pipeline_weighted), format_yen(m.pipeline_unweighted),
+                      format_yen(m.invoiced), format_yen(m.collected))
+    tot = snapshot.totals()
+    table.add_row("合計", format_yen(tot["pipeline_weighted"]), format_yen(tot["pipeline_unweighted"]),
+                  format_yen(tot["invoiced"]), format_yen(tot["collected"]), style="bold")
+    aging = " / ".join(f"{AGING_LABELS_JA[b.label]} {format_yen(b.amount)}" for b in snapshot.aging)
+    drift = " / ".join(f"{DRIFT_LABELS_JA.get(c.kind, c.kind)} {c.count}" for c in snapshot.drift_counts)
+    margin = sum(c.gross_margin for c in snapshot.customers)
+    table.caption = (f"売掛金 {format_yen(tot['open_receivable'])}（{aging}）\n"
+                     f"粗利 {format_yen(margin)}（{len(snapshot.customers)} 社）\n差異: {drift}")
+    return table

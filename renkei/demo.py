@@ -110,6 +110,23 @@ def _start_console(stack: ExitStack, store: Any) -> Any:
     return stack.enter_context(server)
 
 
+def _run_reporting(console: Console, table: Table) -> Any:
+    """Run the reporting flow (the demo's last flow) and return its snapshot (``None`` when not built)."""
+    from renkei.cli import flow_progress
+    from renkei.store.reporting import ReportStore
+    from renkei.tasks.runtime import get_runtime
+
+    entry = FLOWS.get("reporting")
+    fn = entry.load() if entry else None
+    if fn is None:
+        return None
+    with flow_progress(console) as bar:
+        bar.start("reporting")
+        result = fn()
+    table.add_row("reporting", str(result))
+    return ReportStore(get_runtime().store).latest_snapshot()
+
+
 def run_demo(*, crm: str = "hubspot", erp: str = "freee", keep_ui: bool = False,
              console: Console | None = None) -> int:
     console = console or Console()
@@ -148,6 +165,8 @@ def run_demo(*, crm: str = "hubspot", erp: str = "freee", keep_ui: bool = False,
         table.add_column("result")
         for name, entry in FLOWS.items():
             fn = entry.load()
+            if name == "reporting":  # last: after the approvals, so the snapshot shows what they invoiced
+                continue
             if fn is None:
                 table.add_row(name, f"not built yet (issue #{entry.issue}: {entry.summary})")
                 continue
@@ -161,6 +180,7 @@ def run_demo(*, crm: str = "hubspot", erp: str = "freee", keep_ui: bool = False,
             if name == "order-to-invoice" and not keep_ui:
                 for d in _decide_approvals(console):
                     table.add_row("invoice-approval", f"{d['run']}: {d['decision']} ({d.get('state', '?')})")
+        snapshot = _run_reporting(console, table)
         console.print(table)
 
         invoices = _issued_invoices(rt)
@@ -173,6 +193,10 @@ def run_demo(*, crm: str = "hubspot", erp: str = "freee", keep_ui: bool = False,
         console.print(inv_table)
         reviews = rt.store.list_reviews("open")
         console.print(f"open review items: {len(reviews)}  (renkei reviews list)")
+        if snapshot is not None:
+            from renkei.cli_reporting import overview_table
+
+            console.print(overview_table(snapshot))
         if keep_ui:
             web = _start_console(stack, rt.store)
             console.print(f"\n[bold]Prefect UI: {server.ui_url}[/bold] — pending approvals are under Runs "

@@ -31,6 +31,7 @@ from renkei.domain.identifiers import houjin_check_digit
 __all__ = [
     "BANK_DEPOSITS",
     "COMPANIES",
+    "COSTS",
     "CONTACTS",
     "DEALS",
     "DEAL_PIPELINES",
@@ -42,6 +43,7 @@ __all__ = [
     "BankDeposit",
     "DemoCompany",
     "DemoContact",
+    "DemoCost",
     "DemoDeal",
     "DemoLineItem",
     "DemoOwner",
@@ -804,3 +806,35 @@ BANK_DEPOSITS: tuple[BankDeposit, ...] = (
     _deposit("B09", "2026-11-30", ("D10",), fee=440, note="small kana folded: ｺ-ﾋ-"),
     BankDeposit("B10", "2026-11-25", 55_000, "ｶ)ﾃﾞﾝｾﾂｺｳｺｸ", (), 0, "unrelated deposit (no invoice)"),
 )
+
+
+@dataclass(frozen=True)
+class DemoCost:
+    """A cost tagged to a customer — in freee an expense 取引 (支出) with the customer as partner, 外注費 at
+    課対仕入10%: ``net`` 税抜 + ``vat`` = the 取引's amount. The reporting flow counts Σ net per customer as its
+    cost (gross margin = sales − cost)."""
+
+    key: str
+    date: str  # ISO date (Asia/Tokyo)
+    company: str  # DemoCompany key
+    net: int  # 税抜 yen
+    description: str
+
+    @property
+    def vat(self) -> int:
+        return self.net // 10
+
+    @property
+    def amount(self) -> int:
+        return self.net + self.vat
+
+
+COSTS: tuple[DemoCost, ...] = (
+    DemoCost("E01", "2026-11-05", deal("D01").company, 120_000, "外注費 導入作業"),
+    DemoCost("E02", "2026-11-12", deal("D02").company, 45_000, "外注費 保守対応"),
+    DemoCost("E03", "2026-11-18", deal("D03").company, 300_000, "外注費 開発委託"),
+    DemoCost("E04", "2026-11-20", deal("D05").company, 80_000, "外注費 設置工事"),
+    DemoCost("E05", "2026-11-25", deal("D05").company, 15_000, "外注費 配送"),
+    DemoCost("E06", "2026-11-26", deal("D08").company, 60_000, "外注費 研修講師"),
+)
+"""Costs of some invoiced customers (one customer has two), so the demo shows margins."""

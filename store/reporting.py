@@ -12,11 +12,12 @@ Typed results for the console and the CLI: :class:`Trace` (with :class:`TraceInv
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import delete, func, insert, or_
+from sqlalchemy import delete, false, func, or_, text
 from sqlmodel import Session, col, select
 
 from renkei.domain.normalise import normalise_company_name
@@ -178,20 +179,32 @@ class ReportStore:
             if c.erp_id:
                 by_erp[c.erp_id] = c
 
+        parties: dict[int, tuple[str, str, dict[str, Any]]] = {}
+
         def party(c: CustomerFact | None) -> tuple[str, str, dict[str, Any]]:
             if c is None:
                 return "", "", {}
-            name = mask_name(c.name, c.sole_trader)
-            return name, ("" if c.sole_trader else normalise_company_name(c.name)), \
-                dict(crm_id=c.crm_id, erp_id=c.erp_id, name=name)
+            got = parties.get(id(c))
+            if got is None:  # once per customer: normalising a name is the costly part
+                name = mask_name(c.name, c.sole_trader)
+                got = parties[id(c)] = (name, "" if c.sole_trader else normalise_company_name(c.name),
+                                        dict(crm_id=c.crm_id, erp_id=c.erp_id, name=name))
+            return got
 
         rows: list[dict[str, Any]] = []
         table = ReportRecord.__table__
 
+        cols = ("snapshot_id", "kind", "key", "day", "amount", "counterparty", "counterparty_key", "deal_id", "data")
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))})"
+        dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
         def flush(force: bool = False) -> None:
+            # the driver's executemany with the JSON encoded once here: several times faster than the ORM
             if rows and (force or len(rows) >= 5000):
-                with session_scope(self.engine) as s:
-                    s.execute(insert(table), rows)
+                params = [tuple(r[c] for c in cols[:-1]) + (dumps(r["data"]),) for r in rows]
+                with self.engine.begin() as conn:
+                    conn.exec_driver_sql(sql, params)
                 rows.clear()
 
         for d in deals:
@@ -246,12 +259,12 @@ class ReportStore:
                                                           ReportRecord.deal_id == deal_id))) if sid else []
             taken = s.exec(select(ReportSnapshot.taken_at).where(ReportSnapshot.id == sid)).first() if sid else None
             invoice_ids = [r.key for r in recs if r.kind == "invoice"]
-            q = select(AuditEvent).where(or_(AuditEvent.deal_id == deal_id,
-                                             (col(AuditEvent.entity).in_(("deal", "subscription")))
-                                             & (AuditEvent.entity_key == deal_id),
-                                             (AuditEvent.entity == "invoice") & (AuditEvent.entity_key == deal_id),
-                                             (AuditEvent.entity == "invoice")
-                                             & col(AuditEvent.entity_key).in_(invoice_ids or ["\x00"])))
+            # keyed by the deal; events written before audit_event.deal_id existed: by the deal or its invoices
+            conds = [AuditEvent.deal_id == deal_id,
+                     col(AuditEvent.entity).in_(("deal", "subscription", "invoice")) & (AuditEvent.entity_key == deal_id)]
+            if invoice_ids:
+                conds.append((AuditEvent.entity == "invoice") & col(AuditEvent.entity_key).in_(invoice_ids))
+            q = select(AuditEvent).where(or_(*conds))
             events = list(s.exec(q.order_by(col(AuditEvent.at), col(AuditEvent.id))))
             billings = list(s.exec(select(SubscriptionBilling).where(SubscriptionBilling.deal_id == deal_id)
                                    .order_by(col(SubscriptionBilling.issue_date))))
@@ -307,8 +320,7 @@ class ReportStore:
             q = q.where(col(ReportRecord.amount) <= max_amount)
         if counterparty:
             needle = normalise_company_name(counterparty)
-            q = q.where(col(ReportRecord.counterparty_key).contains(needle) if needle else
-                        col(ReportRecord.counterparty_key) == "\x00")
+            q = q.where(col(ReportRecord.counterparty_key).contains(needle, autoescape=True) if needle else false())
         q = q.order_by(col(ReportRecord.day).desc(), col(ReportRecord.kind), col(ReportRecord.key)).limit(limit)
         with Session(self.engine) as s:
             rows = list(s.exec(q))

@@ -17,6 +17,7 @@ def test_demo_runs_on_the_embedded_default(prefect_api, tmp_path: Path):
     assert "HubSpot sandbox" in r.stdout and "freee sandbox" in r.stdout
     assert "demo finished" in r.stdout
     assert "renkei console --database-url sqlite:///" in r.stdout  # how to open the console on the demo's data
-    for flow in ("customer-sync", "order-to-invoice", "payment-writeback"):  # a progress line per flow
+    for flow in ("customer-sync", "order-to-invoice", "payment-writeback", "reporting"):  # a progress line per flow
         assert f"progress: {flow} 100%" in r.stdout, r.stdout[-3000:]
     assert (tmp_path / ".renkei" / "demo" / "renkei.db").exists()
+    assert "経営サマリー" in r.stdout and "合計" in r.stdout and "粗利" in r.stdout  # reporting's overview, last

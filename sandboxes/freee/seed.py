@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from renkei.domain.identifiers import houjin_check_digit
 
-from .models import ItemBody, PartnerBody, WalletTxnCreate
+from .models import DealCreate, ItemBody, PartnerBody, WalletTxnCreate
 from .store import AccountItem, Company, FreeeStore, TaxCode, Template, Walletable
 
 __all__ = ["BANK_ACCOUNT_ID", "CASH_WALLET_ID", "CREDIT_CARD_ID", "seed_store"]
 
 BANK_ACCOUNT_ID = 1
+OUTSOURCING_ACCOUNT_ID = 6003  # 外注費
+PURCHASE_10_TAX_CODE = 136  # 課対仕入10%
 """みずほ銀行 普通預金 — where the demo deposits arrive."""
 CASH_WALLET_ID = 2
 CREDIT_CARD_ID = 3
@@ -123,6 +125,7 @@ def seed_store(store: FreeeStore) -> None:
 def _seed_demo(store: FreeeStore, company: Company) -> None:
     from renkei.sandboxes import demo_data
 
+    partner_ids: dict[str | None, int] = {}
     for p in demo_data.FREEE_PARTNERS:
         terms = {
             "cutoff_day": p.payment_terms.cutoff_day,
@@ -156,11 +159,17 @@ def _seed_demo(store: FreeeStore, company: Company) -> None:
                 "invoice_payment_term_attributes": terms,
             }
         )
-        store.create_partner(body)
+        partner_ids[p.company] = store.create_partner(body).id
     for item in demo_data.FREEE_ITEMS:
         store.create_item(
             ItemBody.model_validate({"company_id": company.id, "name": item.name[:30], "code": item.code})
         )
+    for cost in demo_data.COSTS:  # expense 取引 tagged to a customer: the reporting flow's per-customer cost
+        store.create_deal(DealCreate.model_validate({
+            "company_id": company.id, "issue_date": cost.date, "type": "expense",
+            "partner_id": partner_ids[cost.company], "ref_number": cost.key,
+            "details": [{"account_item_id": OUTSOURCING_ACCOUNT_ID, "tax_code": PURCHASE_10_TAX_CODE,
+                         "amount": cost.amount, "vat": cost.vat, "description": cost.description}]}))
     for deposit in demo_data.BANK_DEPOSITS:
         store.create_wallet_txn(
             WalletTxnCreate(

@@ -4,6 +4,7 @@ write-back keys — written against the contract only, for every registered CRM.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from decimal import Decimal
 
 from renkei.connectors.base import DEAL_WRITEBACK_KEYS, SubscriptionDeal
 
@@ -41,6 +42,13 @@ def test_crm_deals(crm):
     assert by_id[0] is not None and by_id[0].deal_id == real[0].deal_id and by_id[0].deal == real[0].deal
     if plain:
         assert by_id[1] is None
+
+    # reporting: every deal of every stage, probability from the stage, won ⊆ closed
+    facts = [f for page in crm.iter_deal_facts() for f in page]
+    assert {d.crm_id for d in deals} <= {f.crm_id for f in facts if f.won}
+    assert all(isinstance(f.probability, Decimal) and 0 <= f.probability <= 1 for f in facts)
+    assert all(f.closed for f in facts if f.won) and any(not f.closed for f in facts)
+    assert all(f.probability == 1 for f in facts if f.won)
 
     target = deals[0].crm_id
     values = {"renkei_invoice_status": "created", "renkei_invoice_number": "CONF-0001",

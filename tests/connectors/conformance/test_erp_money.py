@@ -65,6 +65,18 @@ def _invoices(erp):
         erp.create_invoice(_invoice("renkei:deal:conformance-2", partner, "CONF-0001"))
     assert erp.find_invoice_by_reference("renkei:deal:conformance-2", partner_erp_id=partner) is None
 
+    # reporting: every invoice with its settlement, the deal id from the reference, per-rate totals
+    (fact,) = [f for page in erp.iter_invoice_facts() for f in page if f.erp_id == made.erp_id]
+    assert (fact.total, fact.subtotal, fact.outstanding, fact.deal_crm_id) == (36_240, 33_000, 36_240, "conformance-1")
+    assert fact.issue_date == DAY and not fact.cancelled and fact.payments == ()
+    assert {r.tax_category: (r.subtotal, r.tax) for r in fact.rate_totals} in (
+        {"standard_10": (30_000, 3_000), "reduced_8": (3_000, 240)}, {})  # {}: the listing has no per-rate totals
+    if erp.capabilities.cost_records:
+        assert all(c.partner_erp_id and isinstance(c.amount, int) for page in erp.iter_cost_facts() for c in page)
+    else:
+        with pytest.raises(NotImplementedError, match="cost_records"):
+            list(erp.iter_cost_facts())
+
 
 def _bank_lines_receivables_payments_and_status_changes(erp):
     caps = erp.capabilities
