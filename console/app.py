@@ -14,10 +14,9 @@ from __future__ import annotations
 import math
 import os
 import threading
+import time
 from contextlib import asynccontextmanager
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,7 +31,8 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 PAGE_SIZE = 100
-APPROVALS_TIMEOUT_S = 5.0
+APPROVALS_TTL_S = 15.0  # a list of pending approvals this old is read again (in the background)
+APPROVALS_WAIT_S = 20.0  # the first page after start waits this long for the first list
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
@@ -145,12 +145,13 @@ def create_app(store: Any = None, *, database_url: str | None = None,
         store = Store.open(database_url or get_settings().database_url)
     reports = ReportStore(store)
     cache = SnapshotCache(reports)
+    pending = ApprovalsCache(approvals)
     env = templates()
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         # read the latest snapshot once in the background at start, so the first page is not the one that
         # pays for decoding a large snapshot (pages wait on the cache's lock meanwhile)
-        threading.Thread(target=_warm, args=(cache,), name="console-warm-up", daemon=True).start()
+        threading.Thread(target=_warm, args=(cache, pending), name="console-warm-up", daemon=True).start()
         yield
 
     app = FastAPI(title="Renkei console", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
@@ -280,9 +281,9 @@ def create_app(store: Any = None, *, database_url: str | None = None,
             row = review_row(r)
             row["url"] = ui_link(str(row["flow_run_id"])) if ui and row.get("flow_run_id") else None
             reviews.append(row)
-        pending, approvals_error = _approvals(approvals)
-        return render(request, "queues.html", snapshot=cache.get(), reviews=reviews, approvals=pending,
-                      approvals_error=approvals_error, prefect_ui=ui)
+        rows, approvals_error, read_at = pending.get()
+        return render(request, "queues.html", snapshot=cache.get(), reviews=reviews, approvals=rows,
+                      approvals_error=approvals_error, approvals_read_at=read_at, prefect_ui=ui)
 
     @app.get("/trace", response_class=HTMLResponse)
     def trace(request: Request) -> HTMLResponse:
@@ -319,28 +320,76 @@ def create_app(store: Any = None, *, database_url: str | None = None,
     return app
 
 
-def _warm(cache: SnapshotCache) -> None:
+class ApprovalsCache:
+    """The pending approval runs (the rows of ``renkei approvals list``), fetched from the Prefect API in a
+    background thread and kept :data:`APPROVALS_TTL_S` seconds: reading them takes seconds (one API call per
+    run), so a page shows the last list at once (with the time it was read) while a newer one is fetched.
+    Only the first page after start waits, at most :data:`APPROVALS_WAIT_S` seconds."""
+
+    def __init__(self, source: Callable[[], list[dict]] | None) -> None:
+        self.source = source
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._running = False
+        self._rows: list[dict] | None = None
+        self._error: str | None = None
+        self._at: float | None = None  # monotonic time of the last answer (rows or error)
+        self._read_at: datetime | None = None
+
+    def _resolve(self) -> Callable[[], list[dict]] | None:
+        if self.source is not None:
+            return self.source
+        if not os.environ.get("PREFECT_API_URL"):
+            return None
+        from renkei.cli import pending_approvals
+
+        return pending_approvals
+
+    def _fetch(self, source: Callable[[], list[dict]]) -> None:
+        try:
+            rows, error = list(source()), None
+        except Exception as exc:  # noqa: BLE001 - shown on the page, the rest of it still works
+            rows, error = None, f"Prefect API: {type(exc).__name__}"
+        with self._lock:
+            if rows is not None:
+                self._rows, self._read_at = rows, datetime.now(timezone.utc)
+            self._error, self._at, self._running = error, time.monotonic(), False
+            self._done.set()
+
+    def refresh(self) -> bool:
+        """Start a fetch unless one runs or the last answer is fresh; False when no Prefect API is set."""
+        source = self._resolve()
+        if source is None:
+            return False
+        with self._lock:
+            fresh = self._at is not None and time.monotonic() - self._at < APPROVALS_TTL_S
+            if not fresh and not self._running:
+                self._running = True
+                self._done.clear()
+                threading.Thread(target=self._fetch, args=(source,), name="console-approvals", daemon=True).start()
+        return True
+
+    def get(self) -> tuple[list[dict], str | None, datetime | None]:
+        """(rows, why they may be missing or old, when they were read)."""
+        if not self.refresh():
+            return [], "PREFECT_API_URL が未設定のため承認待ちは表示できません / PREFECT_API_URL is not set", None
+        with self._lock:
+            first = self._at is None
+        if first:
+            self._done.wait(APPROVALS_WAIT_S)
+        with self._lock:
+            if self._at is None:
+                return [], (f"Prefect API から読み込み中です。再読み込みしてください / still reading from the Prefect API "
+                            f"(>{APPROVALS_WAIT_S:.0f}s); reload"), None
+            return list(self._rows or []), self._error, self._read_at
+
+
+def _warm(cache: SnapshotCache, approvals: ApprovalsCache) -> None:
+    approvals.refresh()
     try:
         cache.get()
     except Exception:  # noqa: BLE001 - a page will read it (and show the error) instead
         pass
-
-
-_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="console-approvals")
-
-
-def _approvals(source: Callable[[], list[dict]] | None) -> tuple[list[dict], str | None]:
-    """Pending approval runs (the same rows as ``renkei approvals list``), or why none can be shown."""
-    if source is None:
-        if not os.environ.get("PREFECT_API_URL"):
-            return [], "PREFECT_API_URL が未設定のため承認待ちは表示できません / PREFECT_API_URL is not set"
-        from renkei.cli import pending_approvals as source  # noqa: PLW0127
-    try:
-        return list(_pool.submit(source).result(timeout=APPROVALS_TIMEOUT_S)), None
-    except FutureTimeout:
-        return [], f"Prefect API did not answer within {APPROVALS_TIMEOUT_S:.0f}s"
-    except Exception as exc:  # noqa: BLE001 - shown on the page, the rest of it still works
-        return [], f"Prefect API: {type(exc).__name__}"
 
 
 def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, database_url: str | None = None) -> None:

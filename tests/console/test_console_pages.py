@@ -199,6 +199,13 @@ def test_pages_without_a_snapshot_say_how_to_make_one(tmp_path, monkeypatch):
         assert q.status_code == 200 and "PREFECT_API_URL" in q.text
         assert c.get("/search?counterparty=x").status_code == 200
 
+    def broken() -> list[dict]:
+        raise RuntimeError("api down")
+
+    with TestClient(create_app(store, approvals=broken)) as c:  # the Prefect API failing: the page still works
+        q = c.get("/queues")
+        assert q.status_code == 200 and "Prefect API: RuntimeError" in q.text and 'id="reviews"' in q.text
+
 
 def test_renkei_console_serves_the_configured_store_and_the_demo_starts_one(tmp_path):
     """``renkei console --port N --database-url URL`` serves until stopped; ``renkei demo --keep-ui`` serves
