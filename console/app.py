@@ -288,15 +288,24 @@ def create_app(store: Any = None, *, database_url: str | None = None,
     @app.get("/trace", response_class=HTMLResponse)
     def trace(request: Request) -> HTMLResponse:
         deal = (request.query_params.get("deal") or "").strip()
-        t = reports.trace(deal) if deal else None
-        return render(request, "trace.html", snapshot=cache.get(), deal=deal, trace=t,
-                      status=200 if t is None or t.found else 404)
+        return _trace(request, deal)
 
     @app.get("/trace/{deal_id}", response_class=HTMLResponse)
     def trace_path(request: Request, deal_id: str) -> HTMLResponse:
-        t = reports.trace(deal_id)
-        return render(request, "trace.html", snapshot=cache.get(), deal=deal_id, trace=t,
-                      status=200 if t.found else 404)
+        return _trace(request, deal_id)
+
+    def _trace(request: Request, deal: str) -> HTMLResponse:
+        t = reports.trace(deal) if deal else None
+        run_links: dict[str, str] = {}
+        if t is not None and prefect_ui_base():
+            from renkei.cli import ui_link
+
+            for e in t.events:  # an event a run wrote (an approval request): a link to that run in the Prefect UI
+                run_id = (e.changes or {}).get("flow_run_id")
+                if isinstance(run_id, str) and run_id:
+                    run_links[run_id] = ui_link(run_id)
+        return render(request, "trace.html", snapshot=cache.get(), deal=deal, trace=t, run_links=run_links,
+                      status=200 if t is None or t.found else 404)
 
     @app.get("/search", response_class=HTMLResponse)
     def search(request: Request) -> HTMLResponse:

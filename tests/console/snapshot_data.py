@@ -24,6 +24,7 @@ HOSTILE_COMPANY = '<script>alert("pwn")</script>株式会社 & Co\'s'
 HOSTILE_DEAL = '<img src=x onerror=alert(1)>設備"更新'
 APPROVER = "keiri@renkei-demo.example.jp"
 REVIEW_RUN_ID = "0b7a2a55-3f59-4f0e-8d59-6d0c2b8f1c11"
+APPROVAL_RUN_ID = "d989c51d-6116-4be7-8d3f-ceca5fb53701"
 AS_OF = date(2026, 12, 5)
 
 EXPECTED: dict[str, Any] = {
@@ -116,6 +117,8 @@ def write(store: Any) -> dict[str, Any]:
         dict(actor="order-to-invoice", action="invoice.created", entity="invoice", entity_key="5001", deal_id="5001",
              system="freee", changes={"invoice_id": "7001", "total": 1_098_000,
                                       "contact_email": "taro.yamada@example.co.jp"}),
+        dict(actor="order-to-invoice", action="approval_requested", entity="deal", entity_key="5001", deal_id="5001",
+             changes={"flow_run_id": APPROVAL_RUN_ID, "reasons": ["AMOUNT_OVER_THRESHOLD"]}),
         dict(actor=APPROVER, action="approval.approved", entity="deal", entity_key="5001", deal_id="5001",
              changes={"comment": "<b>承認</b> OK"}),
         dict(actor="payment-writeback", action="payment.matched", entity="invoice", entity_key="7001", deal_id="5001",

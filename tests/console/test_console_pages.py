@@ -149,7 +149,9 @@ def test_every_page_shows_the_snapshot_figures_escaped_masked_and_read_only(clie
     assert [r["cells"] for r in ht.rows(html, "payments")] == [
         ["P-1", "2026-11-30", yen(1_097_340), yen(660), "7001"]]
     events = ht.rows(html, "events")
-    assert [e["cells"][2] for e in events] == ["invoice.created", "approval.approved", "payment.matched"]
+    assert [e["cells"][2] for e in events] == ["invoice.created", "approval_requested", "approval.approved",
+                                               "payment.matched"]
+    assert f'href="http://127.0.0.1:4299/runs/flow-run/{sd.APPROVAL_RUN_ID}"' in html  # the approval run
     assert ht.text(html, "approvers") == sd.APPROVER
     assert "t***@example.co.jp" in events[0]["cells"][5] and "taro.yamada" not in html
     assert re.match(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} JST", events[0]["cells"][0])
