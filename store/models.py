@@ -216,6 +216,8 @@ class ReportSnapshot(SQLModel, table=True):
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     drift: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False),
                                   description="drift kind → count")
+    drift_items: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False),
+                                   description="the drift items (apart: pages that show figures do not load them)")
 
 
 class ReportRecord(SQLModel, table=True):

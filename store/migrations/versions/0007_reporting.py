@@ -23,6 +23,7 @@ def upgrade() -> None:
         sa.Column('flow_run_id', sa.String(length=64), nullable=True),
         sa.Column('data', sa.JSON(), nullable=False),
         sa.Column('drift', sa.JSON(), nullable=False),
+        sa.Column('drift_items', sa.JSON(), nullable=False),
     )
     op.create_index('ix_report_snapshot_taken', 'report_snapshot', ['taken_at'])
     op.create_table(
