@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import delete, false, func, or_, text
+from sqlalchemy import delete, false, func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
