@@ -326,8 +326,12 @@ class ReportStore:
         if max_amount is not None:
             q = q.where(col(ReportRecord.amount) <= max_amount)
         if counterparty:
+            # the few distinct names (an index-only scan) are matched here, then looked up by the index
             needle = normalise_company_name(counterparty)
-            q = q.where(col(ReportRecord.counterparty_key).contains(needle, autoescape=True) if needle else false())
+            with Session(self.engine) as s:
+                names = [k for k in s.exec(select(ReportRecord.counterparty_key).distinct()
+                                           .where(ReportRecord.snapshot_id == sid)) if needle and k and needle in k]
+            q = q.where(col(ReportRecord.counterparty_key).in_(names) if names else false())
         q = q.order_by(col(ReportRecord.day).desc(), col(ReportRecord.kind), col(ReportRecord.key)).limit(limit)
         with Session(self.engine) as s:
             rows = list(s.exec(q))
