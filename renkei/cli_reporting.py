@@ -135,9 +135,12 @@ def register(app: typer.Typer, console: Console, err: Console) -> None:
         console.print(table)
 
 
-def overview_table(snapshot: Any) -> Table:
-    """The overview figures of a snapshot: one row per month (見込 weighted / unweighted, 請求, 入金) and the
-    totals, then receivables and drift counts in the caption."""
+def overview_table(snapshot: Any) -> Any:
+    """The overview figures of a snapshot (a rich renderable): one row per month (見込 weighted / unweighted,
+    請求, 入金) and the totals, then lines for receivables aging, gross margin and drift counts."""
+    from rich.console import Group
+    from rich.text import Text
+
     from renkei.domain.reporting import AGING_LABELS_JA, DRIFT_LABELS_JA
 
     table = Table(title=f"経営サマリー（{snapshot.as_of.isoformat()} 時点, Asia/Tokyo）")
@@ -152,6 +155,5 @@ def overview_table(snapshot: Any) -> Table:
     aging = " / ".join(f"{AGING_LABELS_JA[b.label]} {format_yen(b.amount)}" for b in snapshot.aging)
     drift = " / ".join(f"{DRIFT_LABELS_JA.get(c.kind, c.kind)} {c.count}" for c in snapshot.drift_counts)
     margin = sum(c.gross_margin for c in snapshot.customers)
-    table.caption = (f"売掛金 {format_yen(tot['open_receivable'])}（{aging}）\n"
-                     f"粗利 {format_yen(margin)}（{len(snapshot.customers)} 社）\n差異: {drift}")
-    return table
+    return Group(table, Text(f"売掛金 {format_yen(tot['open_receivable'])}（{aging}）"),
+                 Text(f"粗利 {format_yen(margin)}（{len(snapshot.customers)} 社）"), Text(f"差異: {drift}"))

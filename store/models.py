@@ -216,6 +216,8 @@ class ReportSnapshot(SQLModel, table=True):
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     drift: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False),
                                   description="drift kind → count")
+    drift_items: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False),
+                                   description="the drift items (apart: pages that show figures do not load them)")
 
 
 class ReportRecord(SQLModel, table=True):
@@ -224,7 +226,8 @@ class ReportRecord(SQLModel, table=True):
 
     __tablename__ = "report_record"
     __table_args__ = (Index("ix_report_record_search", "snapshot_id", "kind", "day"),
-                      Index("ix_report_record_deal", "snapshot_id", "deal_id"))
+                      Index("ix_report_record_deal", "snapshot_id", "deal_id"),
+                      Index("ix_report_record_party", "snapshot_id", "counterparty_key"))
 
     id: Optional[int] = Field(default=None, primary_key=True)
     snapshot_id: int = Field(index=False)

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import delete, false, func, or_, text
+from sqlalchemy import delete, false, func, or_
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from renkei.domain.normalise import normalise_company_name
@@ -154,10 +155,11 @@ class ReportStore:
         """Store ``snapshot`` and the records search and trace read; returns the snapshot id. Records of
         snapshots older than the last :data:`KEEP_SNAPSHOT_RECORDS` are dropped (their figures stay)."""
         data = snapshot_to_json(snapshot)
+        items = data.pop("drift_items")
         drift = {c.kind: c.count for c in snapshot.drift_counts}
         with session_scope(self.engine) as s:
             row = ReportSnapshot(taken_at=snapshot.taken_at, as_of=snapshot.as_of.isoformat(),
-                                 flow_run_id=flow_run_id, data=data, drift=drift)
+                                 flow_run_id=flow_run_id, data=data, drift=drift, drift_items=items)
             s.add(row)
             s.flush()
             sid = int(row.id)
@@ -231,10 +233,15 @@ class ReportStore:
             flush()
         flush(True)
 
-    def latest_snapshot(self) -> Snapshot | None:
+    def latest_snapshot(self, *, drift_items: bool = True) -> Snapshot | None:
+        """The newest snapshot; ``drift_items=False`` leaves the (possibly long) drift item list out — what a
+        page showing figures and drift counts needs, and much faster to load."""
+        cols = (ReportSnapshot.data, ReportSnapshot.drift_items) if drift_items else (ReportSnapshot.data,)
         with Session(self.engine) as s:
-            row = s.exec(select(ReportSnapshot).order_by(col(ReportSnapshot.id).desc()).limit(1)).first()
-            return snapshot_from_json(row.data) if row else None
+            row = s.execute(sa_select(*cols).order_by(col(ReportSnapshot.id).desc()).limit(1)).first()
+        if row is None:
+            return None
+        return snapshot_from_json({**row[0], "drift_items": row[1] if drift_items else []})
 
     def latest_snapshot_id(self) -> int | None:
         with Session(self.engine) as s:
@@ -319,8 +326,12 @@ class ReportStore:
         if max_amount is not None:
             q = q.where(col(ReportRecord.amount) <= max_amount)
         if counterparty:
+            # the few distinct names (an index-only scan) are matched here, then looked up by the index
             needle = normalise_company_name(counterparty)
-            q = q.where(col(ReportRecord.counterparty_key).contains(needle, autoescape=True) if needle else false())
+            with Session(self.engine) as s:
+                names = [k for k in s.exec(select(ReportRecord.counterparty_key).distinct()
+                                           .where(ReportRecord.snapshot_id == sid)) if needle and k and needle in k]
+            q = q.where(col(ReportRecord.counterparty_key).in_(names) if names else false())
         q = q.order_by(col(ReportRecord.day).desc(), col(ReportRecord.kind), col(ReportRecord.key)).limit(limit)
         with Session(self.engine) as s:
             rows = list(s.exec(q))

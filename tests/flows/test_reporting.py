@@ -117,6 +117,11 @@ def test_reporting_snapshot_matches_the_sandboxes_and_trace_and_search_find_the_
     assert drift["company_field"] > 0  # customer-sync has not run: ERP-owned fields are not in the CRM yet
     assert reports.snapshot_history()[-1][1] == snap.drift_counts
 
+    # audit events carry the deal: the payments (entity: the freee invoice) are found by the deal id alone
+    keyed = {(e.entity, e.action) for e in world.rt.store.audit_events() if e.deal_id == d_y}
+    assert {("invoice", "create"), ("invoice", "payment"), ("invoice", "fee_payment"), ("deal", "payment_status"),
+            ("deposit", "apply"), ("deposit", "fee_journal")} <= keyed
+
     cli = CliRunner()
     out = cli.invoke(app, ["trace", d_y, "--json"])
     assert out.exit_code == 0, out.output

@@ -31,6 +31,8 @@ def test_snapshot_history_search_and_trace(store):
                             as_of=date(2026, 12, 6), taken_at=t0 + timedelta(days=1))
     reports.save_snapshot(second, deals=deals, invoices=invoices, customers=customers)
     assert reports.latest_snapshot() == second
+    assert reports.latest_snapshot(drift_items=False) == second  # (it has no drift items)
+    assert first.drift_items and reports.latest_snapshot().drift_items == second.drift_items
     trend = reports.snapshot_history()
     assert [dict((c.kind, c.count) for c in counts)["won_no_invoice"] for _, counts in trend] == [1, 0]
 

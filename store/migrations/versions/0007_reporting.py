@@ -23,6 +23,7 @@ def upgrade() -> None:
         sa.Column('flow_run_id', sa.String(length=64), nullable=True),
         sa.Column('data', sa.JSON(), nullable=False),
         sa.Column('drift', sa.JSON(), nullable=False),
+        sa.Column('drift_items', sa.JSON(), nullable=False),
     )
     op.create_index('ix_report_snapshot_taken', 'report_snapshot', ['taken_at'])
     op.create_table(
@@ -40,6 +41,7 @@ def upgrade() -> None:
     )
     op.create_index('ix_report_record_search', 'report_record', ['snapshot_id', 'kind', 'day'])
     op.create_index('ix_report_record_deal', 'report_record', ['snapshot_id', 'deal_id'])
+    op.create_index('ix_report_record_party', 'report_record', ['snapshot_id', 'counterparty_key'])
     with op.batch_alter_table('audit_event') as b:
         b.add_column(sa.Column('deal_id', sa.String(length=64), nullable=True))
     op.create_index('ix_audit_deal', 'audit_event', ['deal_id'])
@@ -49,6 +51,7 @@ def downgrade() -> None:
     op.drop_index('ix_audit_deal', table_name='audit_event')
     with op.batch_alter_table('audit_event') as b:
         b.drop_column('deal_id')
+    op.drop_index('ix_report_record_party', table_name='report_record')
     op.drop_index('ix_report_record_deal', table_name='report_record')
     op.drop_table('report_record')
     op.drop_index('ix_report_snapshot_taken', table_name='report_snapshot')
