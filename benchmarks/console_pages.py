@@ -101,7 +101,7 @@ def time_pages(store: Any, pages: tuple[str, ...] = PAGES, repeat: int = 10) -> 
             out[page] = dict(first_ms=first, median_ms=statistics.median(runs), max_ms=max(runs),
                              bytes=float(len(r.content)))
             # the cold cost falls on whichever page is opened first after a reporting run: drop the cache
-            server.app.state.cache._id = None
+            server.app.state.cache._id = server.app.state.cache._items_id = None
     return out
 
 

@@ -73,13 +73,22 @@ def templates() -> Environment:
 
 class SnapshotCache:
     """The latest snapshot, read again only when the reporting flow has written a newer one (one cheap
-    ``max(id)`` query per page)."""
+    ``max(id)`` query per page). Its figures are read without the drift items (a long list only the drift
+    page shows); :meth:`drift_items` reads those once per snapshot, when that page first asks."""
 
     def __init__(self, reports: Any) -> None:
         self.reports = reports
         self._lock = threading.Lock()
         self._id: int | None = None
         self._snapshot: Any = None
+        self._items_id: int | None = None
+        self._items: tuple[Any, ...] = ()
+
+    def _latest(self, *, drift_items: bool) -> Any:
+        try:
+            return self.reports.latest_snapshot(drift_items=drift_items)
+        except TypeError:  # a store API without the option: everything
+            return self.reports.latest_snapshot()
 
     def get(self) -> Any:
         sid = self.reports.latest_snapshot_id()
@@ -87,8 +96,18 @@ class SnapshotCache:
             return None
         with self._lock:
             if sid != self._id:
-                self._snapshot, self._id = self.reports.latest_snapshot(), sid
+                self._snapshot, self._id = self._latest(drift_items=False), sid
             return self._snapshot
+
+    def drift_items(self) -> tuple[Any, ...]:
+        sid = self.reports.latest_snapshot_id()
+        if sid is None:
+            return ()
+        with self._lock:
+            if sid != self._items_id:
+                snap = self._latest(drift_items=True)
+                self._items, self._items_id = (tuple(snap.drift_items) if snap else ()), sid
+            return self._items
 
 
 def prefect_ui_base() -> str | None:
@@ -264,7 +283,7 @@ def create_app(store: Any = None, *, database_url: str | None = None,
                      series=[dict(key=k, label=DRIFT_LABELS_JA.get(k, k), type="line",
                                   data=[next((c.count for c in counts if c.kind == k), 0) for _, counts in history])
                              for k in kinds])
-        items = [i for i in (snap.drift_items if snap else ()) if not kind or i.kind == kind]
+        items = [i for i in (cache.drift_items() if snap else ()) if not kind or i.kind == kind]
         page, pages = _page(q, len(items))
         return render(request, "drift.html", snapshot=snap, kind=kind, kinds=kinds, labels_ja=DRIFT_LABELS_JA,
                       counts=list(snap.drift_counts) if snap else [], chart=chart, history_len=len(history),
