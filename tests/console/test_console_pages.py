@@ -113,6 +113,16 @@ def test_every_page_shows_the_snapshot_figures_escaped_masked_and_read_only(clie
                 want = sorted(sorted(val), key=lambda k: val[k], reverse=direction == "desc")
             assert keys == want, (col, direction)
     assert client.get("/customers?sort=__class__&dir=sideways").status_code == 200  # unknown: the default
+    import renkei.console.app as console_app
+
+    with pytest.MonkeyPatch.context() as mp:  # paging (100 rows a page; 2 here)
+        mp.setattr(console_app, "PAGE_SIZE", 2)
+        first = client.get("/customers?sort=sales&dir=asc").text
+        assert [r["key"] for r in ht.rows(first, "customers")] == ["crm:103", "crm:102"]
+        assert 'href="?sort=sales&amp;dir=asc&amp;page=2"' in first
+        second = client.get("/customers?sort=sales&dir=asc&page=2").text
+        assert [r["key"] for r in ht.rows(second, "customers")] == ["crm:101"]
+        assert ht.text(second, "customers-sales") == yen(1_250_000)  # totals over all customers
 
     # ------------------------------------------------------------------ drift: trend and items
     html = pages["/drift"].text
