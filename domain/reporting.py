@@ -38,6 +38,7 @@ Rules
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -160,7 +161,7 @@ class CustomerFact:
         return customer_key(self.crm_id, self.erp_id)
 
 
-_DEAL_REF = __import__("re").compile(r"^renkei:deal:([^:\s]+)")
+_DEAL_REF = re.compile(r"^renkei:deal:([^:\s]+)")
 
 
 def deal_id_from_reference(reference: str | None) -> str | None:
@@ -552,6 +553,13 @@ def snapshot_from_json(data: Mapping[str, Any]) -> Snapshot:
     )
 
 
-__all__ = [n for n in dir() if not n.startswith("_") and n not in {
-    "annotations", "defaultdict", "dataclass", "field", "date", "datetime", "Decimal", "ROUND_HALF_UP",
-    "Any", "Iterable", "Mapping", "Sequence", "PaymentTerms"}]
+__all__ = [
+    "AGING_LABELS", "AGING_LABELS_JA", "CRM_PAID", "DRIFT_COMPANY_FIELD", "DRIFT_DEAL_AMOUNT", "DRIFT_INVOICE_NO_DEAL",
+    "DRIFT_KINDS", "DRIFT_PAYMENT_STATUS", "DRIFT_WON_NO_INVOICE", "DRIFT_LABELS_JA", "FORECAST_MONTHS",
+    "LTV_HORIZON_MONTHS", "MARGIN_RATE_PLACES", "WEIGHT_ROUNDING", "AgingBucket", "CashForecastMonth", "CostFact",
+    "CustomerFact", "CustomerProfit", "DealFact", "DriftCount", "DriftItem", "InvoiceFact", "MonthFigures",
+    "PaymentFact", "PipelineStage", "RateTotalFact", "Snapshot", "aging", "aging_bucket", "build_snapshot",
+    "cash_forecast", "customer_key", "customer_profits", "deal_id_from_reference", "drift_counts", "drift_items",
+    "expected_payment_month", "ltv_projection", "margin_rate", "mask_name", "month_figures", "month_key",
+    "pipeline_stages", "snapshot_from_json", "snapshot_to_json", "weighted_amount",
+]

@@ -4,6 +4,7 @@ any connector); then ``renkei trace`` and ``renkei search`` find the deal, its i
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections import defaultdict
 from datetime import date, datetime, timezone
@@ -116,6 +117,10 @@ def test_reporting_snapshot_matches_the_sandboxes_and_trace_and_search_find_the_
     assert [i.crm_id for i in snap.drift_items if i.kind == "won_no_invoice"] == [won_no_invoice]
     assert drift["company_field"] > 0  # customer-sync has not run: ERP-owned fields are not in the CRM yet
     assert reports.snapshot_history()[-1][1] == snap.drift_counts
+    if importlib.util.find_spec("renkei.console") is not None:  # the console's pages show the same figures
+        from tests.console.pagecheck import assert_console_shows
+
+        assert_console_shows(world.rt.store, months=exp["months"], aging=exp["aging"])
 
     # audit events carry the deal: the payments (entity: the freee invoice) are found by the deal id alone
     keyed = {(e.entity, e.action) for e in world.rt.store.audit_events() if e.deal_id == d_y}
