@@ -104,6 +104,12 @@ def test_factories_share_limits_when_the_store_is_shared(db_url, tmp_path):
     s = Settings(database_url=db_url, home=tmp_path, rate_limits="shared", freee_company_id=7, freee_client_id="c",
                  freee_client_secret="s", hubspot_token="pat-na1-00000000-0000", freee_daily_cap=3000,
                  data_key="k" * 32)
+    from renkei.setup import setup_rate_limits
+
+    rows = {name: outcome for _, name, outcome in setup_rate_limits(s)}  # renkei setup creates the rows
+    assert rows["freee:7:iv_minute"] == "created" and rows["freee:7:daily"] == "created"
+    assert sum(1 for n in rows if n.startswith("hubspot:")) == 2
+    assert {o for _, _, o in setup_rate_limits(s)} == {"exists"}
     erp = build_freee(s, store, load_policy(None))
     crm = build_hubspot(s, store, load_policy(None))
     freee_lim = erp.client.limiter if hasattr(erp, "client") else erp.freee.limiter
