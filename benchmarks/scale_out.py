@@ -8,8 +8,9 @@ HubSpot's documented limits (100 / 10 s, search 5 / s) and freee請求書's per-
 invoices alone take 100 minutes); every response they give is counted.
 
 Seeded: ``--companies`` customers present on both sides (customer-sync links and compares them all), and
-``--deals`` won deals with one line each on the first ``--customers`` of them (order-to-invoice makes one
-freee invoice each), a tenth of them with a bank deposit (payment-writeback). The three deployments are run
+``--deals`` won deals with one line each on ``--customers`` of them (order-to-invoice makes one freee invoice
+each; those customers are linked already, as by an earlier customer-sync), a tenth of them with a bank deposit
+(payment-writeback). The three deployments are run
 at the same moment; the benchmark waits for all three.
 
 Prints: duplicates (freee invoices per deal, partners per customer, HubSpot companies per name — must be 0),
@@ -111,9 +112,11 @@ def main() -> None:
     crm_ids = hs_store.bulk_create("companies", [
         {"name": c["name"], "phone": c["phone"], **({"renkei_corporate_number": c["corp"]} if c["corp"] else {})}
         for c in map(customer, range(n_comp))], timestamp_ms=hs_store.clock.now_ms() - 86_400_000)
+    erp_ids = []
     for i in range(n_comp):
         c = customer(i)
         pid = fr_store.next_id("partner")
+        erp_ids.append(pid)
         part = Partner(id=pid, company_id=fcfg.company_id, name=c["name"], update_date="2026-10-01", code=c["code"],
                        org_code=1, phone=c["phone"].replace("-", ""), email=c["email"], contact_name="経理部",
                        qualified_invoice_issuer=bool(c["corp"]),
@@ -156,6 +159,14 @@ def main() -> None:
                   say=lambda m: print("  " + m, flush=True))
     print(f"stack up in {time.monotonic() - t_up:.0f}s", flush=True)
     try:
+        # the deals' customers were linked by an earlier customer-sync (as in production: order-to-invoice parks
+        # a deal whose company has no freee partner yet, and retries it next run)
+        from renkei.store.repo import Store
+
+        state = Store.open(stack._db_url(args.postgres, st.state_db), cached=False)
+        for i in cust:
+            state.link("company", str(crm_ids[i]), str(erp_ids[i]))
+        state.engine.dispose()
         result = run_three(st.prefect_api_url, args.timeout)
         result["reviews"] = review_counts(stack._db_url(args.postgres, st.state_db))
         result["limiter"] = limiter_rows(stack._db_url(args.postgres, st.state_db))

@@ -76,6 +76,9 @@ class DbRateLimiter:
         self.quota_wait_s = quota_wait_s
         self.calendar_offset_s = calendar_offset_s
         self._pg = engine.dialect.name == "postgresql"
+        # the database's clock on PostgreSQL (one timeline for every host); the host's on SQLite (one host)
+        self._now_sql = "EXTRACT(EPOCH FROM clock_timestamp())" if self._pg else \
+            "(julianday('now') - 2440587.5) * 86400.0"
         self._locks: dict[tuple[str, ...], threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._stats_lock = threading.Lock()
@@ -100,11 +103,27 @@ class DbRateLimiter:
         # unknown keys have no pace but may still be blocked by a 429 (penalise creates their row)
         names = sorted({self.bucket_name(k) for k in keys})
         with self.engine.connect() as conn:
-            now = self._begin(conn, names)
+            if not self._pg:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # lock the rows (PostgreSQL returns the latest committed version of a row it waited for) ...
             rows = {r.name: r for r in conn.execute(
                 text("SELECT name, kind, limit_n, window_s, next_slot, window_start, used, blocked_until "
                      "FROM rate_bucket WHERE name IN :names ORDER BY name" + (" FOR UPDATE" if self._pg else ""))
                 .bindparams(_expanding("names")), {"names": names})}
+            # ... then, in a new statement (a new snapshot under READ COMMITTED: the ring as the previous holder
+            # of the lock committed it — a join in the locking statement would read the ring as it was before
+            # the wait), the oldest slot of each ring and the clock
+            oldest: dict[str, float] = {}
+            now = None
+            for r in conn.execute(
+                    text("SELECT b.name, s.at, " + self._now_sql + " AS now FROM rate_bucket b LEFT JOIN rate_slot s "
+                         "ON s.bucket = b.name AND s.idx = b.next_slot WHERE b.name IN :names")
+                    .bindparams(_expanding("names")), {"names": names}):
+                now = float(r.now)
+                if r.at is not None:
+                    oldest[r.name] = float(r.at)
+            if now is None:
+                now = self._now(conn)
             wait = 0.0
             slots: dict[str, Any] = {}
             for name in names:
@@ -119,8 +138,7 @@ class DbRateLimiter:
                         wait = max(wait, start + row.window_s - now)
                     slots[name] = (start, used)
                 elif row.kind == ROLLING:
-                    at = conn.execute(text("SELECT at FROM rate_slot WHERE bucket = :b AND idx = :i"),
-                                      {"b": name, "i": row.next_slot}).scalar()
+                    at = oldest.get(name)
                     if at is not None and at > now - row.window_s:
                         wait = max(wait, at + row.window_s - now)
                     slots[name] = row.next_slot
@@ -202,15 +220,8 @@ class DbRateLimiter:
         with self._stats_lock:
             self.transactions += 1
 
-    def _begin(self, conn: Any, names: list[str]) -> float:
-        if not self._pg:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        return self._now(conn)
-
     def _now(self, conn: Any) -> float:
-        if self._pg:
-            return float(conn.execute(text("SELECT EXTRACT(EPOCH FROM clock_timestamp())")).scalar())
-        return time.time()
+        return float(conn.execute(text("SELECT " + self._now_sql)).scalar())
 
     def _calendar_start(self, now: float, window_s: float) -> float:
         return ((now + self.calendar_offset_s) // window_s) * window_s - self.calendar_offset_s
