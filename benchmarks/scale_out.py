@@ -224,8 +224,9 @@ def limiter_rows(url: str) -> dict:
     eng = sqlalchemy.create_engine(url)
     with eng.connect() as c:
         rows = c.exec_driver_sql("SELECT name, acquired_total, penalised_total FROM rate_bucket ORDER BY name").all()
+        gens = c.exec_driver_sql("SELECT name, generation FROM credential").all()
     eng.dispose()
-    return {n: (a, p) for n, a, p in rows}
+    return {**{n: (a, p) for n, a, p in rows}, **{f"credential {n} generation": g for n, g in gens}}
 
 
 def report(result: dict, htap: Tap, ftap: Tap, fr_store, hs_store, n_deals: int, iv: int, args) -> None:
@@ -241,6 +242,9 @@ def report(result: dict, htap: Tap, ftap: Tap, fr_store, hs_store, n_deals: int,
     print(f"flows: " + ", ".join(f"{n.split('/')[0]} {s} ({t:.0f}s)" for n, (s, t, _) in result["done"].items()))
     print(f"invoices created: {len(fr_store.invoices)} for {n_deals} deals")
     print(f"review items: {result.get('reviews')}")
+    auth = getattr(ftap.state, "auth", None)
+    print(f"freee token refreshes seen by the sandbox: {getattr(auth, 'refresh_count', '?')} "
+          "(three workers share one rotated token through the state store)")
     print(f"shared limiter (acquired, 429-penalised): {result.get('limiter')}")
     for n, (s, t, msg) in result["done"].items():
         if msg:
