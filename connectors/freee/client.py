@@ -100,7 +100,7 @@ class FreeeLimits:
     daily: int | None = None  # per company and app, both APIs (3,000 / 5,000 / 10,000 by plan); a calendar day
 
     def limiter(self) -> RateLimiter:
-        return RateLimiter({k: (v[0], v[1]) for k, v in self.as_dict().items()})
+        return RateLimiter(self.as_dict())
 
     def as_dict(self) -> dict[str, tuple]:
         """``{bucket: (n, window_s[, "calendar"])}`` — what a limiter (local or shared) is built from."""

@@ -117,3 +117,13 @@ def test_factories_share_limits_when_the_store_is_shared(db_url, tmp_path):
     assert set(freee_lim.state()) >= {"freee:7:iv_minute", "freee:7:iv_hour", "freee:7:daily"}
     assert isinstance(crm.client.rate_limiter, DbRateLimiter)
     assert set(crm.client.rate_limiter.limits) == {"default", "search"}
+
+
+def test_the_in_process_limiter_treats_a_cap_the_same_way():
+    lim = RateLimiter({"daily": (2, 86400.0, "calendar"), "minute": (30, 60.0)})
+    lim.acquire("daily", "minute"), lim.acquire("daily", "minute")
+    lim.penalise("daily", 30)  # a 429 never blocks a cap ...
+    lim.penalise("minute", 0.2)  # ... but blocks the pace
+    assert 0.1 < lim.try_acquire("minute") <= 0.2
+    with pytest.raises(QuotaExhausted):
+        lim.acquire("daily")
