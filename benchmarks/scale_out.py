@@ -239,7 +239,7 @@ def report(result: dict, htap: Tap, ftap: Tap, fr_store, hs_store, n_deals: int,
     pace = {"hubspot 10s": 100 / 10.0, "hubspot search": 5 / 1.0, "freee iv": iv / 60.0,
             "freee accounting": args.accounting_per_second}
     print()
-    print(f"flows: " + ", ".join(f"{n.split('/')[0]} {s} ({t:.0f}s)" for n, (s, t, _) in result["done"].items()))
+    print("flows: " + ", ".join(f"{n.split('/')[0]} {s} ({t:.0f}s)" for n, (s, t, _) in result["done"].items()))
     print(f"invoices created: {len(fr_store.invoices)} for {n_deals} deals")
     print(f"review items: {result.get('reviews')}")
     auth = getattr(ftap.state, "auth", None)
