@@ -398,9 +398,14 @@ class RateLimiter:
     while after the server answered 429, so every thread backs off, not just the one that got it.
     """
 
-    def __init__(self, limits: Mapping[str, tuple[int, float]] | None = None, *,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
-        self.limits: dict[str, tuple[int, float]] = dict(limits or {})
+    def __init__(self, limits: Mapping[str, tuple] | None = None, *,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                 quota_wait_s: float = 900.0):
+        # a third element "calendar" marks a cap (e.g. daily): never penalised by a 429, and a wait longer than
+        # quota_wait_s raises QuotaExhausted instead of sleeping (here a rolling window of the same length)
+        self.caps = {k for k, v in (limits or {}).items() if len(v) > 2 and v[2] == "calendar"}
+        self.limits: dict[str, tuple[int, float]] = {k: (v[0], v[1]) for k, v in (limits or {}).items()}
+        self.quota_wait_s = quota_wait_s
         for k, (n, w) in self.limits.items():
             if n < 1 or w <= 0:
                 raise ValueError(f"bad limit for {k!r}: {(n, w)}")
@@ -448,13 +453,18 @@ class RateLimiter:
                 with self._lock:
                     self.waited_seconds += waited
                 return waited
+            if wait > self.quota_wait_s:
+                raise QuotaExhausted(f"rate limit {'/'.join(keys)}: no slot for {wait:.0f}s (cap reached); "
+                                     "resume later", retry_after=wait)
             if timeout is not None and self._clock() - start + wait > timeout:
                 raise TimeoutError(f"rate limiter: no slot in {keys} within {timeout}s")
             # small jitter so woken threads do not stampede the same instant
             self._sleep(wait + random.uniform(0, 0.002))
 
     def penalise(self, key: str, seconds: float) -> None:
-        """Block ``key`` for ``seconds`` (after a server-side 429)."""
+        """Block ``key`` for ``seconds`` (after a server-side 429). A cap (calendar bucket) is never blocked."""
+        if key in self.caps:
+            return
         with self._lock:
             until = self._clock() + max(0.0, seconds)
             self._blocked_until[key] = max(self._blocked_until.get(key, 0.0), until)
@@ -465,6 +475,20 @@ class RateLimiter:
 
 # ---------------------------------------------------------------------------------------------------
 # client
+
+
+@runtime_checkable
+class RateLimiterBackend(Protocol):
+    """What :class:`HttpClient` needs from a limiter: :class:`RateLimiter` (this process) or
+    ``renkei.store.ratelimit.DbRateLimiter`` (every process sharing the state store)."""
+
+    limits: Mapping[str, tuple]
+
+    def try_acquire(self, *keys: str) -> float: ...
+
+    def acquire(self, *keys: str, timeout: float | None = None) -> float: ...
+
+    def penalise(self, key: str, seconds: float) -> None: ...
 
 
 RetryAfterHook = Callable[[httpx.Response, ConnectorError], "float | None"]
@@ -485,7 +509,7 @@ class HttpConfig:
     retry_after_max: float = 120.0  # never sleep longer than this for one retry
     error_parser: ErrorParser = default_error_parser
     retry_after: RetryAfterHook | None = None  # per-API wait for 429s (None → Retry-After header)
-    rate_limiter: RateLimiter | None = None
+    rate_limiter: "RateLimiterBackend | None" = None  # RateLimiter, or store.ratelimit.DbRateLimiter (shared)
     default_buckets: tuple[str, ...] = ("default",)
     max_connections: int = 20
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -818,7 +842,7 @@ def chunked(seq: Sequence[T] | Iterator[T], size: int) -> Iterator[list[T]]:
 __all__ = [
     "AuthHook", "BadRequest", "BearerAuth", "Conflict", "ConnectorError", "CursorPaginator", "ErrorInfo",
     "ErrorParser", "Forbidden", "HttpClient", "HttpConfig", "NotFound", "OffsetPaginator", "Page", "Paginator",
-    "PermanentError", "QuotaExhausted", "RateLimited", "RateLimiter", "RefreshableAuth", "RequestStats",
+    "PermanentError", "QuotaExhausted", "RateLimited", "RateLimiter", "RateLimiterBackend", "RefreshableAuth", "RequestStats",
     "ServerError", "TransientError", "TransportError", "Unauthorized", "ValidationFailed", "chunked",
     "default_error_parser", "error_from_response", "iter_cursor_pages", "iter_items", "iter_offset_pages",
     "parse_retry_after", "redact", "redact_headers", "redact_url", "register_secret",

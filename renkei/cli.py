@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+from pathlib import Path
 from typing import Any, Optional
 
 import typer
@@ -862,6 +863,70 @@ def docs(check: bool = typer.Option(False, "--check", help="exit 1 when docs/dat
 from renkei.cli_reporting import register as _register_reporting  # noqa: E402
 
 _register_reporting(app, console, err)  # renkei trace, renkei search
+
+
+# --------------------------------------------------------------------------------------------- stack
+stack_app = typer.Typer(help="The scale-out stack on this machine: Prefect server and state store on PostgreSQL, "
+                             "sandboxes, process workers (docs/scale-out.md)", no_args_is_help=True)
+app.add_typer(stack_app, name="stack")
+
+
+def _stack_home(home: Optional[Path]) -> Path:
+    from renkei.settings import Settings
+
+    return home or Settings().home / "stack"
+
+
+@stack_app.command("up")
+def stack_up(
+    postgres: str = typer.Option(None, help="admin URL of the PostgreSQL server (default "
+                                            "RENKEI_STACK_POSTGRES_URL or the .ci/postgres.sh server)"),
+    workers: int = typer.Option(3, help="process workers on the work pool"),
+    prefect_port: int = typer.Option(4300, help="port of the Prefect server"),
+    sandboxes: bool = typer.Option(True, help="start the HubSpot and freee sandboxes (off: the RENKEI_* APIs of "
+                                              "this shell)"),
+    webhooks: bool = typer.Option(False, help="also start `renkei webhooks serve` when this installation has it"),
+    deploy: bool = typer.Option(True, help="run `prefect deploy --all` (prefect.yaml) on the new server"),
+    home: Optional[Path] = typer.Option(None, help="stack folder (default RENKEI_HOME/stack)"),
+) -> None:
+    """Start the stack in the background; `renkei stack down` stops all of it."""
+    from renkei.deployments.stack import DEFAULT_POSTGRES, up
+
+    url = postgres or os.environ.get("RENKEI_STACK_POSTGRES_URL") or DEFAULT_POSTGRES
+    try:
+        st = up(home=_stack_home(home), postgres=url, workers=workers, prefect_port=prefect_port,
+                sandboxes=sandboxes, webhooks=webhooks, deploy=deploy, say=lambda m: console.print(m, highlight=False))
+    except Exception as exc:  # noqa: BLE001 - one line; what was started is stopped again
+        err.print(f"stack up failed: {type(exc).__name__}: {str(exc)[:600]}")
+        raise typer.Exit(1) from None
+    console.print("environment of the workers (use it in this shell for renkei commands):", highlight=False)
+    for k, v in sorted(st.env.items()):
+        console.print(f"  export {k}={v}", highlight=False, soft_wrap=True)
+
+
+@stack_app.command("down")
+def stack_down(drop: bool = typer.Option(False, help="also drop the stack's two databases"),
+               home: Optional[Path] = typer.Option(None, help="stack folder (default RENKEI_HOME/stack)")) -> None:
+    """Stop every process of the stack (and anything they started)."""
+    from renkei.deployments.stack import down
+
+    down(_stack_home(home), drop=drop, say=lambda m: console.print(m, highlight=False))
+
+
+@stack_app.command("status")
+def stack_status(home: Optional[Path] = typer.Option(None, help="stack folder (default RENKEI_HOME/stack)")) -> None:
+    """What runs, and whether it answers."""
+    from renkei.deployments.stack import status
+
+    rows = status(_stack_home(home))
+    if not rows:
+        console.print("no stack is up")
+        return
+    table = Table("process", "pid", "alive", "healthy", "log")
+    for r in rows:
+        table.add_row(r["name"], str(r["pid"]), str(r["alive"]), "-" if r["healthy"] is None else str(r["healthy"]),
+                      r["log"])
+    console.print(table)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     freee_company_id: int | None = Field(None, description="freee company (事業所) id")
     freee_iv_per_minute: int = Field(30, description="freee請求書 requests per minute the client allows itself")
     freee_iv_per_hour: int = Field(1500, description="freee請求書 requests per hour the client allows itself")
+    freee_daily_cap: int | None = Field(
+        None, description="freee requests per day (Asia/Tokyo) per company and app, both APIs: 3,000 / 5,000 / "
+                          "10,000 by plan; when used up a run stops cleanly (QuotaExhausted). Unset: not counted")
+    rate_limits: Literal["auto", "local", "shared"] = Field(
+        "auto", description="where the API pace is kept: shared = in the state store, for every worker and process "
+                            "(store.ratelimit); local = in each process; auto = shared when the state store is "
+                            "PostgreSQL, local for SQLite")
     freee_accounting_per_second: float = Field(
         5.0, description="freee会計 request pace (freee publishes no number, only a 403 lockout)")
 

@@ -10,6 +10,8 @@ alert automations. Idempotent: run it again after changing the policy, the crede
    need only ``RENKEI_CREDENTIALS_BLOCK=renkei`` (and the state store URL) instead of every secret.
 2. Saves the notification block ``renkei-notify`` from ``--notify`` (or reuses the one saved earlier).
 3. Creates or updates the automations of ``deployments/automations.py`` from the policy's ``[alerts]``.
+4. Creates the shared rate-limit rows of the configured HubSpot and freee accounts in the state store when the
+   limits are shared (``RENKEI_RATE_LIMITS``; PostgreSQL store by default) — docs/scale-out.md.
 
 No secret is printed: the output names blocks and automations only.
 """
@@ -41,6 +43,7 @@ def run_setup(*, notify: str | None, credentials_block: str | None, policy_file:
     policy = load_policy(policy_file if policy_file is not None else settings.policy_file)
     rows: list[tuple[str, str, str]] = []
 
+    rows.extend(setup_rate_limits(settings))
     register()
     rows.append(("block type", "renkei-credentials", "registered"))
     name = credentials_block or DEFAULT_BLOCK_NAME
@@ -63,6 +66,38 @@ def run_setup(*, notify: str | None, credentials_block: str | None, policy_file:
     for auto, outcome in apply_automations(policy.alerts, block_id).items():
         rows.append(("automation", auto, outcome))
     return rows
+
+
+def setup_rate_limits(settings) -> list[tuple[str, str, str]]:
+    """The shared rate-limit buckets of the configured accounts (rows in ``rate_bucket``); nothing when the
+    limits are per process."""
+    from renkei.store.ratelimit import ensure_buckets, shared_backend
+    from renkei.store.repo import Store
+
+    try:
+        store = Store.open(settings.database_url)
+    except Exception as exc:  # noqa: BLE001 - the Prefect part of the setup can still be done
+        return [("rate limits", "-", f"skipped: state store not reachable ({type(exc).__name__})")]
+    if not shared_backend(settings, store.engine):
+        return [("rate limits", "-", "per process (SQLite store; RENKEI_RATE_LIMITS=shared to share)")]
+    out: list[tuple[str, str, str]] = []
+    if settings.hubspot_token is not None:
+        from renkei.connectors.hubspot.client import DEFAULT_HEADROOM, DOCUMENTED_LIMITS
+        from renkei.connectors.hubspot.factory import hubspot_rate_scope
+
+        limits = {k: (n, w * (1.0 + DEFAULT_HEADROOM.get(k, 0.1))) for k, (n, w) in DOCUMENTED_LIMITS.items()}
+        out += [("rate limit", name, outcome) for name, outcome in
+                ensure_buckets(store.engine, hubspot_rate_scope(settings), limits)]
+    if settings.freee_company_id is not None:
+        from renkei.connectors.freee.client import FreeeLimits
+        from renkei.connectors.freee.factory import freee_rate_scope
+
+        limits = FreeeLimits(accounting_per_s=settings.freee_accounting_per_second,
+                             iv_per_minute=settings.freee_iv_per_minute, iv_per_hour=settings.freee_iv_per_hour,
+                             daily=settings.freee_daily_cap).as_dict()
+        out += [("rate limit", name, outcome) for name, outcome in
+                ensure_buckets(store.engine, freee_rate_scope(settings), limits)]
+    return out
 
 
 def setup_command(

@@ -239,3 +239,36 @@ class ReportRecord(SQLModel, table=True):
     counterparty_key: str = Field(default="", max_length=255, description="normalised name for search")
     deal_id: Optional[str] = Field(default=None, max_length=64)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class RateBucket(SQLModel, table=True):
+    """One external API pace shared by every worker on every host (``store.ratelimit.DbRateLimiter``).
+
+    ``rolling``: at most ``limit_n`` acquisitions in any ``window_s`` seconds — the times of the last
+    ``limit_n`` acquisitions are a ring in ``rate_slot`` and ``next_slot`` points at the oldest.
+    ``calendar``: at most ``limit_n`` per calendar window (a daily cap), counted in ``used`` since
+    ``window_start``. ``blocked_until`` (epoch seconds) is set after a 429 so every process backs off."""
+
+    __tablename__ = "rate_bucket"
+
+    name: str = Field(primary_key=True, max_length=200, description="<scope>:<bucket>, e.g. freee:123:iv_minute")
+    kind: str = Field(default="rolling", max_length=16, description="rolling | calendar")
+    limit_n: int = Field(description="acquisitions allowed per window")
+    window_s: float = Field(description="window length in seconds")
+    next_slot: int = Field(default=0, description="rolling: ring position of the oldest acquisition")
+    window_start: float = Field(default=0.0, description="calendar: start of the counted window (epoch s)")
+    used: int = Field(default=0, description="calendar: acquisitions in the current window")
+    blocked_until: float = Field(default=0.0, description="epoch seconds; after a 429 (penalise)")
+    acquired_total: int = Field(default=0, description="acquisitions ever (monitoring)")
+    penalised_total: int = Field(default=0, description="429s reported (monitoring)")
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class RateSlot(SQLModel, table=True):
+    """The ring of one rolling bucket: when each of its last ``limit_n`` acquisitions happened."""
+
+    __tablename__ = "rate_slot"
+
+    bucket: str = Field(primary_key=True, max_length=200)
+    idx: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    at: float = Field(description="epoch seconds of the acquisition")

@@ -97,9 +97,14 @@ class FreeeLimits:
     iv_per_minute: int | None = 30
     iv_per_hour: int | None = 1500
     blocked_403_s: float = 600.0  # freee会計's lockout after "too many requests"
+    daily: int | None = None  # per company and app, both APIs (3,000 / 5,000 / 10,000 by plan); a calendar day
 
     def limiter(self) -> RateLimiter:
-        limits: dict[str, tuple[int, float]] = {}
+        return RateLimiter(self.as_dict())
+
+    def as_dict(self) -> dict[str, tuple]:
+        """``{bucket: (n, window_s[, "calendar"])}`` — what a limiter (local or shared) is built from."""
+        limits: dict[str, tuple] = {}
         if self.accounting_per_s:
             n = max(1, int(round(self.accounting_per_s)))
             limits["accounting"] = (n, n / self.accounting_per_s)
@@ -109,11 +114,13 @@ class FreeeLimits:
             limits["iv_minute"] = (self.iv_per_minute, 60.0)
         if self.iv_per_hour:
             limits["iv_hour"] = (self.iv_per_hour, 3600.0)
-        return RateLimiter(limits)
+        if self.daily:
+            limits["daily"] = (self.daily, 86400.0, "calendar")
+        return limits
 
-    @staticmethod
-    def buckets(api: str) -> tuple[str, ...]:
-        return ("accounting", "accounting_hour") if api == ACCOUNTING else ("iv_minute", "iv_hour")
+    def buckets(self, api: str) -> tuple[str, ...]:
+        pace = ("accounting", "accounting_hour") if api == ACCOUNTING else ("iv_minute", "iv_hour")
+        return pace + ("daily",) if self.daily else pace
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -307,6 +314,7 @@ class FreeeClient:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         refresh_margin_s: float = 300.0,
+        limiter_factory: Callable[[dict[str, tuple]], Any] | None = None,
     ):
         if auth is None:
             if token_store is None or client_id is None or client_secret is None:
@@ -324,7 +332,9 @@ class FreeeClient:
         self._sleep = sleep
         self._backoff_initial = backoff_initial
         self._retry_after_max = retry_after_max
-        self.limiter = limits.limiter()
+        # limiter_factory: the shared limiter of the state store (store.ratelimit.limiter_for) or any other
+        # backend with the RateLimiter interface; default the in-process one
+        self.limiter = limiter_factory(limits.as_dict()) if limiter_factory else limits.limiter()
         self.http = HttpClient(HttpConfig(
             base_url=base_url.rstrip("/"),
             auth=FreeeAuthHook(auth),

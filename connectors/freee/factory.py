@@ -8,6 +8,7 @@ from renkei.connectors.freee.checks import check  # noqa: F401  (the registry's 
 from renkei.connectors.freee.auth import DbTokenStore, FileTokenStore, TokenStore
 from renkei.connectors.freee.client import FreeeClient, FreeeLimits
 from renkei.connectors.freee.connector import FreeeConnector, FreeeConnectorConfig
+from renkei.store.ratelimit import limiter_for
 
 
 def freee_token_store(settings: Any, store: Any) -> TokenStore:
@@ -20,6 +21,11 @@ def freee_token_store(settings: Any, store: Any) -> TokenStore:
     return DbTokenStore(store.engine, data_key=settings.personal_data_key(),
                         name=f"freee:{settings.freee_company_id}",
                         fallback=legacy if legacy.path.exists() else None)
+
+
+def freee_rate_scope(settings: Any) -> str:
+    """freee's limits are per company and app: the shared buckets are ``freee:<company>:…``."""
+    return f"freee:{settings.freee_company_id}"
 
 
 def build(settings: Any, store: Any, policy: Any) -> FreeeConnector:
@@ -35,7 +41,9 @@ def build(settings: Any, store: Any, policy: Any) -> FreeeConnector:
         initial_refresh_token=(settings.freee_refresh_token.get_secret_value()
                                if settings.freee_refresh_token else None),
         limits=FreeeLimits(accounting_per_s=settings.freee_accounting_per_second,
-                           iv_per_minute=settings.freee_iv_per_minute, iv_per_hour=settings.freee_iv_per_hour),
+                           iv_per_minute=settings.freee_iv_per_minute, iv_per_hour=settings.freee_iv_per_hour,
+                           daily=getattr(settings, "freee_daily_cap", None)),
+        limiter_factory=lambda limits: limiter_for(settings, store, freee_rate_scope(settings), limits),
     )
     # 手動採番 per the policy until the invoicing task reads the company's settings (it sets both again)
     numbering = getattr(getattr(policy, "invoice_numbering", None), "mode", "manual")

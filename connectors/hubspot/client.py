@@ -270,7 +270,8 @@ class HubSpotClient:
                  headroom: float | Mapping[str, float] = DEFAULT_HEADROOM,
                  max_workers: int = 4, timeout: float = 30.0, max_attempts: int = 6, backoff_initial: float = 0.5,
                  backoff_max: float = 30.0, api_version: str = "v3", transport: httpx.BaseTransport | None = None,
-                 sleep: Callable[[float], None] | None = None):
+                 sleep: Callable[[float], None] | None = None,
+                 limiter_factory: Callable[[dict[str, tuple]], Any] | None = None):
         source = token_provider if token_provider is not None else token
         if source is None:
             source = token_from_settings()
@@ -288,8 +289,10 @@ class HubSpotClient:
         def margin(bucket: str) -> float:
             return float(headroom.get(bucket, 0.1)) if isinstance(headroom, Mapping) else float(headroom)
 
-        self.rate_limiter = (RateLimiter({k: (n, w * (1.0 + margin(k))) for k, (n, w) in limits.items()})
-                             if limits else None)
+        paced = {k: (n, w * (1.0 + margin(k))) for k, (n, w) in limits.items()} if limits else {}
+        # limiter_factory: the shared limiter of the state store (store.ratelimit.limiter_for) or any other
+        # backend with the RateLimiter interface; default the in-process one
+        self.rate_limiter = ((limiter_factory(paced) if limiter_factory else RateLimiter(paced)) if paced else None)
         self.max_workers = max(1, int(max_workers))
         self.api_version = api_version
         cfg = HttpConfig(

@@ -7,7 +7,20 @@ from typing import Any
 from renkei.connectors.hubspot.checks import check  # noqa: F401  (the registry's connection checks)
 from renkei.connectors.hubspot.client import HubSpotClient
 from renkei.connectors.hubspot.connector import HubSpotCRM
+from renkei.store.ratelimit import limiter_for
+
+
+def hubspot_rate_scope(settings: Any) -> str:
+    """HubSpot's 10-second and search buckets are per account (and app): one scope per API base URL and token
+    (a short digest, never the token), so two sandboxes or two portals never share buckets."""
+    import hashlib
+
+    token = settings.hubspot_token.get_secret_value() if settings.hubspot_token else ""
+    digest = hashlib.sha256(f"{settings.hubspot_base_url}|{token}".encode()).hexdigest()[:12]
+    return f"hubspot:{digest}"
 
 
 def build(settings: Any, store: Any, policy: Any) -> HubSpotCRM:
-    return HubSpotCRM(HubSpotClient(settings.hubspot_base_url, settings.hubspot_token))
+    return HubSpotCRM(HubSpotClient(
+        settings.hubspot_base_url, settings.hubspot_token,
+        limiter_factory=lambda limits: limiter_for(settings, store, hubspot_rate_scope(settings), limits)))

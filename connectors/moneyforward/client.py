@@ -61,13 +61,16 @@ class MoneyForwardLimits:
     billing_writes_per_second: float | None = 3.0
 
     def limiter(self) -> RateLimiter:
+        return RateLimiter(self.as_dict())
+
+    def as_dict(self) -> dict[str, tuple[int, float]]:
         limits: dict[str, tuple[int, float]] = {}
         if self.requests_per_minute:
             limits["api"] = (self.requests_per_minute, 60.0)
         if self.billing_writes_per_second:
             n = max(1, int(round(self.billing_writes_per_second)))
             limits["billing_write"] = (n, n / self.billing_writes_per_second)
-        return RateLimiter(limits)
+        return limits
 
 
 def parse_mf_error(response: httpx.Response) -> ErrorInfo:
@@ -135,6 +138,7 @@ class MoneyForwardClient:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         refresh_margin_s: float = 300.0,
+        limiter_factory: Callable[[dict[str, tuple]], Any] | None = None,
     ):
         if auth is None:
             if token_store is None or client_id is None or client_secret is None:
@@ -150,7 +154,7 @@ class MoneyForwardClient:
         self._sleep = sleep
         self._backoff_initial = backoff_initial
         self._retry_after_max = retry_after_max
-        self.limiter = limits.limiter()
+        self.limiter = limiter_factory(limits.as_dict()) if limiter_factory else limits.limiter()
         self.http = HttpClient(HttpConfig(
             base_url=base_url.rstrip("/"), auth=FreeeAuthHook(auth), timeout=timeout, max_attempts=max_attempts,
             backoff_initial=backoff_initial, retry_after_max=retry_after_max, error_parser=parse_mf_error,

@@ -31,7 +31,11 @@ def build(settings: Any, store: Any, policy: Any, *, mf: MoneyForwardSettings | 
 
         settings = get_settings()
     mf = mf or MoneyForwardSettings()
-    client = MoneyForwardClient.from_settings(mf, token_store=token_store(settings, mf, store))
+    from renkei.store.ratelimit import limiter_for
+
+    client = MoneyForwardClient.from_settings(
+        mf, token_store=token_store(settings, mf, store),
+        limiter_factory=lambda limits: limiter_for(settings, store, f"moneyforward:{mf.client_id}", limits))
     rounding = getattr(getattr(policy, "tax", None), "rounding", None)
     return MoneyForwardERP(client, MoneyForwardConfig(numbering=mf.numbering, partner_suffix=mf.partner_suffix,
                                                       tax_rounding=rounding))

@@ -1,0 +1,129 @@
+"""The shared rate limiter (store.ratelimit): the pace holds across processes, a 429 blocks every process,
+caps stop cleanly, and the factories pick the shared backend for a shared store."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+
+import httpx
+import pytest
+
+from renkei.connectors.http import HttpClient, HttpConfig, QuotaExhausted, RateLimited, RateLimiter
+from renkei.store.db import make_engine
+from renkei.store.ratelimit import DbRateLimiter, limiter_for
+from renkei.store.repo import Store
+
+LIMITS = {"default": (5, 1.0), "search": (2, 1.0)}
+
+
+def _worker(url: str, start_at: float, seconds: float, out) -> None:
+    lim = DbRateLimiter(make_engine(url), "acct:1", LIMITS, record=True)
+    time.sleep(max(0.0, start_at - time.time()))
+    end = time.time() + seconds
+    while time.time() < end:
+        lim.acquire("default")
+    out.put([t for t, _ in lim.history])
+
+
+def _max_in_window(times: list[float], window: float) -> int:
+    times = sorted(times)
+    best, j = 0, 0
+    for i, t in enumerate(times):
+        while times[j] <= t - window:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
+
+
+def test_pace_holds_across_processes_and_429_blocks_everybody(db_url):
+    Store.open(db_url, cached=False)  # migrations
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    start_at = time.time() + 2.5  # both children import and connect first
+    procs = [ctx.Process(target=_worker, args=(db_url, start_at, 2.0, out)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+        assert p.exitcode == 0
+    times = results[0] + results[1]
+    assert all(results), "both processes acquired"
+    # the limiter's own log (database time): never more than 5 in any 1 s, across both processes ...
+    assert _max_in_window(times, 1.0) <= 5
+    # ... and the allowance is used, not wasted: ~5/s over 2 s (plus the first burst)
+    assert len(times) >= 9, len(times)
+
+    # a 429 seen by one process (an HttpClient on its own engine) blocks the bucket for another process
+    a = DbRateLimiter(make_engine(db_url), "acct:1", LIMITS)
+    b = DbRateLimiter(make_engine(db_url), "acct:1", LIMITS)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(429, headers={"Retry-After": "3"}, json={"message": "too many"})
+
+    client = HttpClient(HttpConfig(base_url="http://api.test", rate_limiter=a, transport=httpx.MockTransport(answer),
+                                   max_attempts=1))
+    time.sleep(1.05)  # the window of the children is over
+    with pytest.raises(RateLimited):
+        client.request("GET", "/x")
+    wait = b.try_acquire("default")
+    assert 2.0 < wait <= 3.0
+    assert b.try_acquire("search") == 0.0  # other buckets keep their pace
+    assert b.state()["acct:1:default"]["penalised_total"] == 1
+
+    # a cap (calendar bucket, e.g. freee's daily requests): counted across instances, then QuotaExhausted
+    capped = {"daily": (3, 86400.0, "calendar")}
+    c1, c2 = DbRateLimiter(make_engine(db_url), "acct:2", capped), DbRateLimiter(make_engine(db_url), "acct:2", capped)
+    c1.acquire("daily"), c2.acquire("daily"), c1.acquire("daily")
+    c2.penalise("daily", 30)  # a 429 never blocks a cap
+    with pytest.raises(QuotaExhausted):
+        c2.acquire("daily")
+    assert c1.state()["acct:2:daily"]["used"] == 3
+
+
+def test_factories_share_limits_when_the_store_is_shared(db_url, tmp_path):
+    from renkei.settings import Settings
+
+    store = Store.open(db_url, cached=False)
+    auto = Settings(database_url=db_url, home=tmp_path)
+    lim = limiter_for(auto, store, "freee:1", {"iv_minute": (30, 60.0)})
+    assert isinstance(lim, DbRateLimiter if db_url.startswith("postgresql") else RateLimiter)
+    shared = limiter_for(Settings(database_url=db_url, home=tmp_path, rate_limits="shared"), store, "freee:1",
+                         {"iv_minute": (30, 60.0)})
+    assert isinstance(shared, DbRateLimiter)
+    assert isinstance(limiter_for(Settings(database_url=db_url, home=tmp_path, rate_limits="local"), store, "x",
+                                  {"a": (1, 1.0)}), RateLimiter)
+
+    # the freee and HubSpot clients built by their factories use it (iv and accounting buckets, HubSpot's 10 s
+    # and search buckets with the headroom)
+    from renkei.connectors.freee.factory import build as build_freee
+    from renkei.connectors.hubspot.factory import build as build_hubspot
+    from renkei.policy import load_policy
+
+    s = Settings(database_url=db_url, home=tmp_path, rate_limits="shared", freee_company_id=7, freee_client_id="c",
+                 freee_client_secret="s", hubspot_token="pat-na1-00000000-0000", freee_daily_cap=3000,
+                 data_key="k" * 32)
+    from renkei.setup import setup_rate_limits
+
+    rows = {name: outcome for _, name, outcome in setup_rate_limits(s)}  # renkei setup creates the rows
+    assert rows["freee:7:iv_minute"] == "created" and rows["freee:7:daily"] == "created"
+    assert sum(1 for n in rows if n.startswith("hubspot:")) == 2
+    assert {o for _, _, o in setup_rate_limits(s)} == {"exists"}
+    erp = build_freee(s, store, load_policy(None))
+    crm = build_hubspot(s, store, load_policy(None))
+    freee_lim = erp.client.limiter if hasattr(erp, "client") else erp.freee.limiter
+    assert isinstance(freee_lim, DbRateLimiter) and freee_lim.scope == "freee:7"
+    assert set(freee_lim.state()) >= {"freee:7:iv_minute", "freee:7:iv_hour", "freee:7:daily"}
+    assert isinstance(crm.client.rate_limiter, DbRateLimiter)
+    assert set(crm.client.rate_limiter.limits) == {"default", "search"}
+
+
+def test_the_in_process_limiter_treats_a_cap_the_same_way():
+    lim = RateLimiter({"daily": (2, 86400.0, "calendar"), "minute": (30, 60.0)})
+    lim.acquire("daily", "minute"), lim.acquire("daily", "minute")
+    lim.penalise("daily", 30)  # a 429 never blocks a cap ...
+    lim.penalise("minute", 0.2)  # ... but blocks the pace
+    assert 0.1 < lim.try_acquire("minute") <= 0.2
+    with pytest.raises(QuotaExhausted):
+        lim.acquire("daily")
