@@ -27,6 +27,9 @@ app.add_typer(reviews_app, name="reviews")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(db_app, name="db")
 app.add_typer(schedules_app, name="schedules")
+webhooks_app = typer.Typer(help="Webhook receiver: HubSpot and signed inbound webhooks → Prefect events.",
+                           no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
 console = Console()
 err = Console(stderr=True)
 
@@ -50,6 +53,21 @@ def one_line_errors(fn):
             err.print(f"✗ {known.line()}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
     return wrapper
+
+
+@webhooks_app.command("serve")
+@one_line_errors
+def webhooks_serve(
+    host: str = typer.Option("127.0.0.1", help="interface to listen on"),
+    port: int = typer.Option(8090, help="port to listen on"),
+) -> None:
+    """Serve POST /webhooks/hubspot and POST /inbound/{order,payment} until Ctrl-C (docs/webhooks.md).
+    Secrets: RENKEI_WEBHOOK_HUBSPOT_SECRET, RENKEI_WEBHOOK_INBOUND_SECRET (or the credentials block);
+    events go to PREFECT_API_URL."""
+    from renkei.webhooks.config import serve
+
+    console.print(f"webhook receiver: http://{host}:{port}/webhooks/hubspot, /inbound/order, /inbound/payment")
+    serve(host, port)
 
 
 def _store():
