@@ -182,6 +182,8 @@ class Receiver:
             if won is None or stage is None or str(stage) in won:
                 row.event = DEAL_CHANGED  # a deal that is not won gets no run at all
         elif kind in COMPANY_CHANGES:
+            if str(e.get("propertyName") or "").startswith("renkei_"):
+                return row  # Renkei's own write-back (freee ids, sync status): no new run for it
             row.event = COMPANY_CHANGED
             if e.get("propertyName"):
                 row.payload["property"] = e["propertyName"]
