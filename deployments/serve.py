@@ -33,6 +33,10 @@ WEBHOOK_TRIGGERS: dict[str, dict] = {
 }
 
 
+# Deployments that take webhook runs side by side (prefect.yaml says why); the rest run one at a time.
+CONCURRENCY = {"order-to-invoice": 3}
+
+
 def webhook_triggers(name: str) -> list:
     from prefect.events import DeploymentEventTrigger
 
@@ -67,7 +71,7 @@ def scheduled_deployments() -> list:
         fn = entry.load()
         if fn is not None:
             out.append(fn.to_deployment(name=name, schedules=[schedules[name]], tags=["renkei"],
-                                        concurrency_limit=1, triggers=webhook_triggers(name)))
+                                        concurrency_limit=CONCURRENCY.get(name, 1), triggers=webhook_triggers(name)))
     return out
 
 

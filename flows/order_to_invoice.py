@@ -45,9 +45,11 @@ def order_to_invoice(lease_seconds: int = 300, start_approvals: bool = True, max
 
     ``deal_ids`` (a webhook-triggered run, ``prefect.yaml`` trigger): just those deals, through the same
     claim path; the cursor, the parked-deal retries and expired approvals are left to the scheduled run
-    (the reconciling poll), so a burst of won deals is invoiced in seconds."""
-    reap_dead_runs(FLOW)  # earlier runs killed mid-way: marked Crashed, their leases freed
-    preflight(FLOW)  # connections, store and the CRM schema, or one line naming the setting to fix
+    (the reconciling poll), and so are the dead-run reaper and the preflight checks (a configuration
+    error still fails the run, with the error itself), so a burst of won deals is invoiced in seconds."""
+    if not deal_ids:  # a webhook run leaves these to the scheduled run: seconds count on that path
+        reap_dead_runs(FLOW)  # earlier runs killed mid-way: marked Crashed, their leases freed
+        preflight(FLOW)  # connections, store and the CRM schema, or one line naming the setting to fix
     log = get_run_logger()
     rt = get_runtime()
     flow_run_id = str(get_run_context().flow_run.id)

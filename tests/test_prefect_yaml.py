@@ -46,7 +46,7 @@ def test_webhook_triggers_are_the_served_ones_and_name_real_parameters():
 
     from prefect.events import DeploymentEventTrigger
 
-    from renkei.deployments.serve import WEBHOOK_TRIGGERS, webhook_triggers
+    from renkei.deployments.serve import CONCURRENCY, WEBHOOK_TRIGGERS, webhook_triggers
 
     config = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))
     deps = {d["name"]: d for d in config["deployments"]}
@@ -58,6 +58,7 @@ def test_webhook_triggers_are_the_served_ones_and_name_real_parameters():
         (served,) = webhook_triggers(name)
         assert served.within.total_seconds() == 60 and served.for_each == {"renkei.batch-id"}
         assert deps[name].get("schedules"), "the schedule stays as the reconciling poll"
+        assert deps[name]["concurrency_limit"] == CONCURRENCY.get(name, 1)
         module = importlib.import_module(deps[name]["entrypoint"].split(":")[0].removesuffix(".py").replace("/", "."))
         flow = getattr(module, deps[name]["entrypoint"].split(":")[1])
         assert set(spec["parameters"]) <= set(inspect.signature(flow.fn).parameters)
