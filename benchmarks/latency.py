@@ -50,6 +50,67 @@ def pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, max(0, round(p / 100 * len(s) + 0.5) - 1))]
 
 
+def measure_receiver(tmp: Path, requests: int = 200) -> dict[str, float]:
+    """The receiver as it runs in production (``python -m renkei.webhooks``, its own process, events to the
+    Prefect REST API of ``PREFECT_API_URL``): import time, start to listening, and per-request latency of
+    signed one-event deliveries (new keys) measured by the sender."""
+    import os
+    import socket
+    import subprocess
+
+    import httpx
+
+    from renkei.sandboxes.hubspot.webhooks import signature_v3
+
+    imp = subprocess.run([sys.executable, "-X", "importtime", "-c", "import renkei.webhooks.config"],
+                         capture_output=True, text=True, check=True)
+    total_us = sum(int(line.split("|")[1]) for line in imp.stderr.splitlines()
+                   if line.startswith("import time:") and line.split("|")[2].startswith(" ") and
+                   not line.split("|")[2].startswith("  ") and line.split("|")[1].strip().isdigit())
+    prefect_loaded = any(line.rstrip().endswith("| prefect") for line in imp.stderr.splitlines())
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "RENKEI_DATABASE_URL": f"sqlite:///{tmp / 'receiver.db'}",
+           "RENKEI_WEBHOOK_HUBSPOT_SECRET": SECRET, "RENKEI_WEBHOOK_WON_STAGES": "closedwon",
+           "RENKEI_WEBHOOK_BATCH_SECONDS": "0.2"}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "renkei.webhooks", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(timeout=10) as client:
+            while True:
+                try:
+                    client.get(url + "/health")
+                    break
+                except httpx.TransportError:
+                    if proc.poll() is not None or time.perf_counter() - t0 > 60:
+                        raise RuntimeError("the receiver did not start")
+                    time.sleep(0.02)
+            started = time.perf_counter() - t0
+            times = []
+            for i in range(requests):
+                body = json.dumps([{"eventId": 10_000 + i, "portalId": 62515, "occurredAt": int(time.time() * 1000),
+                                    "subscriptionType": "deal.propertyChange", "objectId": 50_000 + i,
+                                    "propertyName": "dealstage", "propertyValue": "closedwon"}]).encode()
+                ts = int(time.time() * 1000)
+                headers = {"X-HubSpot-Signature-v3": signature_v3(SECRET, "POST", url + "/webhooks/hubspot", body, ts),
+                           "X-HubSpot-Request-Timestamp": str(ts), "Content-Type": "application/json"}
+                t = time.perf_counter()
+                resp = client.post(url + "/webhooks/hubspot", content=body, headers=headers)
+                times.append((time.perf_counter() - t) * 1000)
+                assert resp.status_code == 200 and resp.json()["accepted"] == 1, resp.text
+            time.sleep(1.0)
+            health = client.get(url + "/health").json()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    return {"import_ms": total_us / 1000, "prefect_imported": prefect_loaded, "ready_s": started,
+            "p50_ms": statistics.median(times), "p95_ms": pct(times, 95), "max_ms": max(times),
+            "emitted": health["emitted"], "requests": requests}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--deals", type=int, default=50)
@@ -72,6 +133,7 @@ def main() -> None:
         from renkei.webhooks.emit import ListEmitter
         from renkei.webhooks.ledger import Ledger
 
+        rx = measure_receiver(w["tmp"])
         rt, hstore, fstore = w["rt"], w["hubspot_app"].state.store, w["freee_app"].state.store
         for object_type in ("companies", "deals", "line_items"):
             rt.crm.client.properties.ensure(object_type)
@@ -187,7 +249,11 @@ def main() -> None:
         print(f"runs                       {n_runs} (mean {statistics.mean(run_seconds or [0]):.1f} s each)")
         print(f"webhooks                   {deliverer.deliveries} POSTs, {deliverer.delivered} events, "
               f"receiver {json.dumps(receiver.stats)}")
-        print(f"receiver startup           {startup * 1000:.0f} ms (app built and listening, in this process)")
+        print(f"receiver process           import {rx['import_ms']:.0f} ms (Prefect imported: {rx['prefect_imported']}), "
+              f"start → listening {rx['ready_s']:.2f} s; per delivery p50 {rx['p50_ms']:.1f} ms  "
+              f"p95 {rx['p95_ms']:.1f} ms  max {rx['max_ms']:.1f} ms ({rx['requests']} signed POSTs; "
+              f"{rx['emitted']} events sent to the Prefect REST API)")
+        print(f"receiver in this process   {startup * 1000:.0f} ms from build to listening")
         print(f"429 responses              freee {fr429}, HubSpot {hs429}  (must be 0)")
         print(f"peak RSS                   {peak_rss_mb():.0f} MB")
 
