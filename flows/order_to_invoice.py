@@ -99,7 +99,8 @@ def _invoice_deals(rt: Any, report: RunReport, won: list[str], deal_ids: list[st
         chunk = ids[start:start + 100]
         report.merge(invoice_batch(rt.crm.get_deals(chunk), won, len(chunk), flow_run_id, lease_seconds,
                                    start_approvals))
-        report_progress(report, records_done(report), len(ids))
+        if len(ids) > 100:
+            report_progress(report, records_done(report), len(ids))
     drop_run_cache(CUSTOMER_CACHE, flow_run_id)
     report.note_held("deal")
     summary = publish_report(report, f"order-to-invoice: {len(ids)} deals from webhooks → invoices")

@@ -5,8 +5,8 @@ at once, and turned into Prefect events by a background batcher.
 Per delivery: signature and timestamp (401, nothing recorded) → body shape (400) → each event classified
 (a deal moving to a won stage or created → ``renkei.crm.deal.changed``; a company change →
 ``renkei.crm.company.changed``; the rest ignored) → one ``webhook_event`` row per key (an already-seen key
-is a replay: counted, not emitted) → 200 with the counts. The batcher waits ``batch_seconds`` after the
-first pending event and emits one Prefect event per change; the events of one burst share a
+is a replay: counted, not emitted) → 200 with the counts. The batcher sends at most one batch per
+``batch_seconds`` (a change after a quiet spell at once) with one Prefect event per change; the events of one burst share a
 ``renkei.batch-id`` label and carry all the burst's ids in ``payload.deal_ids`` / ``payload.company_ids``,
 so the deployment trigger (``for_each: renkei.batch-id``) starts ONE run per burst with those ids.
 """
@@ -40,8 +40,9 @@ COMPANY_CHANGES = {"company.creation", "company.propertyChange", "company.merge"
 
 
 class Batcher:
-    """Background thread: pending rows → Prefect events, one batch per ``window_s`` burst (at most
-    ``max_ids`` distinct ids per event name and batch). A failed emission is retried (rows stay pending in
+    """Background thread: pending rows → Prefect events, at most one batch per ``window_s`` (a change after
+    a quiet window goes at once; during a burst the changes of each window go together; at most ``max_ids``
+    distinct ids per event name and batch). A failed emission is retried (rows stay pending in
     the store meanwhile, and are emitted again at the next start if the process dies)."""
 
     def __init__(self, ledger: Ledger, emitter: Emitter, *, window_s: float = 1.0, max_ids: int = 100):
@@ -53,6 +54,7 @@ class Batcher:
         self.thread: threading.Thread | None = None
         self.emitted = 0
         self.failures = 0
+        self.last_sent = float("-inf")
 
     def start(self) -> None:
         if self.thread is None:
@@ -92,10 +94,13 @@ class Batcher:
                     self.cond.wait()
                 if self.stopped and not self.queue:
                     return
-                first = time.monotonic()
-                while (not self.stopped and time.monotonic() - first < self.window_s
+                # leading edge: after a quiet window the first change goes at once (a lone won deal
+                # waits for nothing); during a burst, changes gather until a window after the last send
+                until = self.last_sent + self.window_s
+                while (not self.stopped and time.monotonic() < until
                        and len({r.object_id for r in self.queue}) < self.max_ids):
-                    self.cond.wait(max(0.0, self.window_s - (time.monotonic() - first)))
+                    self.cond.wait(max(0.0, until - time.monotonic()))
+                self.last_sent = time.monotonic()
                 rows, self.queue = self.queue, []
                 self.busy = True
             try:
