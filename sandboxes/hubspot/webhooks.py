@@ -15,6 +15,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -147,7 +148,7 @@ class Deliverer:
             if self.stop_event.is_set():
                 return False
             try:
-                resp = deliver(events, self.target_url, self.client_secret, timestamp_ms=int(__import__("time").time() * 1000),
+                resp = deliver(events, self.target_url, self.client_secret, timestamp_ms=int(time.time() * 1000),
                                app_id=self.app_id, attempt_number=attempt + n, client=self.client)
                 self.deliveries += 1
                 if 200 <= resp.status_code < 300:
