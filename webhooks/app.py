@@ -136,7 +136,9 @@ def _event(name: str, row: Row, batch_id: str, ids: list[str]) -> dict[str, Any]
     if name.startswith("renkei.inbound."):
         resource = {"prefect.resource.id": f"{name}.{row.object_id}", "renkei.batch-id": batch_id,
                     "renkei.idempotency-key": row.object_id}
-        payload = {**row.payload, "keys": ids}
+        # the body stays in the state store (webhook_event.payload): event payloads show in the Prefect UI,
+        # and an order or payment notice may carry people's names and addresses
+        payload = {k: v for k, v in row.payload.items() if k != "body"} | {"webhook_event_id": row.id, "keys": ids}
     else:
         kind = name.split(".")[2]  # deal | company
         resource = {"prefect.resource.id": f"renkei.crm.{kind}.{row.object_id}", "renkei.batch-id": batch_id,

@@ -132,7 +132,12 @@ def test_generic_inbound_webhook_same_rules(tmp_path):
     assert sorted(e["event"] for e in emitted.events) == ["renkei.inbound.order", "renkei.inbound.payment"]
     ev = next(e for e in emitted.events if e["event"] == "renkei.inbound.order")
     assert ev["resource"]["prefect.resource.id"] == "renkei.inbound.order.zap-order-1"
-    assert ev["payload"]["body"] == order
+    assert "body" not in ev["payload"]  # the body (names, amounts) stays in the state store, not in the UI
+    with receiver.ledger.engine.connect() as conn:
+        from renkei.webhooks.ledger import TABLE
+
+        stored = conn.execute(TABLE.select().where(TABLE.c.id == ev["payload"]["webhook_event_id"])).one()
+    assert stored.payload["body"] == order and stored.status == "emitted"
     assert INBOUND not in json.dumps(emitted.events)
 
 
