@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import time
 
-import httpx
-import pytest
 from fastapi.testclient import TestClient
 
 from renkei.sandboxes.hubspot.webhooks import signature_v3
