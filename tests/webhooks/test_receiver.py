@@ -170,3 +170,28 @@ def test_the_hubspot_sandbox_delivers_changes_to_the_receiver_on_its_own(tmp_pat
     assert receiver.stats["replayed"] == 6 and receiver.stats["rejected"] == 0
     changed = sorted(e["payload"]["change"] + ":" + e["resource"]["renkei.crm.deal-id"] for e in emitted.events)
     assert changed == sorted([f"deal.creation:{i}" for i in ids] + [f"deal.propertyChange:{i}" for i in ids])
+
+
+def test_concurrent_deliveries_of_one_key_record_it_once(db_url):
+    """Two receiver replicas (threads here) get the same event at once: one row, one emission."""
+    import threading
+
+    from renkei.webhooks.ledger import Row
+
+    ledger = Ledger.open(db_url)
+    results = []
+    barrier = threading.Barrier(4)
+
+    def deliver():
+        barrier.wait()
+        results.append(ledger.record([Row("hubspot", "62515:77", "renkei.crm.deal.changed", "501"),
+                                      Row("hubspot", f"62515:{threading.get_ident()}", "", "502")]))
+
+    threads = [threading.Thread(target=deliver) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(len([r for r in fresh if r.relevant]) for fresh, _ in results) == 1
+    assert sum(replays for _, replays in results) == 3
+    assert [r.object_id for r in ledger.pending()] == ["501"]
