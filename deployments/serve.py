@@ -1,6 +1,6 @@
 """Serve Renkei's deployments from one long-lived process (``prefect.serve``): the approval flows, which
 must run from a deployment because they suspend, and — with ``--schedules`` — the scheduled flows with
-the schedules of ``prefect.yaml``. Production can use ``prefect deploy`` + a process worker instead.
+the schedules and webhook triggers of ``prefect.yaml``. Production can use ``prefect deploy`` + a process worker instead.
 
     python -m renkei.deployments.serve [--schedules] [--limit 4]
 """
@@ -18,6 +18,30 @@ from prefect import serve
 from prefect.schedules import Cron, Interval
 
 TOKYO = "Asia/Tokyo"
+
+# The webhook triggers of prefect.yaml (tests/test_prefect_yaml.py keeps both the same): one run per burst
+# the receiver gathered (its events share renkei.batch-id), with the burst's ids as the parameter.
+WEBHOOK_TRIGGERS: dict[str, dict] = {
+    "order-to-invoice": {
+        "expect": ["renkei.crm.deal.changed"], "match": {"prefect.resource.id": "renkei.crm.deal.*"},
+        "for_each": ["renkei.batch-id"], "posture": "Reactive", "threshold": 1, "within": 60,
+        "parameters": {"deal_ids": "{{ event.payload.deal_ids }}"}},
+    "customer-sync": {
+        "expect": ["renkei.crm.company.changed"], "match": {"prefect.resource.id": "renkei.crm.company.*"},
+        "for_each": ["renkei.batch-id"], "posture": "Reactive", "threshold": 1, "within": 60,
+        "parameters": {"company_ids": "{{ event.payload.company_ids }}"}},
+}
+
+
+# Deployments that take webhook runs side by side (prefect.yaml says why); the rest run one at a time.
+CONCURRENCY = {"order-to-invoice": 3}
+
+
+def webhook_triggers(name: str) -> list:
+    from prefect.events import DeploymentEventTrigger
+
+    spec = WEBHOOK_TRIGGERS.get(name)
+    return [DeploymentEventTrigger(enabled=True, **spec)] if spec else []
 
 
 def approval_deployments() -> list:
@@ -48,7 +72,7 @@ def scheduled_deployments() -> list:
         fn = entry.load()
         if fn is not None and name in schedules:  # review-decisions is served with the approval flows
             out.append(fn.to_deployment(name=name, schedules=[schedules[name]], tags=["renkei"],
-                                        concurrency_limit=1))
+                                        concurrency_limit=CONCURRENCY.get(name, 1), triggers=webhook_triggers(name)))
     return out
 
 

@@ -66,12 +66,15 @@ def _run_name() -> str:
 
 @flow(name=FLOW, flow_run_name=_run_name, log_prints=False)
 def customer_sync(full: bool = False, check_crm_deletes: bool = True, lookback_ms: int = 0,
-                  erp_chunk: int = 500, max_pages: int = 10_000, full_chunk: int = 1000) -> dict[str, Any]:
+                  erp_chunk: int = 500, max_pages: int = 10_000, full_chunk: int = 1000,
+                  company_ids: list[str] | None = None) -> dict[str, Any]:
     """HubSpot companies ⇄ freee partners, per-field ownership from the policy config.
 
     ``full`` ignores both cursors (a complete reconciliation; unchanged pairs still write nothing);
     ``lookback_ms`` re-reads that margin before the HubSpot cursor (search indexing lag of the real API).
     Returns the counts per side (``{"crm": {...}, "erp": {...}, "renkei": {...}}``).
+    ``company_ids`` (a webhook-triggered run): just those CRM companies, as one page; cursors, the freee
+    read and delete checks are left to the scheduled run (the reconciling poll).
     """
     reap_dead_runs(FLOW)  # earlier runs killed mid-way: marked Crashed, their leases freed
     preflight(FLOW)  # connections, store and the CRM schema, or one line naming the setting to fix
@@ -80,6 +83,8 @@ def customer_sync(full: bool = False, check_crm_deletes: bool = True, lookback_m
     report = RunReport(FLOW, flow_run_id)
     state = _STATES[flow_run_id] = cs.SyncState.load(rt)
     try:
+        if company_ids:
+            return _run_companies(rt, state, report, flow_run_id, company_ids)
         return _run(rt, state, report, flow_run_id, full, check_crm_deletes, lookback_ms, erp_chunk, max_pages,
                     full_chunk)
     finally:
@@ -89,6 +94,21 @@ def customer_sync(full: bool = False, check_crm_deletes: bool = True, lookback_m
             except Exception:  # noqa: BLE001 - the run's own error is the one to report
                 pass
         _STATES.pop(flow_run_id, None)
+
+
+def _run_companies(rt: Any, state: cs.SyncState, report: RunReport, flow_run_id: str,
+                   company_ids: list[str]) -> dict[str, Any]:
+    ids = list(dict.fromkeys(str(c).strip() for c in company_ids if str(c).strip()))
+    for start in range(0, len(ids), 100):
+        records = rt.crm.get_companies(ids[start:start + 100])
+        report.merge(sync_crm_page(quote(records), len(records), flow_run_id))
+    deferred = state.drain()
+    if deferred is not None:
+        report.merge(deferred)
+        cs.flush_fast(rt, report)
+    summary = publish_report(report, f"customer-sync: {len(ids)} {rt.crm.capabilities.label} companies from webhooks")
+    get_run_logger().info("customer-sync (companies %s): %s", ",".join(ids[:20]), summary)
+    return summary
 
 
 def _run(rt: Any, state: cs.SyncState, report: RunReport, flow_run_id: str, full: bool, check_crm_deletes: bool,

@@ -39,15 +39,24 @@ def _run_name() -> str:
 
 
 @flow(name=FLOW, flow_run_name=_run_name, log_prints=False)
-def order_to_invoice(lease_seconds: int = 300, start_approvals: bool = True, max_pages: int = 1000) -> dict[str, Any]:
-    """Won deals → qualified invoices in freee, exactly once; exceptions → finance approval."""
-    reap_dead_runs(FLOW)  # earlier runs killed mid-way: marked Crashed, their leases freed
-    preflight(FLOW)  # connections, store and the CRM schema, or one line naming the setting to fix
+def order_to_invoice(lease_seconds: int = 300, start_approvals: bool = True, max_pages: int = 1000,
+                     deal_ids: list[str] | None = None) -> dict[str, Any]:
+    """Won deals → qualified invoices in freee, exactly once; exceptions → finance approval.
+
+    ``deal_ids`` (a webhook-triggered run, ``prefect.yaml`` trigger): just those deals, through the same
+    claim path; the cursor, the parked-deal retries and expired approvals are left to the scheduled run
+    (the reconciling poll), and so are the dead-run reaper and the preflight checks (a configuration
+    error still fails the run, with the error itself), so a burst of won deals is invoiced in seconds."""
+    if not deal_ids:  # a webhook run leaves these to the scheduled run: seconds count on that path
+        reap_dead_runs(FLOW)  # earlier runs killed mid-way: marked Crashed, their leases freed
+        preflight(FLOW)  # connections, store and the CRM schema, or one line naming the setting to fix
     log = get_run_logger()
     rt = get_runtime()
     flow_run_id = str(get_run_context().flow_run.id)
     report = RunReport(FLOW, flow_run_id)
     won = sorted(rt.crm.won_stage_ids())
+    if deal_ids:
+        return _invoice_deals(rt, report, won, deal_ids, flow_run_id, lease_seconds, start_approvals)
     report.merge(retry_parked(won, flow_run_id, lease_seconds, start_approvals))
     cursor = rt.store.get_cursor(CURSOR)
     # One boundary-safe incremental read for the whole run (pages of up to 200 won deals with their
@@ -80,4 +89,20 @@ def order_to_invoice(lease_seconds: int = 300, start_approvals: bool = True, max
     for note in report.notes:
         if "held by another live run" in note:
             log.warning(note)
+    return summary
+
+
+def _invoice_deals(rt: Any, report: RunReport, won: list[str], deal_ids: list[str], flow_run_id: str,
+                   lease_seconds: int, start_approvals: bool) -> dict[str, Any]:
+    ids = list(dict.fromkeys(str(d).strip() for d in deal_ids if str(d).strip()))
+    for start in range(0, len(ids), 100):
+        chunk = ids[start:start + 100]
+        report.merge(invoice_batch(rt.crm.get_deals(chunk), won, len(chunk), flow_run_id, lease_seconds,
+                                   start_approvals))
+        if len(ids) > 100:
+            report_progress(report, records_done(report), len(ids))
+    drop_run_cache(CUSTOMER_CACHE, flow_run_id)
+    report.note_held("deal")
+    summary = publish_report(report, f"order-to-invoice: {len(ids)} deals from webhooks → invoices")
+    get_run_logger().info("order-to-invoice (deals %s): %s", ",".join(ids[:20]), summary)
     return summary

@@ -23,7 +23,8 @@ DEFAULT_BLOCK_NAME = "renkei"
 
 # block field -> settings field (same names)
 CREDENTIAL_FIELDS = ("hubspot_base_url", "hubspot_token", "freee_base_url", "freee_auth_url", "freee_client_id",
-                     "freee_client_secret", "freee_refresh_token", "freee_company_id", "data_key")
+                     "freee_client_secret", "freee_refresh_token", "freee_company_id", "data_key",
+                     "webhook_hubspot_secret", "webhook_inbound_secret")
 
 
 class RenkeiCredentials(Block):
@@ -45,6 +46,10 @@ class RenkeiCredentials(Block):
     data_key: SecretStr | None = Field(
         None, description="RENKEI_DATA_KEY shared by every worker: encrypts the freee token set in the state "
                           "store and keys the hashes of personal values")
+    webhook_hubspot_secret: SecretStr | None = Field(
+        None, description="HubSpot app client secret (webhook signatures, renkei webhooks serve)")
+    webhook_inbound_secret: SecretStr | None = Field(
+        None, description="shared secret of the generic inbound webhooks (Zapier / Make)")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "RenkeiCredentials":

@@ -28,6 +28,9 @@ app.add_typer(reviews_app, name="reviews")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(db_app, name="db")
 app.add_typer(schedules_app, name="schedules")
+webhooks_app = typer.Typer(help="Webhook receiver: HubSpot and signed inbound webhooks → Prefect events.",
+                           no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
 console = Console()
 err = Console(stderr=True)
 
@@ -51,6 +54,21 @@ def one_line_errors(fn):
             err.print(f"✗ {known.line()}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
     return wrapper
+
+
+@webhooks_app.command("serve")
+@one_line_errors
+def webhooks_serve(
+    host: str = typer.Option("127.0.0.1", help="interface to listen on"),
+    port: int = typer.Option(8090, help="port to listen on"),
+) -> None:
+    """Serve POST /webhooks/hubspot and POST /inbound/{order,payment} until Ctrl-C (docs/webhooks.md).
+    Secrets: RENKEI_WEBHOOK_HUBSPOT_SECRET, RENKEI_WEBHOOK_INBOUND_SECRET (or the credentials block);
+    events go to PREFECT_API_URL."""
+    from renkei.webhooks.config import serve
+
+    console.print(f"webhook receiver: http://{host}:{port}/webhooks/hubspot, /inbound/order, /inbound/payment")
+    serve(host, port)
 
 
 def _store():
@@ -112,6 +130,15 @@ def sandbox_serve(
     hubspot_token: str = typer.Option("renkei-sandbox-token", help="Bearer token the HubSpot sandbox accepts"),
     hubspot_rate_limit: int = typer.Option(100, help="HubSpot requests per 10 s (0 = off)"),
     hubspot_search_rate: int = typer.Option(5, help="HubSpot search requests per second (0 = off)"),
+    webhook_url: Optional[str] = typer.Option(
+        None, help="HubSpot sandbox: deliver each deal/company change to this URL (e.g. "
+                   "http://127.0.0.1:8090/webhooks/hubspot), signed v3; env RENKEI_SANDBOX_WEBHOOK_URL",
+        envvar="RENKEI_SANDBOX_WEBHOOK_URL"),
+    webhook_secret: str = typer.Option(
+        "renkei-sandbox-app-secret", help="HubSpot sandbox app client secret that signs the webhooks "
+                                          "(= RENKEI_WEBHOOK_HUBSPOT_SECRET of the receiver)",
+        envvar="RENKEI_SANDBOX_WEBHOOK_SECRET"),
+    webhook_delay_ms: int = typer.Option(200, help="HubSpot sandbox: delay between a change and its webhook"),
     freee_client_id: str = typer.Option("renkei-sandbox-client", help="freee OAuth client id"),
     freee_client_secret: str = typer.Option("renkei-sandbox-secret", help="freee OAuth client secret"),
     freee_refresh_token: Optional[str] = typer.Option(None, help="first freee refresh token (printed when generated)"),
@@ -149,9 +176,13 @@ def sandbox_serve(
 
         apps.append((hubspot_app(HubSpotSandboxConfig(token=hubspot_token, seed=seed,
                                                       rate_limit_per_10s=hubspot_rate_limit,
-                                                      search_per_second=hubspot_search_rate, faults=faults)),
+                                                      search_per_second=hubspot_search_rate, faults=faults,
+                                                      webhook_url=webhook_url, webhook_client_secret=webhook_secret,
+                                                      webhook_delay_ms=webhook_delay_ms)),
                      hubspot_port))
         console.print(f"HubSpot sandbox: http://{host}:{hubspot_port}  (token: {hubspot_token})")
+        if webhook_url:
+            console.print(f"  delivers webhooks to {webhook_url}", highlight=False)
     if erp != "freee":
         apps.append(_serve_spec("erp", erp, erp_port, host, seed, faults))
     elif freee_port:

@@ -75,6 +75,19 @@ class Settings(BaseSettings):
         "db", description="where the rotating freee token lives: the state store (shared by every worker, "
                           "row-locked, encrypted with the data key) or a 0600 file under RENKEI_HOME (one host)")
 
+    webhook_hubspot_secret: SecretStr | None = Field(
+        None, description="HubSpot app client secret: the key of the X-HubSpot-Signature-v3 on webhooks")
+    webhook_inbound_secret: SecretStr | None = Field(
+        None, description="shared secret of the generic inbound webhooks (Zapier / Make): X-Renkei-Signature")
+    webhook_public_url: str | None = Field(
+        None, description="base URL the senders call (https://hooks.example.co.jp) when the receiver sits "
+                          "behind a proxy; HubSpot signs the URL it called")
+    webhook_won_stages: str | None = Field(
+        None, description="comma-separated won deal stage ids for the receiver's filter; unset: read once "
+                          "from the CRM's pipelines (probability 1.0), and no filter when that fails")
+    webhook_batch_seconds: float = Field(
+        1.0, description="the receiver gathers the changes of a burst this long into one triggered run")
+
     def safe_dict(self) -> dict[str, object]:
         """Settings for display: secrets shown only as set / not set."""
         out: dict[str, object] = {}

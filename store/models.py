@@ -272,3 +272,29 @@ class RateSlot(SQLModel, table=True):
     bucket: str = Field(primary_key=True, max_length=200)
     idx: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     at: float = Field(description="epoch seconds of the acquisition")
+
+
+class WebhookEvent(SQLModel, table=True):
+    """One delivered webhook event (HubSpot ``eventId`` or an inbound idempotency key), written before the
+    receiver acknowledges: a second delivery of the same key is a replay and emits nothing. ``status`` is
+    ``pending`` until its Prefect event is sent (``emitted``), or ``ignored`` (not relevant: a deal moved
+    to a stage that is not won, a property nobody reads). ``payload`` is the Prefect event's payload (ids,
+    stage; an inbound body) so a pending row can be emitted again after a restart. Never a secret."""
+
+    __tablename__ = "webhook_event"
+    __table_args__ = (
+        UniqueConstraint("source", "event_key", name="uq_webhook_event_key"),
+        Index("ix_webhook_event_status", "status"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    source: str = Field(max_length=32, description="hubspot | inbound:order | inbound:payment")
+    event_key: str = Field(max_length=128, description="HubSpot eventId, or the inbound idempotency key")
+    event: str = Field(default="", max_length=64, description="Prefect event name (empty when ignored)")
+    object_id: str = Field(default="", max_length=64, description="deal / company id, or the inbound record id")
+    status: str = Field(default="pending", max_length=16, description="pending | emitted | ignored")
+    batch_id: Optional[str] = Field(default=None, max_length=64)
+    payload: Optional[dict[str, Any]] = Field(default=None, sa_column=Column(JSON, nullable=True))
+    occurred_at: Optional[datetime] = Field(default=None, description="when the change happened at the source")
+    received_at: datetime = Field(default_factory=utcnow)
+    emitted_at: Optional[datetime] = Field(default=None)

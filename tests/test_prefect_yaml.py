@@ -37,3 +37,28 @@ def test_deploys_from_a_clone_without_hidden_variables_and_schedules_start_pause
     assert "{{ $" not in text  # nothing resolved from the deploying shell's environment
     schedules = [s for dep in config["deployments"] for s in dep.get("schedules", [])]
     assert schedules and all(s.get("active") is False for s in schedules)
+
+
+def test_webhook_triggers_are_the_served_ones_and_name_real_parameters():
+    """order-to-invoice and customer-sync run on the receiver's events with the burst's ids; local serve
+    (deployments/serve.py) wires the same triggers; the parameters exist on the flows."""
+    import inspect
+
+    from prefect.events import DeploymentEventTrigger
+
+    from renkei.deployments.serve import CONCURRENCY, WEBHOOK_TRIGGERS, webhook_triggers
+
+    config = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))
+    deps = {d["name"]: d for d in config["deployments"]}
+    for name, spec in WEBHOOK_TRIGGERS.items():
+        (trigger,) = deps[name]["triggers"]
+        assert trigger["type"] == "event" and trigger["enabled"] is True
+        assert {k: v for k, v in trigger.items() if k not in ("type", "enabled")} == spec
+        DeploymentEventTrigger(**{k: v for k, v in trigger.items() if k != "type"})  # a valid trigger
+        (served,) = webhook_triggers(name)
+        assert served.within.total_seconds() == 60 and served.for_each == {"renkei.batch-id"}
+        assert deps[name].get("schedules"), "the schedule stays as the reconciling poll"
+        assert deps[name]["concurrency_limit"] == CONCURRENCY.get(name, 1)
+        module = importlib.import_module(deps[name]["entrypoint"].split(":")[0].removesuffix(".py").replace("/", "."))
+        flow = getattr(module, deps[name]["entrypoint"].split(":")[1])
+        assert set(spec["parameters"]) <= set(inspect.signature(flow.fn).parameters)

@@ -182,6 +182,15 @@ def create_app(config: HubSpotSandboxConfig | None = None) -> FastAPI:
     app.state.config = config
     app.state.clock = clock
     app.state.limits = limits
+    app.state.webhooks = None
+    if config.webhook_url:  # HubSpot-style automatic delivery of subscribed changes
+        from .webhooks import DEFAULT_SUBSCRIPTIONS, Deliverer
+
+        app.state.webhooks = Deliverer(store, config.webhook_url, config.webhook_client_secret,
+                                       delay_ms=config.webhook_delay_ms,
+                                       subscriptions=config.webhook_subscriptions or DEFAULT_SUBSCRIPTIONS,
+                                       duplicate_rate=config.webhook_duplicate_rate,
+                                       reorder=config.webhook_reorder).start()
 
     # ------------------------------------------------------------------ errors
 

@@ -37,6 +37,12 @@ class HubSpotSandboxConfig:
         search, so the default is off there).
     portal_id, account_timezone
         Account id and time zone (daily limit reset).
+    webhook_url, webhook_client_secret
+        When a URL is set, every subscribed change is delivered there automatically
+        (``sandboxes.hubspot.webhooks.Deliverer``), signed v3 with the client secret.
+    webhook_delay_ms, webhook_subscriptions, webhook_duplicate_rate, webhook_reorder
+        Delivery delay after the change; subscriptions (``type`` or ``type:property``); probability of a
+        duplicate delivery; out-of-order delivery (see ``Deliverer``).
     scopes
         Scopes granted to the token (e.g. ``{"crm.objects.companies.read"}``); a call needing a scope not
         granted gets HubSpot's 403 ``MISSING_SCOPES``. ``None`` = every scope.
@@ -56,6 +62,12 @@ class HubSpotSandboxConfig:
     portal_id: int = 62515
     account_timezone: str = "Asia/Tokyo"
     scopes: frozenset[str] | None = None
+    webhook_url: str | None = None
+    webhook_client_secret: str = "renkei-sandbox-app-secret"
+    webhook_delay_ms: int = 200
+    webhook_subscriptions: tuple[str, ...] | None = None
+    webhook_duplicate_rate: float = 0.0
+    webhook_reorder: bool = False
 
     def __post_init__(self) -> None:
         if self.seed not in ("demo", "none"):

@@ -30,7 +30,10 @@ class HubSpotSandboxSpec:
                 "RENKEI_HUBSPOT_TOKEN": app.state.config.token}
 
     def describe(self, url: str, app: FastAPI) -> list[str]:
-        return [f"HubSpot sandbox: {url}  (token: {app.state.config.token})"]
+        lines = [f"HubSpot sandbox: {url}  (token: {app.state.config.token})"]
+        if app.state.config.webhook_url:
+            lines.append(f"  delivers webhooks to {app.state.config.webhook_url} (signed with the app client secret)")
+        return lines
 
     def seed_demo_deals(self, app: FastAPI) -> list[str]:
         """Two won deals that need finance approval (an amount over the threshold, a deep discount) on the

@@ -116,6 +116,14 @@ def deployed_runs(tmp_path_factory) -> Iterator[dict[str, tuple[str, str]]]:
                 assert pull and pull[0]["prefect.deployments.steps.set_working_directory"]["directory"] \
                     == str(ROOT.resolve())
             runs = {name: client.create_flow_run_from_deployment(deployments[name].id) for name in SCHEDULED}
+            # the webhook triggers of prefect.yaml became automations running those deployments
+            automations = {a.name: a for a in client.read_automations()}
+            for name, event in (("order-to-invoice", "renkei.crm.deal.changed"),
+                                ("customer-sync", "renkei.crm.company.changed")):
+                (auto,) = [a for n, a in automations.items() if n.startswith(f"{name}__automation")]
+                assert auto.enabled and auto.trigger.expect == {event}
+                assert auto.trigger.for_each == {"renkei.batch-id"}
+                assert auto.actions[0].deployment_id == deployments[name].id
 
         worker_env = {**prefect_env,
                       "RENKEI_HUBSPOT_BASE_URL": f"http://127.0.0.1:{hs_port}",

@@ -16,7 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 MAPPED = {"renkei": "renkei", "flows": "renkei.flows", "tasks": "renkei.tasks", "connectors": "renkei.connectors",
           "deployments": "renkei.deployments", "domain": "renkei.domain", "store": "renkei.store",
-          "sandboxes": "renkei.sandboxes", "console": "renkei.console"}
+          "sandboxes": "renkei.sandboxes", "console": "renkei.console",
+          "webhooks": "renkei.webhooks"}
 
 
 def test_the_wheel_holds_only_the_renkei_namespace_and_every_package(tmp_path: Path) -> None:
@@ -49,7 +50,7 @@ def test_no_module_imports_a_bare_top_level_folder() -> None:
     """``import tasks`` would work from a checkout and break once installed; everything says ``renkei.``."""
     import re
 
-    bare = re.compile(r"^\s*(from|import)\s+(flows|tasks|connectors|deployments|domain|store|sandboxes|console)\b",
+    bare = re.compile(r"^\s*(from|import)\s+(flows|tasks|connectors|deployments|domain|store|sandboxes|console|webhooks)\b",
                       re.M)
     offenders = []
     for folder in [*MAPPED, "tests", "benchmarks"]:

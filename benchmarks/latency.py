@@ -1,0 +1,266 @@
+"""Benchmark: won deal → invoice in freee latency through webhooks.
+
+N deals (default 50) move to a won stage over ``--over`` seconds (default 60) in the HubSpot sandbox
+(100 ms latency on every request, HubSpot's documented limits: 100 requests / 10 s, search 5 / s); the
+sandbox delivers each change as a signed webhook to the receiver (``renkei.webhooks``, served over HTTP on
+its own port) about 200 ms after it happens; the receiver gathers each burst (``RENKEI_WEBHOOK_BATCH_SECONDS``,
+default 1 s) into events sharing a batch id; an **in-process dispatcher mimics the prefect.yaml trigger**
+(for_each renkei.batch-id → one order-to-invoice run per batch with ``deal_ids``; concurrency limit 1,
+queued runs keep their own ids) and runs the flow in this process against a local Prefect server. freee
+has its documented limits (請求書 30 requests / minute, 1,500 / hour) and 100 ms latency.
+
+Prints p50 / p95 / max of stage change → invoice present in freee, the runs started, and the 429 responses
+the sandboxes sent (must be 0: Renkei never exceeds freee's pace). Not measured here: a served runner's
+per-run process start (``renkei`` import ~5 s, see docs/webhooks.md), which a real deployment adds per run.
+
+The bound: under 30 invoice requests per rolling minute the k-th invoice (0-based) cannot go before the
+(k−30)-th + 60 s, so with N arrivals evenly over T seconds the last ones wait up to about
+60 − 30 × T / N seconds for the window (24 s at 50 over 60 s) — the floor of the p95 here.
+
+    python benchmarks/latency.py [--deals 50] [--over 60] [--customers 10] [--latency-ms 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import queue
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._harness import bench_world, peak_rss_mb, set_latency  # noqa: E402
+
+SECRET = "bench-app-client-secret"
+
+
+def corporate_number(i: int) -> str:
+    from renkei.domain.identifiers import houjin_check_digit
+
+    base = f"{200000000000 + i:012d}"
+    return f"{houjin_check_digit(base)}{base}"
+
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, round(p / 100 * len(s) + 0.5) - 1))]
+
+
+def measure_receiver(tmp: Path, requests: int = 200) -> dict[str, float]:
+    """The receiver as it runs in production (``python -m renkei.webhooks``, its own process, events to the
+    Prefect REST API of ``PREFECT_API_URL``): import time, start to listening, and per-request latency of
+    signed one-event deliveries (new keys) measured by the sender."""
+    import os
+    import socket
+    import subprocess
+
+    import httpx
+
+    from renkei.sandboxes.hubspot.webhooks import signature_v3
+
+    imp = subprocess.run([sys.executable, "-X", "importtime", "-c", "import renkei.webhooks.config"],
+                         capture_output=True, text=True, check=True)
+    total_us = sum(int(line.split("|")[1]) for line in imp.stderr.splitlines()
+                   if line.startswith("import time:") and line.split("|")[2].startswith(" ") and
+                   not line.split("|")[2].startswith("  ") and line.split("|")[1].strip().isdigit())
+    prefect_loaded = any(line.rstrip().endswith("| prefect") for line in imp.stderr.splitlines())
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "RENKEI_DATABASE_URL": f"sqlite:///{tmp / 'receiver.db'}",
+           "RENKEI_WEBHOOK_HUBSPOT_SECRET": SECRET, "RENKEI_WEBHOOK_WON_STAGES": "closedwon",
+           "RENKEI_WEBHOOK_BATCH_SECONDS": "0.2"}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "renkei.webhooks", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(timeout=10) as client:
+            while True:
+                try:
+                    client.get(url + "/health")
+                    break
+                except httpx.TransportError:
+                    if proc.poll() is not None or time.perf_counter() - t0 > 60:
+                        raise RuntimeError("the receiver did not start")
+                    time.sleep(0.02)
+            started = time.perf_counter() - t0
+            times = []
+            for i in range(requests):
+                body = json.dumps([{"eventId": 10_000 + i, "portalId": 62515, "occurredAt": int(time.time() * 1000),
+                                    "subscriptionType": "deal.propertyChange", "objectId": 50_000 + i,
+                                    "propertyName": "dealstage", "propertyValue": "closedwon"}]).encode()
+                ts = int(time.time() * 1000)
+                headers = {"X-HubSpot-Signature-v3": signature_v3(SECRET, "POST", url + "/webhooks/hubspot", body, ts),
+                           "X-HubSpot-Request-Timestamp": str(ts), "Content-Type": "application/json"}
+                t = time.perf_counter()
+                resp = client.post(url + "/webhooks/hubspot", content=body, headers=headers)
+                times.append((time.perf_counter() - t) * 1000)
+                assert resp.status_code == 200 and resp.json()["accepted"] == 1, resp.text
+            deadline = time.monotonic() + 30
+            while True:  # every accepted change handed to the Prefect API
+                health = client.get(url + "/health").json()
+                if health["emitted"] >= requests or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    return {"import_ms": total_us / 1000, "prefect_imported": prefect_loaded, "ready_s": started,
+            "p50_ms": statistics.median(times), "p95_ms": pct(times, 95), "max_ms": max(times),
+            "emitted": health["emitted"], "requests": requests}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--deals", type=int, default=50)
+    ap.add_argument("--over", type=float, default=60.0, help="seconds over which the deals are won")
+    ap.add_argument("--customers", type=int, default=10)
+    ap.add_argument("--latency-ms", type=int, default=100)
+    ap.add_argument("--batch-seconds", type=float, default=1.0)
+    ap.add_argument("--concurrency", type=int, default=3,
+                    help="runs at a time (the deployment's concurrency limit in prefect.yaml)")
+    ap.add_argument("--timeout", type=float, default=600.0)
+    args = ap.parse_args()
+    n = args.deals
+
+    with bench_world(env={"RENKEI_FREEE_ACCOUNTING_PER_SECOND": "5"}) as w:
+        from renkei.domain.model import Company, PaymentTerms
+        from renkei.flows.order_to_invoice import order_to_invoice
+        from renkei.sandboxes.common import ServerThread
+        from renkei.sandboxes.hubspot.webhooks import Deliverer
+        from renkei.webhooks.app import Receiver, create_app
+        from renkei.webhooks.emit import ListEmitter
+        from renkei.webhooks.ledger import Ledger
+
+        rx = measure_receiver(w["tmp"])
+        rt, hstore, fstore = w["rt"], w["hubspot_app"].state.store, w["freee_app"].state.store
+        for object_type in ("companies", "deals", "line_items"):
+            rt.crm.client.properties.ensure(object_type)
+        for i in range(args.customers):
+            rt.erp.upsert_partner(Company(name=f"株式会社遅延{i:03d}", partner_code=f"L{i:05d}",
+                                          corporate_number=corporate_number(i),
+                                          registration_number=f"T{corporate_number(i)}",
+                                          billing_email=f"keiri{i}@latency.example.jp", payment_terms=PaymentTerms()))
+        companies = hstore.bulk_create("companies", [
+            {"name": f"株式会社遅延{i:03d}", "renkei_corporate_number": corporate_number(i)}
+            for i in range(args.customers)])
+        deals = hstore.bulk_create("deals", [
+            {"dealname": f"遅延案件 {d:04d}", "dealstage": "contractsent", "pipeline": "default",
+             "amount": 3 * 12000, "closedate": "2026-11-20T00:00:00.000Z"} for d in range(n)])
+        lines = hstore.bulk_create("line_items", [
+            {"name": f"品目{j}", "quantity": 2, "price": 6000,
+             "renkei_tax_category": "reduced_8" if j == 2 else "standard_10"} for d in range(n) for j in range(3)])
+        hstore.bulk_associate("deals", "companies", [(deals[d], companies[d % args.customers]) for d in range(n)],
+                              type_ids=[5])
+        hstore.bulk_associate("line_items", "deals", [(lines[3 * d + j], deals[d]) for d in range(n) for j in range(3)],
+                              type_ids=[20])
+        set_latency(w["hubspot_app"], args.latency_ms)
+        set_latency(w["freee_app"], args.latency_ms)
+
+        # the dispatcher: one run per batch id, in order, one at a time (the trigger + concurrency_limit 1)
+        runs: "queue.Queue[list[str]]" = queue.Queue()
+        seen_batches: set[str] = set()
+        lock = threading.Lock()
+
+        def on_emit(events: list[dict]) -> None:
+            for e in events:
+                b = e["resource"]["renkei.batch-id"]
+                with lock:
+                    if b in seen_batches:
+                        continue
+                    seen_batches.add(b)
+                runs.put(list(e["payload"]["deal_ids"]))
+
+        won = rt.crm.won_stage_ids()
+        t_imp = time.perf_counter()
+        receiver = Receiver(ledger=Ledger.open(f"sqlite:///{w['tmp'] / 'renkei.db'}"),
+                            emitter=ListEmitter(on_emit), hubspot_secret=SECRET, won_stages=lambda: won,
+                            batch_seconds=args.batch_seconds)
+        hook = ServerThread(create_app(receiver)).start()
+        startup = time.perf_counter() - t_imp
+        deliverer = Deliverer(hstore, hook.url + "/webhooks/hubspot", SECRET, delay_ms=200,
+                              subscriptions=("deal.propertyChange:dealstage",)).start()
+
+        # invoices as they appear in freee (first seen, polled every 50 ms)
+        seen_at: dict[int, float] = {}
+        stop = threading.Event()
+
+        def watch() -> None:
+            while not stop.is_set():
+                now = time.time()
+                for inv_id in list(fstore.invoices):
+                    seen_at.setdefault(inv_id, now)
+                stop.wait(0.05)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        changed_at: dict[str, float] = {}
+
+        def win_deals() -> None:
+            t0 = time.time()
+            for d, deal_id in enumerate(deals):
+                time.sleep(max(0.0, t0 + d * args.over / n - time.time()))
+                changed_at[str(deal_id)] = time.time()
+                hstore.update("deals", deal_id, {"dealstage": "closedwon"})
+
+        driver = threading.Thread(target=win_deals, daemon=True)
+        driver.start()
+        t_start = time.time()
+        run_seconds: list[float] = []
+
+        def worker() -> None:
+            while len(fstore.invoices) < n and time.time() - t_start < args.timeout:
+                try:
+                    ids = runs.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                t = time.perf_counter()
+                order_to_invoice(deal_ids=ids)
+                run_seconds.append(time.perf_counter() - t)
+
+        workers = [threading.Thread(target=worker, daemon=True) for _ in range(args.concurrency)]
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join()
+        n_runs = len(run_seconds)
+        time.sleep(0.2)
+        stop.set()
+        deliverer.stop()
+        receiver.batcher.stop()
+        hook.stop()
+
+        latencies = []
+        for deal_id, t_change in changed_at.items():
+            entry = rt.store.ledger_entry(f"invoice:deal:{deal_id}")
+            if entry is not None and entry.external_id and int(entry.external_id) in seen_at:
+                latencies.append(seen_at[int(entry.external_id)] - t_change)
+        fr429 = rt.erp.client.stats.by_status.get(429, 0)
+        hs429 = rt.crm.client.stats.by_status.get(429, 0)
+        print(f"deals won                  {n} over {args.over:.0f} s ({args.customers} customers, "
+              f"{args.latency_ms} ms latency, freee 請求書 {w['freee_config'].iv_limit_per_minute}/min)")
+        print("dispatch                   in-process dispatcher mimicking the prefect.yaml trigger "
+              f"(one run per receiver batch, {args.concurrency} at a time, batch window {args.batch_seconds} s)")
+        print(f"invoices in freee          {len(fstore.invoices)} (one per deal: {len(latencies) == n})")
+        if latencies:
+            print(f"stage change → invoice s   p50 {statistics.median(latencies):.1f}  p95 {pct(latencies, 95):.1f}  "
+                  f"max {max(latencies):.1f}  (target p95 < 30)")
+        print(f"runs                       {n_runs} (mean {statistics.mean(run_seconds or [0]):.1f} s each)")
+        print(f"webhooks                   {deliverer.deliveries} POSTs, {deliverer.delivered} events, "
+              f"receiver {json.dumps(receiver.stats)}")
+        print(f"receiver process           import {rx['import_ms']:.0f} ms (Prefect imported: {rx['prefect_imported']}), "
+              f"start → listening {rx['ready_s']:.2f} s; per delivery p50 {rx['p50_ms']:.1f} ms  "
+              f"p95 {rx['p95_ms']:.1f} ms  max {rx['max_ms']:.1f} ms ({rx['requests']} signed POSTs; "
+              f"{rx['emitted']} events sent to the Prefect REST API)")
+        print(f"receiver in this process   {startup * 1000:.0f} ms from build to listening")
+        print(f"429 responses              freee {fr429}, HubSpot {hs429}  (must be 0)")
+        print(f"peak RSS                   {peak_rss_mb():.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

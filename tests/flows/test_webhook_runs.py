@@ -1,0 +1,67 @@
+"""Webhooks → targeted runs, against both sandboxes: the HubSpot sandbox delivers every change twice and
+out of order to the receiver; the events name the won deal once; order-to-invoice with the deal_ids the
+trigger would pass (once per event batch, and once more as if a duplicate had slipped through) makes ONE
+invoice in freee; the deal that did not reach a won stage produces no event, so no run is requested. A
+company change → customer-sync with company_ids creates that one partner."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+from renkei.flows.customer_sync import customer_sync
+from renkei.flows.order_to_invoice import order_to_invoice
+from renkei.sandboxes.common import ServerThread
+from renkei.sandboxes.hubspot.webhooks import Deliverer
+from renkei.webhooks.app import Receiver, create_app
+from renkei.webhooks.emit import ListEmitter
+from renkei.webhooks.ledger import Ledger
+from tests.flows.builders import freee_invoices, freee_partner, hs_company, hs_deal, move_stage
+
+SECRET = "sandbox-app-client-secret"
+
+
+def test_duplicate_and_out_of_order_webhooks_make_one_invoice_and_no_run_for_a_deal_not_won(world):
+    freee_partner(world, "株式会社青木製作所", registration="T7010705000725")
+    company = hs_company(world, "株式会社青木製作所", renkei_corporate_number="7010705000725")
+    won = hs_deal(world, "青木製作所 12月分", company, [{"name": "保守", "quantity": 2, "price": 15000}],
+                  stage="qualifiedtobuy")
+    lost = hs_deal(world, "青木製作所 追加見込み", company, [{"name": "追加", "quantity": 1, "price": 1000}],
+                   stage="appointmentscheduled")
+    emitter = ListEmitter()
+    receiver = Receiver(ledger=Ledger.open(world.env["RENKEI_DATABASE_URL"]), emitter=emitter,
+                        hubspot_secret=SECRET, won_stages=lambda: world.rt.crm.won_stage_ids(), batch_seconds=0.1)
+    with ServerThread(create_app(receiver)) as hook:
+        deliverer = Deliverer(world.hubspot.app.state.store, hook.url + "/webhooks/hubspot", SECRET, delay_ms=50,
+                              subscriptions=("deal.propertyChange:dealstage", "company.propertyChange"),
+                              duplicate_rate=1.0, reorder=True, seed=1).start()
+        try:
+            move_stage(world, won, "contractsent")
+            move_stage(world, won, "closedwon")
+            move_stage(world, lost, "qualifiedtobuy")
+            world.hs().companies.update(company, {"phone": "03-1234-5678"})
+            deadline = time.monotonic() + 10
+            while deliverer.delivered < 8 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert receiver.batcher.flush(5)
+        finally:
+            deliverer.stop()
+    assert deliverer.delivered == 8 and receiver.stats["replayed"] == 4  # every change twice
+    batches: dict[str, dict] = defaultdict(dict)
+    for e in emitter.events:
+        batches[e["event"]][e["resource"]["renkei.batch-id"]] = e["payload"]
+    deal_runs = [p["deal_ids"] for p in batches["renkei.crm.deal.changed"].values()]
+    assert deal_runs == [[won]]  # the lost deal's change never became an event: no run requested for it
+
+    for ids in deal_runs + [[won]]:  # the trigger's run, then a duplicate run on top
+        summary = order_to_invoice(deal_ids=ids)
+    assert summary["erp"].get("created") is None
+    (inv,) = freee_invoices(world)
+    assert inv["total_amount"] == 33_000
+    assert world.rt.store.ledger_entry(f"invoice:deal:{won}").status == "committed"
+    assert world.rt.store.ledger_entry(f"invoice:deal:{lost}") is None
+
+    (company_ids,) = [p["company_ids"] for p in batches["renkei.crm.company.changed"].values()]
+    assert company_ids == [company]
+    customer_sync(company_ids=company_ids)
+    assert world.rt.store.erp_id_for("company", company) is not None
