@@ -1,5 +1,5 @@
-"""reporting on the HubSpot + freee sandboxes after customer-sync, order-to-invoice and payment-writeback: the snapshot's
-figures are compared yen to yen with figures computed here from the sandboxes' own stores (not through
+"""reporting on the HubSpot + freee sandboxes after customer-sync, order-to-invoice and payment-writeback: the
+snapshot's figures are compared yen to yen with figures computed here from the sandboxes' own stores (not through
 any connector); then ``renkei trace`` and ``renkei search`` find the deal, its invoice and its payment."""
 
 from __future__ import annotations
