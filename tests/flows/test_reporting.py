@@ -75,8 +75,9 @@ def test_reporting_snapshot_matches_the_sandboxes_and_trace_and_search_find_the_
     sato_p = freee_partner(world, "佐藤物産株式会社", registration="T4011001098993", name_kana="サトウブッサン")
     sato = hs_company(world, "佐藤物産株式会社", renkei_corporate_number="4011001098993", renkei_name_kana="サトウブッサン")
     d_y = hs_deal(world, "山田商事 保守", yamada, [{"name": "保守", "quantity": 1, "price": 100_000}])
-    hs_deal(world, "佐藤物産 導入", sato, [{"name": "導入支援", "quantity": 1, "price": 50_000},
-                                         {"name": "弁当", "quantity": 2, "price": 1_000, "renkei_tax_category": "reduced_8"}])
+    hs_deal(world, "佐藤物産 導入", sato, [
+        {"name": "導入支援", "quantity": 1, "price": 50_000},
+        {"name": "弁当", "quantity": 2, "price": 1_000, "renkei_tax_category": "reduced_8"}])
     hs_deal(world, "山田商事 追加", yamada, [], stage="presentationscheduled", amount=333_333,
             closedate="2027-01-15T00:00:00.000Z")
     won_no_invoice = hs_deal(world, "請求なし", None, [], amount=10_000)  # no company: never invoiced
@@ -143,8 +144,8 @@ def test_reporting_snapshot_matches_the_sandboxes_and_trace_and_search_find_the_
     assert inv["rate_totals"] == [["standard_10", 100_000, 10_000]]
     assert sorted((p["amount"], p["fee"]) for p in t["payments"]) == [(0, 440), (109_560, 0)]
     actions = [(e["entity"], e["action"]) for e in t["events"]]
-    assert ("invoice", "create") in actions and ("invoice", "payment") in actions and ("invoice", "fee_payment") in actions
-    assert ("deal", "payment_status") in actions
+    assert {("invoice", "create"), ("invoice", "payment"), ("invoice", "fee_payment"),
+            ("deal", "payment_status")} <= set(actions)
     text = cli.invoke(app, ["trace", d_y])
     assert "¥110,000" in text.output and "10%" in text.output and "監査ログ" in text.output
     assert cli.invoke(app, ["trace", "999999"]).exit_code == 1
