@@ -37,7 +37,8 @@ from renkei.domain.reporting import (  # noqa: E402
 
 AFTER_SNAPSHOT: list[Callable[[Any], dict[str, float]]] = []
 AS_OF = date(2026, 12, 5)
-STAGES = (("appointmentscheduled", "Appointment Scheduled", "0.2", False), ("qualifiedtobuy", "Qualified", "0.4", False),
+STAGES = (("appointmentscheduled", "Appointment Scheduled", "0.2", False),
+          ("qualifiedtobuy", "Qualified", "0.4", False),
           ("presentationscheduled", "Presentation", "0.6", False), ("contractsent", "Contract Sent", "0.9", False),
           ("closedwon", "Closed Won", "1.0", True), ("closedlost", "Closed Lost", "0.0", True))
 
@@ -137,8 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"facts: {len(deals):,} deals, {len(invoices):,} invoices, {len(costs):,} costs, "
           f"{len(customers):,} customers (generated in {t_gen:.1f}s)")
     print(f"snapshot compute: {t_compute:.2f}s   store: {t_store:.2f}s   total: {total:.2f}s  (target < 60 s)")
-    print(f"latest_snapshot(drift_items=False) load: {t_load * 1000:.0f} ms   search: {t_search * 1000:.0f} ms ({len(hits)} hits)   "
-          f"trace: {t_trace * 1000:.0f} ms ({len(trace.invoices)} invoices)")
+    print(f"latest_snapshot(drift_items=False) load: {t_load * 1000:.0f} ms   "
+          f"search: {t_search * 1000:.0f} ms ({len(hits)} hits)   trace: {t_trace * 1000:.0f} ms ({len(trace.invoices)} invoices)")
     extra: dict[str, float] = {}
     for fn in AFTER_SNAPSHOT:
         extra.update(fn(store))

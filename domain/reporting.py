@@ -418,8 +418,10 @@ def customer_profits(customers: Iterable[CustomerFact], invoices: Iterable[Invoi
     for c in costs:
         row(c.partner_erp_id)["cost"] += c.amount
     out = [CustomerProfit(customer_key=k, name_masked=r["name"], sales=r["sales"], cost=r["cost"],
-                          gross_margin=r["sales"] - r["cost"], margin_rate=margin_rate(r["sales"], r["sales"] - r["cost"]),
-                          collected_to_date=r["collected"], ltv_projection=ltv_projection(r["collected"], r["first"], as_of),
+                          gross_margin=r["sales"] - r["cost"],
+                          margin_rate=margin_rate(r["sales"], r["sales"] - r["cost"]),
+                          collected_to_date=r["collected"],
+                          ltv_projection=ltv_projection(r["collected"], r["first"], as_of),
                           open_receivable=r["open"])
            for k, r in acc.items()]
     out.sort(key=lambda p: (-p.gross_margin, p.customer_key))

@@ -63,7 +63,8 @@ def print_trace(t: Trace, console: Console) -> None:
                       f"受注日 {tokyo(d.get('close_date'))} 入金状況(CRM) {d.get('payment_status') or '-'}")
     c = t.company
     if c:
-        console.print(f"[bold]取引先[/bold] {c.get('name') or '-'}（CRM {c.get('crm_id') or '-'} / ERP {c.get('erp_id') or '-'}）")
+        console.print(f"[bold]取引先[/bold] {c.get('name') or '-'}"
+                      f"（CRM {c.get('crm_id') or '-'} / ERP {c.get('erp_id') or '-'}）")
     for inv in t.invoices:
         console.print(f"[bold]請求書[/bold] {inv.number or inv.erp_id} 請求日 {tokyo(inv.issue_date)} "
                       f"支払期日 {tokyo(inv.due_date)} 税抜 {format_yen(inv.subtotal)} 請求金額 {format_yen(inv.total)} "

@@ -268,7 +268,8 @@ class ReportStore:
             invoice_ids = [r.key for r in recs if r.kind == "invoice"]
             # keyed by the deal; events written before audit_event.deal_id existed: by the deal or its invoices
             conds = [AuditEvent.deal_id == deal_id,
-                     col(AuditEvent.entity).in_(("deal", "subscription", "invoice")) & (AuditEvent.entity_key == deal_id)]
+                     col(AuditEvent.entity).in_(("deal", "subscription", "invoice"))
+                     & (AuditEvent.entity_key == deal_id)]
             if invoice_ids:
                 conds.append((AuditEvent.entity == "invoice") & col(AuditEvent.entity_key).in_(invoice_ids))
             q = select(AuditEvent).where(or_(*conds))

@@ -389,8 +389,9 @@ def execute_plan(rt: Runtime, plan: PaymentPlan, report: RunReport, *, recovered
             save_plan(rt, plan)
             report.count("erp", "fee_settled")
             report.event(action="fee_payment", entity="invoice", entity_key=step.invoice_id, system="erp",
-                         actor=actor, deal_id=step.crm_deal_id, changes={"deal_id": _num(step.deal_id), "payment_id": _num(step.fee_payment_id),
-                                               "fee": step.fee, "deposit_id": plan.deposit_id})
+                         actor=actor, deal_id=step.crm_deal_id,
+                         changes={"deal_id": _num(step.deal_id), "payment_id": _num(step.fee_payment_id),
+                                  "fee": step.fee, "deposit_id": plan.deposit_id})
         deals[step.deal_id] = current if current is not None else rt.erp.get_receivable(str(step.deal_id))
     if plan.fee and fees and plan.journal_id is None:
         plan.journal_id = book_fee_journal(rt, plan, fees, report)
@@ -427,7 +428,8 @@ def book_fee_journal(rt: Runtime, plan: PaymentPlan, fees: FeeAccounts, report: 
         JournalLine("credit", fees.clearing.ledger_account, plan.fee, text, tax="default"))))
     report.count("erp", "fee_booked")
     report.event(action="fee_journal", entity="deposit", entity_key=plan.deposit_id, system="erp",
-                 actor=plan.approved_by or FLOW, deal_id=_one_deal(plan), changes={"journal_id": _num(journal_id), "fee": plan.fee, "ref": ref})
+                 actor=plan.approved_by or FLOW, deal_id=_one_deal(plan),
+                 changes={"journal_id": _num(journal_id), "fee": plan.fee, "ref": ref})
     return _num(journal_id)
 
 

@@ -673,7 +673,8 @@ def request_approval(ctx: Context, deal: Deal, v: SubscriptionVersion) -> str | 
         if outcome != "started":
             return run_id
         ctx.report.event(action="approval_requested", entity="subscription", entity_key=f"{deal.crm_id}:v{v.version}",
-                         system="renkei", deal_id=deal.crm_id, changes={"flow_run_id": run_id, "net": v.net, "attempt": attempt})
+                         system="renkei", deal_id=deal.crm_id,
+                         changes={"flow_run_id": run_id, "net": v.net, "attempt": attempt})
         return run_id
     return None
 

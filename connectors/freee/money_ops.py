@@ -336,9 +336,28 @@ class FreeeMoneyOps:
         from renkei.domain.reporting import InvoiceFact, PaymentFact, RateTotalFact, deal_id_from_reference
 
         client = self.client
-        deals = {int(d["id"]): d for page in client.iter_deal_pages(type="income", limit=100) for d in page.items}
         taxes = self._tax_categories()
         clearing = {a.id for a in self.money_accounts() if a.kind == "clearing"}
+
+        def settlement(d: dict) -> tuple[int, tuple[Any, ...], tuple[Any, ...]]:
+            """(outstanding, payments, per-rate totals) of an income 取引 — kept instead of the whole record."""
+            payments = []
+            for p in d.get("payments") or []:
+                fee = str(p.get("from_walletable_id")) in clearing
+                amt = int(p.get("amount") or 0)
+                payments.append(PaymentFact(str(p["id"]), _date(p.get("date")), 0 if fee else amt, amt if fee else 0))
+            by_cat: dict[str, list[int]] = {}
+            for det in d.get("details") or []:
+                cat = taxes.get(int(det.get("tax_code") or NON_TAXABLE_TAX_CODE), "standard_10")
+                row = by_cat.setdefault(cat, [0, 0])
+                vat = int(det.get("vat") or 0)
+                row[0] += int(det.get("amount") or 0) - vat
+                row[1] += vat
+            outstanding = 0 if d.get("status") == "settled" else int(d.get("due_amount") or 0)
+            return outstanding, tuple(payments), tuple(RateTotalFact(c, v[0], v[1]) for c, v in by_cat.items())
+
+        deals = {int(d["id"]): settlement(d) for page in client.iter_deal_pages(type="income", limit=100)
+                 for d in page.items}
         for page in client.iter_invoice_pages(limit=100):
             facts = []
             for inv in page.items:
@@ -347,22 +366,10 @@ class FreeeMoneyOps:
                 total = int(inv.get("total_amount") or 0)
                 subtotal = int(inv.get("amount_excluding_tax") if inv.get("amount_excluding_tax") is not None
                                else total - int(inv.get("amount_tax") or 0))
-                payments, rates = [], []
+                payments: tuple[Any, ...] = ()
+                rates: tuple[Any, ...] = ()
                 if deal is not None:
-                    outstanding = 0 if deal.get("status") == "settled" else int(deal.get("due_amount") or 0)
-                    for p in deal.get("payments") or []:
-                        fee = str(p.get("from_walletable_id")) in clearing
-                        amt = int(p.get("amount") or 0)
-                        payments.append(PaymentFact(str(p["id"]), _date(p.get("date")), 0 if fee else amt,
-                                                    amt if fee else 0))
-                    by_cat: dict[str, list[int]] = {}
-                    for det in deal.get("details") or []:
-                        cat = taxes.get(int(det.get("tax_code") or NON_TAXABLE_TAX_CODE), "standard_10")
-                        row = by_cat.setdefault(cat, [0, 0])
-                        vat = int(det.get("vat") or 0)
-                        row[0] += int(det.get("amount") or 0) - vat
-                        row[1] += vat
-                    rates = [RateTotalFact(c, v[0], v[1]) for c, v in by_cat.items()]
+                    outstanding, payments, rates = deal
                 else:
                     outstanding = 0 if inv.get("payment_status") == "settled" else total
                 facts.append(InvoiceFact(
@@ -371,8 +378,7 @@ class FreeeMoneyOps:
                     if inv.get("partner_id") is not None else None,
                     issue_date=_date(inv.get("billing_date")), due_date=_date(inv.get("payment_date")),
                     total=total, subtotal=subtotal, outstanding=outstanding,
-                    cancelled=inv.get("cancel_status") == "canceled", rate_totals=tuple(rates),
-                    payments=tuple(payments)))
+                    cancelled=inv.get("cancel_status") == "canceled", rate_totals=rates, payments=payments))
             yield facts
 
     def iter_cost_facts(self) -> Iterator[list[Any]]:

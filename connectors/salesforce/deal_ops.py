@@ -96,10 +96,10 @@ class SalesforceDealOps:
 
         stages = {r["ApiName"]: r for r in self.client.query_all(
             "SELECT ApiName, MasterLabel, DefaultProbability, IsClosed, IsWon FROM OpportunityStage")}
-        fields = self._present("Opportunity", ["Id", "Name", "Amount", "StageName", "Probability", "IsWon",  # type: ignore[attr-defined]
-                                               "IsClosed", "CloseDate", "AccountId", "Renkei_Invoice_Id__c",
-                                               "Renkei_Payment_Status__c"])
-        lines = self._present("OpportunityLineItem", ["Id", "TotalPrice", "Renkei_Ended__c"])  # type: ignore[attr-defined]
+        present = self._present  # type: ignore[attr-defined]
+        fields = present("Opportunity", ["Id", "Name", "Amount", "StageName", "Probability", "IsWon", "IsClosed",
+                                         "CloseDate", "AccountId", "Renkei_Invoice_Id__c", "Renkei_Payment_Status__c"])
+        lines = present("OpportunityLineItem", ["Id", "TotalPrice", "Renkei_Ended__c"])
         soql = f"SELECT {', '.join(fields)}, {m.lines_subquery(lines)} FROM Opportunity ORDER BY Id"
         for page, _done in self.client.query_pages(soql):
             out = []
