@@ -85,6 +85,10 @@ BUSINESSES = [
     ("トレーディング", "トレーディング"), ("メディカル", "メディカル"), ("ファーム", "ファーム"),
     ("ネットワークス", "ネットワークス"), ("ラボ", "ラボ"), ("製菓", "セイカ"),
 ]
+# More customers than FAMILIES × BUSINESSES allow: two-part names (山田北斗商事 / ヤマダホクトショウジ), added
+# only then, so smaller data sets are generated exactly as before.
+COMPOUND_FAMILIES = [(a + b, ak + bk) for a, ak in FAMILIES for b, bk in FAMILIES if a != b]
+ALL_FAMILIES = FAMILIES + COMPOUND_FAMILIES
 HOMONYM_WORDS = {"電気", "興業"}  # read like 電機 / 工業: 山田電機 and 山田電気 are both ﾔﾏﾀﾞﾃﾞﾝｷ
 HOMONYM_SHARE = 0.15  # share of families that have such a second company (about 1 % of customers)
 GIVEN = ["タロウ", "ハナコ", "イチロウ", "ケンジ", "ヨウコ", "マサオ", "ユミ", "ヒロシ", "アキコ", "サトシ", "ナオミ", "ジュン"]
@@ -132,7 +136,7 @@ def bank_name(rng: random.Random, c: Customer, kana: str | None = None) -> str:
     k = k.replace("ー", "-" if rng.random() < 0.5 else "")
     body = half(k)
     if rng.random() < 0.25:  # a stray space between the parts
-        cut = len(half(FAMILIES[c.family][1]))
+        cut = len(half(ALL_FAMILIES[c.family][1]))
         body = body[:cut] + " " + body[cut:]
     abbr = c.legal_abbr
     if not abbr:
@@ -152,10 +156,15 @@ def make_customers(rng: random.Random, n: int) -> list[Customer]:
               if b not in homonyms or rng.random() < HOMONYM_SHARE]
     rng.shuffle(combos)
     if n > len(combos):
+        more = [(f, b) for f in range(len(FAMILIES), len(ALL_FAMILIES)) for b in range(len(BUSINESSES))
+                if b not in homonyms or rng.random() < HOMONYM_SHARE]
+        rng.shuffle(more)
+        combos += more
+    if n > len(combos):
         raise SystemExit(f"at most {len(combos)} customers")
     out = []
     for i, (f, b) in enumerate(combos[:n]):
-        fam, fam_k = FAMILIES[f]
+        fam, fam_k = ALL_FAMILIES[f]
         bus, bus_k = BUSINESSES[b]
         r = rng.random()
         acc = 0.0
@@ -227,7 +236,7 @@ def generate(seed: int, n_deposits: int, n_invoices: int, n_customers: int):
     by_pid = {c.pid: c for c in customers}
     similar: dict[str, list[Customer]] = defaultdict(list)  # same family, another business starting alike
     for c in customers:
-        similar[FAMILIES[c.family][1] + BUSINESSES[c.business][1][:2]].append(c)
+        similar[ALL_FAMILIES[c.family][1] + BUSINESSES[c.business][1][:2]].append(c)
 
     registered = {c.alias for c in customers if c.alias}
     with_alias = [c for c in customers if c.alias]
@@ -237,7 +246,7 @@ def generate(seed: int, n_deposits: int, n_invoices: int, n_customers: int):
         if not c.kana:
             return []
         mine = fold_small_kana(c.bank_kana)
-        return [o for o in similar[FAMILIES[c.family][1] + BUSINESSES[c.business][1][:2]]
+        return [o for o in similar[ALL_FAMILIES[c.family][1] + BUSINESSES[c.business][1][:2]]
                 if o is not c and o.kana and fuzz.ratio(mine, fold_small_kana(o.bank_kana)) >= 80]
 
     trappable = [c for c in customers if rivals_of(c)]
