@@ -84,3 +84,52 @@ def _cursor(record_id: int) -> str:
     from renkei.sandboxes.hubspot.store import encode_cursor
 
     return encode_cursor(record_id)
+
+
+def _freee_run(indexed: bool) -> tuple[list, list]:
+    from renkei.sandboxes.freee import FreeeSandboxConfig, create_app
+    from renkei.sandboxes.freee.entities import Partner
+    from renkei.sandboxes.freee.errors import FreeeError
+    from renkei.sandboxes.freee.models import PartnerBody, PartnerUpsert
+
+    cfg = FreeeSandboxConfig(seed="none", refresh_token="idx-refresh-token", print_refresh_token=False)
+    store = create_app(cfg).state.store
+    store.use_indexes = indexed
+    cid = cfg.company_id
+    rng = random.Random(7)
+    for i in range(200):  # loaded straight into the dict, as benchmarks and seeds do
+        pid = store.next_id("partner")
+        store.partners[pid] = Partner(id=pid, company_id=cid, name=f"取引先{i:03d}", update_date="2026-10-01",
+                                      code=f"C{i:03d}")
+    outcomes, lookups = [], []
+    for step in range(300):
+        r = rng.random()
+        name, code = f"取引先{rng.randrange(260):03d}", f"C{rng.randrange(260):03d}"
+        try:
+            if r < 0.3:
+                outcomes.append(store.create_partner(PartnerBody(company_id=cid, name=name, code=code)).id)
+            elif r < 0.6:
+                pid = rng.choice(list(store.partners))
+                outcomes.append(store.update_partner(pid, PartnerBody(company_id=cid, name=name, code=code)).name)
+            else:
+                got, created = store.upsert_partner_by_code(
+                    PartnerUpsert(company_id=cid, code=code, partner={"name": name}))
+                outcomes.append((got.id, created))
+        except FreeeError as exc:
+            outcomes.append(str(exc))
+        if step % 10 == 0:
+            keys = [{"name": f"取引先{k:03d}"} for k in range(0, 260, 3)] + [{"code": f"C{k:03d}"}
+                                                                             for k in range(0, 260, 3)]
+            lookups.append([[p.id for p in store.partners_with(cid, **key)] for key in keys])
+            lookups.append(store.resolve_partner(cid, None, code, "accounting", required=False).id
+                           if store.partners_with(cid, code=code) else None)
+    return outcomes, lookups
+
+
+def test_freee_partner_lookups_by_name_and_code_equal_the_scan() -> None:
+    fast = _freee_run(indexed=True)
+    slow = _freee_run(indexed=False)
+    assert fast == slow
+    outcomes = fast[0]
+    assert any(isinstance(o, str) for o in outcomes) and any(isinstance(o, tuple) for o in outcomes)
+    assert any(isinstance(o, int) for o in outcomes)
