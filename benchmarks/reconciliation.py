@@ -163,6 +163,7 @@ def make_customers(rng: random.Random, n: int) -> list[Customer]:
     if n > len(combos):
         raise SystemExit(f"at most {len(combos)} customers")
     out = []
+    payers = ALL_FAMILIES if any(f >= len(FAMILIES) for f, _b in combos[:n]) else FAMILIES
     for i, (f, b) in enumerate(combos[:n]):
         fam, fam_k = ALL_FAMILIES[f]
         bus, bus_k = BUSINESSES[b]
@@ -179,13 +180,16 @@ def make_customers(rng: random.Random, n: int) -> list[Customer]:
         kana: str | None = kana_full if r < 0.8 else (jaconv.kata2hira(kana_full) if r < 0.95 else None)
         c = Customer(f"P{i:05d}", name or f"{fam}{bus}", kana, kana_full, abbr, prefix, f, b)
         if rng.random() < 0.06:  # a parent / accountant / owner pays for them, registered by finance
-            c.alias = third_party_name(rng)
+            c.alias = third_party_name(rng, payers)
         out.append(c)
     return out
 
 
-def third_party_name(rng: random.Random) -> str:
-    fam = rng.choice(FAMILIES)[1]
+def third_party_name(rng: random.Random, families: list[tuple[str, str]] = FAMILIES) -> str:
+    """A payer who is not the customer. Beyond FAMILIES × BUSINESSES customers the names come from the
+    two-part families too: ~1,000 names for thousands of registered payers would make most of them shared
+    (the same 会計事務所 registered on several customers — approval by design, not a matching failure)."""
+    fam = rng.choice(families)[1]
     if rng.random() < 0.5:
         return half(fold_small_kana(fam)) + " " + half(fold_small_kana(rng.choice(GIVEN)))
     return half(fold_small_kana(fam + rng.choice(THIRD_PARTY_SUFFIX)))
@@ -239,6 +243,7 @@ def generate(seed: int, n_deposits: int, n_invoices: int, n_customers: int):
         similar[ALL_FAMILIES[c.family][1] + BUSINESSES[c.business][1][:2]].append(c)
 
     registered = {c.alias for c in customers if c.alias}
+    payers = ALL_FAMILIES if any(c.family >= len(FAMILIES) for c in customers) else FAMILIES
     with_alias = [c for c in customers if c.alias]
 
     def rivals_of(c: Customer) -> list[Customer]:
@@ -343,7 +348,7 @@ def generate(seed: int, n_deposits: int, n_invoices: int, n_customers: int):
         elif sc == "third_party":
             if c.alias:
                 continue
-            payer = third_party_name(rng)
+            payer = third_party_name(rng, payers)
             if payer in registered:  # someone else's registered payer: not an unknown third party
                 continue
             got = take(c)

@@ -65,13 +65,14 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from renkei.domain.model import BankDeposit, Company, Invoice, Payment
 from renkei.domain.money import NonNegativeYen, format_yen
-from renkei.domain.normalise import normalise_company_name, normalise_kana
+from renkei.domain.normalise import normalise_kana
 from renkei.domain.reconciliation_index import (
     AmountIndex,
     NameEvidence,
     NameHit,
     NameIndex,
     OpenItem,
+    company_name_key,
     PartnerEntry,
     find_subsets,
     first_in_order,
@@ -530,7 +531,7 @@ class Reconciler:
         if not blind:
             return {}
         written = NameIndex()
-        names = {pid: normalise_company_name(e.name) for pid, e in self._partners.items()}
+        names = {pid: company_name_key(e.name) for pid, e in self._partners.items()}
         for pid, n in names.items():
             written.add(n, pid, NameEvidence.NAME)
         cutoff = self.policy.name_similarity_threshold * 100.0
@@ -932,8 +933,9 @@ class Reconciler:
 
     def _candidate(self, deposit: BankDeposit, f: _Fit) -> Candidate:
         allocs = tuple(
-            Allocation(invoice_id=it.invoice_id, invoice_number=it.number, partner_id=it.partner_id,
-                       applied=applied, fee=fee, outstanding_before=it.outstanding)
+            # built from the index's own integers (0 ≤ fee, applied; applied + fee ≤ outstanding): not re-validated
+            Allocation.model_construct(invoice_id=it.invoice_id, invoice_number=it.number, partner_id=it.partner_id,
+                                       applied=applied, fee=fee, outstanding_before=it.outstanding)
             for it, applied, fee in f.allocs
         )
         evidence = f.hit.evidence if f.hit else NameEvidence.NONE
