@@ -297,8 +297,6 @@ class NameIndex:
 
 def _most_common(counts: Counter, k: int) -> list[tuple[int, int]]:
     """``counts.most_common(k)`` (ties in insertion order) by one C-level stable sort, without the heap."""
-    if len(counts) <= k:
-        return list(counts.items())
     return sorted(counts.items(), key=_second, reverse=True)[:k]
 
 
