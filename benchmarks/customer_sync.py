@@ -48,7 +48,7 @@ How the flow reads. A first sync reads every company with the connector's concur
 stream on the 10-second bucket + search stream, meeting in the middle), not the modification-time feed:
 for 20,000 records that is ~70 list + ~50 search requests instead of 100+ searches. Its own 20,000 HubSpot
 updates move ``hs_lastmodifieddate``, so it reads everything once more after writing (the *echo*; our own
-writes are recognised by the timestamp the write returned and skipped without mapping) and commits a cursor
+writes are recognised by the timestamp the write returned and counted as unchanged before any task runs) and commits a cursor
 taken just before that second read — a modification cursor cannot tell our writes from a user's, and
 moving it past them unread could lose a user's edit made meanwhile. The incremental run then reads only
 what changed since (proportional to the changes: printed as ``requests_per_change``). freee writes run

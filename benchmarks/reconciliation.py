@@ -6,6 +6,10 @@ auto-matches::
 
     .venv/bin/python benchmarks/reconciliation.py                # 10,000 deposits / 10,000 invoices / 2,000 customers
     .venv/bin/python benchmarks/reconciliation.py --seed 7 --deposits 20000 --invoices 20000 --customers 4000
+    .venv/bin/python benchmarks/reconciliation.py --deposits 100000 --invoices 100000 --customers 20000 --repeat 1
+
+Beyond the 2,302 customers FAMILIES × BUSINESSES allow, names get two-part families (山田北斗商事) and
+registered third-party payers come from that larger name space too; smaller data sets are unchanged.
 
 Targets: < 10 s, < 500 MB, zero wrong auto-matches, recall of auto-matches on clean cases ≥ 90 %.
 
@@ -85,6 +89,10 @@ BUSINESSES = [
     ("トレーディング", "トレーディング"), ("メディカル", "メディカル"), ("ファーム", "ファーム"),
     ("ネットワークス", "ネットワークス"), ("ラボ", "ラボ"), ("製菓", "セイカ"),
 ]
+# More customers than FAMILIES × BUSINESSES allow: two-part names (山田北斗商事 / ヤマダホクトショウジ), added
+# only then, so smaller data sets are generated exactly as before.
+COMPOUND_FAMILIES = [(a + b, ak + bk) for a, ak in FAMILIES for b, bk in FAMILIES if a != b]
+ALL_FAMILIES = FAMILIES + COMPOUND_FAMILIES
 HOMONYM_WORDS = {"電気", "興業"}  # read like 電機 / 工業: 山田電機 and 山田電気 are both ﾔﾏﾀﾞﾃﾞﾝｷ
 HOMONYM_SHARE = 0.15  # share of families that have such a second company (about 1 % of customers)
 GIVEN = ["タロウ", "ハナコ", "イチロウ", "ケンジ", "ヨウコ", "マサオ", "ユミ", "ヒロシ", "アキコ", "サトシ", "ナオミ", "ジュン"]
@@ -132,7 +140,7 @@ def bank_name(rng: random.Random, c: Customer, kana: str | None = None) -> str:
     k = k.replace("ー", "-" if rng.random() < 0.5 else "")
     body = half(k)
     if rng.random() < 0.25:  # a stray space between the parts
-        cut = len(half(FAMILIES[c.family][1]))
+        cut = len(half(ALL_FAMILIES[c.family][1]))
         body = body[:cut] + " " + body[cut:]
     abbr = c.legal_abbr
     if not abbr:
@@ -152,10 +160,16 @@ def make_customers(rng: random.Random, n: int) -> list[Customer]:
               if b not in homonyms or rng.random() < HOMONYM_SHARE]
     rng.shuffle(combos)
     if n > len(combos):
+        more = [(f, b) for f in range(len(FAMILIES), len(ALL_FAMILIES)) for b in range(len(BUSINESSES))
+                if b not in homonyms or rng.random() < HOMONYM_SHARE]
+        rng.shuffle(more)
+        combos += more
+    if n > len(combos):
         raise SystemExit(f"at most {len(combos)} customers")
     out = []
+    payers = ALL_FAMILIES if any(f >= len(FAMILIES) for f, _b in combos[:n]) else FAMILIES
     for i, (f, b) in enumerate(combos[:n]):
-        fam, fam_k = FAMILIES[f]
+        fam, fam_k = ALL_FAMILIES[f]
         bus, bus_k = BUSINESSES[b]
         r = rng.random()
         acc = 0.0
@@ -170,13 +184,16 @@ def make_customers(rng: random.Random, n: int) -> list[Customer]:
         kana: str | None = kana_full if r < 0.8 else (jaconv.kata2hira(kana_full) if r < 0.95 else None)
         c = Customer(f"P{i:05d}", name or f"{fam}{bus}", kana, kana_full, abbr, prefix, f, b)
         if rng.random() < 0.06:  # a parent / accountant / owner pays for them, registered by finance
-            c.alias = third_party_name(rng)
+            c.alias = third_party_name(rng, payers)
         out.append(c)
     return out
 
 
-def third_party_name(rng: random.Random) -> str:
-    fam = rng.choice(FAMILIES)[1]
+def third_party_name(rng: random.Random, families: list[tuple[str, str]] = FAMILIES) -> str:
+    """A payer who is not the customer. Beyond FAMILIES × BUSINESSES customers the names come from the
+    two-part families too: ~1,000 names for thousands of registered payers would make most of them shared
+    (the same 会計事務所 registered on several customers — approval by design, not a matching failure)."""
+    fam = rng.choice(families)[1]
     if rng.random() < 0.5:
         return half(fold_small_kana(fam)) + " " + half(fold_small_kana(rng.choice(GIVEN)))
     return half(fold_small_kana(fam + rng.choice(THIRD_PARTY_SUFFIX)))
@@ -227,9 +244,10 @@ def generate(seed: int, n_deposits: int, n_invoices: int, n_customers: int):
     by_pid = {c.pid: c for c in customers}
     similar: dict[str, list[Customer]] = defaultdict(list)  # same family, another business starting alike
     for c in customers:
-        similar[FAMILIES[c.family][1] + BUSINESSES[c.business][1][:2]].append(c)
+        similar[ALL_FAMILIES[c.family][1] + BUSINESSES[c.business][1][:2]].append(c)
 
     registered = {c.alias for c in customers if c.alias}
+    payers = ALL_FAMILIES if any(c.family >= len(FAMILIES) for c in customers) else FAMILIES
     with_alias = [c for c in customers if c.alias]
 
     def rivals_of(c: Customer) -> list[Customer]:
@@ -237,7 +255,7 @@ def generate(seed: int, n_deposits: int, n_invoices: int, n_customers: int):
         if not c.kana:
             return []
         mine = fold_small_kana(c.bank_kana)
-        return [o for o in similar[FAMILIES[c.family][1] + BUSINESSES[c.business][1][:2]]
+        return [o for o in similar[ALL_FAMILIES[c.family][1] + BUSINESSES[c.business][1][:2]]
                 if o is not c and o.kana and fuzz.ratio(mine, fold_small_kana(o.bank_kana)) >= 80]
 
     trappable = [c for c in customers if rivals_of(c)]
@@ -334,7 +352,7 @@ def generate(seed: int, n_deposits: int, n_invoices: int, n_customers: int):
         elif sc == "third_party":
             if c.alias:
                 continue
-            payer = third_party_name(rng)
+            payer = third_party_name(rng, payers)
             if payer in registered:  # someone else's registered payer: not an unknown third party
                 continue
             got = take(c)

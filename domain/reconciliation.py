@@ -65,15 +65,17 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from renkei.domain.model import BankDeposit, Company, Invoice, Payment
 from renkei.domain.money import NonNegativeYen, format_yen
-from renkei.domain.normalise import normalise_company_name, normalise_kana
+from renkei.domain.normalise import normalise_kana
 from renkei.domain.reconciliation_index import (
     AmountIndex,
     NameEvidence,
     NameHit,
     NameIndex,
     OpenItem,
+    company_name_key,
     PartnerEntry,
     find_subsets,
+    first_in_order,
     name_similarity,
     partner_name_key,
     payer_key,
@@ -529,7 +531,7 @@ class Reconciler:
         if not blind:
             return {}
         written = NameIndex()
-        names = {pid: normalise_company_name(e.name) for pid, e in self._partners.items()}
+        names = {pid: company_name_key(e.name) for pid, e in self._partners.items()}
         for pid, n in names.items():
             written.add(n, pid, NameEvidence.NAME)
         cutoff = self.policy.name_similarity_threshold * 100.0
@@ -717,19 +719,20 @@ class Reconciler:
     def _amount_only(self, amount: int, received_on: date) -> tuple[list[_Fit], int]:
         """Open invoices the amount fits regardless of names: (the best few as fits, how many in all)."""
         p = self.policy
-        found: list[OpenItem] = []
+        # buckets in ranking order: known fees before other shortfalls (range mode), smaller gaps first;
+        # each bucket is already oldest first, so only the first few in-window invoices are looked at
         if p.fee_mode is FeeMode.WHITELIST:
-            for gap in [0, *sorted(f for f in p.fee_whitelist if f <= p.fee_max)]:
-                found.extend(self._amounts.exact(amount + gap))
+            gaps = [0, *sorted(f for f in p.fee_whitelist if f <= p.fee_max)]
+            buckets = [self._amounts.bucket(amount + gap) for gap in gaps]
         else:
-            for _amt, items in self._amounts.in_range(amount, amount + p.fee_max):
-                found.extend(items)
+            ranged = list(self._amounts.in_range(amount, amount + p.fee_max))
+            ranged.sort(key=lambda ai: (-p.fee_factor(ai[0] - amount), ai[0]))
+            buckets = [items for _amt, items in ranged]
         keep = max(3, p.max_amount_only_candidates) + 1
-        found.sort(key=lambda i: (not self._in_window(i, received_on), -p.fee_factor(i.outstanding - amount),
-                                  i.outstanding - amount, i.fifo, i.partner_id))
-        fits = [self._make_fit(self._partners[i.partner_id], None, (i,), amount, received_on) for i in found[:keep]]
+        found, count = first_in_order(buckets, keep, lambda i: self._in_window(i, received_on))
+        fits = [self._make_fit(self._partners[i.partner_id], None, (i,), amount, received_on) for i in found]
         fits.sort(key=lambda f: (-f.score, f.fee, f.fifo(), f.partner.partner_id))
-        return fits, len(found)
+        return fits, count
 
     def decide(self, deposit: BankDeposit) -> MatchDecision:
         """Read one deposit against the current open invoices (no state change)."""
@@ -930,8 +933,9 @@ class Reconciler:
 
     def _candidate(self, deposit: BankDeposit, f: _Fit) -> Candidate:
         allocs = tuple(
-            Allocation(invoice_id=it.invoice_id, invoice_number=it.number, partner_id=it.partner_id,
-                       applied=applied, fee=fee, outstanding_before=it.outstanding)
+            # built from the index's own integers (0 ≤ fee, applied; applied + fee ≤ outstanding): not re-validated
+            Allocation.model_construct(invoice_id=it.invoice_id, invoice_number=it.number, partner_id=it.partner_id,
+                                       applied=applied, fee=fee, outstanding_before=it.outstanding)
             for it, applied, fee in f.allocs
         )
         evidence = f.hit.evidence if f.hit else NameEvidence.NONE

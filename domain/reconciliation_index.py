@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import Enum
 from functools import lru_cache
-from typing import Iterable
+from operator import itemgetter
+from typing import Iterable, Sequence
 
 from rapidfuzz import fuzz, process
 
@@ -93,10 +94,17 @@ def payer_key(payer_name: str) -> str:
     return normalise_kana(s)
 
 
+@lru_cache(maxsize=1 << 17)
+def company_name_key(name: str) -> str:
+    """:func:`domain.normalise.normalise_company_name`, remembered (every partner's name is normalised
+    for its name key and again for the look-alike check)."""
+    return normalise_company_name(name)
+
+
 def partner_name_key(name: str) -> str | None:
     """Key of a partner *name* usable against bank kana: only names written in kana / latin letters
     (``ABC株式会社`` → ``ABC``, ``ヤマダ商事`` → None because 商事 is kanji)."""
-    k = normalise_kana(normalise_company_name(name))
+    k = normalise_kana(company_name_key(name))
     return k if k and _KEY_CHARS.match(k) else None
 
 
@@ -192,10 +200,11 @@ class NameIndex:
         if (key, partner_id) in self._key_ids:
             return
         kid = len(self._keys)
+        grams = bigrams(key)
         self._keys.append((key, partner_id, evidence))
-        self._sizes.append(len(bigrams(key)))
+        self._sizes.append(len(grams))
         self._key_ids[(key, partner_id)] = kid
-        for g in bigrams(key):
+        for g in grams:
             self._grams.setdefault(g, []).append(kid)
 
     def exact(self, key: str) -> dict[str, NameEvidence]:
@@ -226,8 +235,8 @@ class NameIndex:
             return sorted(counts)
         n = len(grams)
         sizes = self._sizes
-        # the most shared bigrams first (C speed), then the closest of those by overlap
-        ranked = sorted((-2 * c / (n + sizes[kid]), kid) for kid, c in counts.most_common(limit * 2))
+        # the most shared bigrams first, then the closest of those by overlap
+        ranked = sorted((-2 * c / (n + sizes[kid]), kid) for kid, c in _most_common(counts, limit * 2))
         return [kid for _, kid in ranked[:limit]]
 
     def partners_near(self, key: str, limit: int) -> list[str]:
@@ -286,43 +295,92 @@ class NameIndex:
         return sorted(best.values(), key=lambda h: (-h.score, h.partner_id))
 
 
+def _most_common(counts: Counter, k: int) -> list[tuple[int, int]]:
+    """``counts.most_common(k)`` (ties in insertion order) by one C-level stable sort, without the heap."""
+    return sorted(counts.items(), key=_second, reverse=True)[:k]
+
+
+_second = itemgetter(1)
+
+
 # ---------------------------------------------------------------------------------------------------
 # amount index
 
 
 class AmountIndex:
-    """Open invoices by outstanding amount, kept current as deposits apply."""
+    """Open invoices by outstanding amount, kept current as deposits apply.
+
+    Each amount's bucket is kept in FIFO order (oldest first: due date, issue date, invoice id), so a
+    look-up never sorts the invoices that share an amount (round prices: hundreds of ¥110,000 invoices).
+    """
 
     def __init__(self) -> None:
-        self._by_amount: dict[int, dict[str, OpenItem]] = {}
+        self._by_amount: dict[int, list[OpenItem]] = {}
         self._sorted: list[int] = []
 
     def add(self, item: OpenItem) -> None:
         bucket = self._by_amount.get(item.outstanding)
         if bucket is None:
-            bucket = self._by_amount[item.outstanding] = {}
+            self._by_amount[item.outstanding] = [item]
             bisect.insort(self._sorted, item.outstanding)
-        bucket[item.invoice_id] = item
+            return
+        if bucket[-1].fifo < item.fifo:  # the common case while building (invoices arrive by id)
+            bucket.append(item)
+        else:
+            i = bisect.bisect_left(bucket, item.fifo, key=_fifo_key)
+            if i < len(bucket) and bucket[i].invoice_id == item.invoice_id:
+                return
+            bucket.insert(i, item)
 
     def remove(self, item: OpenItem) -> None:
         bucket = self._by_amount.get(item.outstanding)
-        if not bucket or item.invoice_id not in bucket:
+        if not bucket:
             return
-        del bucket[item.invoice_id]
+        i = bisect.bisect_left(bucket, item.fifo, key=_fifo_key)
+        if i >= len(bucket) or bucket[i].invoice_id != item.invoice_id:
+            return
+        del bucket[i]
         if not bucket:
             del self._by_amount[item.outstanding]
-            i = bisect.bisect_left(self._sorted, item.outstanding)
-            del self._sorted[i]
+            j = bisect.bisect_left(self._sorted, item.outstanding)
+            del self._sorted[j]
 
     def exact(self, amount: int) -> list[OpenItem]:
-        return list(self._by_amount.get(amount, {}).values())
+        """Open invoices of exactly ``amount`` outstanding, oldest first (FIFO)."""
+        return list(self._by_amount.get(amount, ()))
+
+    def bucket(self, amount: int) -> Sequence[OpenItem]:
+        """Like :meth:`exact` without copying (read only; FIFO order)."""
+        return self._by_amount.get(amount, ())
 
     def in_range(self, lo: int, hi: int) -> Iterable[tuple[int, list[OpenItem]]]:
         i = bisect.bisect_left(self._sorted, lo)
         while i < len(self._sorted) and self._sorted[i] <= hi:
             amt = self._sorted[i]
-            yield amt, list(self._by_amount[amt].values())
+            yield amt, list(self._by_amount[amt])
             i += 1
+
+
+def _fifo_key(item: OpenItem) -> tuple:
+    return item.fifo
+
+
+def first_in_order(buckets: Sequence[Sequence[OpenItem]], keep: int, good) -> tuple[list[OpenItem], int]:
+    """The first ``keep`` items of ``buckets`` read in order (each bucket in its own order), those with
+    ``good(item)`` before all others, and how many items there are in all — what sorting every item by
+    ``(not good, bucket position, position in bucket)`` and cutting at ``keep`` gives, without the sort."""
+    count = sum(len(b) for b in buckets)
+    picked: list[OpenItem] = []
+    later: list[OpenItem] = []
+    for b in buckets:
+        for it in b:
+            if good(it):
+                picked.append(it)
+                if len(picked) >= keep:
+                    return picked, count
+            elif len(later) < keep:
+                later.append(it)
+    return picked + later[: keep - len(picked)], count
 
 
 # ---------------------------------------------------------------------------------------------------

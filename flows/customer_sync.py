@@ -179,8 +179,16 @@ def _run(rt: Any, state: cs.SyncState, report: RunReport, flow_run_id: str, full
             # our own writes are recognised by their timestamp and skipped) so the next run's feed
             # holds only what changed after this run; edits people made meanwhile are caught here.
             next_cursor = str(cs.crm_probe(rt))
+            echoed = 0
             for page in chunks(rt.crm.iter_all_companies(), full_chunk):
-                report.merge(sync_crm_page(quote(page), len(page), flow_run_id))
+                # our own writes coming back unchanged are counted here, without a task run each page;
+                # only what someone else changed meanwhile (or a record we did not write) is synced
+                rest = [r for r in page if not cs.own_echo(state, r)]
+                echoed += len(page) - len(rest)
+                if rest:
+                    report.merge(sync_crm_page(quote(rest), len(rest), flow_run_id))
+            report.count("crm", "read", echoed)
+            report.count("crm", "unchanged", echoed)
         state.written_ts.clear()  # only the echo read needed them
     timing['echo_read'] = time.perf_counter() - t0 - sum(timing.values())
     deferred = state.drain()  # the freee writes queued behind the pages have landed (or the run fails)

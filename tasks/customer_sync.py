@@ -913,6 +913,12 @@ def crm_gone(rt: Runtime, state: SyncState, crm_id: str, erp_id: str, reason: st
                   payload={"crm_id": crm_id, "erp_id": erp_id}, side="crm")
 
 
+def own_echo(state: SyncState, res: CompanyRecord) -> bool:
+    """Is this record our own write coming back, nothing changed since (same modification stamp)?"""
+    ts = res.version
+    return bool(ts) and state.written_ts.get(str(res.source_id)) == str(ts)
+
+
 def sync_crm_records(rt: Runtime, state: SyncState, records: Sequence[CompanyRecord], report: RunReport) -> None:
     """One page of changed CRM companies."""
     paths = state.paths
@@ -920,7 +926,7 @@ def sync_crm_records(rt: Runtime, state: SyncState, records: Sequence[CompanyRec
     unmatched: list[tuple[Company, dict]] = []
     for res in records:
         ts = res.version
-        if ts and state.written_ts.get(str(res.source_id)) == str(ts):
+        if own_echo(state, res):
             report.count("crm", "unchanged")  # our own write coming back, nothing changed since
             continue
         if not res.ok:

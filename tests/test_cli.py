@@ -99,3 +99,24 @@ def test_config_shows_a_connectors_own_settings_with_secrets_hidden(monkeypatch)
     shown = connector_settings(Settings())
     assert shown == {"hubspot": {"token": "****** (set)", "refresh_token": "(not set)", "portal_id": "4711"}}
     assert "pat-na1-secret" not in repr(shown)
+
+
+def test_commands_that_run_no_flow_do_not_import_prefect(tmp_path):
+    """``renkei --help``, ``config`` and ``reviews list`` start fast: Prefect (seconds of
+    imports) and the flow modules are imported only by the commands that run a flow or talk to Prefect."""
+    script = (
+        "import sys\n"
+        "from renkei.cli import app\n"
+        "for args in (['--help'], ['run', '--help'], ['config'], ['reviews', 'list', '--json']):\n"
+        "    try:\n"
+        "        app(args, prog_name='renkei')\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "    heavy = sorted(m for m in sys.modules if m == 'prefect' or m.startswith('renkei.flows'))\n"
+        "    print('IMPORTED', ' '.join(args), heavy, file=sys.stderr)\n"
+    )
+    env = {**os.environ, "RENKEI_DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}", "RENKEI_HOME": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("IMPORTED")]
+    assert len(lines) == 4, r.stderr
+    assert all(ln.endswith("[]") for ln in lines), lines

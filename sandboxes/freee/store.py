@@ -129,6 +129,12 @@ class FreeeStore:
         self.manual_journals: dict[int, ManualJournal] = {}
         self.invoices: dict[int, Invoice] = {}
         self._ids: dict[str, int] = {}
+        # partners by (company, name) and (company, code): built from ``partners`` when its size changes
+        # (records loaded straight into the dict), kept current by the store's own writes; every hit is
+        # checked against the partner itself, so an outdated entry is never an answer
+        self._partner_keys: dict[tuple[str, int, str], set[int]] | None = None
+        self._partner_keys_len = -1
+        self.use_indexes = True  # False: look-ups scan every partner (tests compare the two)
 
     # -- helpers -------------------------------------------------------------------------------------
 
@@ -208,9 +214,14 @@ class FreeeStore:
             if required:
                 raise bad_request(api, "partner_id または partner_code を指定してください。")
             return None
-        for p in self._owned(self.partners.values(), company_id):
-            if (partner_id is not None and p.id == partner_id) or (partner_code is not None and p.code == partner_code):
+        if partner_id is not None:
+            p = self.partners.get(partner_id)
+            if p is not None and getattr(p, "company_id", company_id) == company_id:
                 return p
+        else:
+            found = self.partners_with(company_id, code=partner_code)
+            if found:
+                return found[0]
         raise bad_request(api, f"取引先 {partner_id if partner_id is not None else partner_code} が存在しません。")
 
     def resolve_item(
@@ -224,6 +235,41 @@ class FreeeStore:
         raise bad_request(api, f"品目 {item_id if item_id is not None else code} が存在しません。")
 
     # -- partners (取引先) ---------------------------------------------------------------------------
+
+    def _partner_index(self) -> dict[tuple[str, int, str], set[int]]:
+        if self._partner_keys is None or self._partner_keys_len != len(self.partners):
+            keys: dict[tuple[str, int, str], set[int]] = {}
+            for p in self.partners.values():
+                keys.setdefault(("name", p.company_id, p.name), set()).add(p.id)
+                if p.code is not None:
+                    keys.setdefault(("code", p.company_id, p.code), set()).add(p.id)
+            self._partner_keys, self._partner_keys_len = keys, len(self.partners)
+        return self._partner_keys
+
+    def _partner_written(self, partner: Partner, *, added: bool) -> None:
+        """After a create / update through the store: index the partner's current name and code."""
+        keys = self._partner_keys
+        if keys is None or self._partner_keys_len != len(self.partners) - (1 if added else 0):
+            return  # not built or already outdated: rebuilt on the next look-up
+        keys.setdefault(("name", partner.company_id, partner.name), set()).add(partner.id)
+        if partner.code is not None:
+            keys.setdefault(("code", partner.company_id, partner.code), set()).add(partner.id)
+        self._partner_keys_len = len(self.partners)
+
+    def partners_with(self, company_id: int, *, name: str | None = None, code: str | None = None) -> list[Partner]:
+        """The company's partners with this name (or code), in ``partners`` order (a scan's order)."""
+        field, value = ("name", name) if name is not None else ("code", code)
+        if value is None:
+            return []
+        if not self.use_indexes:
+            return [p for p in self._owned(self.partners.values(), company_id) if getattr(p, field) == value]
+        ids = self._partner_index().get((field, company_id, value), ())
+        hits = [p for i in ids if (p := self.partners.get(i)) is not None
+                and p.company_id == company_id and getattr(p, field) == value]
+        if len(hits) > 1:
+            order = {pid: n for n, pid in enumerate(self.partners)} if len(hits) > 1 else {}
+            hits.sort(key=lambda p: order[p.id])
+        return hits
 
     def _apply_partner_fields(self, partner: Partner, fields: PartnerFields, *, creating: bool) -> None:
         sent = fields.model_fields_set
@@ -254,7 +300,10 @@ class FreeeStore:
         partner.update_date = self.today()
 
     def _check_partner_unique(self, company_id: int, name: str, code: str | None, exclude_id: int | None) -> None:
-        for other in self._owned(self.partners.values(), company_id):
+        clash = {p.id: p for p in self.partners_with(company_id, name=name)}
+        clash.update((p.id, p) for p in self.partners_with(company_id, code=code))
+        order = {pid: n for n, pid in enumerate(self.partners)} if len(clash) > 1 else {}
+        for other in sorted(clash.values(), key=lambda p: order.get(p.id, 0)):
             if other.id == exclude_id:
                 continue
             if other.name == name:
@@ -282,6 +331,7 @@ class FreeeStore:
             )
             self._apply_partner_fields(partner, body, creating=True)
             self.partners[partner.id] = partner
+            self._partner_written(partner, added=True)
             return partner
 
     def get_partner(self, company_id: int, partner_id: int) -> Partner:
@@ -299,6 +349,7 @@ class FreeeStore:
                 self._check_code_setting(self.company(partner.company_id), body.code, creating=False)
                 partner.code = body.code
             self._apply_partner_fields(partner, body, creating=False)
+            self._partner_written(partner, added=False)
             return partner
 
     def upsert_partner_by_code(self, body: PartnerUpsert, *, create: bool = True) -> tuple[Partner, bool]:
@@ -310,7 +361,7 @@ class FreeeStore:
             company = self.company(body.company_id)
             if not company.use_partner_code:
                 raise bad_request("accounting", "取引先コードの利用が無効な事業所です。")
-            existing = next((p for p in self._owned(self.partners.values(), company.id) if p.code == body.code), None)
+            existing = next(iter(self.partners_with(company.id, code=body.code)), None)
             if existing is None:
                 if not create:
                     raise not_found("accounting", "指定した取引先は存在しません。")
@@ -324,9 +375,11 @@ class FreeeStore:
                 )
                 self._apply_partner_fields(partner, body.partner, creating=True)
                 self.partners[partner.id] = partner
+                self._partner_written(partner, added=True)
                 return partner, True
             self._check_partner_unique(company.id, body.partner.name, body.code, existing.id)
             self._apply_partner_fields(existing, body.partner, creating=False)
+            self._partner_written(existing, added=False)
             return existing, False
 
     def list_partners(
@@ -578,9 +631,7 @@ class FreeeStore:
         """All matching deals ordered by id (the caller pages them; ``meta.total_count`` is the length)."""
         code_partner = None
         if partner_code is not None:
-            code_partner = next(
-                (p.id for p in self._owned(self.partners.values(), company_id) if p.code == partner_code), -1
-            )
+            code_partner = next((p.id for p in self.partners_with(company_id, code=partner_code)), -1)
         checks: list[Callable[[Deal], bool]] = []
         if partner_id is not None:
             checks.append(lambda d: d.partner_id == partner_id)

@@ -13,6 +13,7 @@ so tests may call them from any thread (e.g. :meth:`HubSpotStore.bulk_create` wh
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import operator
@@ -228,6 +229,11 @@ class HubSpotStore:
         """Demo key → id per kind, filled by ``seed.load_demo``."""
         self._ids = itertools.count(1001)
         self._event_ids = itertools.count(1)
+        # live (not archived) records per object type in (value, id) order, by id and by modification
+        # date: list pages and the usual searches (changes since a date, id ranges) read a slice of these
+        # instead of scanning and sorting every record (see ``_indexed_search``)
+        self._order: dict[tuple[str, str], list[tuple[int, int]]] = {}
+        self.use_indexes = True  # False: every list / search scans (tests compare the two)
 
     # ------------------------------------------------------------------ helpers
 
@@ -458,10 +464,13 @@ class HubSpotStore:
         props[obj.modified_property] = str(now)
         changed = [k for k, v in props.items() if old.get(k) != v]
         changed += [k for k in old if k not in props]
+        self._unindex(obj, rec, old)
         rec.props = props
         rec.updated_ms = now
         for k in changed:
             rec.changed_ms[k] = now
+        if not rec.archived:
+            self._reindex(obj, rec)
         if self.index_lag_ms > 0:
             rec.versions = (rec.versions or []) + [(now, dict(props))]
             self._prune_versions(rec)
@@ -474,6 +483,39 @@ class HubSpotStore:
             for k in changed:
                 if k not in (obj.modified_property,):
                     self._emit(obj, "propertyChange", rec.id, propertyName=k, propertyValue=props.get(k, ""))
+
+    # ------------------------------------------------------------------ ordered indexes
+
+    def _order_keys(self, obj: ObjectType, rec_id: str, props: Mapping[str, str]) -> list[tuple[str, tuple[int, int]]]:
+        rid = int(rec_id)
+        out = [("hs_object_id", (rid, rid))]
+        mod = props.get(obj.modified_property)
+        if mod is not None:
+            try:
+                out.append((obj.modified_property, (int(mod), rid)))
+            except ValueError:
+                pass
+        return out
+
+    def _unindex(self, obj: ObjectType, rec: Record, props: Mapping[str, str]) -> None:
+        if rec.archived:
+            return
+        for name, key in self._order_keys(obj, rec.id, props):
+            keys = self._order.get((obj.name, name))
+            if keys:
+                i = bisect.bisect_left(keys, key)
+                if i < len(keys) and keys[i] == key:
+                    del keys[i]
+
+    def _reindex(self, obj: ObjectType, rec: Record) -> None:
+        for name, key in self._order_keys(obj, rec.id, rec.props):
+            keys = self._order.setdefault((obj.name, name), [])
+            if not keys or keys[-1] < key:
+                keys.append(key)
+            else:
+                i = bisect.bisect_left(keys, key)
+                if i == len(keys) or keys[i] != key:
+                    keys.insert(i, key)
 
     def _prune_versions(self, rec: Record) -> None:
         cutoff = self.clock.now_ms() - self.index_lag_ms
@@ -569,6 +611,7 @@ class HubSpotStore:
                 return False
             now = self.clock.now_ms() if now is None else now
             old = dict(rec.props)
+            self._unindex(obj, rec, old)
             rec.archived = True
             rec.archived_ms = now
             rec.updated_ms = now
@@ -609,6 +652,7 @@ class HubSpotStore:
                 if self.index_lag_ms > 0:
                     rec.versions = [(now, dict(props))]
                 table[rid] = rec
+                self._reindex(obj, rec)
                 self._index_unique(obj, rec, {})
                 ids.append(rid)
             return ids
@@ -629,7 +673,14 @@ class HubSpotStore:
             start_id = decode_cursor(after) if after else 0
             out: list[Record] = []
             next_after = None
-            for rid, rec in self.records[obj.name].items():
+            table = self.records[obj.name]
+            if archived or not self.use_indexes:  # rare: scan
+                ordered = ((rid, rec) for rid, rec in sorted(table.items(), key=lambda kv: int(kv[0])))
+            else:  # live records in id order from the cursor on (the id index holds only live ones)
+                keys = self._order.get((obj.name, "hs_object_id"), [])
+                i = bisect.bisect_left(keys, (start_id, -1))
+                ordered = ((str(k[1]), table[str(k[1])]) for k in itertools.islice(keys, i, None))
+            for rid, rec in ordered:
                 if int(rid) < start_id or rec.archived != archived:
                     continue
                 if len(out) == limit:
@@ -763,6 +814,7 @@ class HubSpotStore:
     def _drop_record(self, obj: ObjectType, record_id: str) -> None:
         rec = self.records[obj.name].pop(record_id)
         old = dict(rec.props)
+        self._unindex(obj, rec, old)
         rec.archived = True
         self._index_unique(obj, rec, old)
         for to_name, targets in self._assoc.pop((obj.name, record_id), {}).items():
@@ -979,6 +1031,16 @@ class HubSpotStore:
         with self.lock:
             cutoff = self.clock.now_ms() - self.index_lag_ms if self.index_lag_ms > 0 else None
             tokens = _tokens(query) if query else []
+            if self.use_indexes and cutoff is None and (obj.name, sort_prop) in self._order and len(groups) <= 1:
+                found = self._indexed_search(obj, sort_prop, descending, groups, compiled, tokens, offset + limit)
+                if found is not None:
+                    total, page = found
+                    page = page[offset: offset + limit]
+                    out = {"total": total,
+                           "results": [self.record_json(rec, properties, view=rec.props) for rec in page]}
+                    if offset + limit < total:
+                        out["paging"] = {"next": {"after": str(offset + limit)}}
+                    return out
             hits: list[tuple[Record, Mapping[str, str]]] = []
             for rec in self.records[obj.name].values():
                 if rec.archived:
@@ -1018,6 +1080,62 @@ class HubSpotStore:
             if offset + limit < total:
                 out["paging"] = {"next": {"after": str(offset + limit)}}
             return out
+
+    def _indexed_search(self, obj: ObjectType, sort_prop: str, descending: bool, groups: list, compiled: list,
+                        tokens: list[str], want: int) -> tuple[int, list[Record]] | None:
+        """A search sorted by ``hs_object_id`` or the modification date, with at most one filter group,
+        read from the ordered index: only the slice the group's range filters on the sort property allow
+        is visited, in sort order; every filter still runs on every record visited, so the results are the
+        scan's. ``total`` is the slice's length when the range filters are all there is, else counted."""
+        keys = self._order[(obj.name, sort_prop)]
+        lo, hi = 0, len(keys)
+        range_only = not tokens
+        raw = (groups[0].get("filters") or []) if groups else []
+        pdef = self._pdef(obj, sort_prop)
+        for flt in raw:
+            op = str(flt.get("operator", "EQ")).upper()
+            if flt.get("propertyName") != sort_prop or op not in ("GT", "GTE", "LT", "LTE", "EQ", "BETWEEN"):
+                range_only = False
+                continue
+            try:
+                v = _sort_value(str(_wire_str(flt.get("value"))), pdef)
+                hv = _sort_value(str(_wire_str(flt.get("highValue"))), pdef) if op == "BETWEEN" else v
+            except Exception:  # noqa: BLE001 - unusual values: let the scan decide
+                return None
+            if op == "GT":
+                lo = max(lo, bisect.bisect_right(keys, (v, float("inf"))))
+            elif op in ("GTE", "EQ", "BETWEEN"):
+                lo = max(lo, bisect.bisect_left(keys, (v, float("-inf"))))
+            if op == "LT":
+                hi = min(hi, bisect.bisect_left(keys, (v, float("-inf"))))
+            elif op in ("LTE", "EQ", "BETWEEN"):
+                hi = min(hi, bisect.bisect_right(keys, (hv, float("inf"))))
+        if hi <= lo:
+            return 0, []
+        table = self.records[obj.name]
+        group = compiled[0] if compiled else []
+        span = range(hi - 1, lo - 1, -1) if descending else range(lo, hi)
+        hits: list[tuple[int, int, Record]] = []
+        count = 0
+        last = None
+        for i in span:
+            v, rid = keys[i]
+            if len(hits) >= want and range_only and v != last:
+                break
+            rec = table[str(rid)]
+            view = rec.props
+            if any(not pred(rec, view) for pred in group):
+                continue
+            if tokens and not self._query_match(obj, view, tokens):
+                continue
+            count += 1
+            if len(hits) < want or v == last:
+                hits.append((v, rid, rec))
+                last = v
+        if descending:  # the scan orders equal values by id ascending in both directions
+            hits.sort(key=lambda h: (-h[0], h[1]))
+        total = hi - lo if range_only else count
+        return total, [h[2] for h in hits]
 
     def _parse_sort(self, obj: ObjectType, sort: Any) -> tuple[str, bool]:
         if isinstance(sort, str):
