@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from renkei.cli import ui_link
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import htmltables as ht  # noqa: E402
 import snapshot_data as sd  # noqa: E402
@@ -143,7 +145,7 @@ def test_every_page_shows_the_snapshot_figures_escaped_masked_and_read_only(clie
     assert review["cells"][3] == "deal:5004" and review["cells"][4] == yen(550_000)
     assert "t***@example.co.jp" in review["cells"][6] and "***-5678" in review["cells"][6]
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    assert f'href="http://127.0.0.1:4299/runs/flow-run/{sd.REVIEW_RUN_ID}"' in html  # renkei.cli.ui_link
+    assert f'href="{ui_link(sd.REVIEW_RUN_ID)}"' in html and "/runs/flow-run/" in ui_link("x")  # renkei.cli.ui_link
     (approval,) = ht.rows(html, "approvals")
     assert approval["cells"][:2] == ["invoice", yen(5_720_000)] and approval["cells"][5] == "2026-12-08 09:00 JST"
     assert "invoice-approval-&lt;b&gt;x&lt;/b&gt;" in html
@@ -161,7 +163,7 @@ def test_every_page_shows_the_snapshot_figures_escaped_masked_and_read_only(clie
     events = ht.rows(html, "events")
     assert [e["cells"][2] for e in events] == ["invoice.created", "approval_requested", "approval.approved",
                                                "payment.matched"]
-    assert f'href="http://127.0.0.1:4299/runs/flow-run/{sd.APPROVAL_RUN_ID}"' in html  # the approval run
+    assert f'href="{ui_link(sd.APPROVAL_RUN_ID)}"' in html  # the approval run
     assert ht.text(html, "approvers") == sd.APPROVER
     assert "t***@example.co.jp" in events[0]["cells"][5] and "taro.yamada" not in html
     assert re.match(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} JST", events[0]["cells"][0])
