@@ -96,6 +96,12 @@ def start_approval(draft: Draft, report: RunReport, *, deployment: str = APPROVA
     return run_id
 
 
+def rejected(rt, draft: Draft) -> bool:
+    """Finance rejected this very draft of the deal (a committed decision fact for its fingerprint)."""
+    entry = rt.store.ledger_entry(f"{DECISION_PREFIX}{draft.deal.crm_id}:{draft_fingerprint(draft)}")
+    return entry is not None and entry.status == "committed"
+
+
 def record_pending(rt, draft: Draft, report: RunReport) -> str:
     """Commit the fact "this draft of the deal awaits finance" (CRM outbox: ``pending_approval``)."""
     key = f"{PENDING_PREFIX}{draft.deal.crm_id}:{draft_fingerprint(draft)}"
@@ -163,6 +169,10 @@ def process_deals(results: list[MapResult[Deal]], won: set[str], report: RunRepo
             customer = customers.get(partner_id, lambda: customer_for(rt, partner_id,
                                                                       crm_companies.get(str(deal.company_crm_id))))
             draft = draft_invoice(rt, deal, customer, today=today)
+            if draft.clean and rejected(rt, draft):
+                # finance rejected this very draft; it now passes the rules only because they changed (a
+                # date window moved, a threshold was raised): the rejection stands until the deal changes
+                return draft, None, None
             if not draft.clean:
                 entry = rt.store.ledger_entry(ledger_key(deal.crm_id))
                 if entry is not None and entry.status == "claimed":
@@ -233,7 +243,7 @@ def _route(rt, deal: Deal, draft: Draft | None, outcome, error, report: RunRepor
     if entry is not None and entry.status == "committed":
         report.count("erp", "unchanged")  # invoiced before (or approved); a later edit does not re-invoice
         return "unchanged"
-    if rt.store.ledger_entry(f"{DECISION_PREFIX}{deal.crm_id}:{draft_fingerprint(draft)}") is not None:
+    if rejected(rt, draft):
         report.count("renkei", "rejected_unchanged")  # finance rejected this very draft: not asked again
         return "rejected"
     reasons = [r.code.value for r in draft.reasons]
@@ -283,7 +293,7 @@ def restart_expired_approval(run, won: set[str], report: RunReport) -> str | Non
     crm_company = read_crm_companies(rt, [deal.company_crm_id], report).get(str(deal.company_crm_id))
     customer = customer_for(rt, partners.get(str(deal.company_crm_id)), crm_company)
     draft = draft_invoice(rt, deal, customer, today=today_tokyo())
-    if draft.clean or rt.store.ledger_entry(f"{DECISION_PREFIX}{deal_id}:{draft_fingerprint(draft)}") is not None:
+    if draft.clean or rejected(rt, draft):
         return None
     return start_approval(draft, report, replacing=str(run.id))
 
