@@ -46,6 +46,7 @@ from renkei.tasks.reporting import run_name, RunReport, flush, publish_report, r
 from renkei.tasks.runtime import get_runtime
 from renkei.tasks.housekeeping import reap_dead_runs
 from renkei.tasks.preflight import preflight
+from renkei.tasks.review_retries import finish_retries, pending_retries
 from renkei.tasks.payment_writeback_steps import (FLOW, _RUNS, restart_expired_approval, read_open_invoices, read_parked, reconcile_batch,
                                                   report_invalid_line, resume_interrupted, status_from_erp, write_back)
 
@@ -84,7 +85,8 @@ def payment_writeback(lease_seconds: int = 300, start_approvals: bool = True, ma
             flush(rt.store, report)
         if pending_writebacks(rt, limit=1):  # a run that died before telling HubSpot: deliver that first
             report.merge(write_back(flow_run_id, touched))
-        parked, parked_report = read_parked(flow_run_id)
+        retries = pending_retries(rt, FLOW, "deposit")  # decided "fixed at source → retry": read again, once
+        parked, parked_report = read_parked(flow_run_id, retry=[r.entity_key for r in retries])
         report.merge(parked_report)
         if parked:
             report.merge(reconcile_batch(parked, len(parked), flow_run_id, lease_seconds, start_approvals))
@@ -121,6 +123,8 @@ def payment_writeback(lease_seconds: int = 300, start_approvals: bool = True, ma
         if watermark is not None and watermark != cursor:
             rt.store.set_cursor(CURSOR, watermark.isoformat(), flow_run_id)  # after the work is committed
         report.merge(write_back(flow_run_id, touched))
+        flush(rt.store, report)
+        finish_retries(rt, FLOW, retries)  # passed, or open again with the new reason
         report.notes.append(f"{n_open} open invoices in view")
     finally:
         _RUNS.pop(flow_run_id, None)

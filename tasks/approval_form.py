@@ -82,13 +82,16 @@ def await_decision(rt, *, run_id: str, kind: str, entity: str, entity_key: str, 
                    render: Callable[[], tuple[str, dict[str, Any]]], form: type[RunInput] = ApprovalDecision,
                    problem_of: Callable[[Any], str | None] | None = None,
                    approving: Callable[[Any], bool] = lambda a: bool(a.approved),
-                   owner_ids: Sequence[str] = (), summary: dict[str, Any] | None = None) -> tuple[Any, list[str]]:
+                   owner_ids: Sequence[str] | Callable[[Any], Sequence[str]] = (),
+                   summary: dict[str, Any] | None = None) -> tuple[Any, list[str]]:
     """Suspend until an acceptable, authorised decision arrives; returns ``(input, approvers)``.
 
     ``render()`` → (markdown of the request, initial form values), called before every suspend (a flow may
     re-read the source). ``problem_of(input)`` → why the input cannot be used (shown, asked again).
     After each resume Prefect re-runs the flow from the top; the keyed suspends return the inputs already
-    given, so this loop replays to the same point (audit events are written once per input)."""
+    given, so this loop replays to the same point (audit events are written once per input).
+    ``owner_ids``: the CRM owner ids of the deal(s) behind the request (they cannot approve it), or a
+    function of the accepted input giving them (a payment: the deals of the invoices finance chose)."""
     from prefect import suspend_flow_run
 
     from renkei.domain.authority import check, norm_email
@@ -114,8 +117,9 @@ def await_decision(rt, *, run_id: str, kind: str, entity: str, entity_key: str, 
         if notice:
             continue
         approve = approving(answer)
+        owners = owner_ids(answer) if callable(owner_ids) else owner_ids
         verdict = check(rules, kind=kind, amount=amount, approver=answer.approver, approve=approve,
-                        owner_ids=owner_ids, earlier_approvers=approvers)
+                        owner_ids=owners, earlier_approvers=approvers)
         if not verdict.allowed:
             _audit_once(rt, run_id, attempt, actor=norm_email(answer.approver), action="approval_refused",
                         entity=entity, entity_key=str(entity_key),

@@ -25,6 +25,7 @@ from renkei.tasks.invoicing import (Draft, SimulatedCrash, create_invoice_once, 
                              draft_invoice, ledger_key, prefetch_customers, safe_error)
 from renkei.tasks.outbox import DECISION_PREFIX, INVOICE_SPECS, PENDING_PREFIX, drain, kill_before_writeback_hook
 from renkei.tasks.retry import BATCH_TASK
+from renkei.tasks.review_retries import finish_retries, pending_retries
 from renkei.tasks.reporting import plain_text, RunReport, flush
 from renkei.tasks.runtime import get_runtime
 
@@ -316,10 +317,11 @@ def retry_parked(won: list[str], flow_run_id: str, lease_seconds: int, start_app
     # claims that never committed (a worker died, or freee refused and the claim was released)
     unfinished = [e.key.removeprefix("invoice:deal:") for e in rt.store.unfinished("invoice:deal:")]
     unfinished = [k for k in unfinished if ":" not in k]  # subscription periods are redone by their own flow
-    if not parked and not unfinished:
+    retries = pending_retries(rt, FLOW, "deal")[:500]  # "fixed at source → retry": read again, once
+    if not parked and not unfinished and not retries:
         flush(rt.store, report)
         return report
-    ids = sorted({r.entity_key for r in parked} | set(unfinished))[:500]
+    ids = sorted({r.entity_key for r in parked} | set(unfinished) | {r.entity_key for r in retries})[:1000]
     outcomes = process_deals(rt.crm.get_deals(ids), set(won), report, lease_seconds=lease_seconds,
                              start_approvals=start_approvals)
     for item in parked:
@@ -330,4 +332,5 @@ def retry_parked(won: list[str], flow_run_id: str, lease_seconds: int, start_app
             rt.store.decide_review(item.id, decision="resolved", decided_by=FLOW,
                                    comment="passed on retry" if outcome in PASSED else f"now {outcome}",
                                    status="resolved")
+    finish_retries(rt, FLOW, retries)
     return report

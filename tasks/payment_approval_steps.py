@@ -96,3 +96,17 @@ def _close(deposit_id: str, decision: str, who: str, comment: str) -> None:
     for item in rt.store.list_reviews("open", flow=WRITEBACK_FLOW):
         if item.entity == "deposit" and item.entity_key == deposit_id:
             rt.store.decide_review(item.id, decision=decision, decided_by=who, comment=comment)
+
+
+def deal_owners(book: OpenBook, candidate: Candidate | None) -> list[str]:
+    """The CRM owner ids of the deals behind the chosen invoices (segregation of duties: a deal's owner
+    cannot approve the payment of their own deal). Invoices without a known CRM deal have no owner."""
+    if candidate is None:
+        return []
+    deals = sorted({ref.crm_deal_id for i in candidate.invoice_ids
+                    if (ref := book.refs.get(i)) is not None and ref.crm_deal_id})
+    if not deals:
+        return []
+    rt = get_runtime()
+    return sorted({str(r.value.owner) for r in rt.crm.get_deals(deals, with_line_items=False)
+                   if r.ok and r.value.owner})
