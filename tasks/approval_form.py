@@ -30,10 +30,21 @@ _REJECT_RULE = {"if": {"properties": {"approved": {"const": False}}, "required":
                 "then": {"properties": {"comment": {"minLength": 1, "pattern": "\\S"}}, "required": ["comment"]}}
 
 
+def comment_required_when(rule: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """Schema hook: ``rule`` (JSON-schema ``if``/``then``) plus ``comment`` listed as required, so the Prefect UI
+    does not label the comment "(Optional)" (the form starts with an empty comment, which is accepted unless
+    ``rule`` demands text; the Python model keeps its default for scripts)."""
+    def extra(schema: dict[str, Any]) -> None:
+        schema.update(rule)
+        schema["required"] = sorted(set(schema.get("required") or []) | {"comment"})
+
+    return extra
+
+
 class ApprovalDecision(RunInput):
     """Invoice and proration approvals."""
 
-    model_config = ConfigDict(json_schema_extra=_REJECT_RULE)
+    model_config = ConfigDict(json_schema_extra=comment_required_when(_REJECT_RULE))
 
     approved: bool = Field(title="承認 / Approve", description="オン: 承認、オフ: 却下 — on: approve, off: reject")
     approver: str = Field(title="承認者メール / Approver e-mail", description="あなたのメールアドレス — your e-mail",
@@ -110,7 +121,7 @@ def await_decision(rt, *, run_id: str, kind: str, entity: str, entity_key: str, 
             head += f"**{notice}** — もう一度入力してください / please submit again.\n\n"
         text = head + markdown
         publish_request(kind, entity, entity_key, text, {"amount": amount, **(summary or {})})
-        answer = suspend_flow_run(wait_for_input=form.with_initial_data(description=text, **initial),
+        answer = suspend_flow_run(wait_for_input=form.with_initial_data(description=text, **{"comment": "", **initial}),
                                   timeout=timeout_s, key=f"decision-{attempt}")
         attempt += 1
         notice = problem_of(answer) if problem_of else None

@@ -11,7 +11,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from renkei.domain.money import format_yen
 from renkei.domain.reconciliation import Candidate, MatchDecision
-from renkei.tasks.approval_form import EMAIL_PATTERN
+from renkei.tasks.approval_form import EMAIL_PATTERN, comment_required_when
 from renkei.tasks.payments import OpenBook
 from renkei.tasks.runtime import get_runtime
 
@@ -21,9 +21,9 @@ LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 class PaymentDecision(RunInput):
     # "unrelated" needs a comment: refused by the server before the run resumes (JSON schema if/then)
-    model_config = ConfigDict(json_schema_extra={
+    model_config = ConfigDict(json_schema_extra=comment_required_when({
         "if": {"properties": {"unrelated": {"const": True}}, "required": ["unrelated"]},
-        "then": {"properties": {"comment": {"minLength": 1, "pattern": "\\S"}}, "required": ["comment"]}})
+        "then": {"properties": {"comment": {"minLength": 1, "pattern": "\\S"}}, "required": ["comment"]}}))
 
     choice: str = Field(default="", max_length=500, title="消込先 / Invoices",
                         description="候補の記号 (A, B …) または請求書番号/ID をカンマ区切り — option letter, "

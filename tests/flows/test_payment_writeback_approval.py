@@ -75,7 +75,8 @@ def test_ambiguous_deposit_goes_to_finance_and_the_payer_is_remembered(world, au
                              "--reject", "--approver", JUNIOR, "--comment", "社員の立替精算"],
                             capture_output=True, text=True, env=os.environ.copy(), timeout=120)
     assert junior.returncode == 0, junior.stderr
-    resume_flow_run(run.id, run_input={"choice": inv_y["invoice_number"], "unrelated": False, "approver": EIGYO})
+    resume_flow_run(run.id, run_input={"choice": inv_y["invoice_number"], "unrelated": False, "approver": EIGYO,
+                                       "comment": ""})
     wait_for(lambda: all(p.state.id != before[p.id] for p in paused_runs() if p.id in before) and
              len(paused_runs()) == 2, 90)
     refused = sorted((e.actor, e.entity_key, e.changes["code"]) for e in world.rt.store.audit_events("deposit")
@@ -91,7 +92,8 @@ def test_ambiguous_deposit_goes_to_finance_and_the_payer_is_remembered(world, au
     assert world.rt.store.ledger_entry(f"payment:deposit:{odd}").external_id == "unrelated"
 
     # neither a choice nor "unrelated": the form comes back with the problem on top
-    resume_flow_run(run.id, run_input={"choice": "", "unrelated": False, "approver": "keiri@example.co.jp"})
+    resume_flow_run(run.id, run_input={"choice": "", "unrelated": False, "approver": "keiri@example.co.jp",
+                                       "comment": ""})
     wait_state_name(run.id, {"Suspended", "Paused"}, timeout=60)
     wait_paused(1)
     resume_flow_run(run.id, run_input={"choice": inv_y["invoice_number"], "unrelated": False,
