@@ -21,7 +21,9 @@ Per run:
    ``payment-approval`` run (ledger ``approval:deposit:<id>``); ``UNMATCHED`` → review item with the
    engine's reasons; an unexpected error → one ``DEPOSIT_FAILED`` item, the batch goes on. The cursor (a
    plausible date) moves once every page is done, never past a deposit another worker holds; a person
-   who closes an ``INVALID_BANK_LINE`` / ``DATE_OUT_OF_RANGE`` item leaves that line alone;
+   who closes an ``INVALID_BANK_LINE`` / ``DATE_OUT_OF_RANGE`` item leaves that line alone — except a
+   "fixed at source → retry" decision: the line is read again on the next run, once
+   (:mod:`tasks.review_retries`), and a problem still there opens an item with its reason;
 4. HubSpot ``renkei_payment_*`` through the outbox (:func:`tasks.payments.drain_payment_outbox`): every
    committed application not yet confirmed in HubSpot — this run's and those of a run killed before it
    told HubSpot — plus every open invoice whose status changed (``overdue``), only where the values
