@@ -81,7 +81,9 @@ def check(rules: AuthorityRules, *, kind: str, amount: int, approver: str, appro
             return Verdict(False, "OVER_ALL_TIERS",
                            f"{kind} of ¥{abs(amount):,} is above every approval tier: nobody may decide it", held)
         if not set(held) & set(tier.roles):
-            limit = f"up to ¥{tier.max_amount:,}" if tier.max_amount is not None else "of any amount"
+            below = [t.max_amount for t in tiers if t.max_amount is not None and t.max_amount < abs(amount)]
+            limit = (f"up to ¥{tier.max_amount:,}" if tier.max_amount is not None
+                     else f"above ¥{max(below):,}" if below else "of any amount")
             return Verdict(False, "NOT_IN_ALLOWLIST",
                            f"{who} is not allowed to decide {kind} approvals {limit} "
                            f"(roles needed: {', '.join(tier.roles)})", held)

@@ -30,12 +30,17 @@ MATCH_REASONS = frozenset({"AMBIGUOUS_CORPORATE_NUMBER", "CONFLICTING_SIGNALS", 
                            "NAME_ONLY", "FUZZY_NAME", "SAME_PHONE", "TARGET_ALREADY_MAPPED", "DUPLICATE_IN_BATCH",
                            "TARGET_ARCHIVED", "DUPLICATE_SOURCE_IN_BATCH", "DOUBTFUL_MATCH"})
 INVALID_REASONS = frozenset({"INVALID_CRM_COMPANY", "INVALID_ERP_PARTNER", "INVALID_FOR_WRITE", "EMAIL_INVALID",
-                             "MARKUP_IN_TEXT", "INVALID_DEAL", "INVALID_ERP_ITEM", "INVALID_BANK_LINE"})
+                             "MARKUP_IN_TEXT", "INVALID_DEAL", "INVALID_ERP_ITEM", "INVALID_BANK_LINE",
+                             "SUBSCRIPTION_INVALID", "AMENDMENT_WITHOUT_EFFECTIVE_DATE",
+                             "AMENDMENT_BEFORE_LAST_VERSION"})
 # Review items that are finance approvals (decided through `renkei approvals`, never here).
 APPROVAL_REASONS = frozenset({"DEPOSIT_NEEDS_APPROVAL", "PRORATION_NET_CREDIT", "PRORATION_OVER_THRESHOLD"})
 # Invalid-record reasons whose `retry` customer-sync carries out (it reads the record again).
 RETRYABLE_BY_SYNC = frozenset({"INVALID_CRM_COMPANY", "INVALID_ERP_PARTNER", "INVALID_FOR_WRITE", "EMAIL_INVALID",
                                "MARKUP_IN_TEXT"})
+# (flow, entity) of the other flows that park records and carry a `retry` out on their next run, once
+RETRIED_BY_FLOW = frozenset({("order-to-invoice", "deal"), ("subscription-proration", "deal"),
+                             ("payment-writeback", "deposit")})
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -211,7 +216,8 @@ def decide(*, flow: str, reason_code: str, entity: str, entity_key: str, payload
         effect = {"apply": True, "field": fld, "crm_id": str(p["crm_id"]), "erp_id": str(p["erp_id"]),
                   "write_to": {"crm": "erp", "erp": "crm", "value": "both"}[choice]}
     elif kind == "invalid" and choice == "retry":
-        # company records are read again by customer-sync; elsewhere the owning flow's next run meets
-        # the record again anyway (a problem still there opens a new item)
-        effect = {"apply": entity == "company" and reason_code in RETRYABLE_BY_SYNC, "retry": entity_key}
+        # company records are read again by customer-sync; deals by order-to-invoice / subscription-proration,
+        # deposits by payment-writeback (each on its next run, once); a problem still there opens a new item
+        effect = {"apply": (entity == "company" and reason_code in RETRYABLE_BY_SYNC)
+                  or (flow, entity) in RETRIED_BY_FLOW, "retry": entity_key}
     return Decision(kind=kind, choice=choice, by=by, reason=reason, target=target, value=chosen_value, effect=effect)

@@ -10,8 +10,9 @@ invoices, plus the other open invoices of the candidate partners. Finance either
 * ticks ``unrelated`` (not a customer payment: interest, refund, a transfer between own accounts) with a
   comment — the deposit is closed without a payment;
 
-and gives an e-mail (``approver``, checked by the schema) and an optional comment. Who may decide is the policy's ``[authority]`` (kind ``payment``, tiers by the deposit amount); a refusal is
-audited and the run keeps waiting. No decision within ``[approval] timeout_hours`` → the server fails the run
+and gives an e-mail (``approver``, checked by the schema) and an optional comment. Who may decide is the
+policy's ``[authority]`` (kind ``payment``, tiers by the deposit amount; the CRM owner of a deal behind the
+chosen invoices cannot approve the allocation); a refusal is audited and the run keeps waiting. No decision within ``[approval] timeout_hours`` → the server fails the run
 and, with ``on_timeout = "renotify"``, the next payment-writeback run starts one fresh approval run; the review
 item stays open either way. The Prefect UI renders
 the form from its JSON schema; rules the schema cannot express (exactly one of choice / unrelated, known
@@ -34,12 +35,12 @@ from prefect import flow, get_run_logger
 from prefect.context import get_run_context
 
 from renkei.domain.normalise import mask_personal
-from renkei.domain.payer import payer_display
+from renkei.domain.payer import payer_display, redact_payer
 from renkei.domain.reconciliation import NameEvidence, Reconciler
 from renkei.store.aliases import AliasStore
 from renkei.tasks.approval_form import await_decision
 from renkei.tasks.payments import (apply_deposit_once, deposit_key, drain_payment_outbox, engine_policy, load_open_book, manual_candidate, options_of, read_bank_line)
-from renkei.tasks.payment_approval_steps import PaymentDecision, _close, _options_markdown, _resolve
+from renkei.tasks.payment_approval_steps import PaymentDecision, _close, _options_markdown, _resolve, deal_owners
 from renkei.tasks.reporting import RunReport, flush, publish_report
 from renkei.tasks.runtime import get_runtime
 from renkei.tasks.housekeeping import reap_dead_runs
@@ -71,6 +72,9 @@ def payment_approval(deposit_id: str, timeout_hours: float | None = None, lease_
     policy = engine_policy(rt)
     aliases = AliasStore(rt.store)
     state: dict[str, Any] = {}
+    # what `renkei approvals list` shows (published after each render: the engine's reasons as read now)
+    summary: dict[str, Any] = {"reasons": [], "title": f"入金消込承認 deposit {deposit_id}",
+                               "received_on": deposit.received_on.isoformat()}
 
     def render() -> tuple[str, dict[str, Any]]:
         book = load_open_book(rt)  # re-read on every pass: the choice is checked against freee as it is now
@@ -78,6 +82,7 @@ def payment_approval(deposit_id: str, timeout_hours: float | None = None, lease_
         decision = rec.decide(deposit)
         options = options_of(decision)
         state.update(book=book, rec=rec, decision=decision, options=options, candidate=None)
+        summary["reasons"] = [r.value for r in decision.reasons] or [decision.kind.value]
         return _options_markdown(decision, options, book), {"choice": "A" if options else ""}
 
     def problem_of(answer: PaymentDecision) -> str | None:
@@ -96,8 +101,8 @@ def payment_approval(deposit_id: str, timeout_hours: float | None = None, lease_
     answer, approvers = await_decision(
         rt, run_id=flow_run_id, kind="payment", entity="deposit", entity_key=deposit_id, amount=int(deposit.amount),
         timeout_s=timeout_s, render=render, form=PaymentDecision, problem_of=problem_of,
-        approving=lambda a: not a.unrelated,
-        summary={"reasons": [], "title": f"入金消込承認 deposit {deposit_id}", "received_on": deposit.received_on.isoformat()})
+        approving=lambda a: not a.unrelated, owner_ids=lambda a: deal_owners(state["book"], state["candidate"]),
+        summary=summary, public=lambda text: redact_payer(text, deposit.payer_name))
     book, rec, decision, candidate = state["book"], state["rec"], state["decision"], state["candidate"]
 
     if answer.unrelated:

@@ -21,7 +21,9 @@ Per run:
    ``payment-approval`` run (ledger ``approval:deposit:<id>``); ``UNMATCHED`` → review item with the
    engine's reasons; an unexpected error → one ``DEPOSIT_FAILED`` item, the batch goes on. The cursor (a
    plausible date) moves once every page is done, never past a deposit another worker holds; a person
-   who closes an ``INVALID_BANK_LINE`` / ``DATE_OUT_OF_RANGE`` item leaves that line alone;
+   who closes an ``INVALID_BANK_LINE`` / ``DATE_OUT_OF_RANGE`` item leaves that line alone — except a
+   "fixed at source → retry" decision: the line is read again on the next run, once
+   (:mod:`tasks.review_retries`), and a problem still there opens an item with its reason;
 4. HubSpot ``renkei_payment_*`` through the outbox (:func:`tasks.payments.drain_payment_outbox`): every
    committed application not yet confirmed in HubSpot — this run's and those of a run killed before it
    told HubSpot — plus every open invoice whose status changed (``overdue``), only where the values
@@ -46,6 +48,7 @@ from renkei.tasks.reporting import run_name, RunReport, flush, publish_report, r
 from renkei.tasks.runtime import get_runtime
 from renkei.tasks.housekeeping import reap_dead_runs
 from renkei.tasks.preflight import preflight
+from renkei.tasks.review_retries import finish_retries, pending_retries
 from renkei.tasks.payment_writeback_steps import (FLOW, _RUNS, restart_expired_approval, read_open_invoices, read_parked, reconcile_batch,
                                                   report_invalid_line, resume_interrupted, status_from_erp, write_back)
 
@@ -84,7 +87,8 @@ def payment_writeback(lease_seconds: int = 300, start_approvals: bool = True, ma
             flush(rt.store, report)
         if pending_writebacks(rt, limit=1):  # a run that died before telling HubSpot: deliver that first
             report.merge(write_back(flow_run_id, touched))
-        parked, parked_report = read_parked(flow_run_id)
+        retries = pending_retries(rt, FLOW, "deposit")  # decided "fixed at source → retry": read again, once
+        parked, parked_report = read_parked(flow_run_id, retry=[r.entity_key for r in retries])
         report.merge(parked_report)
         if parked:
             report.merge(reconcile_batch(parked, len(parked), flow_run_id, lease_seconds, start_approvals))
@@ -121,6 +125,8 @@ def payment_writeback(lease_seconds: int = 300, start_approvals: bool = True, ma
         if watermark is not None and watermark != cursor:
             rt.store.set_cursor(CURSOR, watermark.isoformat(), flow_run_id)  # after the work is committed
         report.merge(write_back(flow_run_id, touched))
+        flush(rt.store, report)
+        finish_retries(rt, FLOW, retries)  # passed, or open again with the new reason
         report.notes.append(f"{n_open} open invoices in view")
     finally:
         _RUNS.pop(flow_run_id, None)

@@ -28,7 +28,8 @@ from prefect.context import get_run_context
 from renkei.domain.dates import today_tokyo
 from renkei.domain.money import format_yen
 from renkei.store.subscriptions import SubscriptionStore
-from renkei.tasks.reporting import run_name, RunReport, publish_report
+from renkei.tasks.reporting import run_name, RunReport, flush, publish_report
+from renkei.tasks.review_retries import finish_retries, pending_retries
 from renkei.tasks.runtime import get_runtime
 from renkei.tasks.subscriptions import FLOW
 from renkei.tasks.housekeeping import reap_dead_runs
@@ -71,10 +72,14 @@ def subscription_proration(as_of: str | None = None, lease_seconds: int = 300, s
             cursor = watermark
         if exhausted:
             break
-    known = [d for d in SubscriptionStore(rt.store).deal_ids() if d not in handled]
+    retries = pending_retries(rt, FLOW, "deal")  # decided "fixed at source → retry": read again, once
+    known = list(dict.fromkeys([d for d in SubscriptionStore(rt.store).deal_ids() if d not in handled]
+                               + [r.entity_key for r in retries if r.entity_key not in handled]))
     for i in range(0, len(known), 100):
         chunk = known[i: i + 100]
         report.merge(refresh_batch(chunk, len(chunk), day.isoformat(), flow_run_id, lease_seconds, start_approvals))
+    flush(rt.store, report)
+    finish_retries(rt, FLOW, retries)  # passed, or open again with the new reason
     journal_report, rows = revenue_journals(day.isoformat(), flow_run_id, lease_seconds)
     report.merge(journal_report)
     posted = rt.erp.capabilities.journals

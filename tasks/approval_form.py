@@ -16,6 +16,7 @@ anyone clicks Resume) and a ``renkei-approval`` run input summarises the request
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any, Callable, Sequence
 
@@ -30,10 +31,21 @@ _REJECT_RULE = {"if": {"properties": {"approved": {"const": False}}, "required":
                 "then": {"properties": {"comment": {"minLength": 1, "pattern": "\\S"}}, "required": ["comment"]}}
 
 
+def comment_required_when(rule: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """Schema hook: ``rule`` (JSON-schema ``if``/``then``) plus ``comment`` listed as required, so the Prefect UI
+    does not label the comment "(Optional)" (the form starts with an empty comment, which is accepted unless
+    ``rule`` demands text; the Python model keeps its default for scripts)."""
+    def extra(schema: dict[str, Any]) -> None:
+        schema.update(rule)
+        schema["required"] = sorted(set(schema.get("required") or []) | {"comment"})
+
+    return extra
+
+
 class ApprovalDecision(RunInput):
     """Invoice and proration approvals."""
 
-    model_config = ConfigDict(json_schema_extra=_REJECT_RULE)
+    model_config = ConfigDict(json_schema_extra=comment_required_when(_REJECT_RULE))
 
     approved: bool = Field(title="承認 / Approve", description="オン: 承認、オフ: 却下 — on: approve, off: reject")
     approver: str = Field(title="承認者メール / Approver e-mail", description="あなたのメールアドレス — your e-mail",
@@ -48,6 +60,26 @@ class ApprovalDecision(RunInput):
         return self
 
 
+def with_initial(form: type[RunInput], description: str, **values: Any) -> type[RunInput]:
+    """``form`` with ``description`` shown above it and ``values`` as initial field values. Unlike Prefect's
+    ``with_initial_data`` (which re-declares each given field from its type and value only), every field keeps
+    its title, description and constraints — the Japanese/English labels and the e-mail pattern stay."""
+    from pydantic import create_model
+
+    fields: dict[str, Any] = {}
+    for name, value in values.items():
+        info = form.model_fields.get(name)
+        if info is None:
+            continue
+        kept = copy.copy(info)
+        kept.default = value
+        fields[name] = (info.annotation, kept)
+    model = create_model(form.__name__, __base__=form, **fields) if fields else \
+        create_model(form.__name__, __base__=form)
+    model._description = description
+    return model
+
+
 def decision_problem(decision: ApprovalDecision) -> str | None:
     """Why a submitted decision cannot be accepted, or ``None`` (the model already refuses a bare reject)."""
     if not decision.approved and not decision.comment.strip():
@@ -60,7 +92,8 @@ def artifact_key(kind: str, entity_key: str) -> str:
 
 
 def publish_request(kind: str, entity: str, entity_key: str, markdown: str, summary: dict[str, Any]) -> None:
-    """The draft as a markdown artifact (its own page, before Resume) and the summary run input (once)."""
+    """The draft as a markdown artifact (its own page, before Resume) and the summary run input (once).
+    ``markdown`` is what anyone with access to the Prefect UI may read (personal data masked by the caller)."""
     from prefect.artifacts import create_markdown_artifact
     from prefect.input.actions import create_flow_run_input, read_flow_run_input
 
@@ -85,13 +118,19 @@ def await_decision(rt, *, run_id: str, kind: str, entity: str, entity_key: str, 
                    render: Callable[[], tuple[str, dict[str, Any]]], form: type[RunInput] = ApprovalDecision,
                    problem_of: Callable[[Any], str | None] | None = None,
                    approving: Callable[[Any], bool] = lambda a: bool(a.approved),
-                   owner_ids: Sequence[str] = (), summary: dict[str, Any] | None = None) -> tuple[Any, list[str]]:
+                   owner_ids: Sequence[str] | Callable[[Any], Sequence[str]] = (),
+                   summary: dict[str, Any] | None = None,
+                   public: Callable[[str], str] | None = None) -> tuple[Any, list[str]]:
     """Suspend until an acceptable, authorised decision arrives; returns ``(input, approvers)``.
 
     ``render()`` → (markdown of the request, initial form values), called before every suspend (a flow may
     re-read the source). ``problem_of(input)`` → why the input cannot be used (shown, asked again).
     After each resume Prefect re-runs the flow from the top; the keyed suspends return the inputs already
-    given, so this loop replays to the same point (audit events are written once per input)."""
+    given, so this loop replays to the same point (audit events are written once per input).
+    ``owner_ids``: the CRM owner ids of the deal(s) behind the request (they cannot approve it), or a
+    function of the accepted input giving them (a payment: the deals of the invoices finance chose).
+    ``public(markdown)``: the text for the artifact page (e.g. an individual payer's name masked); the form
+    itself shows the full text to the person deciding."""
     from prefect import suspend_flow_run
 
     from renkei.domain.authority import check, norm_email
@@ -109,16 +148,17 @@ def await_decision(rt, *, run_id: str, kind: str, entity: str, entity_key: str, 
         if notice:
             head += f"**{notice}** — もう一度入力してください / please submit again.\n\n"
         text = head + markdown
-        publish_request(kind, entity, entity_key, text, {"amount": amount, **(summary or {})})
-        answer = suspend_flow_run(wait_for_input=form.with_initial_data(description=text, **initial),
+        publish_request(kind, entity, entity_key, public(text) if public else text, {"amount": amount, **(summary or {})})
+        answer = suspend_flow_run(wait_for_input=with_initial(form, text, **initial),
                                   timeout=timeout_s, key=f"decision-{attempt}")
         attempt += 1
         notice = problem_of(answer) if problem_of else None
         if notice:
             continue
         approve = approving(answer)
+        owners = owner_ids(answer) if callable(owner_ids) else owner_ids
         verdict = check(rules, kind=kind, amount=amount, approver=answer.approver, approve=approve,
-                        owner_ids=owner_ids, earlier_approvers=approvers)
+                        owner_ids=owners, earlier_approvers=approvers)
         if not verdict.allowed:
             _audit_once(rt, run_id, attempt, actor=norm_email(answer.approver), action="approval_refused",
                         entity=entity, entity_key=str(entity_key),

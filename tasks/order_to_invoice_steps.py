@@ -25,6 +25,7 @@ from renkei.tasks.invoicing import (Draft, SimulatedCrash, create_invoice_once, 
                              draft_invoice, ledger_key, prefetch_customers, safe_error)
 from renkei.tasks.outbox import DECISION_PREFIX, INVOICE_SPECS, PENDING_PREFIX, drain, kill_before_writeback_hook
 from renkei.tasks.retry import BATCH_TASK
+from renkei.tasks.review_retries import finish_retries, pending_retries
 from renkei.tasks.reporting import plain_text, RunReport, flush
 from renkei.tasks.runtime import get_runtime
 
@@ -96,6 +97,12 @@ def start_approval(draft: Draft, report: RunReport, *, deployment: str = APPROVA
     return run_id
 
 
+def rejected(rt, draft: Draft) -> bool:
+    """Finance rejected this very draft of the deal (a committed decision fact for its fingerprint)."""
+    entry = rt.store.ledger_entry(f"{DECISION_PREFIX}{draft.deal.crm_id}:{draft_fingerprint(draft)}")
+    return entry is not None and entry.status == "committed"
+
+
 def record_pending(rt, draft: Draft, report: RunReport) -> str:
     """Commit the fact "this draft of the deal awaits finance" (CRM outbox: ``pending_approval``)."""
     key = f"{PENDING_PREFIX}{draft.deal.crm_id}:{draft_fingerprint(draft)}"
@@ -163,6 +170,10 @@ def process_deals(results: list[MapResult[Deal]], won: set[str], report: RunRepo
             customer = customers.get(partner_id, lambda: customer_for(rt, partner_id,
                                                                       crm_companies.get(str(deal.company_crm_id))))
             draft = draft_invoice(rt, deal, customer, today=today)
+            if draft.clean and rejected(rt, draft):
+                # finance rejected this very draft; it now passes the rules only because they changed (a
+                # date window moved, a threshold was raised): the rejection stands until the deal changes
+                return draft, None, None
             if not draft.clean:
                 entry = rt.store.ledger_entry(ledger_key(deal.crm_id))
                 if entry is not None and entry.status == "claimed":
@@ -233,7 +244,7 @@ def _route(rt, deal: Deal, draft: Draft | None, outcome, error, report: RunRepor
     if entry is not None and entry.status == "committed":
         report.count("erp", "unchanged")  # invoiced before (or approved); a later edit does not re-invoice
         return "unchanged"
-    if rt.store.ledger_entry(f"{DECISION_PREFIX}{deal.crm_id}:{draft_fingerprint(draft)}") is not None:
+    if rejected(rt, draft):
         report.count("renkei", "rejected_unchanged")  # finance rejected this very draft: not asked again
         return "rejected"
     reasons = [r.code.value for r in draft.reasons]
@@ -283,7 +294,7 @@ def restart_expired_approval(run, won: set[str], report: RunReport) -> str | Non
     crm_company = read_crm_companies(rt, [deal.company_crm_id], report).get(str(deal.company_crm_id))
     customer = customer_for(rt, partners.get(str(deal.company_crm_id)), crm_company)
     draft = draft_invoice(rt, deal, customer, today=today_tokyo())
-    if draft.clean or rt.store.ledger_entry(f"{DECISION_PREFIX}{deal_id}:{draft_fingerprint(draft)}") is not None:
+    if draft.clean or rejected(rt, draft):
         return None
     return start_approval(draft, report, replacing=str(run.id))
 
@@ -306,10 +317,11 @@ def retry_parked(won: list[str], flow_run_id: str, lease_seconds: int, start_app
     # claims that never committed (a worker died, or freee refused and the claim was released)
     unfinished = [e.key.removeprefix("invoice:deal:") for e in rt.store.unfinished("invoice:deal:")]
     unfinished = [k for k in unfinished if ":" not in k]  # subscription periods are redone by their own flow
-    if not parked and not unfinished:
+    retries = pending_retries(rt, FLOW, "deal")[:500]  # "fixed at source → retry": read again, once
+    if not parked and not unfinished and not retries:
         flush(rt.store, report)
         return report
-    ids = sorted({r.entity_key for r in parked} | set(unfinished))[:500]
+    ids = sorted({r.entity_key for r in parked} | set(unfinished) | {r.entity_key for r in retries})[:1000]
     outcomes = process_deals(rt.crm.get_deals(ids), set(won), report, lease_seconds=lease_seconds,
                              start_approvals=start_approvals)
     for item in parked:
@@ -320,4 +332,5 @@ def retry_parked(won: list[str], flow_run_id: str, lease_seconds: int, start_app
             rt.store.decide_review(item.id, decision="resolved", decided_by=FLOW,
                                    comment="passed on retry" if outcome in PASSED else f"now {outcome}",
                                    status="resolved")
+    finish_retries(rt, FLOW, retries)
     return report

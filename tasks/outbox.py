@@ -34,6 +34,10 @@ The order-to-invoice facts (:data:`INVOICE_SPECS`):
   ignored once the deal's invoice is committed.
 * ``approval-decision:deal:<deal>:<draft fingerprint>`` — finance rejected that draft (``rejected`` and
   the comment).
+
+A pending or decision fact drained after a *later* fact of the same deal was committed (a run killed
+before its write-back, drained by the next run after finance decided) is marked done without being
+written (:func:`superseded`): the deal never goes back from ``rejected`` to ``pending_approval``.
 """
 
 from __future__ import annotations
@@ -93,15 +97,41 @@ def invoice_props(rt: Runtime, entry: LedgerEntry) -> dict[str, str] | None:
     return props
 
 
+def _when(entry: LedgerEntry):
+    at = entry.committed_at
+    return at.replace(tzinfo=timezone.utc) if at is not None and at.tzinfo is None else at
+
+
+def superseded(rt: Runtime, entry: LedgerEntry, prefix: str) -> bool:
+    """A later committed fact about the same deal stands (an invoice, a decision, a newer draft awaiting
+    finance): this older fact must not be written over it. Facts drained in one call are merged in commit
+    order anyway; this guards facts drained late — a run killed before its write-back leaves its
+    ``pending_approval`` pending while finance rejects or approves meanwhile, and the next run's drain
+    must not set the deal back to ``pending_approval``."""
+    deal = _deal_of(entry, prefix)
+    if not deal:
+        return False
+    mine = _when(entry)
+    invoiced = rt.store.ledger_entry(INVOICE_PREFIX + deal)
+    others = [invoiced] if invoiced is not None else []
+    others += rt.store.ledger_entries(f"{PENDING_PREFIX}{deal}:") + rt.store.ledger_entries(f"{DECISION_PREFIX}{deal}:")
+    return any(o.key != entry.key and o.status == "committed" and mine is not None and _when(o) is not None
+               and _when(o) > mine for o in others)
+
+
 def pending_props(rt: Runtime, entry: LedgerEntry) -> dict[str, str] | None:
     deal = _deal_of(entry, PENDING_PREFIX)
     invoiced = rt.store.ledger_entry(INVOICE_PREFIX + str(deal))
     if invoiced is not None and invoiced.status == "committed":
         return None  # invoiced since: the invoice fact is what the deal shows
+    if superseded(rt, entry, PENDING_PREFIX):
+        return None  # decided (or asked again about a newer draft) since
     return {"renkei_invoice_status": "pending_approval"}
 
 
 def decision_props(rt: Runtime, entry: LedgerEntry) -> dict[str, str] | None:
+    if superseded(rt, entry, DECISION_PREFIX):
+        return None  # the deal was invoiced, or a changed deal awaits finance again, since this decision
     result = entry.result or {}
     props = {"renkei_invoice_status": str(result.get("status") or "rejected")}
     if result.get("comment"):

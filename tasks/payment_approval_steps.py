@@ -11,7 +11,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from renkei.domain.money import format_yen
 from renkei.domain.reconciliation import Candidate, MatchDecision
-from renkei.tasks.approval_form import EMAIL_PATTERN
+from renkei.tasks.approval_form import EMAIL_PATTERN, comment_required_when
 from renkei.tasks.payments import OpenBook
 from renkei.tasks.runtime import get_runtime
 
@@ -21,9 +21,9 @@ LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 class PaymentDecision(RunInput):
     # "unrelated" needs a comment: refused by the server before the run resumes (JSON schema if/then)
-    model_config = ConfigDict(json_schema_extra={
+    model_config = ConfigDict(json_schema_extra=comment_required_when({
         "if": {"properties": {"unrelated": {"const": True}}, "required": ["unrelated"]},
-        "then": {"properties": {"comment": {"minLength": 1, "pattern": "\\S"}}, "required": ["comment"]}})
+        "then": {"properties": {"comment": {"minLength": 1, "pattern": "\\S"}}, "required": ["comment"]}}))
 
     choice: str = Field(default="", max_length=500, title="消込先 / Invoices",
                         description="候補の記号 (A, B …) または請求書番号/ID をカンマ区切り — option letter, "
@@ -96,3 +96,17 @@ def _close(deposit_id: str, decision: str, who: str, comment: str) -> None:
     for item in rt.store.list_reviews("open", flow=WRITEBACK_FLOW):
         if item.entity == "deposit" and item.entity_key == deposit_id:
             rt.store.decide_review(item.id, decision=decision, decided_by=who, comment=comment)
+
+
+def deal_owners(book: OpenBook, candidate: Candidate | None) -> list[str]:
+    """The CRM owner ids of the deals behind the chosen invoices (segregation of duties: a deal's owner
+    cannot approve the payment of their own deal). Invoices without a known CRM deal have no owner."""
+    if candidate is None:
+        return []
+    deals = sorted({ref.crm_deal_id for i in candidate.invoice_ids
+                    if (ref := book.refs.get(i)) is not None and ref.crm_deal_id})
+    if not deals:
+        return []
+    rt = get_runtime()
+    return sorted({str(r.value.owner) for r in rt.crm.get_deals(deals, with_line_items=False)
+                   if r.ok and r.value.owner})

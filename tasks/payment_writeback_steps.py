@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Sequence
 
 from prefect import task
 
@@ -73,7 +73,7 @@ class _RunState:
             self.decided = {}
             for item in get_runtime().store.list_reviews(None, flow=FLOW):
                 if (item.reason_code in LEAVE_ALONE_WHEN_DECIDED and item.status != "open"
-                        and item.decided_by not in (None, FLOW)):
+                        and item.decided_by not in (None, FLOW) and item.decision != "retry"):
                     self.decided.setdefault(item.reason_code, set()).add(item.entity_key)
         return deposit_id in self.decided.get(reason, set())
 
@@ -327,14 +327,15 @@ def reconcile_batch(deposits: list[BankDeposit], n: int, flow_run_id: str, lease
 
 
 @task(**BATCH_TASK)
-def read_parked(flow_run_id: str, limit: int = 500) -> tuple[list[BankDeposit], RunReport]:
-    """Deposits parked on an open review item: read again; those matched by hand in freee close theirs."""
+def read_parked(flow_run_id: str, limit: int = 500, retry: Sequence[str] = ()) -> tuple[list[BankDeposit], RunReport]:
+    """Deposits parked on an open review item, and those a person decided "fixed at source → retry"
+    (``retry``): read again; those matched by hand in freee close theirs."""
     rt = get_runtime()
     report = RunReport(FLOW, flow_run_id)
     state = _RUNS[flow_run_id]
     out = []
     ids = sorted({r.entity_key for r in rt.store.list_reviews("open", flow=FLOW)
-                  if r.entity == "deposit" and r.reason_code in PARKED})[:limit]
+                  if r.entity == "deposit" and r.reason_code in PARKED} | set(retry))[:limit]
     for deposit_id in ids:
         pending = rt.store.ledger_entry(approval_key(deposit_id))
         if pending is not None and pending.status == "committed":

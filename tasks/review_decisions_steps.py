@@ -19,12 +19,14 @@ def decision_form(choices: list[str]) -> type[RunInput]:
     """The typed form for these choices (a new model per set of choices: the enum is the item's own)."""
     return create_model(
         "ReviewDecision", __base__=RunInput,
-        choice=(Literal[tuple(choices)], Field(description="判断 — decision (see the options above)")),
-        value=(str, Field(default="", max_length=2000,
+        choice=(Literal[tuple(choices)], Field(title="判断 / Decision",
+                                                description="判断 — decision (see the options above)")),
+        value=(str, Field(default="", max_length=2000, title="入力値 / Value",
                           description="入力値 (「値を入力」/候補IDの場合) — value (for 'value'; or a candidate id)")),
-        decided_by=(str, Field(description="判断者のメールアドレス — your e-mail", pattern=EMAIL_PATTERN,
+        decided_by=(str, Field(title="判断者メール / Your e-mail", description="判断者のメールアドレス — your e-mail",
+                               pattern=EMAIL_PATTERN,
                                max_length=254)),
-        reason=(str, Field(default="", max_length=2000,
+        reason=(str, Field(default="", max_length=2000, title="理由 / Reason",
                            description="理由 (閉じる・紐付けない場合は必須) — reason, required to dismiss or ignore")),
     )
 

@@ -213,3 +213,52 @@ def test_an_expired_approval_is_requested_again_once(world, policy_file, runner,
     assert event.changes["flow_run_id"] == str(new_payment.id)
     items = [r for r in world.rt.store.list_reviews("open", flow="payment-writeback") if r.entity_key == dep]
     assert [r.payload.get("approval_run") for r in items] == [str(new_payment.id)]
+
+
+def test_a_rejection_sticks_when_the_pending_writeback_is_drained_late(world, policy_file, runner, monkeypatch):
+    """The way finance meets it: order-to-invoice dies after committing "this draft awaits finance" but before
+    writing it to the deal; finance rejects the suspended approval run (Prefect resume, as the UI and
+    `renkei approvals decide` do). Five later runs — the first drains the left-over pending_approval fact, and
+    the rules change so the very draft would now pass — keep the deal rejected: no pending_approval again, no
+    fresh review item, no new approval run, no invoice. A changed amount opens a new decision."""
+    from renkei.tasks.runtime import get_runtime
+
+    world.rt = get_runtime()
+    freee_partner(world, "株式会社佐藤製作所", registration="T3010401011971")
+    company = hs_company(world, "株式会社佐藤製作所", renkei_corporate_number="3010401011971")
+    deal = hs_deal(world, "佐藤製作所 設備一式", company, [
+        {"name": "設備", "quantity": 1, "price": 6_000_000, "renkei_tax_category": "standard_10"}])
+    def status() -> str:
+        return world.hs().deals.get(deal, properties=["renkei_invoice_status"])["properties"].get("renkei_invoice_status")
+
+    monkeypatch.setenv("RENKEI_TEST_KILL_BEFORE_WRITEBACK", "1")
+    with pytest.raises(Exception, match="simulated kill"):
+        order_to_invoice()
+    monkeypatch.delenv("RENKEI_TEST_KILL_BEFORE_WRITEBACK")
+    (run,) = wait_paused(1)
+    assert status() != "pending_approval"  # killed before the write-back: the fact waits in the outbox
+    rejected = renkei("approvals", "decide", str(run.id), "--reject", "--approver", FINANCE,
+                      "--comment", "受注内容を営業に確認中")
+    assert rejected.returncode == 0, rejected.stderr
+    assert wait_final(run.id).state.is_completed() and status() == "rejected"
+
+    # the rules change (threshold raised): the very draft that was rejected would now pass on its own
+    write_policy(world.tmp, "[approval]\namount_threshold = 100_000_000\n", monkeypatch)
+    world.rt = get_runtime()
+    for i in range(5):
+        world.hs().deals.update(deal, {"dealname": f"佐藤製作所 設備一式 ({i})"})  # an edit that is not a new draft
+        order_to_invoice()
+        assert status() == "rejected", f"run {i + 1}"
+        assert _deal_items(world, deal) == []
+    assert paused_runs() == [] and freee_invoices(world) == []
+    (item,) = [r for r in world.rt.store.list_reviews("rejected", flow="order-to-invoice") if r.entity_key == deal]
+    assert item.decided_by == FINANCE
+
+    # a changed deal is a new decision (the old rules again: still above the threshold)
+    write_policy(world.tmp, "", monkeypatch)
+    world.rt = get_runtime()
+    world.hs().deals.update(deal, {"amount": "6100000"})
+    order_to_invoice()
+    (again,) = wait_paused(1)
+    assert again.id != run.id and status() == "pending_approval"
+    assert [i.payload["approval_run"] for i in _deal_items(world, deal)] == [str(again.id)]

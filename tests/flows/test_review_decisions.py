@@ -161,3 +161,69 @@ def test_the_prefect_form_refuses_invalid_input_and_records_through_the_same_mod
     assert item.status == "resolved" and item.decision_data["via"] == "prefect-ui" and item.decided_by == KEIRI
     customer_sync()
     assert world.rt.store.erp_id_for("company", c) == a
+
+
+def test_retry_decided_in_one_batch_form_is_carried_out_by_every_flow_that_parks_records(world, runner):
+    """Three invalid records parked by three flows (a deal by order-to-invoice, a subscription amendment by
+    subscription-proration, a bank line by payment-writeback), decided "fixed at source → retry" together in
+    one suspended review-decisions run. Each owning flow reads its record again on its next run, once: the
+    two fixed records pass, the unfixed bank line is open again with its reason."""
+    from prefect import resume_flow_run
+
+    from renkei.flows.order_to_invoice import order_to_invoice
+    from renkei.flows.payment_writeback import payment_writeback
+    from renkei.flows.subscription_proration import subscription_proration
+    from tests.flows.approvals import paused_runs, wait_final, wait_for
+    from tests.flows.builders import hs_deal
+    from tests.flows.test_payment_writeback import customer, deposit
+    from tests.flows.test_subscription_proration import STD, add_advance_account, amend, subscription
+
+    add_advance_account(world)
+    # a quantity with more decimals than an invoice line holds: the deal does not map (INVALID_DEAL)
+    bad_deal = hs_deal(world, "保留 不正", customer(world, "株式会社山田商事", "ヤマダショウジ", "7010705000725"),
+                       [{"name": "作業", "quantity": "1.00001", "price": 1000}], amount=1000)
+    sub = subscription(world, "北斗通信", STD, 3)  # runs order-to-invoice: the bad deal is parked too
+    subscription_proration(as_of="2026-11-10")
+    amend(world, sub, quantity=5)  # no effective date: AMENDMENT_WITHOUT_EFFECTIVE_DATE
+    subscription_proration(as_of="2026-11-20")
+    bad_line = deposit(world, 12_345, "ﾆｼﾑﾗ ｹﾝｲﾁ")
+    world.freee.app.state.store.wallet_txns[int(bad_line)].date = ""  # INVALID_BANK_LINE
+    payment_writeback()
+    store = world.rt.store
+    items = {r.entity_key: r for r in store.list_reviews("open")}
+    parked = [items[bad_deal], items[sub], items[bad_line]]
+    assert [i.reason_code for i in parked] == ["INVALID_DEAL", "AMENDMENT_WITHOUT_EFFECTIVE_DATE", "INVALID_BANK_LINE"]
+
+    # one form for the three (the choices they share), decided once
+    opened = json.loads(cli("reviews", "open-form", *(str(i.id) for i in parked), "--json"))
+    run_id = opened["run_id"]
+    wait_for(lambda: [r for r in paused_runs("renkei-review") if str(r.id) == run_id])
+    resume_flow_run(run_id, run_input={"choice": "retry", "decided_by": KEIRI, "reason": "修正しました", "value": ""})
+    assert wait_final(run_id).state.is_completed()
+    decided = [store.get_review(i.id) for i in parked]
+    assert all(d.status == "resolved" and d.decision == "retry" and d.applied_at is None for d in decided)
+
+    # the deal and the subscription are fixed at source (their line items only); the bank line is not
+    (line,) = world.hs().read_associations("deals", "line_items", [bad_deal])[bad_deal]
+    world.hs().line_items.update(str(line["toObjectId"]), {"quantity": "1"})
+    amend(world, sub, quantity=5, renkei_effective_date="2026-11-16")
+    order_to_invoice()
+    subscription_proration(as_of="2026-11-20")
+    payment_writeback()
+
+    def outcomes(item_id: int) -> list[str]:
+        return [e.action for e in store.review_history(item_id) if e.action.startswith("review_decision_")
+                and e.action != "review_decision_refused"]
+
+    assert store.ledger_entry(f"invoice:deal:{bad_deal}").status == "committed"
+    assert outcomes(parked[0].id) == ["review_decision_passed"] and outcomes(parked[1].id) == ["review_decision_passed"]
+    assert outcomes(parked[2].id) == ["review_decision_failed"]
+    now = {r.entity_key: r for r in store.list_reviews("open")}
+    assert bad_deal not in now and sub not in now
+    again = now[bad_line]  # open again, with the reason still there
+    assert again.reason_code == "INVALID_BANK_LINE" and again.id != parked[2].id and "date missing" in again.message
+
+    # carried out once: nothing waits for a next run any more (a dismissal of the new item sticks while the
+    # line is unchanged: test_payment_writeback_isolation, and the customer-sync test above)
+    assert store.pending_decisions() == []
+    assert all(store.get_review(i.id).applied_at is not None for i in parked)

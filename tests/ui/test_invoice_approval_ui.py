@@ -51,7 +51,11 @@ def test_finance_approves_in_the_prefect_ui(hubspot_sandbox, freee_sandbox, tmp_
         "RENKEI_FREEE_REFRESH_TOKEN": freee_sandbox.config.refresh_token,
         "RENKEI_FREEE_COMPANY_ID": str(freee_sandbox.config.company_id),
         "RENKEI_DATABASE_URL": f"sqlite:///{tmp_path / 'renkei.db'}", "RENKEI_HOME": str(tmp_path / ".renkei"),
+        "RENKEI_POLICY_FILE": str(tmp_path / "policy.toml"),
     }
+    # the approver is a finance manager (the packaged [authority] names placeholder addresses only)
+    (tmp_path / "policy.toml").write_text(
+        '[authority]\nroles = { finance_manager = ["keiri@nakamura-demo.co.jp"] }\n', encoding="utf-8")
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("PREFECT_API_URL", raising=False)

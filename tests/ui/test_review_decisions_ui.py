@@ -48,7 +48,7 @@ def decide_in_ui(page, ui_url: str, run_id: str, *, choice: str, value: str, rea
     # The enum is a Prefect select (a button opening a list of options), not a native <select>. In the
     # modal a mouse click on it does not open the list (3.9.1, V1); the keyboard does: focus + ArrowDown.
     prop = dialog.locator(".schema-form-property").filter(
-        has=page.locator(".schema-form-property__label", has_text="Choice")).first
+        has=page.locator(".schema-form-property__label", has_text="判断 / Decision")).first
     control = prop.locator(".p-select-button__control").first
     option = page.get_by_role("option", name=choice, exact=True).first
     for attempt in range(3):
@@ -61,9 +61,9 @@ def decide_in_ui(page, ui_url: str, run_id: str, *, choice: str, value: str, rea
             if attempt == 2:
                 control.click(timeout=timeout_ms)
     option.click(timeout=timeout_ms)
-    prefect_ui._field(dialog, "Value", "textarea").fill(value, timeout=timeout_ms)
-    prefect_ui._field(dialog, "Decided By", "textarea").fill(KEIRI, timeout=timeout_ms)
-    prefect_ui._field(dialog, "Reason", "textarea").fill(reason, timeout=timeout_ms)
+    prefect_ui._field(dialog, "入力値 / Value", "textarea").fill(value, timeout=timeout_ms)
+    prefect_ui._field(dialog, "判断者メール / Your e-mail", "textarea").fill(KEIRI, timeout=timeout_ms)
+    prefect_ui._field(dialog, "理由 / Reason", "textarea").fill(reason, timeout=timeout_ms)
     screenshot.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(screenshot))
     dialog.get_by_role("button", name=prefect_ui._SUBMIT).last.click(timeout=timeout_ms)

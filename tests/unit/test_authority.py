@@ -76,7 +76,10 @@ def test_forms_refuse_a_bare_rejection_in_the_schema_the_server_checks():
     with pytest.raises(SchemaError):
         validate({"choice": "", "unrelated": True, "approver": "a@example.co.jp", "comment": ""}, pay,
                  raise_on_error=True)
-    validate({"choice": "A", "unrelated": False, "approver": "a@example.co.jp"}, pay, raise_on_error=True)
+    validate({"choice": "A", "unrelated": False, "approver": "a@example.co.jp", "comment": ""}, pay, raise_on_error=True)
+    # the comment is never labelled "(Optional)" in the UI (required key, empty allowed unless the rule says)
+    assert "comment" in schema["required"] and "comment" in pay["required"]
+    assert schema["properties"]["comment"]["default"] == ""
 
 
 def test_a_rerequested_approval_is_a_prefect_event():
