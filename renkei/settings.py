@@ -6,6 +6,7 @@ printed: ``Settings.safe_dict()`` is what logs and ``renkei config`` show.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -158,6 +159,19 @@ def _key_file(path: str) -> bytes:
     return key.encode("utf-8")
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
+def _renkei_env() -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("RENKEI_")))
+
+
+@lru_cache(maxsize=8)
+def _settings_for(env: tuple[tuple[str, str], ...]) -> Settings:
     return Settings()
+
+
+def get_settings() -> Settings:
+    """The settings of the current environment: cached per set of ``RENKEI_*`` variables, so a process that
+    changes them (a test, the demo) never reads a stale database URL."""
+    return _settings_for(_renkei_env())
+
+
+get_settings.cache_clear = _settings_for.cache_clear  # type: ignore[attr-defined]
