@@ -34,7 +34,7 @@ from prefect import flow, get_run_logger
 from prefect.context import get_run_context
 
 from renkei.domain.normalise import mask_personal
-from renkei.domain.payer import payer_display
+from renkei.domain.payer import payer_display, redact_payer
 from renkei.domain.reconciliation import NameEvidence, Reconciler
 from renkei.store.aliases import AliasStore
 from renkei.tasks.approval_form import await_decision
@@ -97,6 +97,7 @@ def payment_approval(deposit_id: str, timeout_hours: float | None = None, lease_
         rt, run_id=flow_run_id, kind="payment", entity="deposit", entity_key=deposit_id, amount=int(deposit.amount),
         timeout_s=timeout_s, render=render, form=PaymentDecision, problem_of=problem_of,
         approving=lambda a: not a.unrelated,
+        artifact_text=lambda text: redact_payer(text, deposit.payer_name),  # an individual's name: the form only
         summary={"reasons": [], "title": f"入金消込承認 deposit {deposit_id}", "received_on": deposit.received_on.isoformat()})
     book, rec, decision, candidate = state["book"], state["rec"], state["decision"], state["candidate"]
 

@@ -82,7 +82,8 @@ def await_decision(rt, *, run_id: str, kind: str, entity: str, entity_key: str, 
                    render: Callable[[], tuple[str, dict[str, Any]]], form: type[RunInput] = ApprovalDecision,
                    problem_of: Callable[[Any], str | None] | None = None,
                    approving: Callable[[Any], bool] = lambda a: bool(a.approved),
-                   owner_ids: Sequence[str] = (), summary: dict[str, Any] | None = None) -> tuple[Any, list[str]]:
+                   owner_ids: Sequence[str] = (), summary: dict[str, Any] | None = None,
+                   artifact_text: Callable[[str], str] | None = None) -> tuple[Any, list[str]]:
     """Suspend until an acceptable, authorised decision arrives; returns ``(input, approvers)``.
 
     ``render()`` → (markdown of the request, initial form values), called before every suspend (a flow may
@@ -106,7 +107,9 @@ def await_decision(rt, *, run_id: str, kind: str, entity: str, entity_key: str, 
         if notice:
             head += f"**{notice}** — もう一度入力してください / please submit again.\n\n"
         text = head + markdown
-        publish_request(kind, entity, entity_key, text, {"amount": amount, **(summary or {})})
+        # the artifact is seen by anyone with the UI; only the form shows what ``artifact_text`` takes out
+        publish_request(kind, entity, entity_key, artifact_text(text) if artifact_text else text,
+                        {"amount": amount, **(summary or {})})
         answer = suspend_flow_run(wait_for_input=form.with_initial_data(description=text, **initial),
                                   timeout=timeout_s, key=f"decision-{attempt}")
         attempt += 1
