@@ -26,6 +26,35 @@ for _k in [k for k in os.environ if k.startswith("RENKEI_") and not k.startswith
     os.environ.pop(_k)
 
 
+# ----------------------------------------------------------------------------------------- order
+# The suite runs on pytest-xdist workers, one test file at a time per worker (pyproject addopts). Files go out in
+# collection order, so the longest ones (each a minute or more on 2 cores) are moved to the front: started
+# last, one of them would keep a worker busy alone after the other has finished. Longest first; a file not
+# named here keeps its place after them. Reordering whole files changes nothing inside a file.
+SLOW_FILES_FIRST = (
+    "tests/test_demo.py",
+    "tests/chaos/test_chaos_small.py",
+    "tests/deploy/test_real_deployment.py",
+    "tests/flows/test_pairings.py",
+    "tests/flows/test_review_decisions.py",
+    "tests/flows/test_approval_lifecycle.py",
+    "tests/test_doctor.py",
+    "tests/flows/test_invoice_approval.py",
+    "tests/ui/test_prefect_ui_approval.py",
+    "tests/flows/test_payment_writeback_approval.py",
+    "tests/store/test_store_races.py",
+    "tests/ui/test_invoice_approval_ui.py",
+    "tests/ui/test_review_decisions_ui.py",
+    "tests/test_prefect_server_orphans.py",
+    "tests/flows/test_hostile_corpus.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(SLOW_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))  # stable: order kept within
+
+
 # ----------------------------------------------------------------------------------------- Prefect
 @pytest.fixture(scope="session")
 def prefect_api() -> Iterator[str]:

@@ -57,6 +57,11 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait(10)
 
 
+# the module fixture runs within its first test's timeout: about 2 minutes alone, more next to another
+# pytest-xdist worker on 2 cores
+pytestmark = pytest.mark.timeout(480)
+
+
 @pytest.fixture(scope="module")
 def deployed_runs(tmp_path_factory) -> Iterator[dict[str, tuple[str, str]]]:
     """name → (final state type, run name, state message + worker log tail) of one run of each scheduled
@@ -136,17 +141,19 @@ def deployed_runs(tmp_path_factory) -> Iterator[dict[str, tuple[str, str]]]:
                       "RENKEI_FREEE_COMPANY_ID": str(DEFAULT_COMPANY_ID),
                       "RENKEI_DATABASE_URL": f"sqlite:///{tmp / 'renkei.db'}",
                       "RENKEI_HOME": str(tmp / ".renkei")}
-        # one run at a time, as the single-worker production recipe would run them
+        # one run at a time, as the single-worker production recipe would run them; the worker asks for the
+        # next one every 2 s instead of every 10 s (the default), so the queue does not wait on the poll
         procs.append(subprocess.Popen(
             [str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--type", "process", "--limit", "1"],
-            env=worker_env, stdout=logs["worker"].open("w"), stderr=subprocess.STDOUT, cwd=tmp))
+            env={**worker_env, "PREFECT_WORKER_QUERY_SECONDS": "2"}, stdout=logs["worker"].open("w"),
+            stderr=subprocess.STDOUT, cwd=tmp))
 
         def all_final():
             with SyncPrefectClient(api) as client:
                 done = {n: client.read_flow_run(r.id) for n, r in runs.items()}
             return done if all(r.state and r.state.is_final() for r in done.values()) else None
 
-        done = _wait(all_final, 150, "every run to finish", procs[-1], logs["worker"])
+        done = _wait(all_final, 240, "every run to finish", procs[-1], logs["worker"])
         tail = logs["worker"].read_text(errors="replace")[-4000:]
         # schedules stay paused while `renkei doctor` fails (here: no Renkei settings at all) …
         refused = subprocess.run([sys.executable, "-m", "renkei.cli", "schedules", "resume"], env={

@@ -22,8 +22,10 @@ MAPPED = {"renkei": "renkei", "flows": "renkei.flows", "tasks": "renkei.tasks", 
 
 def test_the_wheel_holds_only_the_renkei_namespace_and_every_package(tmp_path: Path) -> None:
     src = tmp_path / "src"  # a copy, so that the build leaves nothing in the checkout
+    # (without what tests running at the same time on other workers write into the checkout)
     shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "build", "*.egg-info", "__pycache__", ".renkei", "node_modules", ".pytest_cache"))
+        ".git", ".venv", "build", "*.egg-info", "__pycache__", ".renkei", "node_modules", ".pytest_cache",
+        ".hypothesis", "test-artifacts"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
                     "-w", str(tmp_path / "dist"), str(src)], check=True, capture_output=True, timeout=300)
     (wheel,) = (tmp_path / "dist").glob("renkei-*.whl")
