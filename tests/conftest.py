@@ -47,6 +47,13 @@ SLOW_FILES_FIRST = (
     "tests/ui/test_review_decisions_ui.py",
     "tests/test_prefect_server_orphans.py",
     "tests/flows/test_hostile_corpus.py",
+    "tests/ui/test_console_ui.py",
+    "tests/flows/test_reporting.py",
+    "tests/webhooks/test_receiver.py",
+    "tests/webhooks/test_trigger.py",
+    "tests/flows/test_webhook_runs.py",
+    "tests/store/test_shared_ratelimit.py",
+    "tests/test_stack.py",
 )
 
 
