@@ -22,14 +22,20 @@ TOKYO = "Asia/Tokyo"
 # The webhook triggers of prefect.yaml (tests/test_prefect_yaml.py keeps both the same): one run per burst
 # the receiver gathered (its events share renkei.batch-id), with the burst's ids as the parameter.
 WEBHOOK_TRIGGERS: dict[str, dict] = {
+    # a HubSpot deal change and a generic inbound order (Zapier / Make naming a CRM deal) take one path
     "order-to-invoice": {
-        "expect": ["renkei.crm.deal.changed"], "match": {"prefect.resource.id": "renkei.crm.deal.*"},
+        "expect": ["renkei.crm.deal.changed", "renkei.inbound.order"],
+        "match": {"prefect.resource.id": ["renkei.crm.deal.*", "renkei.inbound.order.*"]},
         "for_each": ["renkei.batch-id"], "posture": "Reactive", "threshold": 1, "within": 60,
         "parameters": {"deal_ids": "{{ event.payload.deal_ids }}"}},
     "customer-sync": {
         "expect": ["renkei.crm.company.changed"], "match": {"prefect.resource.id": "renkei.crm.company.*"},
         "for_each": ["renkei.batch-id"], "posture": "Reactive", "threshold": 1, "within": 60,
         "parameters": {"company_ids": "{{ event.payload.company_ids }}"}},
+    # a payment notice only brings the run forward: the flow reads the ERP's bank lines as on schedule
+    "payment-writeback": {
+        "expect": ["renkei.inbound.payment"], "match": {"prefect.resource.id": "renkei.inbound.payment.*"},
+        "for_each": ["renkei.batch-id"], "posture": "Reactive", "threshold": 1, "within": 60},
 }
 
 

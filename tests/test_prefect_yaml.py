@@ -40,7 +40,8 @@ def test_deploys_from_a_clone_without_hidden_variables_and_schedules_start_pause
 
 
 def test_webhook_triggers_are_the_served_ones_and_name_real_parameters():
-    """order-to-invoice and customer-sync run on the receiver's events with the burst's ids; local serve
+    """order-to-invoice (HubSpot deal changes and inbound orders), customer-sync and payment-writeback
+    (inbound payment notices) run on the receiver's events with the burst's ids; local serve
     (deployments/serve.py) wires the same triggers; the parameters exist on the flows."""
     import inspect
 
@@ -61,4 +62,9 @@ def test_webhook_triggers_are_the_served_ones_and_name_real_parameters():
         assert deps[name]["concurrency_limit"] == CONCURRENCY.get(name, 1)
         module = importlib.import_module(deps[name]["entrypoint"].split(":")[0].removesuffix(".py").replace("/", "."))
         flow = getattr(module, deps[name]["entrypoint"].split(":")[1])
-        assert set(spec["parameters"]) <= set(inspect.signature(flow.fn).parameters)
+        assert set(spec.get("parameters", {})) <= set(inspect.signature(flow.fn).parameters)
+    assert set(WEBHOOK_TRIGGERS) == {"order-to-invoice", "customer-sync", "payment-writeback"}
+    # an inbound order takes the deal path: its event renders the same deal_ids parameter
+    assert "renkei.inbound.order" in WEBHOOK_TRIGGERS["order-to-invoice"]["expect"]
+    assert "renkei.inbound.order.*" in WEBHOOK_TRIGGERS["order-to-invoice"]["match"]["prefect.resource.id"]
+    assert WEBHOOK_TRIGGERS["payment-writeback"]["expect"] == ["renkei.inbound.payment"]

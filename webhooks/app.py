@@ -27,6 +27,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from renkei.webhooks.emit import Emitter, prefect_event
+from renkei.webhooks.inbound import validate as validate_inbound
 from renkei.webhooks.ledger import Ledger, Row
 from renkei.webhooks.signature import MAX_AGE_SECONDS, check_hubspot_v3, check_inbound
 
@@ -35,6 +36,8 @@ log = logging.getLogger("renkei.webhooks")
 DEAL_CHANGED = "renkei.crm.deal.changed"
 COMPANY_CHANGED = "renkei.crm.company.changed"
 INBOUND_KINDS = ("order", "payment")
+INBOUND_ORDER = "renkei.inbound.order"
+INBOUND_PAYMENT = "renkei.inbound.payment"
 ID_FIELD = {DEAL_CHANGED: "deal_ids", COMPANY_CHANGED: "company_ids"}
 COMPANY_CHANGES = {"company.creation", "company.propertyChange", "company.merge", "company.restore"}
 
@@ -126,19 +129,25 @@ class Batcher:
                 chunk = set(ids[start:start + self.max_ids])
                 part = [r for r in group if r.object_id in chunk]
                 batch_id = uuid.uuid4().hex
-                self.emitter.emit([_event(name, r, batch_id, [i for i in ids if i in chunk]) for r in part])
+                keys = [i for i in ids if i in chunk]
+                # an inbound order names a CRM deal: the burst's deals, for the order-to-invoice trigger
+                deal_ids = (list(dict.fromkeys(str(r.payload["deal_id"]) for r in part if r.payload.get("deal_id")))
+                            if name == INBOUND_ORDER else None)
+                self.emitter.emit([_event(name, r, batch_id, keys, deal_ids=deal_ids) for r in part])
                 self.ledger.mark_emitted([r.id for r in part if r.id is not None], batch_id)
                 self.emitted += len(part)
                 self.failures = 0
 
 
-def _event(name: str, row: Row, batch_id: str, ids: list[str]) -> dict[str, Any]:
+def _event(name: str, row: Row, batch_id: str, ids: list[str], *, deal_ids: list[str] | None = None) -> dict[str, Any]:
     if name.startswith("renkei.inbound."):
         resource = {"prefect.resource.id": f"{name}.{row.object_id}", "renkei.batch-id": batch_id,
                     "renkei.idempotency-key": row.object_id}
         # the body stays in the state store (webhook_event.payload): event payloads show in the Prefect UI,
         # and an order or payment notice may carry people's names and addresses
         payload = {k: v for k, v in row.payload.items() if k != "body"} | {"webhook_event_id": row.id, "keys": ids}
+        if name == INBOUND_ORDER:
+            payload["deal_ids"] = deal_ids if deal_ids is not None else [str(row.payload.get("deal_id", ""))]
     else:
         kind = name.split(".")[2]  # deal | company
         resource = {"prefect.resource.id": f"renkei.crm.{kind}.{row.object_id}", "renkei.batch-id": batch_id,
@@ -158,7 +167,7 @@ class Receiver:
         self.ledger, self.hubspot_secret, self.inbound_secret = ledger, hubspot_secret, inbound_secret
         self.won_stages, self.public_url, self.max_age_s, self.clock = won_stages, public_url, max_age_s, clock
         self.batcher = Batcher(ledger, emitter, window_s=batch_seconds)
-        self.stats = {"accepted": 0, "replayed": 0, "ignored": 0, "rejected": 0, "malformed": 0}
+        self.stats = {"accepted": 0, "replayed": 0, "ignored": 0, "rejected": 0, "malformed": 0, "invalid": 0}
 
     # ------------------------------------------------------------------ HubSpot
 
@@ -239,8 +248,16 @@ class Receiver:
         if not key or len(key) > 120:
             self.stats["malformed"] += 1
             return 400, {"error": "an Idempotency-Key header or an 'id' field (at most 120 characters) is required"}
+        parsed, errors = validate_inbound(kind, data)
+        if parsed is None:  # 422: nothing stored, nothing emitted; the reply and the log name fields, not values
+            self.stats["invalid"] += 1
+            log.warning("inbound %s webhook refused: invalid %s", kind, ", ".join(e["field"] for e in errors))
+            return 422, {"error": "invalid body", "fields": errors}
+        payload: dict[str, Any] = {"idempotency_key": key, "body": data}
+        if kind == "order":
+            payload["deal_id"] = parsed.deal_id  # a CRM id, no personal data: it goes into the event
         row = Row(source=f"inbound:{kind}", event_key=key, event=f"renkei.inbound.{kind}", object_id=key,
-                  payload={"idempotency_key": key, "body": data})
+                  payload=payload)
         return 200, self._record([row])
 
     def _record(self, rows: list[Row]) -> dict[str, Any]:
