@@ -17,7 +17,7 @@ Other fields are allowed (kept with the body in the state store, never in a Pref
 from __future__ import annotations
 
 import re
-from datetime import date
+import datetime as dt
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
@@ -47,7 +47,7 @@ class InboundPayment(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     amount: StrictInt = Field(gt=0, le=MAX_YEN, description="the amount received, integer yen")
-    date: date = Field(description="the day the money arrived, YYYY-MM-DD (Asia/Tokyo)")
+    date: dt.date = Field(description="the day the money arrived, YYYY-MM-DD (Asia/Tokyo)")
     currency: Literal["JPY"] = "JPY"
 
     @field_validator("date", mode="before")

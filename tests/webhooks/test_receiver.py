@@ -113,24 +113,44 @@ def test_a_burst_of_won_deals_is_batched_and_pending_rows_survive_a_restart(tmp_
     assert [e["payload"]["deal_ids"] for e in emitted2.events] == [["700"]]
 
 
-def test_generic_inbound_webhook_same_rules(tmp_path):
+def test_generic_inbound_webhook_same_rules_and_validated_bodies(tmp_path, caplog):
     receiver, emitted = _receiver(tmp_path)
-    order = {"id": "zap-order-1", "customer": "株式会社山田商事", "amount": 55000}
+    order = {"id": "zap-order-1", "deal_id": 501, "customer": "株式会社山田商事", "contact": "山田太郎"}
+    payment = {"amount": 55000, "date": "2026-12-05", "payer": "ヤマダ タロウ"}
+    refused = [("order", {"id": "o-1", "customer": "山田太郎"}),  # no deal reference
+               ("order", {"id": "o-2", "deal_id": ""}), ("order", {"id": "o-3", "deal_id": {"id": 5}}),
+               ("order", {"id": "o-4", "deal_id": "501; drop"}), ("order", {"id": "o-5", "deal_id": True}),
+               ("payment", {"id": "p-1", "amount": 55000.5, "date": "2026-12-05", "payer": "ヤマダ タロウ"}),
+               ("payment", {"id": "p-2", "amount": "55000", "date": "2026-12-05"}),
+               ("payment", {"id": "p-3", "amount": -1, "date": "2026-12-05"}),
+               ("payment", {"id": "p-4", "amount": 55000, "date": "05/12/2026"}),
+               ("payment", {"id": "p-5", "amount": 55000}), ("payment", {"id": "p-6", "amount": 1, "date": 20261205}),
+               ("payment", {"id": "p-7", "amount": 1, "date": "2026-12-05", "currency": "USD"})]
     with TestClient(create_app(receiver)) as client:
         assert _inbound(client, "order", order, secret="wrong").status_code == 401
         assert _inbound(client, "order", order, ts=time.time() - 400).status_code == 401
         assert _inbound(client, "order", None, raw=b"[1, 2").status_code == 400
-        assert _inbound(client, "order", {"amount": 1}).status_code == 400  # no id, no Idempotency-Key
+        assert _inbound(client, "order", {"deal_id": "1"}).status_code == 400  # no id, no Idempotency-Key
         assert _inbound(client, "refund", order).status_code == 404
+        for kind, body in refused:  # 422 naming the field, never echoing a value; nothing stored or emitted
+            r = _inbound(client, kind, body)
+            assert r.status_code == 422, (kind, body)
+            assert r.json()["fields"] and "ヤマダ" not in r.text and "山田" not in r.text
+        assert receiver.ledger.counts() == {} and receiver.stats["invalid"] == len(refused)
         assert _inbound(client, "order", order).json() == {"accepted": 1, "ignored": 0, "replayed": 0}
         assert _inbound(client, "order", order).json()["replayed"] == 1
-        pay = _inbound(client, "payment", {"amount": 55000}, key="make-payment-7")
+        pay = _inbound(client, "payment", payment, key="make-payment-7")
         assert pay.json()["accepted"] == 1
+        assert _inbound(client, "payment", payment, key="make-payment-7").json()["replayed"] == 1
         assert receiver.batcher.flush(5)
     assert sorted(e["event"] for e in emitted.events) == ["renkei.inbound.order", "renkei.inbound.payment"]
     ev = next(e for e in emitted.events if e["event"] == "renkei.inbound.order")
     assert ev["resource"]["prefect.resource.id"] == "renkei.inbound.order.zap-order-1"
+    assert ev["payload"]["deal_ids"] == ["501"]  # what the order-to-invoice trigger renders as deal_ids
     assert "body" not in ev["payload"]  # the body (names, amounts) stays in the state store, not in the UI
+    sent = json.dumps(emitted.events, ensure_ascii=False)
+    assert "山田" not in sent and "ヤマダ" not in sent and "55000" not in sent
+    assert "山田" not in caplog.text and "ヤマダ" not in caplog.text  # refusals log field names only
     with receiver.ledger.engine.connect() as conn:
         from renkei.webhooks.ledger import TABLE
 
