@@ -123,10 +123,11 @@ def deployed_runs(tmp_path_factory) -> Iterator[dict[str, tuple[str, str]]]:
             runs = {name: client.create_flow_run_from_deployment(deployments[name].id) for name in SCHEDULED}
             # the webhook triggers of prefect.yaml became automations running those deployments
             automations = {a.name: a for a in client.read_automations()}
-            for name, event in (("order-to-invoice", "renkei.crm.deal.changed"),
-                                ("customer-sync", "renkei.crm.company.changed")):
+            for name, events in (("order-to-invoice", {"renkei.crm.deal.changed", "renkei.inbound.order"}),
+                                 ("customer-sync", {"renkei.crm.company.changed"}),
+                                 ("payment-writeback", {"renkei.inbound.payment"})):
                 (auto,) = [a for n, a in automations.items() if n.startswith(f"{name}__automation")]
-                assert auto.enabled and auto.trigger.expect == {event}
+                assert auto.enabled and auto.trigger.expect == events
                 assert auto.trigger.for_each == {"renkei.batch-id"}
                 assert auto.actions[0].deployment_id == deployments[name].id
 
