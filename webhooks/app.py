@@ -245,9 +245,9 @@ class Receiver:
             self.stats["malformed"] += 1
             return 400, {"error": f"malformed body: {str(exc)[:200]}"}
         key = str(headers.get("idempotency-key") or data.get("id") or "").strip()
-        if not key or len(key) > 120:
+        if not key or len(key) > 64:  # webhook_event.object_id holds it: VARCHAR(64) on PostgreSQL
             self.stats["malformed"] += 1
-            return 400, {"error": "an Idempotency-Key header or an 'id' field (at most 120 characters) is required"}
+            return 400, {"error": "an Idempotency-Key header or an 'id' field (at most 64 characters) is required"}
         parsed, errors = validate_inbound(kind, data)
         if parsed is None:  # 422: nothing stored, nothing emitted; the reply and the log name fields, not values
             self.stats["invalid"] += 1

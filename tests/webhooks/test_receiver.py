@@ -131,6 +131,7 @@ def test_generic_inbound_webhook_same_rules_and_validated_bodies(tmp_path, caplo
         assert _inbound(client, "order", order, ts=time.time() - 400).status_code == 401
         assert _inbound(client, "order", None, raw=b"[1, 2").status_code == 400
         assert _inbound(client, "order", {"deal_id": "1"}).status_code == 400  # no id, no Idempotency-Key
+        assert _inbound(client, "order", {"id": "k" * 65, "deal_id": "1"}).status_code == 400  # key too long
         assert _inbound(client, "refund", order).status_code == 404
         for kind, body in refused:  # 422 naming the field, never echoing a value; nothing stored or emitted
             r = _inbound(client, kind, body)
