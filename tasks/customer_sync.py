@@ -531,7 +531,7 @@ def sync_pairs(rt: Runtime, state: SyncState, pairs: Sequence[Pair], report: Run
     # when such a pair has anything to do, read that side for real (one batch / one GET) and plan again.
     real_crm = [p.crm_id for p, _s, crm, _e, plan, *_ in planned if has_protected(crm) and _copies_hash(plan)]
     real_erp = [p.erp_id for p, _s, _c, erp, plan, *_ in planned
-                if has_protected(erp) and (plan.updates_to_erp or _copies_hash(plan))]
+                if has_protected(erp) and (_copies_hash(plan) or _write_needs_erp(erp, plan))]
     if real_crm or real_erp:
         got_crm = _fetch_crm(rt, real_crm, paths, report) if real_crm else {}
         got_erp = _fetch_erp(rt, real_erp, paths, report) if real_erp else {}
@@ -541,7 +541,7 @@ def sync_pairs(rt: Runtime, state: SyncState, pairs: Sequence[Pair], report: Run
                 crm = got_crm.get(p.crm_id, crm) if p.crm_id in real_crm else crm
                 erp = got_erp.get(p.erp_id, erp) if p.erp_id in real_erp else erp
                 crm, erp, plan = plan_of(p, snap, crm, erp)
-                if _copies_hash(plan) or (has_protected(erp) and plan.updates_to_erp):
+                if _copies_hash(plan) or (has_protected(erp) and _write_needs_erp(erp, plan)):
                     report.count("renkei", "errors")  # the side could not be read: the next run retries
                     continue
             again.append((p, snap, crm, erp, plan, ch, eh))
@@ -637,6 +637,31 @@ def _copies_hash(plan: MergePlan) -> bool:
     """The plan would write or show a keyed hash as if it were a value."""
     return (any(is_protected(v) for v in (*plan.updates_to_crm.values(), *plan.updates_to_erp.values()))
             or any(is_protected(c.crm) or is_protected(c.erp) for c in plan.conflicts))
+
+
+def _group(path: str) -> str:
+    return path.split(".", 1)[0]
+
+
+def _write_needs_erp(erp: Mapping[str, Any], plan: MergePlan) -> bool:
+    """A freee write keeps the fields it does not send (``PUT /partners/{id}`` sends what is set; nested
+    attributes are merged), so a partner standing in from the snapshot can be written without reading it
+    first, unless an updated field shares its group (``address``) with a value known only as a keyed hash:
+    that group is sent whole and would need the real value. Hashed groups left alone are not sent."""
+    if not plan.updates_to_erp:
+        return False
+    hidden = {_group(p) for p, v in erp.items() if is_protected(v) and p not in plan.updates_to_erp}
+    return any(_group(p) in hidden for p in plan.updates_to_erp)
+
+
+def _erp_write_fields(erp_before: Mapping[str, Any], updates: Mapping[str, Any]) -> dict[str, Any]:
+    """The partner as it will be written: every group holding a keyed hash (a personal value not read
+    this run, see :func:`_write_needs_erp`) is left out, so freee keeps its value."""
+    after = {**erp_before, **updates}
+    hidden = {_group(p) for p, v in after.items() if is_protected(v)}
+    if not hidden:
+        return after
+    return {p: v for p, v in after.items() if _group(p) not in hidden}
 
 
 def _revealed(resolutions: Sequence[Resolution], crm: Mapping[str, Any], erp: Mapping[str, Any], key: bytes
@@ -749,8 +774,7 @@ def _prepare_writes(w: _Work, report: RunReport, state: SyncState | None = None,
             else:
                 w.crm_update.fields = w.crm_update.fields | {"erp_id"}
         if w.plan.updates_to_erp:
-            after = {**w.erp_before, **w.plan.updates_to_erp}
-            company = company_from_fields(after, erp_id=p.erp_id)
+            company = company_from_fields(_erp_write_fields(w.erp_before, w.plan.updates_to_erp), erp_id=p.erp_id)
             if rt is not None:
                 rt.erp.validate_partner(company)  # what the ERP cannot hold is refused before any write
             w.erp_company = company
