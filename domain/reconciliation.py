@@ -657,7 +657,8 @@ class Reconciler:
         return self._scored(partner, hit, tuple(ordered), kind, fee, 0, allocs, received_on)
 
     def _scored(self, partner, hit, items, kind, fee, over, allocs, received_on) -> _Fit:
-        in_window = all(self._in_window(i, received_on) for i in items)
+        in_window = (self._in_window(items[0], received_on) if len(items) == 1
+                     else all(self._in_window(i, received_on) for i in items))
         amount_score = AMOUNT_SCORES[kind] * self.policy.fee_factor(fee)
         if len(items) > 1 and kind.complete:  # each extra invoice makes a chance sum likelier
             amount_score -= COMBINED_PER_INVOICE * (len(items) - 2)
