@@ -66,7 +66,7 @@ def _run_name() -> str:
 
 @flow(name=FLOW, flow_run_name=_run_name, log_prints=False)
 def customer_sync(full: bool = False, check_crm_deletes: bool = True, lookback_ms: int = 0,
-                  erp_chunk: int = 500, max_pages: int = 10_000, full_chunk: int = 1000) -> dict[str, Any]:
+                  erp_chunk: int = 500, max_pages: int = 10_000, full_chunk: int = 500) -> dict[str, Any]:
     """HubSpot companies ⇄ freee partners, per-field ownership from the policy config.
 
     ``full`` ignores both cursors (a complete reconciliation; unchanged pairs still write nothing);

@@ -78,7 +78,7 @@ MATCH_REASONS = ("AMBIGUOUS_CORPORATE_NUMBER", "CONFLICTING_SIGNALS", "AMBIGUOUS
                  "FUZZY_NAME", "SAME_PHONE", "TARGET_ALREADY_MAPPED", "DUPLICATE_IN_BATCH", "TARGET_ARCHIVED",
                  "DUPLICATE_SOURCE_IN_BATCH")
 FREEE_WRITE_WORKERS = 4
-MAX_PAGES_IN_FLIGHT = 2  # deferred page writes queued behind the planning (full reads; each holds a page's plans)
+MAX_PAGES_IN_FLIGHT = 1  # deferred page writes queued behind the planning (full reads; each holds a page's plans)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -167,6 +167,7 @@ def today_jst() -> str:
 
 
 _STUB = "__released__"  # marks a partner index record whose full record was let go (SyncState.done_erp)
+_RELEASED_RECORD: dict[str, Any] = {_STUB: True, "erp_id": None, "partner_code": None, "archived": False}
 _RELEASED: MapResult[dict] = MapResult(None, None, "released")  # erp_changed value of a handled partner
 
 
@@ -195,6 +196,7 @@ class SyncState:
     invalid_open: dict[str, int] = field(default_factory=dict)  # entity key → open INVALID_* review id
     plausibility_open: dict[str, list[int]] = field(default_factory=dict)  # crm id → open EMAIL_INVALID / MARKUP_*
     written_ts: dict[str, str] = field(default_factory=dict)  # crm id → hs_lastmodifieddate of our write
+    by_code: dict[str, int] = field(default_factory=dict)  # partner code → position in the partner index
     erp_writer: ThreadPoolExecutor | None = None  # set: writes run behind the pages (full reads)
     crm_writer: ThreadPoolExecutor | None = None
     pending_pages: list[Any] = field(default_factory=list)  # futures of deferred page writes (in order)
@@ -299,9 +301,9 @@ class SyncState:
             self.erp_changed[erp_id] = _RELEASED
             i = self.index.by_id.get(erp_id)
             if i is not None and self.index.records[i] is got.value:
-                rec = got.value
-                self.index.records[i] = {"erp_id": erp_id, "partner_code": rec.get("partner_code"),
-                                         "archived": rec.get("archived", False), _STUB: True}
+                # one shared stub for every released partner: it is linked now, so neither its code (our
+                # own partner found again by code needs an unlinked one) nor its record is looked at again
+                self.index.records[i] = _RELEASED_RECORD
 
     def link(self, crm_id: str, erp_id: str) -> None:
         self.crm_to_erp[crm_id], self.erp_to_crm[erp_id] = erp_id, crm_id
@@ -424,6 +426,7 @@ def full_partner_index(rt: Runtime, state: SyncState, report: RunReport) -> Matc
         partners = [r.value for r in results if r.ok]
         state.index = MatchIndex(partners, id_field="erp_id", source_id_field="crm_id",
                                  mapped_ids=set(state.erp_status))
+        state.by_code = {str(r["partner_code"]): i for i, r in enumerate(state.index.records) if r.get("partner_code")}
     return state.index
 
 
@@ -991,14 +994,14 @@ def match_crm_companies(rt: Runtime, state: SyncState, unmatched: Sequence[tuple
     if not unmatched:
         return []
     index = full_partner_index(rt, state, report)
-    by_code = {str(r["partner_code"]): i for i, r in enumerate(index.records) if r.get("partner_code")}
+    by_code = state.by_code  # built with the index (a released partner's record is a stub: linked already)
     out: list[Pair] = []
     to_link: list[tuple[str, str]] = []
     rest: list[tuple[Company, dict]] = []
     for company, flat in unmatched:
         i = by_code.get(partner_code_for(str(company.crm_id)))
         target = index.records[i] if i is not None else None
-        if target is not None and str(target["erp_id"]) not in state.erp_to_crm:
+        if target is not None and _STUB not in target and str(target["erp_id"]) not in state.erp_to_crm:
             to_link.append((str(company.crm_id), str(target["erp_id"])))
             out.append(Pair(str(company.crm_id), str(target["erp_id"]), flat, erp_flat(target), first=True))
         else:
@@ -1078,6 +1081,8 @@ def create_partner(rt: Runtime, state: SyncState, company: Company, flat: dict, 
     state.erp_done.add(erp_id)
     if state.index is not None and erp_id not in state.index.by_id:
         state.index.add(erp_record(made, state.paths))
+        if made.partner_code:
+            state.by_code[str(made.partner_code)] = state.index.by_id[erp_id]
     report.count("erp", "created")
     report.event(action="create", entity=ENTITY, entity_key=crm_id, system="erp",
                  changes={"erp_id": erp_id, "partner_code": code, "name": display_name(company)})
