@@ -101,7 +101,8 @@ def _run(rt: Any, state: cs.SyncState, report: RunReport, flow_run_id: str, full
     t0 = time.perf_counter()
     timing: dict[str, float] = {}
     erp_full = erp_cursor is None or erp_cursor < read_date  # first run of the day: every partner
-    results = read_erp_changes(None if erp_full else erp_cursor, flow_run_id).items
+    read = read_erp_changes(None if erp_full else erp_cursor, flow_run_id)
+    results, read.items = read.items, []  # Prefect may keep the task's result object: it keeps an empty list
     state.erp_changed = {str(r.source_id): r for r in results}
     n_read = len(results)
     del results  # erp_changed holds them; handled partners are let go of one by one (SyncState.done_erp)
