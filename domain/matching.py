@@ -112,7 +112,7 @@ class MatchResult:
     notes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Keys:
     id: str | None
     legal_ids: frozenset[str]

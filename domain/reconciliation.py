@@ -59,7 +59,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from enum import Enum
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
@@ -657,7 +657,8 @@ class Reconciler:
         return self._scored(partner, hit, tuple(ordered), kind, fee, 0, allocs, received_on)
 
     def _scored(self, partner, hit, items, kind, fee, over, allocs, received_on) -> _Fit:
-        in_window = all(self._in_window(i, received_on) for i in items)
+        in_window = (self._in_window(items[0], received_on) if len(items) == 1
+                     else all(self._in_window(i, received_on) for i in items))
         amount_score = AMOUNT_SCORES[kind] * self.policy.fee_factor(fee)
         if len(items) > 1 and kind.complete:  # each extra invoice makes a chance sum likelier
             amount_score -= COMBINED_PER_INVOICE * (len(items) - 2)
@@ -846,7 +847,7 @@ class Reconciler:
         text = proposal.explanation + "; " + _verdict(kind, score, p.auto_apply_threshold, blockers,
                                                        [best, *rivals], bool(same_group))
         text += _margin_text(best, rivals, set_aside, p.auto_apply_margin)
-        return MatchDecision(
+        return _decision(
             deposit_id=deposit.erp_id, received_on=deposit.received_on, amount=int(deposit.amount),
             payer_name=deposit.payer_name, payer_key=key, kind=kind, score=round(min(score, 1.0), 4),
             reasons=tuple(dict.fromkeys(reasons + blockers)), explanation=text, proposal=proposal, alternatives=alts,
@@ -890,7 +891,7 @@ class Reconciler:
         alts = tuple(self._candidate(deposit, f) for f in fits[1:] + extra)
         text = proposal.explanation + "; " + _verdict(kind, best.score, p.auto_apply_threshold, blockers,
                                                        [best, *rivals], False)
-        return MatchDecision(
+        return _decision(
             deposit_id=deposit.erp_id, received_on=deposit.received_on, amount=int(deposit.amount),
             payer_name=deposit.payer_name, payer_key=key, kind=kind, score=best.score,
             reasons=tuple(dict.fromkeys(reasons + blockers)), explanation=text, proposal=proposal, alternatives=alts,
@@ -906,13 +907,13 @@ class Reconciler:
         lead = [] if key else [ReasonCode.EMPTY_PAYER_NAME]
         head = f"振込名義 {deposit.payer_name} matches no partner (名義不一致)"
         if not fits:
-            return MatchDecision(**base, kind=MatchKind.UNMATCHED, score=0.0,
+            return _decision(**base, kind=MatchKind.UNMATCHED, score=0.0,
                                  reasons=tuple(lead + [ReasonCode.NO_CANDIDATE]),
                                  explanation=f"{head}; no open invoice of {format_yen(deposit.amount)} "
                                              f"(± fee) — UNMATCHED / 該当なし")
         if count > p.max_amount_only_candidates:
             alts = tuple(self._candidate(deposit, f) for f in fits[:3])
-            return MatchDecision(**base, kind=MatchKind.UNMATCHED, score=0.0,
+            return _decision(**base, kind=MatchKind.UNMATCHED, score=0.0,
                                  reasons=tuple(lead + [ReasonCode.TOO_MANY_AMOUNT_MATCHES]), alternatives=alts,
                                  explanation=f"{head}; {count} open invoices fit {format_yen(deposit.amount)} "
                                              f"— too many to propose, UNMATCHED / 候補多数")
@@ -920,7 +921,7 @@ class Reconciler:
         score = round(best.score / len(fits), 4)
         proposal = self._candidate(deposit, best)
         alts = tuple(self._candidate(deposit, f) for f in fits[1:])
-        return MatchDecision(
+        return _decision(
             **base, kind=MatchKind.NEEDS_APPROVAL, score=score,
             reasons=tuple(lead + [ReasonCode.UNKNOWN_PAYER_AMOUNT_MATCH, _fit_reason(best.kind)]),
             explanation=(proposal.explanation + f"; NEEDS_APPROVAL: payer unknown — third party paying for "
@@ -939,13 +940,22 @@ class Reconciler:
             for it, applied, fee in f.allocs
         )
         evidence = f.hit.evidence if f.hit else NameEvidence.NONE
-        return Candidate(
+        # every value comes from the index's own integers and rounded scores in [0, 1], and ``partial`` is
+        # computed as the model's validator checks it: built without re-validation (a 100,000-deposit
+        # batch builds hundreds of thousands of these)
+        return Candidate.model_construct(
             partner_id=f.partner.partner_id, partner_name=f.partner.name, fit=f.kind, name_evidence=evidence,
             name_score=round(f.hit.score if f.hit else 0.0, 4), amount_score=f.amount_score,
             score=min(f.score, 1.0), allocations=allocs, fee=f.fee, overpayment=f.overpayment,
             partial=any(a.outstanding_after > 0 for a in allocs), in_window=f.in_window,
             explanation=_explain(deposit, f),
         )
+
+
+def _decision(**fields: Any) -> MatchDecision:
+    """A :class:`MatchDecision` from the engine's own values (enums, dates, integer yen, a score rounded into
+    [0, 1]), built without re-validation; defaults filled as validation would."""
+    return MatchDecision.model_construct(**fields)
 
 
 def _fit_reason(kind: FitKind) -> ReasonCode:

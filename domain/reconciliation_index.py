@@ -396,6 +396,10 @@ class SubsetSearch:
     truncated: bool = False  # more items could take part than pool_size: combinations are incomplete
 
 
+class _Stop(Exception):
+    """Ends a subset search early (node budget or solution cap reached)."""
+
+
 def find_subsets(
     items: list[OpenItem],
     amount: int,
@@ -441,9 +445,6 @@ def find_subsets(
     combinations = 0
     limited = False
     chosen: list[OpenItem] = []
-
-    class _Stop(Exception):
-        pass
 
     def dfs(start: int, total: int) -> None:
         nonlocal nodes, limited, combinations

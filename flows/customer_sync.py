@@ -66,7 +66,7 @@ def _run_name() -> str:
 
 @flow(name=FLOW, flow_run_name=_run_name, log_prints=False)
 def customer_sync(full: bool = False, check_crm_deletes: bool = True, lookback_ms: int = 0,
-                  erp_chunk: int = 500, max_pages: int = 10_000, full_chunk: int = 1000,
+                  erp_chunk: int = 500, max_pages: int = 10_000, full_chunk: int = 500,
                   company_ids: list[str] | None = None) -> dict[str, Any]:
     """HubSpot companies ⇄ freee partners, per-field ownership from the policy config.
 
@@ -121,7 +121,8 @@ def _run(rt: Any, state: cs.SyncState, report: RunReport, flow_run_id: str, full
     t0 = time.perf_counter()
     timing: dict[str, float] = {}
     erp_full = erp_cursor is None or erp_cursor < read_date  # first run of the day: every partner
-    results = read_erp_changes(None if erp_full else erp_cursor, flow_run_id).items
+    read = read_erp_changes(None if erp_full else erp_cursor, flow_run_id)
+    results, read.items = read.items, []  # Prefect may keep the task's result object: it keeps an empty list
     state.erp_changed = {str(r.source_id): r for r in results}
     n_read = len(results)
     del results  # erp_changed holds them; handled partners are let go of one by one (SyncState.done_erp)

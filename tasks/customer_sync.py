@@ -78,7 +78,7 @@ MATCH_REASONS = ("AMBIGUOUS_CORPORATE_NUMBER", "CONFLICTING_SIGNALS", "AMBIGUOUS
                  "FUZZY_NAME", "SAME_PHONE", "TARGET_ALREADY_MAPPED", "DUPLICATE_IN_BATCH", "TARGET_ARCHIVED",
                  "DUPLICATE_SOURCE_IN_BATCH")
 FREEE_WRITE_WORKERS = 4
-MAX_PAGES_IN_FLIGHT = 2  # deferred page writes queued behind the planning (full reads; each holds a page's plans)
+MAX_PAGES_IN_FLIGHT = 1  # deferred page writes queued behind the planning (full reads; each holds a page's plans)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -167,6 +167,7 @@ def today_jst() -> str:
 
 
 _STUB = "__released__"  # marks a partner index record whose full record was let go (SyncState.done_erp)
+_RELEASED_RECORD: dict[str, Any] = {_STUB: True, "erp_id": None, "partner_code": None, "archived": False}
 _RELEASED: MapResult[dict] = MapResult(None, None, "released")  # erp_changed value of a handled partner
 
 
@@ -195,6 +196,7 @@ class SyncState:
     invalid_open: dict[str, int] = field(default_factory=dict)  # entity key → open INVALID_* review id
     plausibility_open: dict[str, list[int]] = field(default_factory=dict)  # crm id → open EMAIL_INVALID / MARKUP_*
     written_ts: dict[str, str] = field(default_factory=dict)  # crm id → hs_lastmodifieddate of our write
+    by_code: dict[str, int] = field(default_factory=dict)  # partner code → position in the partner index
     erp_writer: ThreadPoolExecutor | None = None  # set: writes run behind the pages (full reads)
     crm_writer: ThreadPoolExecutor | None = None
     pending_pages: list[Any] = field(default_factory=list)  # futures of deferred page writes (in order)
@@ -299,9 +301,9 @@ class SyncState:
             self.erp_changed[erp_id] = _RELEASED
             i = self.index.by_id.get(erp_id)
             if i is not None and self.index.records[i] is got.value:
-                rec = got.value
-                self.index.records[i] = {"erp_id": erp_id, "partner_code": rec.get("partner_code"),
-                                         "archived": rec.get("archived", False), _STUB: True}
+                # one shared stub for every released partner: it is linked now, so neither its code (our
+                # own partner found again by code needs an unlinked one) nor its record is looked at again
+                self.index.records[i] = _RELEASED_RECORD
 
     def link(self, crm_id: str, erp_id: str) -> None:
         self.crm_to_erp[crm_id], self.erp_to_crm[erp_id] = erp_id, crm_id
@@ -424,6 +426,7 @@ def full_partner_index(rt: Runtime, state: SyncState, report: RunReport) -> Matc
         partners = [r.value for r in results if r.ok]
         state.index = MatchIndex(partners, id_field="erp_id", source_id_field="crm_id",
                                  mapped_ids=set(state.erp_status))
+        state.by_code = {str(r["partner_code"]): i for i, r in enumerate(state.index.records) if r.get("partner_code")}
     return state.index
 
 
@@ -531,7 +534,7 @@ def sync_pairs(rt: Runtime, state: SyncState, pairs: Sequence[Pair], report: Run
     # when such a pair has anything to do, read that side for real (one batch / one GET) and plan again.
     real_crm = [p.crm_id for p, _s, crm, _e, plan, *_ in planned if has_protected(crm) and _copies_hash(plan)]
     real_erp = [p.erp_id for p, _s, _c, erp, plan, *_ in planned
-                if has_protected(erp) and (plan.updates_to_erp or _copies_hash(plan))]
+                if has_protected(erp) and (_copies_hash(plan) or _write_needs_erp(erp, plan))]
     if real_crm or real_erp:
         got_crm = _fetch_crm(rt, real_crm, paths, report) if real_crm else {}
         got_erp = _fetch_erp(rt, real_erp, paths, report) if real_erp else {}
@@ -541,7 +544,7 @@ def sync_pairs(rt: Runtime, state: SyncState, pairs: Sequence[Pair], report: Run
                 crm = got_crm.get(p.crm_id, crm) if p.crm_id in real_crm else crm
                 erp = got_erp.get(p.erp_id, erp) if p.erp_id in real_erp else erp
                 crm, erp, plan = plan_of(p, snap, crm, erp)
-                if _copies_hash(plan) or (has_protected(erp) and plan.updates_to_erp):
+                if _copies_hash(plan) or (has_protected(erp) and _write_needs_erp(erp, plan)):
                     report.count("renkei", "errors")  # the side could not be read: the next run retries
                     continue
             again.append((p, snap, crm, erp, plan, ch, eh))
@@ -637,6 +640,31 @@ def _copies_hash(plan: MergePlan) -> bool:
     """The plan would write or show a keyed hash as if it were a value."""
     return (any(is_protected(v) for v in (*plan.updates_to_crm.values(), *plan.updates_to_erp.values()))
             or any(is_protected(c.crm) or is_protected(c.erp) for c in plan.conflicts))
+
+
+def _group(path: str) -> str:
+    return path.split(".", 1)[0]
+
+
+def _write_needs_erp(erp: Mapping[str, Any], plan: MergePlan) -> bool:
+    """A freee write keeps the fields it does not send (``PUT /partners/{id}`` sends what is set; nested
+    attributes are merged), so a partner standing in from the snapshot can be written without reading it
+    first, unless an updated field shares its group (``address``) with a value known only as a keyed hash:
+    that group is sent whole and would need the real value. Hashed groups left alone are not sent."""
+    if not plan.updates_to_erp:
+        return False
+    hidden = {_group(p) for p, v in erp.items() if is_protected(v) and p not in plan.updates_to_erp}
+    return any(_group(p) in hidden for p in plan.updates_to_erp)
+
+
+def _erp_write_fields(erp_before: Mapping[str, Any], updates: Mapping[str, Any]) -> dict[str, Any]:
+    """The partner as it will be written: every group holding a keyed hash (a personal value not read
+    this run, see :func:`_write_needs_erp`) is left out, so freee keeps its value."""
+    after = {**erp_before, **updates}
+    hidden = {_group(p) for p, v in after.items() if is_protected(v)}
+    if not hidden:
+        return after
+    return {p: v for p, v in after.items() if _group(p) not in hidden}
 
 
 def _revealed(resolutions: Sequence[Resolution], crm: Mapping[str, Any], erp: Mapping[str, Any], key: bytes
@@ -749,8 +777,7 @@ def _prepare_writes(w: _Work, report: RunReport, state: SyncState | None = None,
             else:
                 w.crm_update.fields = w.crm_update.fields | {"erp_id"}
         if w.plan.updates_to_erp:
-            after = {**w.erp_before, **w.plan.updates_to_erp}
-            company = company_from_fields(after, erp_id=p.erp_id)
+            company = company_from_fields(_erp_write_fields(w.erp_before, w.plan.updates_to_erp), erp_id=p.erp_id)
             if rt is not None:
                 rt.erp.validate_partner(company)  # what the ERP cannot hold is refused before any write
             w.erp_company = company
@@ -967,14 +994,14 @@ def match_crm_companies(rt: Runtime, state: SyncState, unmatched: Sequence[tuple
     if not unmatched:
         return []
     index = full_partner_index(rt, state, report)
-    by_code = {str(r["partner_code"]): i for i, r in enumerate(index.records) if r.get("partner_code")}
+    by_code = state.by_code  # built with the index (a released partner's record is a stub: linked already)
     out: list[Pair] = []
     to_link: list[tuple[str, str]] = []
     rest: list[tuple[Company, dict]] = []
     for company, flat in unmatched:
         i = by_code.get(partner_code_for(str(company.crm_id)))
         target = index.records[i] if i is not None else None
-        if target is not None and str(target["erp_id"]) not in state.erp_to_crm:
+        if target is not None and _STUB not in target and str(target["erp_id"]) not in state.erp_to_crm:
             to_link.append((str(company.crm_id), str(target["erp_id"])))
             out.append(Pair(str(company.crm_id), str(target["erp_id"]), flat, erp_flat(target), first=True))
         else:
@@ -1054,6 +1081,8 @@ def create_partner(rt: Runtime, state: SyncState, company: Company, flat: dict, 
     state.erp_done.add(erp_id)
     if state.index is not None and erp_id not in state.index.by_id:
         state.index.add(erp_record(made, state.paths))
+        if made.partner_code:
+            state.by_code[str(made.partner_code)] = state.index.by_id[erp_id]
     report.count("erp", "created")
     report.event(action="create", entity=ENTITY, entity_key=crm_id, system="erp",
                  changes={"erp_id": erp_id, "partner_code": code, "name": display_name(company)})

@@ -44,11 +44,21 @@ def test_snapshots_and_review_items_keep_no_raw_personal_data_and_the_merge_stil
     props = world.hs().companies.get(c, properties=["renkei_billing_email", "renkei_billing_contact"])["properties"]
     assert props["renkei_billing_email"] == EMAIL and props["renkei_billing_contact"] == CONTACT
 
-    # one side changes a personal field: the other side is written (its record stands in from the
-    # snapshot as keyed hashes, so it is read for real before the write)
+    # one side changes a personal field: the other side is written. Its record stands in from the
+    # snapshot as keyed hashes; only the changed field is sent (freee keeps what is not sent), so the
+    # partner is not read first (one request per change) and its other personal values stay as they are
+    reads = []
+    erp_type = type(world.rt.erp)
+    get_partner = erp_type.get_partner
+    erp_type.get_partner = lambda self, erp_id: reads.append(erp_id) or get_partner(self, erp_id)
     world.hs().companies.update(c, {"phone": PHONE_2})
-    customer_sync()
-    assert world.fr().get_partner(p)["phone"] == PHONE_2
+    world.freee.app.state.store.partners[int(p)].update_date = "2026-01-05"  # not in today's freee read
+    try:
+        customer_sync()
+    finally:
+        erp_type.get_partner = get_partner
+    got = world.fr().get_partner(p)
+    assert (got["phone"], got["email"], got["contact_name"]) == (PHONE_2, EMAIL, CONTACT) and reads == []
     # unchanged since the (hashed) base on both sides: nothing to do
     summary = customer_sync()
     assert summary.get("erp", {}).get("updated", 0) == 0 and summary.get("crm", {}).get("updated", 0) == 0
