@@ -51,3 +51,41 @@ def set_latency(app, ms: int) -> None:
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def corporate_number(i: int, series: int = 1) -> str:
+    """A valid 法人番号 (check digit) for benchmark customer ``i``; ``series`` keeps benchmarks apart."""
+    from renkei.domain.identifiers import houjin_check_digit
+
+    base = f"{series * 100000000000 + i:012d}"
+    return f"{houjin_check_digit(base)}{base}"
+
+
+def seed_deals(rt, hstore, *, deals: int, customers: int, stage: str, name: str, code: str, series: int,
+               width: int) -> list[str]:
+    """``customers`` partners in the ERP and companies in the HubSpot sandbox (same corporate number, so the
+    first deal of each links them) and ``deals`` deals of three lines (¥36,000 + tax, one line at 8 %) in
+    ``stage``; returns the deal ids."""
+    from renkei.domain.model import Company, PaymentTerms
+
+    for object_type in ("companies", "deals", "line_items"):
+        rt.crm.client.properties.ensure(object_type)
+    for i in range(customers):
+        cn = corporate_number(i, series)
+        rt.erp.upsert_partner(Company(name=f"株式会社{name}{i:0{width}d}", partner_code=f"{code}{i:05d}",
+                                      corporate_number=cn, registration_number=f"T{cn}",
+                                      billing_email=f"keiri{i}@bench.example.jp", payment_terms=PaymentTerms()))
+    companies = hstore.bulk_create("companies", [
+        {"name": f"株式会社{name}{i:0{width}d}", "renkei_corporate_number": corporate_number(i, series)}
+        for i in range(customers)])
+    ids = hstore.bulk_create("deals", [
+        {"dealname": f"{name}案件 {d:05d}", "dealstage": stage, "pipeline": "default",
+         "amount": 3 * 12000, "closedate": "2026-11-20T00:00:00.000Z"} for d in range(deals)])
+    lines = hstore.bulk_create("line_items", [
+        {"name": f"品目{j}", "quantity": 2, "price": 6000,
+         "renkei_tax_category": "reduced_8" if j == 2 else "standard_10"} for d in range(deals) for j in range(3)])
+    hstore.bulk_associate("deals", "companies", [(ids[d], companies[d % customers]) for d in range(deals)],
+                          type_ids=[5])
+    hstore.bulk_associate("line_items", "deals", [(lines[3 * d + j], ids[d]) for d in range(deals) for j in range(3)],
+                          type_ids=[20])
+    return ids

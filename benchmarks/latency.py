@@ -33,16 +33,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._harness import bench_world, peak_rss_mb, set_latency  # noqa: E402
+from benchmarks._harness import bench_world, peak_rss_mb, seed_deals, set_latency  # noqa: E402
 
 SECRET = "bench-app-client-secret"
 
-
-def corporate_number(i: int) -> str:
-    from renkei.domain.identifiers import houjin_check_digit
-
-    base = f"{200000000000 + i:012d}"
-    return f"{houjin_check_digit(base)}{base}"
 
 
 def pct(values: list[float], p: float) -> float:
@@ -129,7 +123,6 @@ def main() -> None:
     n = args.deals
 
     with bench_world(env={"RENKEI_FREEE_ACCOUNTING_PER_SECOND": "5"}) as w:
-        from renkei.domain.model import Company, PaymentTerms
         from renkei.flows.order_to_invoice import order_to_invoice
         from renkei.sandboxes.common import ServerThread
         from renkei.sandboxes.hubspot.webhooks import Deliverer
@@ -139,26 +132,8 @@ def main() -> None:
 
         rx = measure_receiver(w["tmp"])
         rt, hstore, fstore = w["rt"], w["hubspot_app"].state.store, w["freee_app"].state.store
-        for object_type in ("companies", "deals", "line_items"):
-            rt.crm.client.properties.ensure(object_type)
-        for i in range(args.customers):
-            rt.erp.upsert_partner(Company(name=f"株式会社遅延{i:03d}", partner_code=f"L{i:05d}",
-                                          corporate_number=corporate_number(i),
-                                          registration_number=f"T{corporate_number(i)}",
-                                          billing_email=f"keiri{i}@latency.example.jp", payment_terms=PaymentTerms()))
-        companies = hstore.bulk_create("companies", [
-            {"name": f"株式会社遅延{i:03d}", "renkei_corporate_number": corporate_number(i)}
-            for i in range(args.customers)])
-        deals = hstore.bulk_create("deals", [
-            {"dealname": f"遅延案件 {d:04d}", "dealstage": "contractsent", "pipeline": "default",
-             "amount": 3 * 12000, "closedate": "2026-11-20T00:00:00.000Z"} for d in range(n)])
-        lines = hstore.bulk_create("line_items", [
-            {"name": f"品目{j}", "quantity": 2, "price": 6000,
-             "renkei_tax_category": "reduced_8" if j == 2 else "standard_10"} for d in range(n) for j in range(3)])
-        hstore.bulk_associate("deals", "companies", [(deals[d], companies[d % args.customers]) for d in range(n)],
-                              type_ids=[5])
-        hstore.bulk_associate("line_items", "deals", [(lines[3 * d + j], deals[d]) for d in range(n) for j in range(3)],
-                              type_ids=[20])
+        deals = seed_deals(rt, hstore, deals=n, customers=args.customers, stage="contractsent", name="遅延", code="L",
+                           series=2, width=3)
         set_latency(w["hubspot_app"], args.latency_ms)
         set_latency(w["freee_app"], args.latency_ms)
 

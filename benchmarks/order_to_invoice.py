@@ -24,14 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._harness import bench_world, peak_rss_mb, set_latency  # noqa: E402
+from benchmarks._harness import bench_world, peak_rss_mb, seed_deals, set_latency  # noqa: E402
 
-
-def corporate_number(i: int) -> str:
-    from renkei.domain.identifiers import houjin_check_digit
-
-    base = f"{100000000000 + i:012d}"
-    return f"{houjin_check_digit(base)}{base}"
 
 
 def main() -> None:
@@ -48,30 +42,9 @@ def main() -> None:
                           "RENKEI_FREEE_ACCOUNTING_PER_SECOND": "10"}) as w:
         rt = w["rt"]
         hstore = w["hubspot_app"].state.store
-        for object_type in ("companies", "deals", "line_items"):
-            rt.crm.client.properties.ensure(object_type)
         # customers on both sides (same corporate number → linked by the first deal of each)
-        from renkei.domain.model import Company, PaymentTerms
-
-        for i in range(args.customers):
-            rt.erp.upsert_partner(Company(name=f"株式会社ベンチ{i:04d}", partner_code=f"B{i:05d}",
-                                          corporate_number=corporate_number(i),
-                                          registration_number=f"T{corporate_number(i)}",
-                                          billing_email=f"keiri{i}@bench.example.jp",
-                                          payment_terms=PaymentTerms()))
-        companies = hstore.bulk_create("companies", [
-            {"name": f"株式会社ベンチ{i:04d}", "renkei_corporate_number": corporate_number(i)}
-            for i in range(args.customers)])
-        deals = hstore.bulk_create("deals", [
-            {"dealname": f"ベンチ案件 {d:05d}", "dealstage": "closedwon", "pipeline": "default",
-             "amount": 3 * 12000, "closedate": "2026-11-20T00:00:00.000Z"} for d in range(n)])
-        lines = hstore.bulk_create("line_items", [
-            {"name": f"品目{j}", "quantity": 2, "price": 6000,
-             "renkei_tax_category": "reduced_8" if j == 2 else "standard_10"} for d in range(n) for j in range(3)])
-        hstore.bulk_associate("deals", "companies", [(deals[d], companies[d % args.customers]) for d in range(n)],
-                              type_ids=[5])
-        hstore.bulk_associate("line_items", "deals", [(lines[3 * d + j], deals[d]) for d in range(n) for j in range(3)],
-                              type_ids=[20])
+        seed_deals(rt, hstore, deals=n, customers=args.customers, stage="closedwon", name="ベンチ", code="B",
+                   series=1, width=4)
         set_latency(w["hubspot_app"], args.latency_ms)
         set_latency(w["freee_app"], args.latency_ms)
         hs0, fr0 = rt.crm.client.stats.requests, rt.erp.client.stats.requests

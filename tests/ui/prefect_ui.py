@@ -62,6 +62,18 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def require_browser() -> str:
+    """The chromium executable; the test skips without one, or fails when CI requires it."""
+    import pytest
+
+    exe = chromium_path()
+    if exe is None:
+        if os.environ.get("RENKEI_REQUIRE_BROWSER") == "1":
+            pytest.fail("RENKEI_REQUIRE_BROWSER=1 but no chromium")
+        pytest.skip("no chromium (/usr/bin/chromium); apt-get install chromium")
+    return exe
+
+
 def launch(playwright: Any, executable_path: str | None = None) -> Any:
     """Start the system chromium headless (a Playwright ``Browser``). Raises ``RuntimeError`` when none is
     installed, and whatever Playwright raises when it cannot start it."""

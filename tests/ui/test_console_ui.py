@@ -7,7 +7,6 @@ text, sorting by a column header; screenshots every page to ``test-artifacts/con
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -27,17 +26,8 @@ PAGES = [("/", "overview"), ("/aging", "aging"), ("/customers", "customers"), ("
          ("/queues", "queues"), ("/trace/5001", "trace"), ("/search?counterparty=中村", "search")]
 
 
-def _require_browser() -> str:
-    exe = prefect_ui.chromium_path()
-    if exe is None:
-        if os.environ.get("RENKEI_REQUIRE_BROWSER") == "1":
-            pytest.fail("RENKEI_REQUIRE_BROWSER=1 but no chromium")
-        pytest.skip("no chromium (/usr/bin/chromium); apt-get install chromium")
-    return exe
-
-
 def test_every_console_page_in_chromium(tmp_path, monkeypatch):
-    exe = _require_browser()
+    exe = prefect_ui.require_browser()
     from playwright.sync_api import sync_playwright
 
     from renkei.console import create_app

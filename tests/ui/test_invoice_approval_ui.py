@@ -8,7 +8,6 @@ form is saved to ``test-artifacts/invoice-approval-form.png``.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -23,17 +22,8 @@ ARTIFACTS = ROOT / "test-artifacts"
 pytestmark = pytest.mark.browser
 
 
-def _require_browser() -> str:
-    exe = prefect_ui.chromium_path()
-    if exe is None:
-        if os.environ.get("RENKEI_REQUIRE_BROWSER") == "1":
-            pytest.fail("RENKEI_REQUIRE_BROWSER=1 but no chromium")
-        pytest.skip("no chromium (/usr/bin/chromium); apt-get install chromium")
-    return exe
-
-
 def test_finance_approves_in_the_prefect_ui(hubspot_sandbox, freee_sandbox, tmp_path, monkeypatch):
-    exe = _require_browser()
+    exe = prefect_ui.require_browser()
     from playwright.sync_api import sync_playwright
     from prefect.settings import PREFECT_API_URL, temporary_settings
 

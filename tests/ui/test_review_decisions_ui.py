@@ -10,7 +10,6 @@ forms go to ``test-artifacts/review-match-form.png`` and ``test-artifacts/review
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -26,15 +25,6 @@ KEIRI = "keiri@example.co.jp"
 SUZUKI = "7120001168421"
 
 pytestmark = pytest.mark.browser
-
-
-def _require_browser() -> str:
-    exe = prefect_ui.chromium_path()
-    if exe is None:
-        if os.environ.get("RENKEI_REQUIRE_BROWSER") == "1":
-            pytest.fail("RENKEI_REQUIRE_BROWSER=1 but no chromium")
-        pytest.skip("no chromium (/usr/bin/chromium); apt-get install chromium")
-    return exe
 
 
 def decide_in_ui(page, ui_url: str, run_id: str, *, choice: str, value: str, reason: str, screenshot: Path,
@@ -77,7 +67,7 @@ def decide_in_ui(page, ui_url: str, run_id: str, *, choice: str, value: str, rea
 
 
 def test_a_match_and_a_conflict_resolved_in_the_prefect_ui(hubspot_sandbox, freee_sandbox, tmp_path, monkeypatch):
-    exe = _require_browser()
+    exe = prefect_ui.require_browser()
     from playwright.sync_api import sync_playwright
     from prefect.settings import PREFECT_API_URL, temporary_settings
     from typer.testing import CliRunner
