@@ -164,6 +164,25 @@ class CustomerFact:
 _DEAL_REF = re.compile(r"^renkei:deal:([^:\s]+)")
 
 
+_ORDER_REF = re.compile(r"^renkei:deal:[^:\s]+$")
+
+
+def is_order_invoice(reference: str | None) -> bool:
+    """Whether an invoice is the deal's one order invoice (``renkei:deal:<id>``, or no Renkei reference), not a
+    subscription period or proration invoice (``renkei:deal:<id>:period:…`` / ``:proration:…``), whose subtotal
+    is a part of the deal by design."""
+    return not reference or not reference.startswith("renkei:deal:") or bool(_ORDER_REF.match(reference))
+
+
+ADDRESS_TEXT_PATHS = ("address.prefecture", "address.city", "address.street", "address.building")
+
+
+def address_text(fields: Mapping[str, Any]) -> str:
+    """The address as one string (prefecture + city + street + building, white space removed), so that one address
+    split differently by two systems (freee keeps the city inside ``street_name1``) compares equal."""
+    return re.sub(r"\s+", "", "".join(str(fields.get(p) or "") for p in ADDRESS_TEXT_PATHS))
+
+
 def deal_id_from_reference(reference: str | None) -> str | None:
     """The CRM deal id of an invoice reference ``renkei:deal:<id>[:period:…|:proration:…]`` (else None)."""
     m = _DEAL_REF.match(reference or "")
@@ -459,7 +478,8 @@ def drift_items(deals: Iterable[DealFact], invoices: Iterable[InvoiceFact],
     """Records that differ between the systems:
 
     * ``company_field``: one item per linked customer and differing field (``detail`` = field and owner);
-    * ``deal_amount``: a deal with an invoice whose 税抜 subtotal differs from the deal amount;
+    * ``deal_amount``: a deal whose order invoice's 税抜 subtotal differs from the deal amount (subscription
+      period and proration invoices are parts of the deal by design: :func:`is_order_invoice`);
     * ``payment_status``: an invoice fully paid in the ERP (outstanding 0, a payment recorded) whose deal
       is not ``paid`` in the CRM, or a deal shown ``paid`` whose invoice is still open;
     * ``invoice_no_deal``: an invoice (not cancelled) whose deal id is missing or not a CRM deal;
@@ -482,7 +502,7 @@ def drift_items(deals: Iterable[DealFact], invoices: Iterable[InvoiceFact],
                                  f"invoice {inv.number or inv.erp_id}"))
             continue
         invoiced.add(d.crm_id)
-        if d.amount is not None and d.amount != inv.subtotal:
+        if d.amount is not None and d.amount != inv.subtotal and is_order_invoice(inv.reference):
             out.append(DriftItem(DRIFT_DEAL_AMOUNT, d.crm_id, inv.erp_id,
                                  f"deal {d.amount} ≠ invoice subtotal {inv.subtotal}"))
         paid_erp = inv.outstanding <= 0 and bool(inv.payments)

@@ -17,7 +17,7 @@ from renkei.domain.dates import today_tokyo
 from renkei.domain.model import Company
 from renkei.domain.ownership import same
 from renkei.domain.reporting import (
-    CostFact, CustomerFact, DealFact, InvoiceFact, Snapshot, build_snapshot,
+    ADDRESS_TEXT_PATHS, CostFact, CustomerFact, DealFact, InvoiceFact, Snapshot, address_text, build_snapshot,
 )
 from renkei.store.reporting import ReportStore
 from renkei.tasks.reporting import RunReport, flush
@@ -61,7 +61,9 @@ def field_diffs(crm: Company, erp: Company, policy: Any) -> tuple[tuple[str, str
 
     paths = [p for p in merge_paths(policy) if policy[p].synced]
     a, b = side_fields(crm, "crm", paths), side_fields(erp, "erp", paths)
-    return tuple((p, policy[p].owner.value) for p in paths if p in b and not same(p, a.get(p), b.get(p)))
+    one_address = bool(address_text(a)) and address_text(a) == address_text(b)  # split differently, same text
+    return tuple((p, policy[p].owner.value) for p in paths if p in b and not same(p, a.get(p), b.get(p))
+                 and not (one_address and p in ADDRESS_TEXT_PATHS))
 
 
 def read_customers(rt: Runtime, report: RunReport) -> list[CustomerFact]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -9,8 +11,9 @@ import pytest
 
 from renkei.domain.model import PaymentTerms
 from renkei.domain.reporting import (
-    CostFact, CustomerFact, DealFact, InvoiceFact, PaymentFact, Snapshot, aging_bucket, build_snapshot,
-    cash_forecast, customer_profits, deal_id_from_reference, drift_items, expected_payment_month, ltv_projection,
+    CostFact, CustomerFact, DealFact, InvoiceFact, PaymentFact, Snapshot, address_text, aging_bucket, build_snapshot,
+    cash_forecast, customer_profits, deal_id_from_reference, drift_items, expected_payment_month, is_order_invoice,
+    ltv_projection,
     margin_rate, mask_name, month_figures, pipeline_stages, weighted_amount,
 )
 
@@ -132,6 +135,16 @@ def test_drift_items_each_kind():
                    ("payment_status", "d4", "4"),  # the CRM says paid, the ERP has it open
                    ("won_no_invoice", "d3", None)]
     assert all("@" not in i.detail for i in items)
+    # a subscription's period and proration invoices are parts of the deal: no amount drift for them
+    sub = [invoice("5", 3_300, 3_000, 0, deal_id="d5"), invoice("6", 3_300, 3_000, 0, deal_id="d5")]
+    sub = [dataclasses.replace(sub[0], reference="renkei:deal:d5:period:2026-12-01..2026-12-31"),
+           dataclasses.replace(sub[1], reference="renkei:deal:d5:proration:v2")]
+    assert [i for i in drift_items([deal("d5", 7_320, "1", AS_OF, won=True, closed=True)], sub, [])
+            if i.kind == "deal_amount"] == []
+    assert is_order_invoice("renkei:deal:d5") and is_order_invoice(None) and not is_order_invoice(sub[0].reference)
+    # one address split differently (freee keeps the city in street_name1) is one text
+    assert address_text({"address.prefecture": "東京都", "address.city": "渋谷区", "address.street": "道玄坂1-2-3"}) \
+        == address_text({"address.prefecture": "東京都", "address.street": "渋谷区 道玄坂1-2-3"}) == "東京都渋谷区道玄坂1-2-3"
     assert deal_id_from_reference("renkei:deal:123:period:2026-12-01..2026-12-31") == "123"
     assert deal_id_from_reference("freee:invoice:9") is None
 
