@@ -66,15 +66,17 @@ def _issued_invoices(rt: Any) -> list[Any]:
     return out
 
 
-def _decide_approvals(console: Console, timeout_s: float = 120) -> list[dict]:
-    """Approve all waiting approval runs but the last, reject the last — through the resume API."""
+def _decide_approvals(console: Console, expected: int = 1, timeout_s: float = 120) -> list[dict]:
+    """Approve all waiting approval runs but the last, reject the last — through the resume API. Waits (up to
+    60 s) until the ``expected`` runs the order-to-invoice run started are waiting, so the outcome never depends
+    on how fast each approval run reached its form."""
     from prefect import get_client, resume_flow_run
 
     from renkei.cli import pending_approvals
 
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     runs = pending_approvals()
-    while not runs and time.monotonic() < deadline:
+    while len(runs) < max(1, expected) and time.monotonic() < deadline:
         time.sleep(1)
         runs = pending_approvals()
     decisions = []
@@ -178,7 +180,8 @@ def run_demo(*, crm: str = "hubspot", erp: str = "freee", keep_ui: bool = False,
                 result = fn()
             table.add_row(name, str(result))
             if name == "order-to-invoice" and not keep_ui:
-                for d in _decide_approvals(console):
+                sent = (result.get("renkei") or {}).get("sent_to_approval", 0) if isinstance(result, dict) else 0
+                for d in _decide_approvals(console, expected=sent or len(made)):
                     table.add_row("invoice-approval", f"{d['run']}: {d['decision']} ({d.get('state', '?')})")
         snapshot = _run_reporting(console, table)
         console.print(table)
