@@ -25,7 +25,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from renkei.console.format import FILTERS, to_tokyo
+from renkei.console.format import FILTERS
+from renkei.domain.dates import stored_in_tokyo
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_HOST = "127.0.0.1"
@@ -190,7 +191,7 @@ def create_app(store: Any = None, *, database_url: str | None = None,
 
     def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         snap = ctx.get("snapshot")
-        base = dict(nav=NAV, path=request.url.path, snapshot=snap, taken_at=to_tokyo(snap.taken_at) if snap else None,
+        base = dict(nav=NAV, path=request.url.path, snapshot=snap, taken_at=stored_in_tokyo(snap.taken_at) if snap else None,
                     error=None)
         html = env.get_template(name).render(**{**base, **ctx})
         return HTMLResponse(html, status_code=status)
@@ -279,7 +280,7 @@ def create_app(store: Any = None, *, database_url: str | None = None,
         kinds = list(DRIFT_KINDS)
         for _, counts in history:
             kinds += [c.kind for c in counts if c.kind not in kinds]
-        chart = dict(labels=[to_tokyo(t).strftime("%Y-%m-%d %H:%M") for t, _ in history], money=False,
+        chart = dict(labels=[stored_in_tokyo(t).strftime("%Y-%m-%d %H:%M") for t, _ in history], money=False,
                      series=[dict(key=k, label=DRIFT_LABELS_JA.get(k, k), type="line",
                                   data=[next((c.count for c in counts if c.kind == k), 0) for _, counts in history])
                              for k in kinds])

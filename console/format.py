@@ -6,11 +6,11 @@ template engine then HTML-escapes (autoescape is on for every template).
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from renkei.domain.dates import TOKYO
+from renkei.domain.dates import stored_in_tokyo
 from renkei.domain.money import format_yen
 
 DASH = "—"
@@ -25,11 +25,6 @@ def yen(amount: Any) -> str:
     return format_yen(int(amount))
 
 
-def to_tokyo(value: datetime) -> datetime:
-    """A stored time (naive = UTC, as the state store writes it) in Asia/Tokyo."""
-    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(TOKYO)
-
-
 def jst(value: Any) -> str:
     """A time as ``2026-12-05 09:30 JST``; a date as ``2026-12-05``; ``None`` → ``—``."""
     if value is None or value == "":
@@ -40,7 +35,7 @@ def jst(value: Any) -> str:
         except ValueError:
             return value
     if isinstance(value, datetime):
-        return to_tokyo(value).strftime("%Y-%m-%d %H:%M JST")
+        return stored_in_tokyo(value).strftime("%Y-%m-%d %H:%M JST")
     if isinstance(value, date):
         return value.isoformat()
     return str(value)
@@ -51,7 +46,7 @@ def day(value: Any) -> str:
     if value is None or value == "":
         return DASH
     if isinstance(value, datetime):
-        return to_tokyo(value).date().isoformat()
+        return stored_in_tokyo(value).date().isoformat()
     return value.isoformat() if isinstance(value, date) else str(value)
 
 

@@ -62,6 +62,11 @@ class BusinessDayShift(str, Enum):
         return {"none": "調整なし", "previous": "前営業日", "next": "翌営業日"}[self.value]
 
 
+def stored_in_tokyo(value: datetime) -> datetime:
+    """A time read from the state store (naive = UTC, as the store writes it; aware: as given) in Asia/Tokyo."""
+    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(TOKYO)
+
+
 def to_tokyo_date(value: datetime) -> date:
     """The Asia/Tokyo calendar date of an aware datetime (2026-11-30T15:00Z → 2026-12-01)."""
     if not isinstance(value, datetime):

@@ -408,16 +408,13 @@ def review_row(r) -> dict:
     """One review item as both doors show it: kind, amount (¥), age and Asia/Tokyo times; full ids."""
     from datetime import datetime, timezone
 
-    from renkei.domain.dates import TOKYO
+    from renkei.domain.dates import stored_in_tokyo
     from renkei.domain.decisions import kind_of, options
 
     def jst(t):
-        if t is None:
-            return None
-        t = t if t.tzinfo else t.replace(tzinfo=timezone.utc)
-        return t.astimezone(TOKYO).isoformat(timespec="seconds")
+        return None if t is None else stored_in_tokyo(t).isoformat(timespec="seconds")
 
-    created = r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=timezone.utc)
+    created = stored_in_tokyo(r.created_at)
     p = r.payload or {}
     decision = dict(r.decision_data) if r.decision_data else None
     if decision and decision.get("value") is not None:
@@ -486,7 +483,7 @@ def reviews_show(
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
 ) -> None:
     """One review item: what it is about, its choices (candidates / field values), and its history."""
-    from datetime import timezone
+    from renkei.domain.dates import stored_in_tokyo
 
     store = _store()
     item = store.get_review(review_id)
@@ -494,10 +491,7 @@ def reviews_show(
         err.print(f"no review item {review_id}")
         raise typer.Exit(1)
     row = review_row(item)
-    from renkei.domain.dates import TOKYO
-
-    row["history"] = [{"at": (e.at if e.at.tzinfo else e.at.replace(tzinfo=timezone.utc)).astimezone(TOKYO)
-                       .isoformat(timespec="seconds"), "actor": e.actor, "action": e.action, "changes": e.changes}
+    row["history"] = [{"at": stored_in_tokyo(e.at).isoformat(timespec="seconds"), "actor": e.actor, "action": e.action, "changes": e.changes}
                       for e in store.review_history(review_id)]
     if as_json:
         typer.echo(json.dumps(row, ensure_ascii=False, indent=2, default=str))

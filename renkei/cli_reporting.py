@@ -23,16 +23,12 @@ STATUS_LABELS_JA = {"open": "未入金", "paid": "入金済", "cancelled": "取�
 
 def tokyo(dt: datetime | date | None) -> str:
     """``2026-12-05 09:30`` (Asia/Tokyo) for a timestamp, ``2026-12-05`` for a business date, ``-`` for none."""
-    from renkei.domain.dates import TOKYO
+    from renkei.domain.dates import stored_in_tokyo
 
     if dt is None:
         return "-"
     if isinstance(dt, datetime):
-        if dt.tzinfo is None:
-            from datetime import timezone
-
-            dt = dt.replace(tzinfo=timezone.utc)
-        return dt.astimezone(TOKYO).strftime("%Y-%m-%d %H:%M")
+        return stored_in_tokyo(dt).strftime("%Y-%m-%d %H:%M")
     return dt.isoformat()
 
 
