@@ -83,6 +83,16 @@ def _stage_table(client: Any) -> dict[str, tuple[str, str, Any, bool]]:
     return out
 
 
+def report_amount(value: Any) -> int | None:
+    """A deal amount as a report figure: whole yen toward zero (``1500.9`` → 1500); unreadable (text, NaN,
+    infinity) → ``None``, so one bad deal never stops the reporting read (it shows as a deal without amount)."""
+    try:
+        d = m.as_decimal(value)
+        return None if d is None else int(d)
+    except (ValueError, OverflowError):
+        return None
+
+
 def _deal_fact(raw: Mapping[str, Any], stages: Mapping[str, tuple[str, str, Any, bool]]) -> Any:
     from decimal import Decimal
 
@@ -92,10 +102,7 @@ def _deal_fact(raw: Mapping[str, Any], stages: Mapping[str, tuple[str, str, Any,
     stage = m.text(p.get("dealstage")) or ""
     pipe_label, label, prob, closed = stages.get(stage, (m.text(p.get("pipeline")) or "default", stage, Decimal(0),
                                                          False))
-    try:
-        amount = m.as_int(p.get("amount"))
-    except ValueError:  # a fraction of a yen: whole yen toward zero (a report figure, not an invoice)
-        amount = int(m.as_decimal(p.get("amount")))
+    amount = report_amount(p.get("amount"))
     try:
         close = m.as_business_date(p.get("closedate"))
     except ValueError:

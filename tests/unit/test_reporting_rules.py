@@ -158,3 +158,10 @@ def test_snapshot_round_trips_through_json():
     assert snap.totals() == dict(pipeline_weighted=500, pipeline_unweighted=1_000, invoiced=1_100, collected=0,
                                  open_receivable=1_100)
     assert snap.customers[0].margin_rate == Decimal("0.7000")
+
+
+def test_a_hubspot_deal_amount_reads_as_a_report_figure_and_never_raises():
+    from renkei.connectors.hubspot.deal_ops import report_amount
+
+    assert [report_amount(v) for v in ("1500.9", "1,000", "", None, "abc", "NaN", "Infinity", "-20")] == \
+        [1500, 1000, None, None, None, None, None, -20]
