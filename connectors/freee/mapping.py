@@ -34,8 +34,12 @@ Decisions worth knowing
   them as :class:`~decimal.Decimal` (never float) and the canonical ``Yen`` type refuses any fraction.
 * **Payment terms** use ``invoice_payment_term_attributes`` (請求書の入金期日, i.e. when the customer
   pays us); freee's 32 (and 31) = 月末 ↔ canonical 0.
-* **Address**: ``street_name1`` = ``city`` + one space + ``street``; ``street_name2`` = ``building``;
-  prefecture names ⇄ freee ``prefecture_code`` 0 (北海道) … 46 (沖縄県), −1 = not set.
+* **Address**: ``street_name1`` is 市区町村・番地 in one line, written as freee shows it (``千代田区丸の内1-1-1``,
+  :func:`~domain.address.join_municipality`: city + street, one space between them only when the city is not
+  one the split knows) and read back with :func:`~domain.address.split_municipality` (``横浜市中区`` +
+  ``山下町1``; a leading prefecture equal to ``prefecture_code`` is dropped; a line whose municipality is not
+  found is all ``street``); ``street_name2`` = ``building``; prefecture names ⇄ freee ``prefecture_code``
+  0 (北海道) … 46 (沖縄県), −1 = not set.
 * freee **items** carry neither price nor tax category; a :class:`Product` read from freee gets the
   model defaults for those (the ERP-side price list is out of scope of the freee item API).
 """
@@ -63,6 +67,7 @@ from renkei.domain.model import (
     TaxCategory,
     TaxEntryMethod,
 )
+from renkei.domain.address import join_municipality, split_municipality
 from renkei.domain.money import Rounding, round_yen, to_decimal
 
 __all__ = [
@@ -280,13 +285,17 @@ def _address_from_freee(a: Mapping[str, Any] | None) -> Address | None:
     if not any((zipcode, pref, s1, s2)):
         return None
     city, street = None, s1
-    if s1 and " " in s1.strip():
-        city, street = s1.strip().split(" ", 1)
+    if s1:
+        line = split_municipality(s1)
+        written = line.prefecture.strip() if line.prefecture else None
+        if written is None or pref is None or written == pref:  # a prefecture written in the line is the same one
+            pref = pref or written
+            city, street = line.city, line.rest or None
     return Address(postal_code=zipcode, prefecture=pref, city=city, street=street, building=s2)
 
 
 def _address_to_freee(a: Address) -> dict[str, Any]:
-    s1 = " ".join(x for x in (a.city, a.street) if x)
+    s1 = join_municipality(a.city, a.street)
     out: dict[str, Any] = {"prefecture_code": prefecture_code(a.prefecture)}
     if a.postal_code:
         out["zipcode"] = a.postal_code

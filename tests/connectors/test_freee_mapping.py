@@ -60,7 +60,7 @@ def test_company_partner_round_trip():
     assert body["company_id"] == 1 and body["code"] == "HS-1" and body["org_code"] == 1
     assert body["qualified_invoice_issuer"] is True and body["invoice_registration_number"] == VALID_T
     assert body["address_attributes"] == {"prefecture_code": 12, "zipcode": "100-0005",
-                                          "street_name1": "千代田区 丸の内1-1-1", "street_name2": "丸の内ビル5F"}
+                                          "street_name1": "千代田区丸の内1-1-1", "street_name2": "丸の内ビル5F"}
     assert body["invoice_payment_term_attributes"] == {"cutoff_day": 32, "additional_months": 1, "fixed_day": 32}
     assert body["default_title"] == "御中"
     back = partner_to_company({"id": 42, "update_date": "2026-11-20", "available": True, **body})
@@ -248,3 +248,26 @@ def test_deal_payments_and_deposits():
     back = deposit_to_wallet_txn(d.value, company_id=1)
     assert back == {"company_id": 1, "entry_side": "income", "amount": 134460, "date": "2026-12-01",
                     "description": "ﾌﾘｺﾐ ｶ)ﾔﾏﾀﾞｼﾖｳｼﾞ", "walletable_type": "bank_account", "walletable_id": 5}
+
+
+def test_partner_address_line_splits_the_municipality():
+    def read(s1, code=None):
+        got = partner_to_company({"id": 1, "name": "x", "address_attributes": {
+            "zipcode": None, "prefecture_code": code, "street_name1": s1, "street_name2": None}})
+        assert got.ok, got.error
+        a = got.value.address
+        return a.prefecture, a.city, a.street
+
+    assert read("渋谷区道玄坂1-2-3", 12) == ("東京都", "渋谷区", "道玄坂1-2-3")
+    assert read("千代田区 丸の内1-1-1", 12) == ("東京都", "千代田区", "丸の内1-1-1")  # written with a space before
+    assert read("東京都渋谷区道玄坂１－２－３", 12) == ("東京都", "渋谷区", "道玄坂１－２－３")
+    assert read("神奈川県横浜市中区山下町1") == ("神奈川県", "横浜市中区", "山下町1")  # prefecture code not set
+    assert read("大阪府北区梅田1", 12) == ("東京都", None, "大阪府北区梅田1")  # disagrees with the code: left whole
+    assert read("道玄坂1-2-3", 12) == ("東京都", None, "道玄坂1-2-3")
+    # canonical → freee → canonical keeps city and street, the line as freee shows it when the split knows the city
+    for city, street, line in (("横浜市中区", "山下町1", "横浜市中区山下町1"), ("横浜市", "中区山下町1", "横浜市 中区山下町1"),
+                               ("四日市市", "諏訪町1-5", "四日市市諏訪町1-5"), ("Shibuya", "1-2-3", "Shibuya 1-2-3")):
+        body = company_to_partner(_company(address=Address(prefecture="東京都", city=city, street=street)))
+        assert body["address_attributes"]["street_name1"] == line
+        back = partner_to_company({"id": 1, **body}).value.address
+        assert (back.city, back.street) == (city, street)
