@@ -10,7 +10,8 @@ Reads return :class:`MapResult` (an invalid record becomes a review item, never 
 Words and limits (``moneyforward-invoice-api.md`` §3–§6): partner ``name`` ≤ 100, ``code`` ≤ 30; department
 ``address1``/``address2`` ≤ 80, ``person_name`` ≤ 35; billing ``memo`` ≤ 450, ``title`` ≤ 200,
 ``billing_number`` ≤ 30; line ``name`` ≤ 450. MF has one address line pair, so ``city`` + ``street`` go to
-``address1`` and come back as ``street``. Money in responses is decimal strings (``"1000.0"``) and must be
+``address1`` (:func:`~domain.address.join_municipality`) and come back split at the municipality
+(:func:`~domain.address.split_municipality`, as for freee's ``street_name1``). Money in responses is decimal strings (``"1000.0"``) and must be
 whole yen here.
 
 Tax categories: ``ten_percent`` ⇄ 10%, ``eight_percent_as_reduced_tax_rate`` ⇄ 8%（軽減）, ``non_taxable``
@@ -27,6 +28,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from renkei.connectors.base import MapResult
+from renkei.domain.address import join_municipality, split_municipality
 from renkei.domain.model import (
     Address,
     Company,
@@ -139,8 +141,14 @@ def partner_to_company(p: Mapping[str, Any]) -> MapResult[Company]:
         d = depts[0] if depts else {}
         address = None
         if any(d.get(k) for k in ("zip", "prefecture", "address1", "address2")):
-            address = Address(postal_code=d.get("zip") or None, prefecture=d.get("prefecture") or None,
-                              street=d.get("address1") or None, building=d.get("address2") or None)
+            pref, city, street = d.get("prefecture") or None, None, d.get("address1") or None
+            if street:
+                line = split_municipality(street)
+                written = line.prefecture.strip() if line.prefecture else None
+                if written is None or pref is None or written == pref:
+                    pref, city, street = pref or written, line.city, line.rest or None
+            address = Address(postal_code=d.get("zip") or None, prefecture=pref, city=city, street=street,
+                              building=d.get("address2") or None)
         terms = None
         pds = p.get("payment_deadline_setting")
         if isinstance(pds, Mapping) and pds.get("due_month") in _DUE_MONTHS:
@@ -168,7 +176,7 @@ def company_to_department(company: Company, *, fallback: bool = True) -> dict[st
         if a.postal_code:
             _put(out, "zip", a.postal_code)
         _put(out, "prefecture", a.prefecture)
-        _put(out, "address1", _cut("".join(x for x in (a.city, a.street) if x) or None, 80))
+        _put(out, "address1", _cut(join_municipality(a.city, a.street) or None, 80))
         _put(out, "address2", _cut(a.building, 80))
     if company.phone and _TEL.match(company.phone) and 7 <= len(company.phone) <= 30:
         out["tel"] = company.phone

@@ -62,7 +62,8 @@ def test_partner_roundtrip_upsert_and_protocol(served):
     app, erp, partner = served
     assert isinstance(erp, ERPConnector) and erp.capabilities.departments and not erp.capabilities.bank_lines
     assert partner.partner_code == "SF-0001" and partner.billing_email == "ar@renkei.example"
-    assert partner.address.postal_code == "150-0001" and partner.address.street == "渋谷区神宮前1-2-3"
+    assert partner.address.postal_code == "150-0001" and partner.address.street == "神宮前1-2-3"
+    assert partner.address.city == "渋谷区" and app.state.store.partners[partner.erp_id]["departments"][0]["address1"] == "渋谷区神宮前1-2-3"
     dept = app.state.store.partners[partner.erp_id]["departments"][0]
     assert (dept["person_name"], dept["tel"], dept["address2"]) == ("経理 花子", "03-1111-2222", "連携ビル")
     updated, created = erp.upsert_partner(partner.model_copy(update={"erp_id": None, "billing_email": "new@renkei.example"}))

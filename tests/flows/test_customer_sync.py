@@ -67,12 +67,19 @@ def test_first_full_sync_links_creates_and_writes_each_owner_fields(world):
     # already in both systems: matched by corporate number (HubSpot) ⇄ T-number (freee)
     yamada_p = freee_partner(world, "㈱山田商事", registration=f"T{YAMADA}", email="keiri@yamada.co.jp",
                              code="P-YAMADA")
-    yamada_c = hs_company(world, "株式会社山田商事", renkei_corporate_number=YAMADA, phone="03-1111-2222")
+    # freee keeps 市区町村・番地 in one line without a space; HubSpot has the city on its own (and the street
+    # with the city in it, as an earlier sync left it): after the sync both hold city 渋谷区 + street 道玄坂1-2-3
+    world.fr().update_partner(yamada_p, {"name": "㈱山田商事", "address_attributes": {
+        "zipcode": "100-0001", "prefecture_code": 12, "street_name1": "渋谷区道玄坂1-2-3"}})
+    yamada_c = hs_company(world, "株式会社山田商事", renkei_corporate_number=YAMADA, phone="03-1111-2222",
+                          city="渋谷区", address="渋谷区道玄坂1-2-3")
     # only in HubSpot → created in freee by deterministic code
     new_c = hs_company(world, "株式会社新規商会", phone="06-1234-5678", zip="530-0001", state="大阪府", city="大阪市北区",
                        address="梅田1-1")
     # only in freee → created in HubSpot
     only_p = freee_partner(world, "freeeだけ株式会社", email="ap@only.co.jp", code="P-ONLY")
+    world.fr().update_partner(only_p, {"name": "freeeだけ株式会社", "address_attributes": {
+        "zipcode": "231-0023", "prefecture_code": 13, "street_name1": "横浜市中区山下町1"}})
 
     summary = customer_sync()
 
@@ -91,6 +98,12 @@ def test_first_full_sync_links_creates_and_writes_each_owner_fields(world):
     assert props["renkei_payment_terms"] == "0/1/0"
     assert props["renkei_freee_partner_id"] == yamada_p
     assert props["zip"] == "100-0001" and props["state"] == "東京都"
+    assert (props["city"], props["address"]) == ("渋谷区", "道玄坂1-2-3")  # the city once, not twice
+    only = company(world, only_c)
+    assert (only["state"], only["city"], only["address"]) == ("神奈川県", "横浜市中区", "山下町1")
+    for c_id, p_id in ((yamada_c, yamada_p), (only_c, only_p)):  # both systems read as one canonical address
+        assert world.rt.crm.get_companies([c_id])[0].value.address == world.rt.erp.get_partner(p_id).value.address
+    assert partner(world, yamada_p)["address_attributes"]["street_name1"] == "渋谷区道玄坂1-2-3"
     assert partner(world, yamada_p)["name"] == "株式会社山田商事"  # the CRM owns the name
     assert partner(world, yamada_p)["phone"] == "03-1111-2222"
     assert len(partners(world)) == 3
