@@ -161,6 +161,117 @@ class CustomerFact:
         return customer_key(self.crm_id, self.erp_id)
 
 
+# ------------------------------------------------------------------------------------------------- reading facts
+# A report read never fails on one record: a record that cannot be read is left out of the facts and becomes one
+# open review item (reason REPORT_RECORD_UNREADABLE), closed by a later read that reads it.
+
+REPORT_RECORD_UNREADABLE = "REPORT_RECORD_UNREADABLE"
+
+
+@dataclass(frozen=True)
+class UnreadableRecord:
+    """A source record left out of a report read: ``entity`` (``deal`` / ``invoice`` / ``cost_record``), its id in
+    its system (``"?"`` when it has none) and why (an exception's text, without the record)."""
+
+    entity: str
+    key: str
+    reason: str
+
+
+class FactPage(list):  # type: ignore[type-arg]
+    """One page of facts (a plain list to every reader) plus the page's records that could not be read."""
+
+    def __init__(self, facts: Iterable[Any] = (), unreadable: Iterable[UnreadableRecord] = ()) -> None:
+        super().__init__(facts)
+        self.unreadable: list[UnreadableRecord] = list(unreadable)
+
+
+def whole_yen(value: Any, what: str = "amount") -> int:
+    """A money value from a source record as integer yen; ``None``/``""`` → 0. A fraction of a yen, text, NaN,
+    infinity or a boolean raises ``ValueError`` (the record is unreadable, never silently truncated)."""
+    if value is None or value == "":
+        return 0
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValueError(f"{what} {value!r} is not integer yen")
+    if isinstance(value, int):
+        return value
+    try:
+        d = Decimal(str(value).strip())
+    except ArithmeticError:
+        raise ValueError(f"{what} {str(value)[:40]!r} is not a number") from None
+    if not d.is_finite() or d != d.to_integral_value():
+        raise ValueError(f"{what} {str(value)[:40]!r} is not integer yen")
+    return int(d)
+
+
+def _check_text(name: str, value: Any) -> None:
+    if value is not None and "\x00" in str(value):
+        raise ValueError(f"{name} holds a NUL character (cannot be stored)")
+
+
+def check_fact(fact: Any) -> Any:
+    """A built fact as the snapshot can use it, or ``ValueError``: ids present, money integer yen, the dates the
+    rules compute with are dates, no text that the store cannot hold."""
+    def money(*names: str) -> None:
+        for n in names:
+            v = getattr(fact, n)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
+                raise ValueError(f"{n} {v!r} is not integer yen")
+
+    def day(n: str, required: bool) -> None:
+        v = getattr(fact, n)
+        if (v is None and required) or (v is not None and (not isinstance(v, date) or isinstance(v, datetime))):
+            raise ValueError(f"{n} {v!r} is not a date")
+
+    for n in ("crm_id", "erp_id"):
+        if hasattr(fact, n) and not str(getattr(fact, n) or "").strip():
+            raise ValueError(f"{n} is missing")
+    if isinstance(fact, DealFact):
+        money("amount")
+        day("close_date", False)
+        for n in ("name", "stage", "stage_label", "pipeline", "company_crm_id", "payment_status", "invoice_erp_id"):
+            _check_text(n, getattr(fact, n))
+    elif isinstance(fact, InvoiceFact):
+        money("total", "subtotal", "outstanding")
+        day("issue_date", True)
+        day("due_date", False)
+        for n in ("number", "reference", "deal_crm_id", "partner_erp_id"):
+            _check_text(n, getattr(fact, n))
+        for p in fact.payments:
+            if not isinstance(p.amount, int) or not isinstance(p.fee, int) or (p.day is not None
+                                                                                and not isinstance(p.day, date)):
+                raise ValueError(f"payment {p.id} is not integer yen on a date")
+        for t in fact.rate_totals:
+            if not isinstance(t.subtotal, int) or not isinstance(t.tax, int):
+                raise ValueError(f"rate total {t.tax_category} is not integer yen")
+    elif isinstance(fact, CostFact):
+        money("amount")
+        day("day", True)
+        if not str(fact.partner_erp_id or "").strip():
+            raise ValueError("partner is missing")
+    return fact
+
+
+def read_facts(entity: str, raws: Iterable[Any], build: Any, key: Any = None) -> FactPage:
+    """Build one fact per raw record (``build(raw)`` → fact, or None for a record the read leaves out by rule)
+    and check it (:func:`check_fact`); a record whose build or check fails is an :class:`UnreadableRecord`
+    instead. ``key(raw)``: the record's id (default ``raw["id"]``)."""
+    page = FactPage()
+    for raw in raws:
+        try:
+            fact = build(raw)
+            if fact is not None:
+                page.append(check_fact(fact))
+        except Exception as exc:  # noqa: BLE001 - one record never fails the read
+            try:
+                k = key(raw) if key else (raw.get("id") if isinstance(raw, Mapping) else None)
+            except Exception:  # noqa: BLE001
+                k = None
+            page.unreadable.append(UnreadableRecord(entity, str(k) if k not in (None, "") else "?",
+                                                    f"{type(exc).__name__}: {str(exc)[:300]}"))
+    return page
+
+
 _DEAL_REF = re.compile(r"^renkei:deal:([^:\s]+)")
 
 
@@ -576,6 +687,7 @@ def snapshot_from_json(data: Mapping[str, Any]) -> Snapshot:
 
 
 __all__ = [
+    "REPORT_RECORD_UNREADABLE", "UnreadableRecord", "FactPage", "whole_yen", "check_fact", "read_facts",
     "AGING_LABELS", "AGING_LABELS_JA", "CRM_PAID", "DRIFT_COMPANY_FIELD", "DRIFT_DEAL_AMOUNT", "DRIFT_INVOICE_NO_DEAL",
     "DRIFT_KINDS", "DRIFT_PAYMENT_STATUS", "DRIFT_WON_NO_INVOICE", "DRIFT_LABELS_JA", "FORECAST_MONTHS",
     "LTV_HORIZON_MONTHS", "MARGIN_RATE_PLACES", "WEIGHT_ROUNDING", "AgingBucket", "CashForecastMonth", "CostFact",

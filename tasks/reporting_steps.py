@@ -4,6 +4,10 @@ and store it (:class:`store.reporting.ReportStore`). Each read is one Prefect ta
 flow: never a task per record). The connectors are reached through ``rt.crm`` / ``rt.erp`` only.
 
 The plain functions (``read_*``, :func:`build_and_save`) run without Prefect too (benchmark, tests).
+
+A record a connector cannot read is left out of the facts (``domain.reporting.FactPage.unreadable``) and is one
+open review item ``REPORT_RECORD_UNREADABLE`` (entity ``deal`` / ``invoice`` / ``cost_record``, key = the record's
+id), closed by the first read that reads it: one bad record never fails the run.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from renkei.domain.dates import today_tokyo
 from renkei.domain.model import Company
 from renkei.domain.ownership import same
 from renkei.domain.reporting import (
-    ADDRESS_TEXT_PATHS, CostFact, CustomerFact, DealFact, InvoiceFact, Snapshot, address_text, build_snapshot,
+    ADDRESS_TEXT_PATHS, REPORT_RECORD_UNREADABLE, CostFact, CustomerFact, DealFact, InvoiceFact, Snapshot,
+    address_text, build_snapshot,
 )
 from renkei.store.reporting import ReportStore
 from renkei.tasks.reporting import RunReport, flush
@@ -28,18 +33,44 @@ FLOW = "reporting"
 COMPANY = "company"
 
 
-def read_deals(rt: Runtime, report: RunReport) -> list[DealFact]:
-    out: list[DealFact] = []
-    for page in rt.crm.iter_deal_facts():
+def _unreadable_items(rt: Runtime, report: RunReport, entity: str, side: str, pages: Any,
+                      key_of: Any) -> list[Any]:
+    """Every fact of ``pages``; each record a page could not read (``FactPage.unreadable``) becomes one open review
+    item (:data:`REPORT_RECORD_UNREADABLE`, per record), and the open items of records that read now are closed."""
+    label = rt.crm.capabilities.label if side == "crm" else rt.erp.capabilities.label
+    out: list[Any] = []
+    bad: set[str] = set()
+    for page in pages:
         out.extend(page)
+        for u in getattr(page, "unreadable", ()):
+            bad.add(u.key)
+            report.review(reason_code=REPORT_RECORD_UNREADABLE, entity=entity, entity_key=u.key, side=side,
+                          message=f"{label} {entity.replace('_', ' ')} {u.key} cannot be read for the report "
+                                  f"and is left out of it: {u.reason}",
+                          payload={"system": label, "reason": u.reason})
+    if bad:
+        report.count(side, f"{entity}s_unreadable", len(bad))
+        report.notes.append(f"{len(bad)} {label} {entity.replace('_', ' ')}(s) could not be read and are left out "
+                            f"of the report (review items {REPORT_RECORD_UNREADABLE})")
+    flush(rt.store, report)
+    open_keys = {r.entity_key for r in rt.store.list_reviews("open", flow=FLOW)
+                 if r.reason_code == REPORT_RECORD_UNREADABLE and r.entity == entity}
+    if open_keys:
+        readable = open_keys & {str(key_of(f)) for f in out}
+        if readable:
+            rt.store.resolve_reviews(flow=FLOW, entity=entity, entity_keys=readable,
+                                     reason_codes=[REPORT_RECORD_UNREADABLE], comment="the record reads again")
+    return out
+
+
+def read_deals(rt: Runtime, report: RunReport) -> list[DealFact]:
+    out = _unreadable_items(rt, report, "deal", "crm", rt.crm.iter_deal_facts(), lambda f: f.crm_id)
     report.count("crm", "deals_read", len(out))
     return out
 
 
 def read_invoices(rt: Runtime, report: RunReport) -> list[InvoiceFact]:
-    out: list[InvoiceFact] = []
-    for page in rt.erp.iter_invoice_facts():
-        out.extend(page)
+    out = _unreadable_items(rt, report, "invoice", "erp", rt.erp.iter_invoice_facts(), lambda f: f.erp_id)
     report.count("erp", "invoices_read", len(out))
     return out
 
@@ -48,9 +79,7 @@ def read_costs(rt: Runtime, report: RunReport) -> list[CostFact]:
     if not rt.erp.capabilities.cost_records:
         report.notes.append(f"{rt.erp.capabilities.label} holds no cost records: costs and margins count 0 cost")
         return []
-    out: list[CostFact] = []
-    for page in rt.erp.iter_cost_facts():
-        out.extend(page)
+    out = _unreadable_items(rt, report, "cost_record", "erp", rt.erp.iter_cost_facts(), lambda f: f.erp_id)
     report.count("erp", "costs_read", len(out))
     return out
 

@@ -333,7 +333,8 @@ class FreeeMoneyOps:
         """freee請求書 invoices (listing: 請求金額, 税抜, 支払期日, memo reference) joined to their income 取引
         (settlement: ``due_amount``, payments, and per-rate totals from the 取引's details: amount 税込 − vat).
         A payment from the fee clearing account (:data:`CLEARING_HINT`) is a fee, not cash collected."""
-        from renkei.domain.reporting import InvoiceFact, PaymentFact, RateTotalFact, deal_id_from_reference
+        from renkei.domain.reporting import (InvoiceFact, PaymentFact, RateTotalFact, deal_id_from_reference,
+                                             read_facts, whole_yen)
 
         client = self.client
         taxes = self._tax_categories()
@@ -344,50 +345,65 @@ class FreeeMoneyOps:
             payments = []
             for p in d.get("payments") or []:
                 fee = str(p.get("from_walletable_id")) in clearing
-                amt = int(p.get("amount") or 0)
+                amt = whole_yen(p.get("amount"), "payment amount")
                 payments.append(PaymentFact(str(p["id"]), _date(p.get("date")), 0 if fee else amt, amt if fee else 0))
             by_cat: dict[str, list[int]] = {}
             for det in d.get("details") or []:
                 cat = taxes.get(int(det.get("tax_code") or NON_TAXABLE_TAX_CODE), "standard_10")
                 row = by_cat.setdefault(cat, [0, 0])
-                vat = int(det.get("vat") or 0)
-                row[0] += int(det.get("amount") or 0) - vat
+                vat = whole_yen(det.get("vat"), "vat")
+                row[0] += whole_yen(det.get("amount")) - vat
                 row[1] += vat
-            outstanding = 0 if d.get("status") == "settled" else int(d.get("due_amount") or 0)
+            outstanding = 0 if d.get("status") == "settled" else whole_yen(d.get("due_amount"), "due_amount")
             return outstanding, tuple(payments), tuple(RateTotalFact(c, v[0], v[1]) for c, v in by_cat.items())
 
-        deals = {int(d["id"]): settlement(d) for page in client.iter_deal_pages(type="income", limit=100)
-                 for d in page.items}
-        for page in client.iter_invoice_pages(limit=100):
-            facts = []
-            for inv in page.items:
-                deal = deals.get(int(inv["deal_id"])) if inv.get("deal_id") else None
-                ref = ((inv.get("memo") or "").splitlines() or [""])[0].strip() or None
-                total = int(inv.get("total_amount") or 0)
-                subtotal = int(inv.get("amount_excluding_tax") if inv.get("amount_excluding_tax") is not None
-                               else total - int(inv.get("amount_tax") or 0))
-                payments: tuple[Any, ...] = ()
-                rates: tuple[Any, ...] = ()
-                if deal is not None:
-                    outstanding, payments, rates = deal
-                else:
-                    outstanding = 0 if inv.get("payment_status") == "settled" else total
-                facts.append(InvoiceFact(
-                    erp_id=str(inv["id"]), number=inv.get("invoice_number") or None, reference=ref,
-                    deal_crm_id=deal_id_from_reference(ref), partner_erp_id=str(inv["partner_id"])
-                    if inv.get("partner_id") is not None else None,
-                    issue_date=_date(inv.get("billing_date")), due_date=_date(inv.get("payment_date")),
-                    total=total, subtotal=subtotal, outstanding=outstanding,
-                    cancelled=inv.get("cancel_status") == "canceled", rate_totals=rates, payments=payments))
-            yield facts
+        deals: dict[str, Any] = {}  # 取引 id → its settlement, or the reason it cannot be read
+        for page in client.iter_deal_pages(type="income", limit=100):
+            for d in page.items:
+                try:
+                    deals[str(d["id"])] = settlement(d)
+                except Exception as exc:  # noqa: BLE001 - the invoice of this 取引 is reported unreadable
+                    deals[str(d.get("id"))] = ValueError(f"its 取引 {d.get('id')} cannot be read: "
+                                                         f"{type(exc).__name__}: {str(exc)[:200]}")
+
+        def fact(inv: dict) -> Any:
+            deal = deals.get(str(inv["deal_id"])) if inv.get("deal_id") else None
+            if isinstance(deal, Exception):
+                raise deal
+            ref = ((inv.get("memo") or "").splitlines() or [""])[0].strip() or None
+            total = whole_yen(inv.get("total_amount"), "total_amount")
+            subtotal = (whole_yen(inv.get("amount_excluding_tax"), "amount_excluding_tax")
+                        if inv.get("amount_excluding_tax") is not None
+                        else total - whole_yen(inv.get("amount_tax"), "amount_tax"))
+            payments: tuple[Any, ...] = ()
+            rates: tuple[Any, ...] = ()
+            if deal is not None:
+                outstanding, payments, rates = deal
+            else:
+                outstanding = 0 if inv.get("payment_status") == "settled" else total
+            if inv.get("partner_id") in (None, ""):
+                raise ValueError("partner is missing")
+            return InvoiceFact(
+                erp_id=str(inv["id"]), number=inv.get("invoice_number") or None, reference=ref,
+                deal_crm_id=deal_id_from_reference(ref), partner_erp_id=str(inv["partner_id"]),
+                issue_date=_date(inv.get("billing_date")), due_date=_date(inv.get("payment_date")),
+                total=total, subtotal=subtotal, outstanding=outstanding,
+                cancelled=inv.get("cancel_status") == "canceled", rate_totals=rates, payments=payments)
+
+        for page in client.iter_invoice_pages(limit=100):  # an unreadable invoice: left out, reported
+            yield read_facts("invoice", page.items, fact)
 
     def iter_cost_facts(self) -> Iterator[list[Any]]:
         """Per-customer cost: every expense 取引 (``type=expense``) with a partner; its cost is Σ details
         (amount − vat), i.e. 税抜. Expense 取引 without a partner are overhead, not a customer's cost."""
-        from renkei.domain.reporting import CostFact
+        from renkei.domain.reporting import CostFact, read_facts, whole_yen
 
-        for page in self.client.iter_deal_pages(type="expense", limit=100):
-            yield [CostFact(erp_id=str(d["id"]), partner_erp_id=str(d["partner_id"]), day=_date(d.get("issue_date")),
-                            amount=sum(int(x.get("amount") or 0) - int(x.get("vat") or 0)
+        def fact(d: dict) -> Any:
+            if not d.get("partner_id"):
+                return None  # overhead, not a customer's cost
+            return CostFact(erp_id=str(d["id"]), partner_erp_id=str(d["partner_id"]), day=_date(d.get("issue_date")),
+                            amount=sum(whole_yen(x.get("amount")) - whole_yen(x.get("vat"), "vat")
                                        for x in d.get("details") or []))
-                   for d in page.items if d.get("partner_id")]
+
+        for page in self.client.iter_deal_pages(type="expense", limit=100):  # unreadable: left out, reported
+            yield read_facts("cost_record", page.items, fact)

@@ -85,7 +85,7 @@ def _stage_table(client: Any) -> dict[str, tuple[str, str, Any, bool]]:
 
 def report_amount(value: Any) -> int | None:
     """A deal amount as a report figure: whole yen toward zero (``1500.9`` → 1500); unreadable (text, NaN,
-    infinity) → ``None``, so one bad deal never stops the reporting read (it shows as a deal without amount)."""
+    infinity) → ``None``; the reporting read leaves such a deal out and reports it (``REPORT_RECORD_UNREADABLE``)."""
     try:
         d = m.as_decimal(value)
         return None if d is None else int(d)
@@ -103,6 +103,8 @@ def _deal_fact(raw: Mapping[str, Any], stages: Mapping[str, tuple[str, str, Any,
     pipe_label, label, prob, closed = stages.get(stage, (m.text(p.get("pipeline")) or "default", stage, Decimal(0),
                                                          False))
     amount = report_amount(p.get("amount"))
+    if amount is None and m.text(p.get("amount")):  # text, NaN, infinity: the deal is reported unreadable
+        raise ValueError(f"amount {str(p.get('amount'))[:40]!r} is not a number")
     try:
         close = m.as_business_date(p.get("closedate"))
     except ValueError:
@@ -116,6 +118,8 @@ def _deal_fact(raw: Mapping[str, Any], stages: Mapping[str, tuple[str, str, Any,
 
 def iter_hubspot_deal_facts(client: Any) -> Iterator[list[Any]]:
     """Every deal (list endpoint, 100 a page, primary company inline) as reporting facts."""
+    from renkei.domain.reporting import read_facts
+
     stages = _stage_table(client)
     for page in client.deals.scan_pages(properties=m.DEAL_PROPERTIES, associations=["companies"]):
-        yield [_deal_fact(r, stages) for r in page]
+        yield read_facts("deal", page, lambda r: _deal_fact(r, stages))  # an unreadable deal: left out, reported

@@ -92,7 +92,7 @@ class SalesforceDealOps:
         won / closed = ``IsWon`` / ``IsClosed``; Salesforce has one sales process here: pipeline ``default``."""
         from decimal import Decimal
 
-        from renkei.domain.reporting import DealFact
+        from renkei.domain.reporting import DealFact, read_facts
 
         stages = {r["ApiName"]: r for r in self.client.query_all(
             "SELECT ApiName, MasterLabel, DefaultProbability, IsClosed, IsWon FROM OpportunityStage")}
@@ -101,26 +101,23 @@ class SalesforceDealOps:
                                          "CloseDate", "AccountId", "Renkei_Invoice_Id__c", "Renkei_Payment_Status__c"])
         lines = present("OpportunityLineItem", ["Id", "TotalPrice", "Renkei_Ended__c"])
         soql = f"SELECT {', '.join(fields)}, {m.lines_subquery(lines)} FROM Opportunity ORDER BY Id"
-        for page, _done in self.client.query_pages(soql):
-            out = []
-            for r in page:
-                st = stages.get(r.get("StageName")) or {}
-                prob = r.get("Probability")
-                if prob is None:
-                    prob = st.get("DefaultProbability") or 0
-                try:
-                    amount = m.deal_amount(r)
-                except (ValueError, ArithmeticError):
-                    amount = None
-                out.append(DealFact(
-                    crm_id=str(r["Id"]), name=m.text(r.get("Name")) or "", amount=amount, pipeline="default",
-                    stage=m.text(r.get("StageName")) or "", stage_label=str(st.get("MasterLabel") or r.get("StageName")
-                                                                          or ""),
-                    probability=(Decimal(str(prob)) / 100), close_date=m.as_date(r.get("CloseDate")),
-                    company_crm_id=m.text(r.get("AccountId")), won=bool(r.get("IsWon")), closed=bool(r.get("IsClosed")),
-                    payment_status=m.text(r.get("Renkei_Payment_Status__c")),
-                    invoice_erp_id=m.text(r.get("Renkei_Invoice_Id__c"))))
-            yield out
+        def fact(r: dict) -> Any:
+            st = stages.get(r.get("StageName")) or {}
+            prob = r.get("Probability")
+            if prob is None:
+                prob = st.get("DefaultProbability") or 0
+            amount = m.deal_amount(r)  # an Amount that is no number: the Opportunity is reported unreadable
+            return DealFact(
+                crm_id=str(r["Id"]), name=m.text(r.get("Name")) or "", amount=amount, pipeline="default",
+                stage=m.text(r.get("StageName")) or "", stage_label=str(st.get("MasterLabel") or r.get("StageName")
+                                                                      or ""),
+                probability=(Decimal(str(prob)) / 100), close_date=m.as_date(r.get("CloseDate")),
+                company_crm_id=m.text(r.get("AccountId")), won=bool(r.get("IsWon")), closed=bool(r.get("IsClosed")),
+                payment_status=m.text(r.get("Renkei_Payment_Status__c")),
+                invoice_erp_id=m.text(r.get("Renkei_Invoice_Id__c")))
+
+        for page, _done in self.client.query_pages(soql):  # an unreadable Opportunity: left out, reported
+            yield read_facts("deal", page, fact, key=lambda r: r.get("Id"))
 
 
 __all__ = ["SalesforceDealOps", "subscription_from_salesforce"]
