@@ -165,3 +165,38 @@ def test_a_hubspot_deal_amount_reads_as_a_report_figure_and_never_raises():
 
     assert [report_amount(v) for v in ("1500.9", "1,000", "", None, "abc", "NaN", "Infinity", "-20")] == \
         [1500, 1000, None, None, None, None, None, -20]
+
+
+def test_report_reads_leave_an_unreadable_record_out_with_its_reason():
+    from renkei.domain.reporting import (CostFact, FactPage, InvoiceFact, UnreadableRecord, check_fact, read_facts,
+                                         whole_yen)
+
+    assert [whole_yen(v) for v in (None, "", 0, 1500, "1500", Decimal("1500.0"), "-20")] == [0, 0, 0, 1500, 1500,
+                                                                                             1500, -20]
+    for bad in ("1500.5", Decimal("0.1"), 1500.0, True, "abc", "NaN", "Infinity", "1,000"):
+        with pytest.raises(ValueError):
+            whole_yen(bad)
+    inv = InvoiceFact(erp_id="1", number=None, reference=None, deal_crm_id=None, partner_erp_id="9",
+                      issue_date=date(2026, 11, 30), due_date=None, total=1100, subtotal=1000, outstanding=1100)
+    assert check_fact(inv) is inv
+    for broken in (dict(issue_date=None), dict(total=Decimal(1100)), dict(reference="renkei:deal:1\x00"),
+                   dict(erp_id=" ")):
+        with pytest.raises(ValueError):
+            check_fact(InvoiceFact(**{**inv.__dict__, **broken}))
+    with pytest.raises(ValueError, match="partner"):
+        check_fact(CostFact(erp_id="5", partner_erp_id="", day=date(2026, 11, 1), amount=1))
+
+    def build(raw):
+        if raw.get("skip"):
+            return None  # left out by rule: neither a fact nor unreadable
+        return CostFact(erp_id=str(raw["id"]), partner_erp_id="9", day=date.fromisoformat(raw["day"]),
+                        amount=whole_yen(raw["amount"]))
+
+    page = read_facts("cost_record", [{"id": 1, "day": "2026-11-01", "amount": "100"},
+                                      {"id": 2, "day": "2026-02-30", "amount": "100"},
+                                      {"id": 3, "day": "2026-11-01", "amount": "1.5"}, {"skip": True},
+                                      {"day": "2026-11-01"}], build)
+    assert isinstance(page, FactPage) and [f.erp_id for f in page] == ["1"]
+    assert [(u.entity, u.key) for u in page.unreadable] == [("cost_record", "2"), ("cost_record", "3"),
+                                                            ("cost_record", "?")]
+    assert isinstance(page.unreadable[0], UnreadableRecord) and "day is out of range" in page.unreadable[0].reason
