@@ -23,6 +23,17 @@ class Settings(BaseSettings):
     crm: str = Field("hubspot", description="CRM connector (connectors/registry.py: hubspot, salesforce)")
     erp: str = Field("freee", description="ERP / accounting connector (connectors/registry.py: freee, moneyforward)")
 
+    @field_validator("hubspot_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(value)
+        except Exception:  # noqa: BLE001 - ZoneInfoNotFoundError, ValueError for a malformed key
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Tokyo)") from None
+        return value
+
     @field_validator("crm", "erp")
     @classmethod
     def _known_connector(cls, value: str, info) -> str:
@@ -37,6 +48,14 @@ class Settings(BaseSettings):
 
     hubspot_base_url: str = Field("https://api.hubapi.com", description="HubSpot API base URL")
     hubspot_token: SecretStr | None = Field(None, description="HubSpot private-app or OAuth access token")
+    hubspot_daily_cap: int | None = Field(
+        250_000, ge=0, description="HubSpot API requests per day per account the client allows itself (documented: "
+                                   "Free/Starter 250,000, Professional 625,000, Enterprise 1,000,000, +1,000,000 per "
+                                   "API limit increase; other apps of the account share it, so set it lower to leave "
+                                   "them room); when used up a run stops cleanly (QuotaExhausted). 0: not counted")
+    hubspot_timezone: str = Field(
+        "Asia/Tokyo", description="the HubSpot account's time zone (Settings → Account defaults): its daily limit "
+                                  "resets at midnight there")
 
     freee_base_url: str = Field("https://api.freee.co.jp", description="freee API base URL (会計 /api/1, 請求書 /iv)")
     freee_auth_url: str = Field("https://accounts.secure.freee.co.jp", description="freee OAuth2 base URL")
