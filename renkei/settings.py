@@ -70,6 +70,13 @@ class Settings(BaseSettings):
     freee_daily_cap: int | None = Field(
         None, description="freee requests per day (Asia/Tokyo) per company and app, both APIs: 3,000 / 5,000 / "
                           "10,000 by plan; when used up a run stops cleanly (QuotaExhausted). Unset: not counted")
+    payment_notice_days_before: int = Field(
+        2, ge=0, description="a payment notice matches a bank line dated up to this many days before its day")
+    payment_notice_days_after: int = Field(
+        5, ge=0, description="... or up to this many days after it (transfers booked on the next business days)")
+    payment_notice_unmatched_days: int = Field(
+        7, ge=0, description="a payment notice no reconciled bank line matched this many days after its day "
+                             "becomes one PAYMENT_NOTICE_UNMATCHED review item")
     rate_limits: Literal["auto", "local", "shared"] = Field(
         "auto", description="where the API pace is kept: shared = in the state store, for every worker and process "
                             "(store.ratelimit); local = in each process; auto = shared when the state store is "
