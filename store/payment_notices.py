@@ -25,10 +25,12 @@ class NoticeStore:
 
     # -- notices in
     def webhook_payments(self, after_id: int, limit: int = 500) -> list[tuple[int, str, dict[str, Any]]]:
-        """``(webhook_event id, idempotency key, body)`` of inbound payment notices after ``after_id``."""
+        """``(webhook_event id, idempotency key, body)`` of inbound payment notices after ``after_id`` not kept
+        yet. Not a cursor on the id: concurrent deliveries may commit a lower id after a higher one."""
+        kept = select(NOTICES.c.id).where(NOTICES.c.notice_key == EVENTS.c.event_key).exists()
         with self.engine.connect() as conn:
             rows = conn.execute(select(EVENTS.c.id, EVENTS.c.event_key, EVENTS.c.payload)
-                                .where(EVENTS.c.source == "inbound:payment", EVENTS.c.id > after_id)
+                                .where(EVENTS.c.source == "inbound:payment", EVENTS.c.id > after_id, ~kept)
                                 .order_by(EVENTS.c.id).limit(limit))
             return [(int(r.id), str(r.event_key), dict((r.payload or {}).get("body") or {})) for r in rows]
 

@@ -5,7 +5,7 @@ its money, and hand finance the ones no line came for (:mod:`renkei.domain.payme
   after the ledger commit): the reconciled line (amount, day, a keyed hash of the payer's comparable name,
   the invoices it paid) is what notices are closed against;
 * :func:`settle_payment_notices` — the flow step (a Prefect task working in batches of 500): new notices
-  from the webhook receiver's rows (``webhook_event``, ``inbound:payment``; a cursor on the row id), then
+  from the webhook receiver's rows (``webhook_event``, ``inbound:payment``, those not kept yet), then
   every open notice matched against the free reconciled lines of its amounts and days, then the overdue
   ones → one ``PAYMENT_NOTICE_UNMATCHED`` review item each (the notice stays matchable: a line that comes
   later closes it and resolves the item).
@@ -34,7 +34,6 @@ from renkei.tasks.runtime import get_runtime
 log = logging.getLogger("renkei.tasks.payment_notices")
 
 FLOW = "payment-writeback"
-CURSOR = "payment-notices:webhook-event"
 BATCH = 500
 
 
@@ -61,10 +60,10 @@ def ingest_notices(rt: Any, report: RunReport) -> int:
 
     notices = NoticeStore(rt.store.engine)
     secret = rt.settings.personal_data_key()
-    cursor = int(rt.store.get_cursor(CURSOR) or 0)
+    after = 0
     added = 0
     while True:
-        rows = notices.webhook_payments(cursor, BATCH)
+        rows = notices.webhook_payments(after, BATCH)  # the receiver's rows not kept yet (any order of commit)
         for event_id, key, body in rows:
             parsed, _errors = validate("payment", body)
             if parsed is None:  # refused at the door already; an old row of another shape is skipped
@@ -76,8 +75,7 @@ def ingest_notices(rt: Any, report: RunReport) -> int:
                                   invoice_number=parsed.invoice_number):
                 added += 1
         if rows:
-            cursor = rows[-1][0]
-            rt.store.set_cursor(CURSOR, str(cursor), report.flow_run_id)  # after the rows are kept
+            after = rows[-1][0]
         if len(rows) < BATCH:
             break
     report.count("notices", "received", added)
@@ -151,4 +149,4 @@ def settle_payment_notices(flow_run_id: str) -> RunReport:
     return report
 
 
-__all__ = ["CURSOR", "ingest_notices", "notice_rules", "record_settled", "settle_notices", "settle_payment_notices"]
+__all__ = ["ingest_notices", "notice_rules", "record_settled", "settle_notices", "settle_payment_notices"]
