@@ -242,6 +242,28 @@ class DbRateLimiter:
                          {"u": int(used), "l": max(0, int(limit)), "t": now, "n": self.bucket_name(key),
                           "k": OBSERVED})
 
+    def observe_remaining(self, key: str, remaining: int) -> None:
+        """The API says only ``remaining`` requests are left in the current window of the calendar bucket
+        ``key`` (HubSpot's ``X-HubSpot-RateLimit-Daily-Remaining``: the account's day, which other apps
+        share): the count rises so that at most ``remaining`` more are taken; it never falls."""
+        name = self.bucket_name(key)
+        with self.engine.connect() as conn:
+            if not self._pg:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            row = conn.execute(text("SELECT kind, limit_n, window_s, window_start, used FROM rate_bucket WHERE name = :n"
+                                    + (" FOR UPDATE" if self._pg else "")), {"n": name}).first()
+            if row is None or row.kind != CALENDAR:
+                conn.rollback()
+                return
+            now = self._now(conn)
+            start = self._calendar_start(now, row.window_s)
+            used = row.used if row.window_start == start else 0
+            floor = int(row.limit_n) - max(0, int(remaining))
+            if floor > used:
+                conn.execute(text("UPDATE rate_bucket SET window_start = :s, used = :u WHERE name = :n"),
+                             {"s": start, "u": floor, "n": name})
+            conn.commit()
+
     def penalise(self, key: str, seconds: float) -> None:
         """Block ``key`` for ``seconds`` in every process (after a server-side 429)."""
         name = self.bucket_name(key)

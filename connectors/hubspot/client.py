@@ -36,6 +36,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -146,6 +147,32 @@ def make_retry_after(search_window_s: float = 1.0, ten_second_fraction: float = 
         return max(0.2, window * ten_second_fraction)
 
     return retry_after
+
+
+class DailyRemaining:
+    """Response hook: HubSpot's ``X-HubSpot-RateLimit-Daily-Remaining`` (the account's day, shared with its
+    other apps; not sent to OAuth apps) raises the shared daily count so Renkei takes at most what is left —
+    written at most every ``every_s`` per process, and on every response once fewer than ``near`` remain."""
+
+    def __init__(self, limiter: Any, key: str = "daily", every_s: float = 5.0, near: int = 1000):
+        self.limiter, self.key, self.every_s, self.near = limiter, key, every_s, near
+        self._last = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self, response: httpx.Response) -> None:
+        value = response.headers.get("x-hubspot-ratelimit-daily-remaining")
+        if value is None or not value.strip().isdigit():
+            return
+        remaining = int(value)
+        now = time.monotonic()
+        with self._lock:
+            if remaining >= self.near and now - self._last < self.every_s:
+                return
+            self._last = now
+        try:
+            self.limiter.observe_remaining(self.key, remaining)
+        except Exception as exc:  # noqa: BLE001 - the response is good; the next one tries again
+            log.warning("could not share HubSpot's daily remaining count: %s", type(exc).__name__)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -322,11 +349,14 @@ class HubSpotClient:
         self.rate_limiter = ((limiter_factory(paced) if limiter_factory else RateLimiter(paced)) if paced else None)
         self.max_workers = max(1, int(max_workers))
         self.api_version = api_version
+        hooks = ()
+        if self._daily and hasattr(self.rate_limiter, "observe_remaining"):
+            hooks = (DailyRemaining(self.rate_limiter),)
         cfg = HttpConfig(
             base_url=base_url.rstrip("/"), auth=self.auth, timeout=timeout, max_attempts=max_attempts,
             backoff_initial=backoff_initial, backoff_max=backoff_max, error_parser=parse_hubspot_error,
             retry_after=make_retry_after(), rate_limiter=self.rate_limiter, max_connections=max(10, 2 * self.max_workers + 4),
-            transport=transport,
+            transport=transport, response_hooks=hooks,
         )
         if sleep is not None:
             cfg.sleep = sleep

@@ -74,6 +74,22 @@ def test_two_processes_share_hubspot_daily_cap_and_stop_at_it_together(pg_url, t
         assert used == CAP
         assert {o for _, n, o in setup_rate_limits(settings) if n.startswith("hubspot:")} == {"exists"}
 
+        # the next day other apps of the account use most of it: HubSpot's X-HubSpot-RateLimit-Daily-Remaining
+        # raises the shared count, so Renkei takes only what is left — still no 429
+        from renkei.connectors.hubspot.factory import build
+
+        with Store.open(pg_url, run_migrations=False, cached=False).engine.begin() as conn:
+            conn.execute(text("UPDATE rate_bucket SET window_start = 0 WHERE name = :n"), {"n": daily})
+        app.state.limits.daily_used = CAP - 5  # the other apps' requests
+        crm = build(settings, Store.open(pg_url, run_migrations=False, cached=False), None)
+        sent = 0
+        with pytest.raises(QuotaExhausted):
+            for _ in range(CAP):
+                crm.client.request("GET", "/crm/v3/objects/companies", params={"limit": 1})
+                sent += 1
+        assert sent == 5 and app.state.limits.daily_used == CAP and crm.client.stats.rate_limited == 0
+        crm.client.close()
+
 
 def test_salesforce_org_budget_is_shared_and_probed_again(pg_url, tmp_path, monkeypatch):
     from renkei.connectors.salesforce import SalesforceClient, SalesforceSettings
