@@ -28,7 +28,11 @@ Per run:
    committed application not yet confirmed in HubSpot — this run's and those of a run killed before it
    told HubSpot — plus every open invoice whose status changed (``overdue``), only where the values
    changed; the application is marked written once HubSpot accepted;
-5. one table artifact: deposits auto-matched / sent to approval / unmatched, yen applied and fees.
+5. payment notices (``POST /inbound/payment``, :mod:`tasks.payment_notices`): new notices kept, each closed
+   against the reconciled bank line that is its money (same amount, day within a few days, payer, invoice —
+   :mod:`domain.payment_notices`); a notice no line matched in time → one ``PAYMENT_NOTICE_UNMATCHED`` review
+   item. A notice never writes to the ERP. (ERPs without bank lines: notices are not matched yet.)
+6. one table artifact: deposits auto-matched / sent to approval / unmatched, yen applied and fees.
 
 An individual payer's name is masked (:func:`domain.payer.payer_display`) in run names, review items,
 artifacts and logs; only the approval form shows it to finance.
@@ -43,6 +47,7 @@ from prefect import flow, get_run_logger
 from prefect.context import get_run_context
 
 from renkei.tasks.approval_expiry import rerequest_expired
+from renkei.tasks.payment_notices import settle_payment_notices
 from renkei.tasks.payments import pending_writebacks
 from renkei.tasks.reporting import run_name, RunReport, flush, publish_report, report_progress
 from renkei.tasks.runtime import get_runtime
@@ -125,6 +130,8 @@ def payment_writeback(lease_seconds: int = 300, start_approvals: bool = True, ma
         if watermark is not None and watermark != cursor:
             rt.store.set_cursor(CURSOR, watermark.isoformat(), flow_run_id)  # after the work is committed
         report.merge(write_back(flow_run_id, touched))
+        # payment notices (inbound webhook): closed against the lines reconciled, overdue ones to finance
+        report.merge(settle_payment_notices(flow_run_id))
         flush(rt.store, report)
         finish_retries(rt, FLOW, retries)  # passed, or open again with the new reason
         report.notes.append(f"{n_open} open invoices in view")

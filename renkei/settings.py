@@ -23,6 +23,17 @@ class Settings(BaseSettings):
     crm: str = Field("hubspot", description="CRM connector (connectors/registry.py: hubspot, salesforce)")
     erp: str = Field("freee", description="ERP / accounting connector (connectors/registry.py: freee, moneyforward)")
 
+    @field_validator("hubspot_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(value)
+        except Exception:  # noqa: BLE001 - ZoneInfoNotFoundError, ValueError for a malformed key
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Tokyo)") from None
+        return value
+
     @field_validator("crm", "erp")
     @classmethod
     def _known_connector(cls, value: str, info) -> str:
@@ -37,6 +48,14 @@ class Settings(BaseSettings):
 
     hubspot_base_url: str = Field("https://api.hubapi.com", description="HubSpot API base URL")
     hubspot_token: SecretStr | None = Field(None, description="HubSpot private-app or OAuth access token")
+    hubspot_daily_cap: int | None = Field(
+        250_000, ge=0, description="HubSpot API requests per day per account the client allows itself (documented: "
+                                   "Free/Starter 250,000, Professional 625,000, Enterprise 1,000,000, +1,000,000 per "
+                                   "API limit increase; other apps of the account share it, so set it lower to leave "
+                                   "them room); when used up a run stops cleanly (QuotaExhausted). 0: not counted")
+    hubspot_timezone: str = Field(
+        "Asia/Tokyo", description="the HubSpot account's time zone (Settings → Account defaults): its daily limit "
+                                  "resets at midnight there")
 
     freee_base_url: str = Field("https://api.freee.co.jp", description="freee API base URL (会計 /api/1, 請求書 /iv)")
     freee_auth_url: str = Field("https://accounts.secure.freee.co.jp", description="freee OAuth2 base URL")
@@ -51,6 +70,13 @@ class Settings(BaseSettings):
     freee_daily_cap: int | None = Field(
         None, description="freee requests per day (Asia/Tokyo) per company and app, both APIs: 3,000 / 5,000 / "
                           "10,000 by plan; when used up a run stops cleanly (QuotaExhausted). Unset: not counted")
+    payment_notice_days_before: int = Field(
+        2, ge=0, description="a payment notice matches a bank line dated up to this many days before its day")
+    payment_notice_days_after: int = Field(
+        5, ge=0, description="... or up to this many days after it (transfers booked on the next business days)")
+    payment_notice_unmatched_days: int = Field(
+        7, ge=0, description="a payment notice no reconciled bank line matched this many days after its day "
+                             "becomes one PAYMENT_NOTICE_UNMATCHED review item")
     rate_limits: Literal["auto", "local", "shared"] = Field(
         "auto", description="where the API pace is kept: shared = in the state store, for every worker and process "
                             "(store.ratelimit); local = in each process; auto = shared when the state store is "

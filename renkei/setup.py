@@ -10,8 +10,9 @@ alert automations. Idempotent: run it again after changing the policy, the crede
    need only ``RENKEI_CREDENTIALS_BLOCK=renkei`` (and the state store URL) instead of every secret.
 2. Saves the notification block ``renkei-notify`` from ``--notify`` (or reuses the one saved earlier).
 3. Creates or updates the automations of ``deployments/automations.py`` from the policy's ``[alerts]``.
-4. Creates the shared rate-limit rows of the configured HubSpot and freee accounts in the state store when the
-   limits are shared (``RENKEI_RATE_LIMITS``; PostgreSQL store by default) — docs/scale-out.md.
+4. Creates the shared rate-limit rows of the configured accounts in the state store when the limits are shared
+   (``RENKEI_RATE_LIMITS``; PostgreSQL store by default): HubSpot's 10-second, search and daily buckets,
+   freee's, Money Forward's pace, the Salesforce org's daily budget — docs/scale-out.md.
 
 No secret is printed: the output names blocks and automations only.
 """
@@ -82,10 +83,10 @@ def setup_rate_limits(settings) -> list[tuple[str, str, str]]:
         return [("rate limits", "-", "per process (SQLite store; RENKEI_RATE_LIMITS=shared to share)")]
     out: list[tuple[str, str, str]] = []
     if settings.hubspot_token is not None:
-        from renkei.connectors.hubspot.client import DEFAULT_HEADROOM, DOCUMENTED_LIMITS
-        from renkei.connectors.hubspot.factory import hubspot_rate_scope
+        from renkei.connectors.hubspot.client import paced_limits
+        from renkei.connectors.hubspot.factory import hubspot_daily_cap, hubspot_rate_scope
 
-        limits = {k: (n, w * (1.0 + DEFAULT_HEADROOM.get(k, 0.1))) for k, (n, w) in DOCUMENTED_LIMITS.items()}
+        limits = paced_limits(daily_cap=hubspot_daily_cap(settings))  # 10 s, search, and the account's day
         out += [("rate limit", name, outcome) for name, outcome in
                 ensure_buckets(store.engine, hubspot_rate_scope(settings), limits)]
     if settings.freee_company_id is not None:
@@ -97,6 +98,24 @@ def setup_rate_limits(settings) -> list[tuple[str, str, str]]:
                              daily=settings.freee_daily_cap).as_dict()
         out += [("rate limit", name, outcome) for name, outcome in
                 ensure_buckets(store.engine, freee_rate_scope(settings), limits)]
+    if getattr(settings, "crm", None) == "salesforce":
+        from renkei.connectors.salesforce.client import ApiBudget
+        from renkei.connectors.salesforce.factory import salesforce_rate_scope
+        from renkei.connectors.salesforce.settings import SalesforceSettings
+
+        sf = SalesforceSettings()
+        # the org's rolling-24-hour allocation: observed from Sforce-Limit-Info, shared by every worker
+        out += [("rate limit", name, outcome) for name, outcome in
+                ensure_buckets(store.engine, salesforce_rate_scope(sf),
+                               ApiBudget.limits(sf.daily_budget_share, sf.daily_api_limit))]
+    if getattr(settings, "erp", None) == "moneyforward":
+        from renkei.connectors.moneyforward.client import MoneyForwardLimits
+        from renkei.connectors.moneyforward.settings import MoneyForwardSettings
+
+        mf = MoneyForwardSettings()
+        limits = MoneyForwardLimits(mf.requests_per_minute, mf.billing_writes_per_second).as_dict()
+        out += [("rate limit", name, outcome) for name, outcome in
+                ensure_buckets(store.engine, f"moneyforward:{mf.client_id}", limits)]
     return out
 
 

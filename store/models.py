@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any, Optional
 
 from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
@@ -298,3 +298,45 @@ class WebhookEvent(SQLModel, table=True):
     occurred_at: Optional[datetime] = Field(default=None, description="when the change happened at the source")
     received_at: datetime = Field(default_factory=utcnow)
     emitted_at: Optional[datetime] = Field(default=None)
+
+
+class PaymentNotice(SQLModel, table=True):
+    """A payment notice (``POST /inbound/payment``): money announced by a bank, a payment service or a
+    Zapier / Make scenario. ``open`` until a reconciled bank line that is the same money closes it
+    (``matched``, ``deposit_id``); ``unmatched`` once no line came within the rule's days (a
+    ``PAYMENT_NOTICE_UNMATCHED`` review item is open; a line that comes later still closes it). Never a
+    payment in the ERP. The payer's name is kept as a keyed hash (matching) and as finance may see it
+    (an individual masked) — :mod:`renkei.domain.payment_notices`."""
+
+    __tablename__ = "payment_notice"
+    __table_args__ = (Index("ix_payment_notice_status_day", "status", "day"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    notice_key: str = Field(max_length=128, unique=True, description="the sender's idempotency key")
+    webhook_event_id: Optional[int] = Field(default=None, description="webhook_event row it came in")
+    amount: int = Field(sa_type=BigInteger, description="yen")
+    day: date = Field(description="the day the money arrived, as the notice says (Asia/Tokyo)")
+    payer_key: Optional[str] = Field(default=None, max_length=80, description="hmac-sha256 of the comparable name")
+    payer_display: str = Field(default="", max_length=255, description="as finance may see it: an individual masked")
+    invoice_number: Optional[str] = Field(default=None, max_length=64)
+    status: str = Field(default="open", max_length=16, description="open | matched | unmatched")
+    deposit_id: Optional[str] = Field(default=None, max_length=64, description="the bank line that closed it")
+    evidence: Optional[str] = Field(default=None, max_length=128)
+    received_at: datetime = Field(default_factory=utcnow)
+    closed_at: Optional[datetime] = None
+
+
+class SettledDeposit(SQLModel, table=True):
+    """A bank line Renkei reconciled (applied to invoices, exactly once): what a payment notice is closed
+    against. ``notice_key`` once a notice took it (one notice per line)."""
+
+    __tablename__ = "settled_deposit"
+    __table_args__ = (Index("ix_settled_deposit_amount_day", "amount", "day"),)
+
+    deposit_id: str = Field(primary_key=True, max_length=64)
+    amount: int = Field(sa_type=BigInteger, description="yen received")
+    day: date
+    payer_key: Optional[str] = Field(default=None, max_length=80)
+    invoice_numbers: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    notice_key: Optional[str] = Field(default=None, max_length=128)
+    settled_at: datetime = Field(default_factory=utcnow)

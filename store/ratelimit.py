@@ -11,6 +11,13 @@ the same interface (``limits``, ``try_acquire``, ``acquire``, ``penalise``, ``ac
   when the oldest is more than ``w`` seconds old.
 * **calendar** buckets (daily caps): at most ``n`` per calendar window (Asia/Tokyo days by default);
   when it is used up :meth:`DbRateLimiter.acquire` raises :class:`QuotaExhausted` instead of sleeping.
+* **observed** buckets (an allocation the API itself reports, e.g. Salesforce's rolling-24-hour request
+  count in ``Sforce-Limit-Info``): ``used`` is the API's last reported usage plus every acquisition since,
+  by any process; ``limit_n`` is where Renkei stops (a share of the reported maximum). :meth:`observe`
+  writes a new report. Used up → no slot until the report is ``window_s`` old; then **one** request goes
+  through as a probe (its response reports the usage again — a rolling allocation falls as old requests
+  age out). A wait past ``quota_wait_s`` is :class:`QuotaExhausted`, as for a cap. ``limit_n`` 0 = the
+  maximum is not known yet: counted, never refused.
 * ``blocked_until``: :meth:`penalise` after a 429 blocks the bucket for **every** process.
 
 One acquisition is one short transaction: the bucket rows are locked (PostgreSQL ``SELECT … FOR UPDATE`` in
@@ -44,10 +51,25 @@ log = logging.getLogger("renkei.store.ratelimit")
 TOKYO_OFFSET_S = 9 * 3600
 CALENDAR = "calendar"
 ROLLING = "rolling"
+OBSERVED = "observed"
 # a wait longer than this is a cap, not a pace: raise QuotaExhausted (stop cleanly, resume later)
 QUOTA_WAIT_S = 900.0
 
 LimitSpec = "tuple[int, float] | tuple[int, float, str]"
+
+
+def zone_offset_s(zone: str | None, at: float | None = None) -> float:
+    """The UTC offset of the IANA ``zone`` (seconds) at ``at`` (default now): where a calendar bucket's day
+    starts (HubSpot resets its daily limit at midnight in the account's time zone). A zone with daylight
+    saving time uses the offset of the moment the limiter is built (on the night of the change the day may
+    start an hour early or late)."""
+    if not zone:
+        return float(TOKYO_OFFSET_S)
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    moment = datetime.fromtimestamp(time.time() if at is None else at, tz=timezone.utc)
+    return moment.astimezone(ZoneInfo(zone)).utcoffset().total_seconds()
 
 
 def _kind(spec: tuple) -> str:
@@ -71,7 +93,7 @@ class DbRateLimiter:
         self.limits: dict[str, tuple] = {k: tuple(v) for k, v in (limits or {}).items()}
         for k, spec in self.limits.items():
             n, w = spec[0], spec[1]
-            if n < 1 or w <= 0 or _kind(spec) not in (ROLLING, CALENDAR):
+            if (n < 1 and _kind(spec) != OBSERVED) or w <= 0 or _kind(spec) not in (ROLLING, CALENDAR, OBSERVED):
                 raise ValueError(f"bad limit for {k!r}: {spec}")
         self._sleep = sleep
         self.quota_wait_s = quota_wait_s
@@ -143,6 +165,14 @@ class DbRateLimiter:
                     if used >= row.limit_n:
                         wait = max(wait, start + row.window_s - now)
                     slots[name] = (start, used)
+                elif row.kind == OBSERVED:
+                    probe = False
+                    if row.limit_n > 0 and row.used >= row.limit_n:
+                        if now - row.window_start < row.window_s:
+                            wait = max(wait, row.window_start + row.window_s - now)
+                        else:
+                            probe = True  # the report is old: one request learns the usage again
+                    slots[name] = probe
                 elif row.kind == ROLLING:
                     at = oldest.get(name)
                     window = row.window_s + min(self.guard_max_s, self.guard * row.window_s)
@@ -156,7 +186,11 @@ class DbRateLimiter:
             for name, row in rows.items():
                 if name not in slots:
                     continue
-                if row.kind == CALENDAR:
+                if row.kind == OBSERVED:
+                    conn.execute(text("UPDATE rate_bucket SET used = used + 1, acquired_total = acquired_total + 1"
+                                      + (", window_start = :t" if slots[name] else "") + " WHERE name = :n"),
+                                 {"n": name, "t": now})
+                elif row.kind == CALENDAR:
                     start, used = slots[name]
                     conn.execute(text("UPDATE rate_bucket SET window_start = :s, used = :u, "
                                       "acquired_total = acquired_total + 1 WHERE name = :n"),
@@ -198,10 +232,42 @@ class DbRateLimiter:
                     raise TimeoutError(f"rate limiter: no slot in {keys} within {timeout}s")
                 self._sleep(wait + random.uniform(0, 0.003))
 
+    def observe(self, key: str, used: int, limit: int) -> None:
+        """The API reported its usage of the allocation behind the observed bucket ``key``: ``used`` of
+        which Renkei may reach ``limit`` (every process sees it at once)."""
+        with self.engine.begin() as conn:
+            now = self._now(conn)
+            conn.execute(text("UPDATE rate_bucket SET used = :u, limit_n = :l, window_start = :t, "
+                              "updated_at = CURRENT_TIMESTAMP WHERE name = :n AND kind = :k"),
+                         {"u": int(used), "l": max(0, int(limit)), "t": now, "n": self.bucket_name(key),
+                          "k": OBSERVED})
+
+    def observe_remaining(self, key: str, remaining: int) -> None:
+        """The API says only ``remaining`` requests are left in the current window of the calendar bucket
+        ``key`` (HubSpot's ``X-HubSpot-RateLimit-Daily-Remaining``: the account's day, which other apps
+        share): the count rises so that at most ``remaining`` more are taken; it never falls."""
+        name = self.bucket_name(key)
+        with self.engine.connect() as conn:
+            if not self._pg:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            row = conn.execute(text("SELECT kind, limit_n, window_s, window_start, used FROM rate_bucket WHERE name = :n"
+                                    + (" FOR UPDATE" if self._pg else "")), {"n": name}).first()
+            if row is None or row.kind != CALENDAR:
+                conn.rollback()
+                return
+            now = self._now(conn)
+            start = self._calendar_start(now, row.window_s)
+            used = row.used if row.window_start == start else 0
+            floor = int(row.limit_n) - max(0, int(remaining))
+            if floor > used:
+                conn.execute(text("UPDATE rate_bucket SET window_start = :s, used = :u WHERE name = :n"),
+                             {"s": start, "u": floor, "n": name})
+            conn.commit()
+
     def penalise(self, key: str, seconds: float) -> None:
         """Block ``key`` for ``seconds`` in every process (after a server-side 429)."""
         name = self.bucket_name(key)
-        if key in self.limits and _kind(self.limits[key]) == CALENDAR:
+        if key in self.limits and _kind(self.limits[key]) in (CALENDAR, OBSERVED):
             return  # a 429 is about pace; a cap is counted, never blocked
         if key not in self.limits:
             _insert_bucket(self.engine, name, (1, 1.0, "none"))
@@ -286,6 +352,12 @@ def ensure_buckets(engine: Engine, scope: str, limits: Mapping[str, tuple]) -> l
             if row is not None and (row.limit_n, float(row.window_s), row.kind) == (n, w, kind):
                 out.append((name, "exists"))
                 continue
+            if row is not None and kind == OBSERVED and row.kind == OBSERVED:
+                # the API's own report sets the limit: a process starting up never resets the usage seen
+                if float(row.window_s) != w:
+                    conn.execute(text("UPDATE rate_bucket SET window_s = :w WHERE name = :n"), {"w": w, "n": name})
+                out.append((name, "exists"))
+                continue
             if row is not None:
                 conn.execute(text("UPDATE rate_bucket SET limit_n = :l, window_s = :w, kind = :k, next_slot = 0, "
                                   "used = 0, window_start = 0, updated_at = CURRENT_TIMESTAMP WHERE name = :n"),
@@ -318,4 +390,4 @@ def limiter_for(settings: Any, store: Any, scope: str, limits: Mapping[str, tupl
     return RateLimiter(limits)
 
 
-__all__ = ["CALENDAR", "DbRateLimiter", "ROLLING", "ensure_buckets", "limiter_for", "shared_backend"]
+__all__ = ["CALENDAR", "DbRateLimiter", "OBSERVED", "ROLLING", "ensure_buckets", "limiter_for", "shared_backend", "zone_offset_s"]

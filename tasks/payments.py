@@ -472,6 +472,9 @@ def apply_deposit_once(rt: Runtime, book: OpenBook | None, deposit: BankDeposit,
         "crm_by_deal": {str(s.deal_id): s.crm_deal_id for s in plan.steps if s.crm_deal_id},
         "applied": sum(s.applied for s in plan.steps), "fee": plan.fee, "journal_id": plan.journal_id,
         "approved_by": plan.approved_by, "kind": plan.kind}, writeback=True)
+    from renkei.tasks.payment_notices import record_settled
+
+    record_settled(rt, plan, deposit.payer_name)  # a payment notice for this money can be closed against it
     after_commit = crash_after_commit_from_env()
     if after_commit and after_commit(deposit.erp_id):
         raise SimulatedCrash(f"simulated crash after the ledger commit of deposit {deposit.erp_id}")

@@ -7,9 +7,12 @@ values: an order or a payment notice may carry people's names and addresses).
   just that deal, exactly as for a HubSpot deal webhook (the deal must be won in the CRM; the invoice is
   made from the CRM's deal, never from the body).
 * **payment** — a bank or payment service telling that money arrived:
-  ``{"id": "...", "amount": 55000, "date": "2026-12-05", ...}``, amount in integer yen. Renkei runs
-  payment-writeback now, which reads the ERP's bank lines as on schedule; the notice only brings the run
-  forward.
+  ``{"id": "...", "amount": 55000, "date": "2026-12-05", "payer_name": "ｶ)ﾔﾏﾀﾞｼｮｳｼﾞ", "invoice_number":
+  "INV-0001"}``, amount in integer yen, payer and invoice optional. Renkei runs payment-writeback now and
+  keeps the notice (table ``payment_notice``): a reconciled ERP bank line that is the same money (amount,
+  day within a few days, payer, invoice — :mod:`renkei.domain.payment_notices`) closes it; a notice no line
+  matches in time becomes one ``PAYMENT_NOTICE_UNMATCHED`` review item. A notice never creates a payment
+  in the ERP: the ERP's bank lines are the money.
 
 Other fields are allowed (kept with the body in the state store, never in a Prefect event).
 """
@@ -49,6 +52,17 @@ class InboundPayment(BaseModel):
     amount: StrictInt = Field(gt=0, le=MAX_YEN, description="the amount received, integer yen")
     date: dt.date = Field(description="the day the money arrived, YYYY-MM-DD (Asia/Tokyo)")
     currency: Literal["JPY"] = "JPY"
+    payer_name: str | None = Field(None, max_length=255, description="the payer as the bank shows it (振込名義)")
+    invoice_number: str | None = Field(None, max_length=64, description="the invoice the payment is for")
+
+    @field_validator("payer_name", "invoice_number", mode="before")
+    @classmethod
+    def _text(cls, v: Any) -> Any:
+        if v is None:
+            return None
+        if not isinstance(v, str):
+            raise ValueError("a string")
+        return v.strip() or None
 
     @field_validator("date", mode="before")
     @classmethod

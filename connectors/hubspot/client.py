@@ -5,7 +5,10 @@ Configuration on top of :mod:`connectors.http`: HubSpot's error body, its 429 po
 thread of one client:
 
 * ``default`` — the per-app 10-second bucket (documented 100 / 10 s on Free/Starter);
-* ``search`` — CRM search, 5 requests / s per account, exempt from the 10-second bucket.
+* ``search`` — CRM search, 5 requests / s per account, exempt from the 10-second bucket;
+* ``daily`` (with ``daily_cap``) — the account's requests per day, a calendar bucket every request takes
+  (HubSpot resets it at midnight in the account's time zone): used up → :class:`QuotaExhausted` before
+  HubSpot has to answer 429 ``DAILY``.
 
 The client keeps a safety margin under the documented limits (``headroom``, default 10 %): the client-side window is stretched by that fraction, so no *server* window of
 the documented length can hold more than the limit even if request arrival times jitter by up to that
@@ -33,6 +36,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -56,6 +60,12 @@ DOCUMENTED_LIMITS: dict[str, tuple[int, float]] = {"default": (100, 10.0), "sear
 # one retry after 1 s (the whole bucket pauses). For the reference's conservative budget of 4 searches/s
 # pass ``headroom={"default": 0.1, "search": 0.25}``.
 DEFAULT_HEADROOM: dict[str, float] = {"default": 0.1, "search": 0.1}
+# Per account and day (reset at midnight in the account's time zone): Free/Starter 250,000, Professional
+# 625,000, Enterprise 1,000,000 (+1,000,000 per API limit increase). Counted client-side as a calendar bucket
+# ``daily`` when a cap is given: used up → QuotaExhausted before HubSpot answers 429 DAILY.
+DOCUMENTED_DAILY: dict[str, int] = {"free": 250_000, "starter": 250_000, "professional": 625_000,
+                                    "enterprise": 1_000_000}
+DAY_S = 86400.0
 BATCH_LIMIT = 100  # object batch endpoints
 SEARCH_PAGE_LIMIT = 200
 SEARCH_RESULT_CAP = 10_000  # a search query cannot page beyond 10,000 results
@@ -65,6 +75,23 @@ MAX_FILTERS_PER_GROUP = 6
 
 OBJECT_TYPE_IDS = {"contacts": "0-1", "companies": "0-2", "deals": "0-3", "products": "0-7", "line_items": "0-8",
                    "quotes": "0-14", "invoices": "0-53"}
+
+
+def paced_limits(limits: Mapping[str, tuple[int, float]] | None = None,
+                 headroom: float | Mapping[str, float] = DEFAULT_HEADROOM, daily_cap: int | None = None
+                 ) -> dict[str, tuple]:
+    """The client-side buckets: each documented rolling window stretched by its headroom, plus the daily cap
+    as a calendar bucket (``(n, 86400, "calendar")``; never stretched — a day is a day). What the client's
+    limiter and ``renkei setup`` are built from."""
+    limits = DOCUMENTED_LIMITS if limits is None else limits
+
+    def margin(bucket: str) -> float:
+        return float(headroom.get(bucket, 0.1)) if isinstance(headroom, Mapping) else float(headroom)
+
+    paced: dict[str, tuple] = {k: (n, w * (1.0 + margin(k))) for k, (n, w) in limits.items()}
+    if daily_cap:
+        paced["daily"] = (int(daily_cap), DAY_S, "calendar")
+    return paced
 
 
 def modified_property(object_type: str) -> str:
@@ -120,6 +147,32 @@ def make_retry_after(search_window_s: float = 1.0, ten_second_fraction: float = 
         return max(0.2, window * ten_second_fraction)
 
     return retry_after
+
+
+class DailyRemaining:
+    """Response hook: HubSpot's ``X-HubSpot-RateLimit-Daily-Remaining`` (the account's day, shared with its
+    other apps; not sent to OAuth apps) raises the shared daily count so Renkei takes at most what is left —
+    written at most every ``every_s`` per process, and on every response once fewer than ``near`` remain."""
+
+    def __init__(self, limiter: Any, key: str = "daily", every_s: float = 5.0, near: int = 1000):
+        self.limiter, self.key, self.every_s, self.near = limiter, key, every_s, near
+        self._last = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self, response: httpx.Response) -> None:
+        value = response.headers.get("x-hubspot-ratelimit-daily-remaining")
+        if value is None or not value.strip().isdigit():
+            return
+        remaining = int(value)
+        now = time.monotonic()
+        with self._lock:
+            if remaining >= self.near and now - self._last < self.every_s:
+                return
+            self._last = now
+        try:
+            self.limiter.observe_remaining(self.key, remaining)
+        except Exception as exc:  # noqa: BLE001 - the response is good; the next one tries again
+            log.warning("could not share HubSpot's daily remaining count: %s", type(exc).__name__)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -263,6 +316,8 @@ class HubSpotClient:
     ``headroom`` is the safety margin kept under them, one fraction for all buckets or one per bucket
     (default 10 %: ≤ 100 per 11 s, ≤ 5 searches per 1.1 s).
     ``rate_limits=None`` disables client-side limiting (tests against an unlimited sandbox).
+    ``daily_cap`` counts the account's daily requests client-side (a calendar bucket ``daily`` every request
+    takes; the day of the limiter's ``calendar_offset_s``): used up → :class:`QuotaExhausted` before sending.
     """
 
     def __init__(self, base_url: str = DEFAULT_BASE_URL, token: Any = None, *, token_provider: Callable[[], Any] | None = None,
@@ -271,7 +326,7 @@ class HubSpotClient:
                  max_workers: int = 4, timeout: float = 30.0, max_attempts: int = 6, backoff_initial: float = 0.5,
                  backoff_max: float = 30.0, api_version: str = "v3", transport: httpx.BaseTransport | None = None,
                  sleep: Callable[[float], None] | None = None,
-                 limiter_factory: Callable[[dict[str, tuple]], Any] | None = None):
+                 limiter_factory: Callable[[dict[str, tuple]], Any] | None = None, daily_cap: int | None = None):
         source = token_provider if token_provider is not None else token
         if source is None:
             source = token_from_settings()
@@ -286,20 +341,22 @@ class HubSpotClient:
         self.auth = BearerAuth(source, refresh=refresh)
         limits = DOCUMENTED_LIMITS if rate_limits == "documented" else rate_limits
         self.documented_limits = dict(limits) if limits else {}
-        def margin(bucket: str) -> float:
-            return float(headroom.get(bucket, 0.1)) if isinstance(headroom, Mapping) else float(headroom)
-
-        paced = {k: (n, w * (1.0 + margin(k))) for k, (n, w) in limits.items()} if limits else {}
+        paced = paced_limits(limits, headroom, daily_cap) if limits else {}
+        # every request also takes a slot of the day's cap (the daily bucket), whichever pace bucket it uses
+        self._daily: tuple[str, ...] = ("daily",) if "daily" in paced else ()
         # limiter_factory: the shared limiter of the state store (store.ratelimit.limiter_for) or any other
         # backend with the RateLimiter interface; default the in-process one
         self.rate_limiter = ((limiter_factory(paced) if limiter_factory else RateLimiter(paced)) if paced else None)
         self.max_workers = max(1, int(max_workers))
         self.api_version = api_version
+        hooks = ()
+        if self._daily and hasattr(self.rate_limiter, "observe_remaining"):
+            hooks = (DailyRemaining(self.rate_limiter),)
         cfg = HttpConfig(
             base_url=base_url.rstrip("/"), auth=self.auth, timeout=timeout, max_attempts=max_attempts,
             backoff_initial=backoff_initial, backoff_max=backoff_max, error_parser=parse_hubspot_error,
             retry_after=make_retry_after(), rate_limiter=self.rate_limiter, max_connections=max(10, 2 * self.max_workers + 4),
-            transport=transport,
+            transport=transport, response_hooks=hooks,
         )
         if sleep is not None:
             cfg.sleep = sleep
@@ -337,7 +394,8 @@ class HubSpotClient:
 
     def request(self, method: str, path: str, *, search: bool = False, **kw: Any) -> Any:
         """JSON request; ``search=True`` consumes the search bucket instead of the 10-second one."""
-        return self.http.request_json(method, path, buckets=("search",) if search else ("default",), **kw)
+        return self.http.request_json(method, path, buckets=(("search",) if search else ("default",)) + self._daily,
+                                      **kw)
 
     def objects(self, object_type: str) -> "ObjectApi":
         api = self._apis.get(object_type)

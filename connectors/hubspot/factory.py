@@ -7,7 +7,7 @@ from typing import Any
 from renkei.connectors.hubspot.checks import check  # noqa: F401  (the registry's connection checks)
 from renkei.connectors.hubspot.client import HubSpotClient
 from renkei.connectors.hubspot.connector import HubSpotCRM
-from renkei.store.ratelimit import limiter_for
+from renkei.store.ratelimit import limiter_for, zone_offset_s
 
 
 def hubspot_rate_scope(settings: Any) -> str:
@@ -20,7 +20,19 @@ def hubspot_rate_scope(settings: Any) -> str:
     return f"hubspot:{digest}"
 
 
+def hubspot_daily_cap(settings: Any) -> int | None:
+    """The daily requests Renkei allows itself in the account (``RENKEI_HUBSPOT_DAILY_CAP``; 0 / None: not
+    counted)."""
+    return getattr(settings, "hubspot_daily_cap", None) or None
+
+
+def hubspot_day_offset_s(settings: Any) -> float:
+    """Where the account's day starts (HubSpot resets the daily limit at midnight in the account's zone)."""
+    return zone_offset_s(getattr(settings, "hubspot_timezone", None) or "Asia/Tokyo")
+
+
 def build(settings: Any, store: Any, policy: Any) -> HubSpotCRM:
     return HubSpotCRM(HubSpotClient(
-        settings.hubspot_base_url, settings.hubspot_token,
-        limiter_factory=lambda limits: limiter_for(settings, store, hubspot_rate_scope(settings), limits)))
+        settings.hubspot_base_url, settings.hubspot_token, daily_cap=hubspot_daily_cap(settings),
+        limiter_factory=lambda limits: limiter_for(settings, store, hubspot_rate_scope(settings), limits,
+                                                   calendar_offset_s=hubspot_day_offset_s(settings))))

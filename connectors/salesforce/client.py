@@ -92,33 +92,75 @@ class ServerClock:
 
 class ApiBudget:
     """The org's daily API allocation as Salesforce reports it (``Sforce-Limit-Info: api-usage=used/max``)
-    and the share of it Renkei may use."""
+    and the share of it Renkei may use.
 
-    def __init__(self, share: float = 0.8, max_requests: int | None = None):
+    Without ``limiter`` the budget is this process's view (each response's report). With ``limiter`` (a
+    shared limiter with an ``observed`` bucket ``key``: ``store.ratelimit.DbRateLimiter``) every process
+    shares it: each report is written there, each request takes a slot (so two workers between reports count
+    each other's requests), and a process that starts when the share is used up stops before sending —
+    the bucket lets one probe request through once the last report is old (usage falls as the rolling
+    24 hours move on)."""
+
+    OBSERVE_EVERY_S = 1.0  # a shared report is written at most this often, except near the stop
+
+    def __init__(self, share: float = 0.8, max_requests: int | None = None, *, limiter: Any = None,
+                 key: str = "daily"):
         self.share = share
         self.max = max_requests
         self.used: int | None = None
+        self.limiter, self.key = limiter, key
+        self._observed_at = 0.0
         self._lock = threading.Lock()
+
+    @staticmethod
+    def limits(share: float, max_requests: int | None, recheck_s: float = 3600.0) -> dict[str, tuple]:
+        """The observed bucket of the shared limiter: stop at ``share`` × the allocation (0 = not known
+        until the first report); a used-up budget is probed again after ``recheck_s``."""
+        return {"daily": (int(max_requests * share) if max_requests else 0, recheck_s, "observed")}
 
     def observe(self, response: httpx.Response) -> None:
         m = _LIMIT_INFO.search(response.headers.get("sforce-limit-info", ""))
-        if m:
-            with self._lock:
-                self.used, self.max = int(m.group(1)), int(m.group(2))
+        if not m:
+            return
+        used, mx = int(m.group(1)), int(m.group(2))
+        with self._lock:
+            self.used, self.max = used, mx
+            now = time.monotonic()
+            near = used + 1 >= int(mx * self.share) * 0.9
+            due = self.limiter is not None and (near or now - self._observed_at >= self.OBSERVE_EVERY_S)
+            if due:
+                self._observed_at = now
+        if due:
+            try:
+                self.limiter.observe(self.key, used, int(mx * self.share))
+            except Exception as exc:  # noqa: BLE001 - the response is good; the next report tries again
+                log.warning("could not share the Salesforce API usage: %s", type(exc).__name__)
 
     @property
     def stop_at(self) -> int | None:
         return None if self.max is None else int(self.max * self.share)
 
+    def _refused(self) -> QuotaExhausted:
+        return QuotaExhausted(
+            f"Salesforce daily API budget reached: {self.used}/{self.max} requests used in the last 24 h; "
+            f"Renkei stops at {self.share:.0%} ({self.stop_at}) and resumes when usage falls",
+            category="DAILY_BUDGET", code="REQUEST_LIMIT_EXCEEDED")
+
     def check(self, cost: int = 1) -> None:
+        if self.limiter is not None:
+            try:
+                for _ in range(max(1, cost)):
+                    self.limiter.acquire(self.key)
+            except QuotaExhausted as exc:
+                refused = self._refused()
+                refused.retry_after = exc.retry_after
+                raise refused from None
+            return
         with self._lock:
             if self.used is None or self.max is None:
                 return
             if self.used + cost > int(self.max * self.share):
-                raise QuotaExhausted(
-                    f"Salesforce daily API budget reached: {self.used}/{self.max} requests used in the last 24 h; "
-                    f"Renkei stops at {self.share:.0%} ({int(self.max * self.share)}) and resumes when usage falls",
-                    category="DAILY_BUDGET", code="REQUEST_LIMIT_EXCEEDED")
+                raise self._refused()
 
     @property
     def remaining(self) -> int | None:
@@ -272,12 +314,16 @@ class SalesforceClient:
 
     def __init__(self, settings: SalesforceSettings | None = None, *, transport: httpx.BaseTransport | None = None,
                  auth: SalesforceAuth | None = None, max_attempts: int = 5, backoff_initial: float = 0.5,
-                 sleep: Any = None):
+                 sleep: Any = None, limiter_factory: Any = None):
         self.settings = settings or SalesforceSettings()
         if transport is None and self.settings.ca_bundle is not None:
             transport = httpx.HTTPTransport(verify=str(self.settings.ca_bundle), retries=0)
         self.auth = auth or SalesforceAuth(self.settings, transport=transport, max_attempts=min(3, max_attempts))
-        self.budget = ApiBudget(self.settings.daily_budget_share, self.settings.daily_api_limit)
+        share, known = self.settings.daily_budget_share, self.settings.daily_api_limit
+        # limiter_factory: the shared limiter of the state store (store.ratelimit.limiter_for), whose observed
+        # bucket every worker shares; without it (or for a per-process store) this process's own view
+        limiter = limiter_factory(ApiBudget.limits(share, known)) if limiter_factory is not None else None
+        self.budget = ApiBudget(share, known, limiter=limiter if hasattr(limiter, "observe") else None)
         self.server_clock = ServerClock()
         cfg = HttpConfig(base_url="", auth=BearerAuth(self.auth.access_token, refresh=self.auth.refresh),
                          timeout=self.settings.timeout, max_attempts=max_attempts, backoff_initial=backoff_initial,

@@ -112,6 +112,58 @@ def test_daily_quota_ends_the_run_cleanly_and_the_next_run_resumes(world):
         assert world.rt.store.ledger_entry(f"invoice:deal:{d}").status == "committed"
 
 
+def test_hubspot_daily_cap_ends_the_run_cleanly_and_the_next_day_finishes(world, monkeypatch):
+    """HubSpot's daily cap, counted in the shared limiter, runs out right after the third invoice: the run
+    completes saying so, nothing is lost and nothing doubled — the next day's run finishes the rest."""
+    from sqlalchemy import text
+
+    from renkei.tasks.runtime import get_runtime, reset_runtime
+
+    monkeypatch.setenv("RENKEI_RATE_LIMITS", "shared")  # the rows in the state store (SQLite here)
+    monkeypatch.setenv("RENKEI_HUBSPOT_DAILY_CAP", "10000")
+    reset_runtime()
+    world.rt = rt = get_runtime()
+    freee_partner(world, "株式会社森田商店", registration="T7120001168421")
+    company = hs_company(world, "株式会社森田商店", renkei_corporate_number="7120001168421")
+    deals = [hs_deal(world, f"森田商店 {i}", company, [{"name": "部品", "quantity": 1, "price": 1000 + i}])
+             for i in range(6)]
+    limiter = rt.crm.client.rate_limiter
+    daily = limiter.bucket_name("daily")
+    assert limiter.state()[daily]["kind"] == "calendar"
+
+    def set_used(sql: str) -> None:
+        with rt.store.engine.begin() as conn:
+            conn.execute(text(f"UPDATE rate_bucket SET {sql} WHERE name = :n"), {"n": daily})
+
+    create, made = rt.erp.create_invoice, []
+
+    def create_then_cap(invoice):
+        out = create(invoice)
+        made.append(out)
+        if len(made) == 3:
+            set_used("used = limit_n")  # the account's day is used up (by Renkei and the other apps)
+        return out
+
+    monkeypatch.setattr(rt.erp, "create_invoice", create_then_cap)
+    state = order_to_invoice(return_state=True)
+    assert state.is_completed()
+    summary = state.result()
+    assert summary["erp"].get("quota_exhausted") == 1
+    assert rt.store.get_cursor("order-to-invoice:hubspot-deals") is None  # the page is not done
+    first = len(freee_invoices(world))
+    assert 3 <= first <= 6
+    assert sum(rt.store.ledger_entry(f"invoice:deal:{d}") is not None and
+               rt.store.ledger_entry(f"invoice:deal:{d}").status == "committed" for d in deals) == first
+
+    set_used("window_start = 0, used = 0")  # the next day in the account's zone
+    order_to_invoice()
+    invoices = freee_invoices(world)
+    assert len(invoices) == 6 and len(made) == 6  # the rest made once, nothing made twice
+    assert sorted(i["total_amount"] for i in invoices) == sorted((1000 + i) * 110 // 100 for i in range(6))
+    for d in deals:
+        assert _deal_props(world, d)["renkei_invoice_status"] == "created"
+
+
 def _line_up(monkeypatch, parties: int, *methods: str) -> None:
     """Make concurrent runs really race: each run's first call of each Store method waits until every
     run has reached it, so all of them link the same company and move the same cursor at one instant

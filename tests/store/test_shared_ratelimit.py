@@ -108,7 +108,7 @@ def test_factories_share_limits_when_the_store_is_shared(db_url, tmp_path):
 
     rows = {name: outcome for _, name, outcome in setup_rate_limits(s)}  # renkei setup creates the rows
     assert rows["freee:7:iv_minute"] == "created" and rows["freee:7:daily"] == "created"
-    assert sum(1 for n in rows if n.startswith("hubspot:")) == 2
+    assert sum(1 for n in rows if n.startswith("hubspot:")) == 3  # 10 s, search, the account's day
     assert {o for _, _, o in setup_rate_limits(s)} == {"exists"}
     erp = build_freee(s, store, load_policy(None))
     crm = build_hubspot(s, store, load_policy(None))
@@ -116,7 +116,8 @@ def test_factories_share_limits_when_the_store_is_shared(db_url, tmp_path):
     assert isinstance(freee_lim, DbRateLimiter) and freee_lim.scope == "freee:7"
     assert set(freee_lim.state()) >= {"freee:7:iv_minute", "freee:7:iv_hour", "freee:7:daily"}
     assert isinstance(crm.client.rate_limiter, DbRateLimiter)
-    assert set(crm.client.rate_limiter.limits) == {"default", "search"}
+    assert set(crm.client.rate_limiter.limits) == {"default", "search", "daily"}
+    assert crm.client.rate_limiter.limits["daily"] == (250_000, 86400.0, "calendar")  # Free/Starter by default
 
 
 def test_the_in_process_limiter_treats_a_cap_the_same_way():
