@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 import sys
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, KeysView, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
@@ -159,7 +159,13 @@ def legal_ids(record: Any) -> frozenset[str]:
     return frozenset(out) if out else _NONE
 
 
-def _keys(record: Any, id_field: str, generic_domains: frozenset[str]) -> _Keys:
+def _details(rec: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """What a candidate shows of its record: the name as written and the prefecture + city."""
+    return _str(rec, "name"), _shared(
+        " ".join(x for x in (_str(rec, "address.prefecture"), _str(rec, "address.city")) if x) or None)
+
+
+def _keys(record: Any, id_field: str, generic_domains: frozenset[str], details: bool = True) -> _Keys:
     rec = as_mapping(record)
     domain = _str(rec, "domain")
     d = normalise_domain(domain) if domain else ""
@@ -197,8 +203,8 @@ def _keys(record: Any, id_field: str, generic_domains: frozenset[str]) -> _Keys:
         phone=p if len(p) >= 9 else None,  # shorter is an extension or junk, not a corroborator
         postal=_shared(pc),
         archived=bool(archived) if archived is not MISSING else False,
-        display_name=raw_name,
-        city=_shared(" ".join(x for x in (_str(rec, "address.prefecture"), _str(rec, "address.city")) if x) or None),
+        display_name=raw_name if details else None,
+        city=_details(rec)[1] if details else None,
     )
 
 
@@ -249,9 +255,12 @@ class MatchIndex:
     """Look-up tables over the other side's records, built once per batch.
 
     ``id_field`` names the targets' id (``erp_id`` when matching CRM companies to freee partners),
-    ``source_id_field`` the sources' id. ``mapped_ids`` are targets already linked in the ID map.
+    ``source_id_field`` the sources' id. ``mapped_ids`` are targets already linked in the ID map (a
+    dict's ``keys()`` view is used as it is, so links the caller adds later count without a copy).
     ``keep_records=False`` keeps the match keys only (``records`` stays empty and candidates carry no
-    record): for a caller that holds the records elsewhere and finds them by target id.
+    record): for a caller that holds the records elsewhere and finds them by target id; given
+    ``record_of(target_id)``, candidates take their name and city from it and the index holds no display
+    text either (a 100,000-partner index is then mostly numbers and normalised keys).
     """
 
     def __init__(
@@ -265,6 +274,7 @@ class MatchIndex:
         fuzzy_threshold: float = 88.0,
         max_block: int = 500,
         keep_records: bool = True,
+        record_of: Callable[[str], Any] | None = None,
     ) -> None:
         self.id_field = id_field
         self.source_id_field = source_id_field
@@ -272,7 +282,11 @@ class MatchIndex:
         self.fuzzy_threshold = fuzzy_threshold
         self.max_block = max_block
         self.keep_records = keep_records
-        self.mapped_ids = set(mapped_ids)
+        # without the records, the caller's look-up by target id gives a candidate's name and city (the
+        # index then keeps no display text at all)
+        self.record_of = record_of if not keep_records else None
+        # a dict's keys view stays live (the caller's map of linked ids); anything else is copied
+        self.mapped_ids = mapped_ids if isinstance(mapped_ids, KeysView) else set(mapped_ids)
         self._claims: dict[str, str] = {}
         self.records: list[Any] = []
         self.keys: list[_Keys] = []
@@ -287,7 +301,7 @@ class MatchIndex:
             self.add(record)
 
     def add(self, record: Any) -> None:
-        k = _keys(record, self.id_field, self.generic_domains)
+        k = _keys(record, self.id_field, self.generic_domains, details=self.record_of is None)
         if k.id is None:
             raise ValueError(f"target record without {self.id_field}: {k.display_name!r}")
         if k.id in self.by_id:
@@ -346,8 +360,10 @@ def _candidate(index: MatchIndex, i: int, reasons: Iterable[str], score: float) 
     if k.archived:
         rs.append("archived")
     assert k.id is not None
-    return Candidate(k.id, tuple(rs), round(score, 4), k.display_name, k.city,
-                     index.records[i] if index.keep_records else None)
+    name, city = k.display_name, k.city
+    if index.record_of is not None:
+        name, city = _details(as_mapping(index.record_of(k.id) or {}))
+    return Candidate(k.id, tuple(rs), round(score, 4), name, city, index.records[i] if index.keep_records else None)
 
 
 def _evidence(src: _Keys, t: _Keys) -> list[str]:

@@ -33,6 +33,7 @@ batch goes on.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -173,8 +174,9 @@ _RELEASED: MapResult[dict] = MapResult(None, None, "released")  # erp_changed va
 
 
 # PartnerRecords flags: a member read this run (a valid record / one that failed validation, never let go of),
-# one let go of, a record held for the index only
-_HELD, _HELD_INVALID, _LET_GO, _EXTRA = 0, 3, 1, 2
+# one let go of; a record held for the index only (and one of those let go of)
+_HELD, _HELD_INVALID, _LET_GO, _EXTRA, _EXTRA_LET_GO = 0, 3, 1, 2, 4
+_MEMBER = frozenset({_HELD, _HELD_INVALID, _LET_GO})
 
 
 class PartnerRecords:
@@ -204,7 +206,7 @@ class PartnerRecords:
         rows = []
         for r in results:
             key = str(r.source_id)
-            if self._ids.get(key, _EXTRA) == _EXTRA:
+            if self._ids.get(key, _EXTRA) not in _MEMBER:
                 self._members += 1
             self._ids[key] = _HELD if r.ok else _HELD_INVALID
             rows.append((key, (r.source_id, r.value, r.error)))
@@ -217,13 +219,13 @@ class PartnerRecords:
             self._store().put(erp_id, (erp_id, record, None))
 
     def __contains__(self, erp_id: object) -> bool:
-        return self._ids.get(erp_id, _EXTRA) != _EXTRA  # type: ignore[call-overload]
+        return self._ids.get(erp_id, _EXTRA) in _MEMBER  # type: ignore[call-overload]
 
     def __len__(self) -> int:
         return self._members
 
     def __iter__(self) -> Iterator[str]:
-        return (k for k, v in self._ids.items() if v != _EXTRA)
+        return (k for k, v in self._ids.items() if v in _MEMBER)
 
     def _result(self, key: str, row: Any) -> MapResult[dict]:
         source_id, value, error = row
@@ -233,7 +235,7 @@ class PartnerRecords:
 
     def get(self, erp_id: str, default: Any = None) -> MapResult[dict] | Any:
         flag = self._ids.get(erp_id, _EXTRA)
-        if flag == _EXTRA:
+        if flag not in _MEMBER:
             return default
         if flag == _LET_GO:
             return _RELEASED
@@ -261,13 +263,12 @@ class PartnerRecords:
         return (v for _k, v in self.items())
 
     def pop(self, erp_id: str, default: Any = None) -> Any:
+        """No longer a member; the index still finds its record (as it kept its own copy before)."""
         got = self.get(erp_id, default)
-        flag = self._ids.pop(erp_id, None)
-        if flag is not None:
-            if flag != _EXTRA:
-                self._members -= 1
-            if self._spill is not None:
-                self._spill.delete(erp_id)
+        flag = self._ids.get(erp_id, _EXTRA)
+        if flag in _MEMBER:
+            self._members -= 1
+            self._ids[erp_id] = _EXTRA_LET_GO if flag == _LET_GO else _EXTRA
         return got
 
     def let_go(self, erp_id: str) -> bool:
@@ -277,16 +278,24 @@ class PartnerRecords:
             return True
         return False
 
+    def stored(self, erp_id: str) -> dict[str, Any] | None:
+        """The record as read, even once let go of (review candidates show the partner's name)."""
+        if erp_id not in self._ids:
+            return None
+        row = self._store().get(erp_id)
+        return row[1] if row is not None else None
+
     def record(self, erp_id: str) -> dict[str, Any] | None:
         """The partner record (a member's or an extra one), the stub once let go of, else None."""
         return self.records([erp_id]).get(erp_id)
 
     def records(self, erp_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         keys = [k for k in dict.fromkeys(erp_ids) if k in self._ids]
-        rows = self._store().get_many([k for k in keys if self._ids[k] != _LET_GO]) if keys else {}
+        gone = (_LET_GO, _EXTRA_LET_GO)
+        rows = self._store().get_many([k for k in keys if self._ids[k] not in gone]) if keys else {}
         out: dict[str, dict[str, Any]] = {}
         for k in keys:
-            if self._ids[k] == _LET_GO:
+            if self._ids[k] in gone:
                 out[k] = _RELEASED_RECORD
             elif k in rows:
                 res = self._result(k, rows[k])
@@ -375,6 +384,7 @@ class SyncState:
         with Session(rt.store.engine) as s:  # plain tuples: 20,000 ORM rows are slow and big
             rows = s.exec(select(IdMap.crm_id, IdMap.erp_id, IdMap.status).where(IdMap.entity == ENTITY)).all()
         for crm_id, erp_id, status in rows:
+            status = sys.intern(status)  # a handful of values over 100,000s of rows
             st.status[crm_id] = status
             st.erp_status[erp_id] = status
             if status == "active":
@@ -440,8 +450,8 @@ class SyncState:
     def link(self, crm_id: str, erp_id: str) -> None:
         self.crm_to_erp[crm_id], self.erp_to_crm[erp_id] = erp_id, crm_id
         self.status[crm_id] = self.erp_status[erp_id] = "active"
-        if self.index is not None:
-            self.index.mapped_ids.add(erp_id)
+        if self.index is not None and isinstance(self.index.mapped_ids, set):
+            self.index.mapped_ids.add(erp_id)  # (a live view of erp_status has it already)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -554,8 +564,9 @@ def full_partner_index(rt: Runtime, state: SyncState, report: RunReport) -> Matc
         else:
             records = read_partners(rt, None, state.paths)
             report.count("erp", "read", len(records))
-        index = MatchIndex((), id_field="erp_id", source_id_field="crm_id", mapped_ids=set(state.erp_status),
-                           keep_records=False)
+        # mapped ids: the live keys of erp_status (every partner with an id-map row, linked ones included)
+        index = MatchIndex((), id_field="erp_id", source_id_field="crm_id", mapped_ids=state.erp_status.keys(),
+                           keep_records=False, record_of=records.stored)
         by_code: dict[str, int] = {}
         for _key, res in records.items():
             if not res.ok:

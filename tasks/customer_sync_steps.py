@@ -5,8 +5,6 @@ module holds the orchestration only.
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import task
 
 from renkei.connectors.base import CompanyRecord, MapResult
