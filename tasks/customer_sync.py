@@ -38,6 +38,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from collections.abc import KeysView
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from pydantic import ValidationError
@@ -176,6 +177,13 @@ _RELEASED: MapResult[dict] = MapResult(None, None, "released")  # erp_changed va
 # PartnerRecords flags: a member read this run (a valid record / one that failed validation, never let go of),
 # one let go of; a record held for the index only (and one of those let go of)
 _HELD, _HELD_INVALID, _LET_GO, _EXTRA, _EXTRA_LET_GO = 0, 3, 1, 2, 4
+
+
+def _status_of(links: dict[str, str], given: Mapping[str, str] | None) -> "LinkStatus":
+    out = LinkStatus(links)
+    for k, v in (given or {}).items():
+        out[k] = v
+    return out
 _MEMBER = frozenset({_HELD, _HELD_INVALID, _LET_GO})
 
 
@@ -309,6 +317,59 @@ class PartnerRecords:
             self._spill = None
 
 
+class LinkStatus(dict):
+    """id → id-map status for every id-map row of one side (``SyncState.status`` / ``erp_status``). An
+    *active* link is not stored: it is a key of ``links`` (``crm_to_erp`` / ``erp_to_crm``), so 100,000
+    linked pairs cost no second map. Any other status is stored, as is "active" for an id no longer in
+    ``links`` (:meth:`pin` before removing it from ``links`` without a new status)."""
+
+    __slots__ = ("links",)
+
+    def __init__(self, links: dict[str, str]) -> None:
+        super().__init__()
+        self.links = links
+
+    def __setitem__(self, key: str, status: str) -> None:
+        if status == "active" and key in self.links:
+            dict.pop(self, key, None)
+        else:
+            dict.__setitem__(self, key, sys.intern(status))
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        got = dict.get(self, key)
+        if got is not None:
+            return got
+        return "active" if key in self.links else default
+
+    def __getitem__(self, key: str) -> str:
+        got = self.get(key)
+        if got is None:
+            raise KeyError(key)
+        return got
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, key) or key in self.links
+
+    def __iter__(self) -> Iterator[str]:
+        yield from dict.__iter__(self)
+        yield from (k for k in self.links if not dict.__contains__(self, k))
+
+    def __len__(self) -> int:
+        return dict.__len__(self) + sum(1 for k in self.links if not dict.__contains__(self, k))
+
+    def keys(self) -> KeysView[str]:  # type: ignore[override]
+        return KeysView(self)  # live, and "in" asks __contains__
+
+    def items(self) -> Iterator[tuple[str, str]]:  # type: ignore[override]
+        return ((k, self[k]) for k in self)
+
+    def pin(self, key: str) -> None:
+        """Keep the current status of ``key`` (about to leave ``links`` without a new one)."""
+        got = self.get(key)
+        if got is not None:
+            dict.__setitem__(self, key, got)
+
+
 @dataclass
 class SyncState:
     """What one run knows beyond the current batch (built once per run, shared by its tasks)."""
@@ -317,8 +378,8 @@ class SyncState:
     paths: tuple[str, ...]
     crm_to_erp: dict[str, str] = field(default_factory=dict)  # active links
     erp_to_crm: dict[str, str] = field(default_factory=dict)
-    status: dict[str, str] = field(default_factory=dict)  # crm id → id-map status (every row)
-    erp_status: dict[str, str] = field(default_factory=dict)
+    status: LinkStatus = None  # type: ignore[assignment]  # crm id → id-map status (every row; see LinkStatus)
+    erp_status: LinkStatus = None  # type: ignore[assignment]
     erp_changed: PartnerRecords = field(default_factory=PartnerRecords)  # this run's freee read
     erp_full: bool = False  # erp_changed holds every partner
     erp_done: set[str] = field(default_factory=set)  # partners handled by a CRM page already
@@ -334,7 +395,7 @@ class SyncState:
     linked_at_start: frozenset[str] = frozenset()  # partners linked before this run's freee read
     invalid_open: dict[str, int] = field(default_factory=dict)  # entity key → open INVALID_* review id
     plausibility_open: dict[str, list[int]] = field(default_factory=dict)  # crm id → open EMAIL_INVALID / MARKUP_*
-    written_ts: dict[str, str] = field(default_factory=dict)  # crm id → hs_lastmodifieddate of our write
+    written_ts: dict[str, int | str] = field(default_factory=dict)  # crm id → hs_lastmodifieddate of our write
     by_code: dict[str, int] = field(default_factory=dict)  # our partner code (HS-…) → position in the index
     erp_writer: ThreadPoolExecutor | None = None  # set: writes run behind the pages (full reads)
     crm_writer: ThreadPoolExecutor | None = None
@@ -342,6 +403,12 @@ class SyncState:
     pending: list[Any] = field(default_factory=list)  # futures of deferred freee writes
     deferred: RunReport | None = None  # what deferred writes report (guarded by lock)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.status, LinkStatus):
+            self.status = _status_of(self.crm_to_erp, self.status)
+        if not isinstance(self.erp_status, LinkStatus):
+            self.erp_status = _status_of(self.erp_to_crm, self.erp_status)
 
     def start_writer(self, report: RunReport, workers: int = FREEE_WRITE_WORKERS) -> None:
         self.erp_writer = ThreadPoolExecutor(workers, thread_name_prefix="freee-write")
@@ -384,12 +451,11 @@ class SyncState:
         with Session(rt.store.engine) as s:  # plain tuples: 20,000 ORM rows are slow and big
             rows = s.exec(select(IdMap.crm_id, IdMap.erp_id, IdMap.status).where(IdMap.entity == ENTITY)).all()
         for crm_id, erp_id, status in rows:
-            status = sys.intern(status)  # a handful of values over 100,000s of rows
-            st.status[crm_id] = status
-            st.erp_status[erp_id] = status
-            if status == "active":
+            if status == "active":  # the link first: an active status is then not stored again (LinkStatus)
                 st.crm_to_erp[crm_id] = erp_id
                 st.erp_to_crm[erp_id] = crm_id
+            st.status[crm_id] = status
+            st.erp_status[erp_id] = status
         # items about a company's own data are shared with order-to-invoice (one item per record and reason)
         shared = [i for i in rt.store.list_reviews("open") if i.flow != FLOW and i.reason_code in RECORD_DATA_REASONS]
         recent = datetime.now(timezone.utc) - timedelta(days=7)
@@ -542,10 +608,13 @@ def read_partners(rt: Runtime, since_date: str | None, paths: Sequence[str], pag
     out = PartnerRecords()
     for page in rt.erp.iter_partners(since_date, page_size=page_size):
         results = []
-        for res in page:
+        for n, res in enumerate(page):
             value = erp_record(res.value, paths) if res.ok else None
             results.append(MapResult(value["erp_id"] if value is not None else res.source_id, value, res.error))
+            page[n] = None  # the model and the raw partner go now, not with the whole page
+        page = None  # type: ignore[assignment]  # before the next page is read
         out.extend(results)
+        results = None  # type: ignore[assignment]
     return out
 
 
@@ -995,7 +1064,7 @@ def _write_crm(rt: Runtime, work: Sequence[_Work], paths: Sequence[str], report:
         after = {**w.crm_before, **w.plan.updates_to_crm}
         echo = r.value
         if echo is not None and state is not None and echo.version:
-            state.written_ts[w.pair.crm_id] = str(echo.version)
+            state.written_ts[w.pair.crm_id] = _stamp(echo.version)
         if echo is not None and echo.company is not None:
             echoed = side_fields(echo.company, "crm", paths)
             for path in w.plan.updates_to_crm:
@@ -1060,6 +1129,7 @@ def handle_merges(rt: Runtime, state: SyncState, company: Company, merged: Seque
         if m == keep:
             continue
         erp_id = state.crm_to_erp.pop(m)
+        state.erp_status.pin(erp_id)  # the partner's own id-map status stays as it was
         state.erp_to_crm.pop(erp_id, None)
         rt.store.set_link_status(ENTITY, m, "merged")
         state.status[m] = "merged"
@@ -1093,7 +1163,14 @@ def crm_gone(rt: Runtime, state: SyncState, crm_id: str, erp_id: str, reason: st
 def own_echo(state: SyncState, res: CompanyRecord) -> bool:
     """Is this record our own write coming back, nothing changed since (same modification stamp)?"""
     ts = res.version
-    return bool(ts) and state.written_ts.get(str(res.source_id)) == str(ts)
+    return bool(ts) and state.written_ts.get(str(res.source_id)) == _stamp(ts)
+
+
+def _stamp(version: Any) -> int | str:
+    """A modification stamp as kept in ``written_ts``: a millisecond number as an int (half a string's
+    memory, 100,000 of them in a first sync), anything else as its text."""
+    s = str(version)
+    return int(s) if s.isdigit() and s[0] != "0" and len(s) < 19 else s
 
 
 def sync_crm_records(rt: Runtime, state: SyncState, records: Sequence[CompanyRecord], report: RunReport) -> None:
@@ -1385,6 +1462,7 @@ def check_crm_archived(rt: Runtime, state: SyncState, report: RunReport) -> None
                 continue
             rt.store.set_link_status(ENTITY, crm_id, "archived")
             state.crm_to_erp.pop(crm_id, None)
+            state.erp_status.pin(erp_id)  # the partner's own id-map status stays as it was
             state.erp_to_crm.pop(erp_id, None)
             state.status[crm_id] = "archived"
             crm_gone(rt, state, crm_id, erp_id, "CRM_ARCHIVED", f"HubSpot company {crm_id} was archived", report)
