@@ -3,8 +3,12 @@
     .venv/bin/python benchmarks/customer_sync.py                  # 20,000 pairs, 100 ms latency, limits on
     .venv/bin/python benchmarks/customer_sync.py --records 2000   # quicker look
 
-Not a test. Both sandboxes run in a forked child process (so the memory printed is the flow's alone), with
-the documented limits on — HubSpot 100 requests / 10 s (Free/Starter) and 5 searches / s; freee会計
+Not a test. Both sandboxes run in a forked child process and the Prefect test server in another
+(``prefect_test_harness`` started from a child: it imports Prefect's server application, ~60 MB that a
+flow process talking to a Prefect server never holds; ``--harness-in-process`` restores the earlier set-up
+for comparison), so ``peak_rss_mb`` (``ru_maxrss`` of this process, after the incremental run) is the
+flow's own: Python, Prefect's client and Renkei's modules (~140 MB once the flow module is imported)
+plus what the run holds (see *Memory* below). The sandboxes enforce the documented limits — HubSpot 100 requests / 10 s (Free/Starter) and 5 searches / s; freee会計
 3,600 requests per rolling hour (the sandbox's model of "excessive access → 403 for 10 minutes") and a
 daily cap of 3,000 (the smallest plan) — and 100 ms latency on every request. Records are bulk-loaded
 through the sandboxes' stores (no HTTP). The flow runs as it does in production (``customer_sync()`` on
@@ -54,6 +58,15 @@ moving it past them unread could lose a user's edit made meanwhile. The incremen
 what changed since (proportional to the changes: printed as ``requests_per_change``). freee writes run
 behind the HubSpot pages on a small thread pool paced by the client's limiter, so the 5 / s freee
 allowance is used while HubSpot is read and written.
+
+Memory
+------
+What a first sync holds grows with the record count only where it must: the freee partners it read (all of
+them, 3,000 per request: freee has no batch read by id) wait in an unnamed temporary file
+(``store.spill.RecordSpill``, unlinked as it is opened) and are read back by id when their company's page
+comes; the partner index keeps match keys only (normalised name, phone, corporate number…; a candidate's
+name is read back for a review item); ids linked in the run have one map entry per side (``LinkStatus``).
+What remains per pair is about 1 KB (id maps, index keys, our write stamps for the echo read).
 
 The machine matters: the sandboxes run in one child process (one event loop each; a search over 20,000
 records costs them ~0.2 s of CPU) and the flow's planning is CPU-bound Python, so on a 2-CPU box shared

@@ -332,6 +332,11 @@ class MatchIndex:
         """Record that ``source_id`` links to ``target_id`` in this batch (later sources → REVIEW)."""
         self._claims[target_id] = source_id
 
+    def unclaim(self, target_id: str) -> None:
+        """The claim is no longer needed: the caller has put ``target_id`` into ``mapped_ids`` (a mapped
+        target is refused as ``TARGET_ALREADY_MAPPED`` before any claim is looked at)."""
+        self._claims.pop(target_id, None)
+
     def claimed_by(self, target_id: str) -> str | None:
         return self._claims.get(target_id)
 

@@ -183,7 +183,8 @@ def _run(rt: Any, state: cs.SyncState, report: RunReport, flow_run_id: str, full
             for page in chunks(rt.crm.iter_all_companies(), full_chunk):
                 # our own writes coming back unchanged are counted here, without a task run each page;
                 # only what someone else changed meanwhile (or a record we did not write) is synced
-                rest = [r for r in page if not cs.own_echo(state, r)]
+                ours = cs.own_echoes(state, page)
+                rest = [r for r in page if str(r.source_id) not in ours]
                 echoed += len(page) - len(rest)
                 if rest:
                     report.merge(sync_crm_page(quote(rest), len(rest), flow_run_id))

@@ -317,6 +317,43 @@ class PartnerRecords:
             self._spill = None
 
 
+class WrittenStamps:
+    """crm id → the modification stamp our own write returned (:func:`own_echoes` recognises our writes
+    coming back). A first sync writes every company: kept in a :class:`~store.spill.RecordSpill`, not in
+    memory."""
+
+    def __init__(self) -> None:
+        self._spill: Any = None
+        self._n = 0
+
+    def put_many(self, items: Sequence[tuple[str, Any]]) -> None:
+        if not items:
+            return
+        if self._spill is None:
+            from renkei.store.spill import RecordSpill
+
+            self._spill = RecordSpill(cache_kib=512)
+        self._spill.put_many([(str(k), _stamp(v)) for k, v in items])
+        self._n += len(items)  # an upper bound (a company written twice counts twice): only 0 matters
+
+    def __setitem__(self, crm_id: str, version: Any) -> None:
+        self.put_many([(crm_id, version)])
+
+    def get_many(self, crm_ids: Iterable[str]) -> dict[str, int | str]:
+        return self._spill.get_many([str(c) for c in crm_ids]) if self._spill is not None else {}
+
+    def get(self, crm_id: str, default: Any = None) -> Any:
+        return self._spill.get(str(crm_id), default) if self._spill is not None else default
+
+    def __len__(self) -> int:
+        return self._n
+
+    def clear(self) -> None:
+        if self._spill is not None:
+            self._spill.close()
+        self._spill, self._n = None, 0
+
+
 class LinkStatus(dict):
     """id → id-map status for every id-map row of one side (``SyncState.status`` / ``erp_status``). An
     *active* link is not stored: it is a key of ``links`` (``crm_to_erp`` / ``erp_to_crm``), so 100,000
@@ -395,7 +432,7 @@ class SyncState:
     linked_at_start: frozenset[str] = frozenset()  # partners linked before this run's freee read
     invalid_open: dict[str, int] = field(default_factory=dict)  # entity key → open INVALID_* review id
     plausibility_open: dict[str, list[int]] = field(default_factory=dict)  # crm id → open EMAIL_INVALID / MARKUP_*
-    written_ts: dict[str, int | str] = field(default_factory=dict)  # crm id → hs_lastmodifieddate of our write
+    written_ts: WrittenStamps = field(default_factory=WrittenStamps)  # crm id → hs_lastmodifieddate of our write
     by_code: dict[str, int] = field(default_factory=dict)  # our partner code (HS-…) → position in the index
     erp_writer: ThreadPoolExecutor | None = None  # set: writes run behind the pages (full reads)
     crm_writer: ThreadPoolExecutor | None = None
@@ -512,12 +549,15 @@ class SyncState:
         for recs in (self.erp_changed, self.index_records):
             if recs is not None:
                 recs.close()
+        self.written_ts.clear()
 
     def link(self, crm_id: str, erp_id: str) -> None:
         self.crm_to_erp[crm_id], self.erp_to_crm[erp_id] = erp_id, crm_id
         self.status[crm_id] = self.erp_status[erp_id] = "active"
-        if self.index is not None and isinstance(self.index.mapped_ids, set):
-            self.index.mapped_ids.add(erp_id)  # (a live view of erp_status has it already)
+        if self.index is not None:
+            if isinstance(self.index.mapped_ids, set):
+                self.index.mapped_ids.add(erp_id)  # (a live view of erp_status has it already)
+            self.index.unclaim(erp_id)  # a mapped target is refused before any claim is looked at
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -1049,6 +1089,7 @@ def _write_crm(rt: Runtime, work: Sequence[_Work], paths: Sequence[str], report:
         return
     results = rt.crm.update_companies([w.crm_update for w in work])
     seen: set[str] = set()
+    stamps: list[tuple[str, Any]] = []
     for r in results:
         w = work[r.index] if r.index is not None and r.index < len(work) else None
         if w is None:
@@ -1064,7 +1105,7 @@ def _write_crm(rt: Runtime, work: Sequence[_Work], paths: Sequence[str], report:
         after = {**w.crm_before, **w.plan.updates_to_crm}
         echo = r.value
         if echo is not None and state is not None and echo.version:
-            state.written_ts[w.pair.crm_id] = _stamp(echo.version)
+            stamps.append((w.pair.crm_id, echo.version))
         if echo is not None and echo.company is not None:
             echoed = side_fields(echo.company, "crm", paths)
             for path in w.plan.updates_to_crm:
@@ -1074,6 +1115,8 @@ def _write_crm(rt: Runtime, work: Sequence[_Work], paths: Sequence[str], report:
         report.count("crm", "updated")
         report.event(action="update", entity=ENTITY, entity_key=w.pair.crm_id, system="crm",
                      changes=dict(w.plan.updates_to_crm))
+    if state is not None:
+        state.written_ts.put_many(stamps)
     for w in work:
         if w.pair.crm_id not in seen:
             w.failed = True
@@ -1166,6 +1209,15 @@ def own_echo(state: SyncState, res: CompanyRecord) -> bool:
     return bool(ts) and state.written_ts.get(str(res.source_id)) == _stamp(ts)
 
 
+def own_echoes(state: SyncState, records: Sequence[CompanyRecord]) -> set[str]:
+    """The ids among ``records`` that are our own writes coming back (:func:`own_echo`, one look-up)."""
+    if not len(state.written_ts):
+        return set()
+    stamps = state.written_ts.get_many(str(r.source_id) for r in records if r.version)
+    return {str(r.source_id) for r in records
+            if r.version and str(r.source_id) in stamps and stamps[str(r.source_id)] == _stamp(r.version)}
+
+
 def _stamp(version: Any) -> int | str:
     """A modification stamp as kept in ``written_ts``: a millisecond number as an int (half a string's
     memory, 100,000 of them in a first sync), anything else as its text."""
@@ -1180,9 +1232,10 @@ def sync_crm_records(rt: Runtime, state: SyncState, records: Sequence[CompanyRec
     unmatched: list[tuple[Company, dict]] = []
     linked = (state.crm_to_erp.get(str(r.value.crm_id)) for r in records if r.ok and r.value is not None)
     erp_read = state.erp_changed.get_many(e for e in linked if e is not None and e not in state.erp_done)
+    echoes = own_echoes(state, records)
     for res in records:
         ts = res.version
-        if own_echo(state, res):
+        if str(res.source_id) in echoes:
             report.count("crm", "unchanged")  # our own write coming back, nothing changed since
             continue
         if not res.ok:
