@@ -65,8 +65,9 @@ What a first sync holds grows with the record count only where it must: the free
 them, 3,000 per request: freee has no batch read by id) wait in an unnamed temporary file
 (``store.spill.RecordSpill``, unlinked as it is opened) and are read back by id when their company's page
 comes; the partner index keeps match keys only (normalised name, phone, corporate number…; a candidate's
-name is read back for a review item); ids linked in the run have one map entry per side (``LinkStatus``).
-What remains per pair is about 1 KB (id maps, index keys, our write stamps for the echo read).
+name is read back for a review item); ids linked in the run have one map entry per side (``LinkStatus``);
+the stamps of our own HubSpot writes (for the echo read) go to a temporary file too. What remains per
+pair is under 1 KB (the id maps and the index's match keys).
 
 The machine matters: the sandboxes run in one child process (one event loop each; a search over 20,000
 records costs them ~0.2 s of CPU) and the flow's planning is CPU-bound Python, so on a 2-CPU box shared
