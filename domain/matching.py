@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 import sys
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, KeysView, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
@@ -115,7 +115,7 @@ class MatchResult:
 @dataclass(frozen=True, slots=True)
 class _Keys:
     id: str | None
-    legal_ids: frozenset[str]
+    legal_ids: tuple[str, ...]  # sorted (a tuple of one is a quarter of a frozenset's memory)
     domain: str | None
     name: str | None
     name_is_kana: bool
@@ -159,7 +159,13 @@ def legal_ids(record: Any) -> frozenset[str]:
     return frozenset(out) if out else _NONE
 
 
-def _keys(record: Any, id_field: str, generic_domains: frozenset[str]) -> _Keys:
+def _details(rec: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """What a candidate shows of its record: the name as written and the prefecture + city."""
+    return _str(rec, "name"), _shared(
+        " ".join(x for x in (_str(rec, "address.prefecture"), _str(rec, "address.city")) if x) or None)
+
+
+def _keys(record: Any, id_field: str, generic_domains: frozenset[str], details: bool = True) -> _Keys:
     rec = as_mapping(record)
     domain = _str(rec, "domain")
     d = normalise_domain(domain) if domain else ""
@@ -189,7 +195,7 @@ def _keys(record: Any, id_field: str, generic_domains: frozenset[str]) -> _Keys:
     archived = get_path(rec, "archived")
     return _Keys(
         id=_str(rec, id_field),
-        legal_ids=legal_ids(rec),
+        legal_ids=tuple(sorted(legal_ids(rec))),
         domain=d or None,
         name=name or None,
         name_is_kana=name_is_kana,
@@ -197,8 +203,8 @@ def _keys(record: Any, id_field: str, generic_domains: frozenset[str]) -> _Keys:
         phone=p if len(p) >= 9 else None,  # shorter is an extension or junk, not a corroborator
         postal=_shared(pc),
         archived=bool(archived) if archived is not MISSING else False,
-        display_name=raw_name,
-        city=_shared(" ".join(x for x in (_str(rec, "address.prefecture"), _str(rec, "address.city")) if x) or None),
+        display_name=raw_name if details else None,
+        city=_details(rec)[1] if details else None,
     )
 
 
@@ -218,11 +224,43 @@ def _name_relation(a: _Keys, b: _Keys) -> str | None:
     return None
 
 
+class _Postings(dict):
+    """``key → target positions``. A key held by one target (a corporate number, a phone, a name: nearly
+    every key of a large index) keeps the bare position; a list only from the second target on (an index
+    over 100,000 partners would otherwise hold 300,000 one-element lists)."""
+
+    __slots__ = ()
+
+    def add(self, key: str, i: int) -> None:
+        cur = dict.get(self, key)
+        if cur is None:
+            self[key] = i
+        elif type(cur) is int:
+            self[key] = [cur, i]
+        else:
+            cur.append(i)
+
+    def get(self, key: str, default: Any = ()) -> Any:  # type: ignore[override]
+        cur = dict.get(self, key)
+        if cur is None:
+            return default
+        return (cur,) if type(cur) is int else cur
+
+
+def _shares(a: Iterable[str], b: Iterable[str]) -> bool:
+    return not set(a).isdisjoint(b)
+
+
 class MatchIndex:
     """Look-up tables over the other side's records, built once per batch.
 
     ``id_field`` names the targets' id (``erp_id`` when matching CRM companies to freee partners),
-    ``source_id_field`` the sources' id. ``mapped_ids`` are targets already linked in the ID map.
+    ``source_id_field`` the sources' id. ``mapped_ids`` are targets already linked in the ID map (a
+    dict's ``keys()`` view is used as it is, so links the caller adds later count without a copy).
+    ``keep_records=False`` keeps the match keys only (``records`` stays empty and candidates carry no
+    record): for a caller that holds the records elsewhere and finds them by target id; given
+    ``record_of(target_id)``, candidates take their name and city from it and the index holds no display
+    text either (a 100,000-partner index is then mostly numbers and normalised keys).
     """
 
     def __init__(
@@ -235,56 +273,69 @@ class MatchIndex:
         generic_domains: Iterable[str] = GENERIC_DOMAINS,
         fuzzy_threshold: float = 88.0,
         max_block: int = 500,
+        keep_records: bool = True,
+        record_of: Callable[[str], Any] | None = None,
     ) -> None:
         self.id_field = id_field
         self.source_id_field = source_id_field
         self.generic_domains = frozenset(normalise_domain(d) for d in generic_domains)
         self.fuzzy_threshold = fuzzy_threshold
         self.max_block = max_block
-        self.mapped_ids = set(mapped_ids)
+        self.keep_records = keep_records
+        # without the records, the caller's look-up by target id gives a candidate's name and city (the
+        # index then keeps no display text at all)
+        self.record_of = record_of if not keep_records else None
+        # a dict's keys view stays live (the caller's map of linked ids); anything else is copied
+        self.mapped_ids = mapped_ids if isinstance(mapped_ids, KeysView) else set(mapped_ids)
         self._claims: dict[str, str] = {}
         self.records: list[Any] = []
         self.keys: list[_Keys] = []
         self.by_id: dict[str, int] = {}
-        self.by_legal: dict[str, list[int]] = defaultdict(list)
-        self.by_domain: dict[str, list[int]] = defaultdict(list)
-        self.by_name: dict[str, list[int]] = defaultdict(list)
-        self.by_kana: dict[str, list[int]] = defaultdict(list)
-        self.by_phone: dict[str, list[int]] = defaultdict(list)
-        self.by_block: dict[str, list[int]] = defaultdict(list)
+        self.by_legal = _Postings()
+        self.by_domain = _Postings()
+        self.by_name = _Postings()
+        self.by_kana = _Postings()
+        self.by_phone = _Postings()
+        self.by_block = _Postings()
         for record in targets:
             self.add(record)
 
     def add(self, record: Any) -> None:
-        k = _keys(record, self.id_field, self.generic_domains)
+        k = _keys(record, self.id_field, self.generic_domains, details=self.record_of is None)
         if k.id is None:
             raise ValueError(f"target record without {self.id_field}: {k.display_name!r}")
         if k.id in self.by_id:
             raise ValueError(f"duplicate target id {k.id!r}")
-        i = len(self.records)
-        self.records.append(record)
+        i = len(self.keys)
+        if self.keep_records:
+            self.records.append(record)
         self.keys.append(k)
         self.by_id[k.id] = i
         for lid in k.legal_ids:
-            self.by_legal[lid].append(i)
+            self.by_legal.add(lid, i)
         if k.domain:
-            self.by_domain[k.domain].append(i)
+            self.by_domain.add(k.domain, i)
         if k.name:
-            self.by_name[k.name].append(i)
+            self.by_name.add(k.name, i)
             for b in _blocks(k.name):
-                self.by_block[b].append(i)
+                self.by_block.add(b, i)
         for kn in k.kana:
-            self.by_kana[kn].append(i)
+            self.by_kana.add(kn, i)
         if k.phone:
-            self.by_phone[k.phone].append(i)
+            self.by_phone.add(k.phone, i)
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self.keys)
 
     # batch claims ------------------------------------------------------------------------------
     def claim(self, target_id: str, source_id: str) -> None:
         """Record that ``source_id`` links to ``target_id`` in this batch (later sources → REVIEW)."""
         self._claims[target_id] = source_id
+
+    def unclaim(self, target_id: str) -> None:
+        """The claim is no longer needed: the caller has put ``target_id`` into ``mapped_ids`` (a mapped
+        target is refused as ``TARGET_ALREADY_MAPPED`` before any claim is looked at)."""
+        self._claims.pop(target_id, None)
 
     def claimed_by(self, target_id: str) -> str | None:
         return self._claims.get(target_id)
@@ -314,12 +365,15 @@ def _candidate(index: MatchIndex, i: int, reasons: Iterable[str], score: float) 
     if k.archived:
         rs.append("archived")
     assert k.id is not None
-    return Candidate(k.id, tuple(rs), round(score, 4), k.display_name, k.city, index.records[i])
+    name, city = k.display_name, k.city
+    if index.record_of is not None:
+        name, city = _details(as_mapping(index.record_of(k.id) or {}))
+    return Candidate(k.id, tuple(rs), round(score, 4), name, city, index.records[i] if index.keep_records else None)
 
 
 def _evidence(src: _Keys, t: _Keys) -> list[str]:
     out = []
-    if src.legal_ids & t.legal_ids:
+    if _shares(src.legal_ids, t.legal_ids):
         out.append("corporate_number")
     if src.domain and src.domain == t.domain:
         out.append("domain")
@@ -367,7 +421,7 @@ def _match_keys(src: _Keys, index: MatchIndex, *, use_claims: bool) -> MatchResu
     notes: list[str] = []
 
     def vetoed(i: int) -> bool:
-        return bool(src.legal_ids and K[i].legal_ids and not (src.legal_ids & K[i].legal_ids))
+        return bool(src.legal_ids and K[i].legal_ids and not _shares(src.legal_ids, K[i].legal_ids))
 
     # 1. corporate number
     if src.legal_ids:
@@ -541,7 +595,7 @@ def _duplicate_groups(keys: Sequence[_Keys], *, max_block: int) -> list[list[int
         for pos, a in enumerate(members):
             for b in members[pos + 1:]:
                 x, y = keys[a], keys[b]
-                if x.legal_ids and y.legal_ids and not (x.legal_ids & y.legal_ids):
+                if x.legal_ids and y.legal_ids and not _shares(x.legal_ids, y.legal_ids):
                     continue
                 parent[find(b)] = find(a)
     groups: dict[int, list[int]] = defaultdict(list)

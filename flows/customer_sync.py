@@ -94,6 +94,7 @@ def customer_sync(full: bool = False, check_crm_deletes: bool = True, lookback_m
             except Exception:  # noqa: BLE001 - the run's own error is the one to report
                 pass
         _STATES.pop(flow_run_id, None)
+        state.close()
 
 
 def _run_companies(rt: Any, state: cs.SyncState, report: RunReport, flow_run_id: str,
@@ -121,11 +122,8 @@ def _run(rt: Any, state: cs.SyncState, report: RunReport, flow_run_id: str, full
     t0 = time.perf_counter()
     timing: dict[str, float] = {}
     erp_full = erp_cursor is None or erp_cursor < read_date  # first run of the day: every partner
-    read = read_erp_changes(None if erp_full else erp_cursor, flow_run_id)
-    results, read.items = read.items, []  # Prefect may keep the task's result object: it keeps an empty list
-    state.erp_changed = {str(r.source_id): r for r in results}
-    n_read = len(results)
-    del results  # erp_changed holds them; handled partners are let go of one by one (SyncState.done_erp)
+    # the records go to state.erp_changed, out of memory (cs.PartnerRecords); pages read them back by id
+    n_read = read_erp_changes(None if erp_full else erp_cursor, flow_run_id)
     state.erp_full = erp_full
     timing['freee_read'] = time.perf_counter() - t0
     report.count("erp", "read", n_read)
@@ -166,9 +164,10 @@ def _run(rt: Any, state: cs.SyncState, report: RunReport, flow_run_id: str, full
     report.notes.append(f"HubSpot: {'all companies' if full_read else 'changes since ' + str(crm_cursor)}"
                         f" ({pages} pages)")
 
-    rest = [r for k, r in state.erp_changed.items() if k not in state.erp_done]
+    rest = [k for k in state.erp_changed if k not in state.erp_done]  # ids; records read back per chunk
     for i in range(0, len(rest), erp_chunk):
-        chunk = rest[i:i + erp_chunk]
+        got = state.erp_changed.get_many(rest[i:i + erp_chunk])
+        chunk = [got[k] for k in rest[i:i + erp_chunk] if k in got]
         report.merge(sync_erp_chunk(quote(chunk), len(chunk), flow_run_id))
     timing['freee_remainder'] = time.perf_counter() - t0 - sum(timing.values())
     if full_read:
@@ -184,7 +183,8 @@ def _run(rt: Any, state: cs.SyncState, report: RunReport, flow_run_id: str, full
             for page in chunks(rt.crm.iter_all_companies(), full_chunk):
                 # our own writes coming back unchanged are counted here, without a task run each page;
                 # only what someone else changed meanwhile (or a record we did not write) is synced
-                rest = [r for r in page if not cs.own_echo(state, r)]
+                ours = cs.own_echoes(state, page)
+                rest = [r for r in page if str(r.source_id) not in ours]
                 echoed += len(page) - len(rest)
                 if rest:
                     report.merge(sync_crm_page(quote(rest), len(rest), flow_run_id))

@@ -33,11 +33,13 @@ batch goes on.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import KeysView
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from pydantic import ValidationError
 from sqlalchemy import bindparam, insert, update
@@ -77,6 +79,7 @@ NOT_MERGED = frozenset({"archived"})
 MATCH_REASONS = ("AMBIGUOUS_CORPORATE_NUMBER", "CONFLICTING_SIGNALS", "AMBIGUOUS_NAME", "SHARED_DOMAIN", "NAME_ONLY",
                  "FUZZY_NAME", "SAME_PHONE", "TARGET_ALREADY_MAPPED", "DUPLICATE_IN_BATCH", "TARGET_ARCHIVED",
                  "DUPLICATE_SOURCE_IN_BATCH")
+OWN_CODE_PREFIX = partner_code_for("")  # 取引先コード of the partners Renkei creates (HS-<company id>)
 FREEE_WRITE_WORKERS = 4
 MAX_PAGES_IN_FLIGHT = 1  # deferred page writes queued behind the planning (full reads; each holds a page's plans)
 
@@ -171,6 +174,239 @@ _RELEASED_RECORD: dict[str, Any] = {_STUB: True, "erp_id": None, "partner_code":
 _RELEASED: MapResult[dict] = MapResult(None, None, "released")  # erp_changed value of a handled partner
 
 
+# PartnerRecords flags: a member read this run (a valid record / one that failed validation, never let go of),
+# one let go of; a record held for the index only (and one of those let go of)
+_HELD, _HELD_INVALID, _LET_GO, _EXTRA, _EXTRA_LET_GO = 0, 3, 1, 2, 4
+
+
+def _status_of(links: dict[str, str], given: Mapping[str, str] | None) -> "LinkStatus":
+    out = LinkStatus(links)
+    for k, v in (given or {}).items():
+        out[k] = v
+    return out
+_MEMBER = frozenset({_HELD, _HELD_INVALID, _LET_GO})
+
+
+class PartnerRecords:
+    """freee partner records of one run by partner id (``SyncState.erp_changed``, the partner index's records).
+
+    The ids stay in memory (membership, read order, which were let go of, see :meth:`SyncState.done_erp`);
+    the records wait in a :class:`~store.spill.RecordSpill` (an unnamed temporary file) and are read back
+    by id when a page needs them: a first sync reads every partner (100,000 × ~900 bytes) long before their
+    companies come by. *Members* are the partners read this run (``in``, ``len``, iteration); records
+    added with :meth:`add_extra` (partners created this run, for the index) are found by :meth:`record`
+    only. :meth:`get` answers as the plain ``dict[str, MapResult]`` it replaces did."""
+
+    def __init__(self, results: Iterable[MapResult[dict]] = ()) -> None:
+        self._ids: dict[str, int] = {}
+        self._members = 0
+        self._spill: Any = None
+        self.extend(results)
+
+    def _store(self) -> Any:
+        if self._spill is None:
+            from renkei.store.spill import RecordSpill
+
+            self._spill = RecordSpill()
+        return self._spill
+
+    def extend(self, results: Iterable[MapResult[dict]]) -> None:
+        rows = []
+        for r in results:
+            key = str(r.source_id)
+            if self._ids.get(key, _EXTRA) not in _MEMBER:
+                self._members += 1
+            self._ids[key] = _HELD if r.ok else _HELD_INVALID
+            rows.append((key, (r.source_id, r.value, r.error)))
+        if rows:
+            self._store().put_many(rows)
+
+    def add_extra(self, erp_id: str, record: dict[str, Any]) -> None:
+        if erp_id not in self._ids:
+            self._ids[erp_id] = _EXTRA
+            self._store().put(erp_id, (erp_id, record, None))
+
+    def __contains__(self, erp_id: object) -> bool:
+        return self._ids.get(erp_id, _EXTRA) in _MEMBER  # type: ignore[call-overload]
+
+    def __len__(self) -> int:
+        return self._members
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k, v in self._ids.items() if v in _MEMBER)
+
+    def _result(self, key: str, row: Any) -> MapResult[dict]:
+        source_id, value, error = row
+        if value is not None and value.get("erp_id") == key:
+            value["erp_id"] = key  # one id object shared with the index and the id maps
+        return MapResult(key if source_id == key else source_id, value, error)
+
+    def get(self, erp_id: str, default: Any = None) -> MapResult[dict] | Any:
+        flag = self._ids.get(erp_id, _EXTRA)
+        if flag not in _MEMBER:
+            return default
+        if flag == _LET_GO:
+            return _RELEASED
+        row = self._store().get(erp_id)
+        return self._result(erp_id, row) if row is not None else default
+
+    def get_many(self, erp_ids: Iterable[str]) -> dict[str, MapResult[dict]]:
+        """Members among ``erp_ids`` → their result (:meth:`get`), read back in one query per 500."""
+        keys = [k for k in dict.fromkeys(erp_ids) if k in self]
+        held = [k for k in keys if self._ids[k] != _LET_GO]
+        rows = self._store().get_many(held) if held else {}
+        return {k: (self._result(k, rows[k]) if k in rows else _RELEASED) for k in keys
+                if k in rows or self._ids[k] == _LET_GO}
+
+    def items(self, chunk: int = 500) -> Iterator[tuple[str, MapResult[dict]]]:
+        """Members in read order, read back ``chunk`` at a time."""
+        keys = list(self)
+        for i in range(0, len(keys), chunk):
+            got = self.get_many(keys[i:i + chunk])
+            for k in keys[i:i + chunk]:
+                if k in got:
+                    yield k, got[k]
+
+    def values(self) -> Iterator[MapResult[dict]]:
+        return (v for _k, v in self.items())
+
+    def pop(self, erp_id: str, default: Any = None) -> Any:
+        """No longer a member; the index still finds its record (as it kept its own copy before)."""
+        got = self.get(erp_id, default)
+        flag = self._ids.get(erp_id, _EXTRA)
+        if flag in _MEMBER:
+            self._members -= 1
+            self._ids[erp_id] = _EXTRA_LET_GO if flag == _LET_GO else _EXTRA
+        return got
+
+    def let_go(self, erp_id: str) -> bool:
+        """A member handled already: :meth:`get` returns ``_RELEASED`` and :meth:`record` a stub from now on."""
+        if self._ids.get(erp_id) == _HELD:
+            self._ids[erp_id] = _LET_GO  # its row stays in the file (deleting would cost CPU, not memory)
+            return True
+        return False
+
+    def stored(self, erp_id: str) -> dict[str, Any] | None:
+        """The record as read, even once let go of (review candidates show the partner's name)."""
+        if erp_id not in self._ids:
+            return None
+        row = self._store().get(erp_id)
+        return row[1] if row is not None else None
+
+    def record(self, erp_id: str) -> dict[str, Any] | None:
+        """The partner record (a member's or an extra one), the stub once let go of, else None."""
+        return self.records([erp_id]).get(erp_id)
+
+    def records(self, erp_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        keys = [k for k in dict.fromkeys(erp_ids) if k in self._ids]
+        gone = (_LET_GO, _EXTRA_LET_GO)
+        rows = self._store().get_many([k for k in keys if self._ids[k] not in gone]) if keys else {}
+        out: dict[str, dict[str, Any]] = {}
+        for k in keys:
+            if self._ids[k] in gone:
+                out[k] = _RELEASED_RECORD
+            elif k in rows:
+                res = self._result(k, rows[k])
+                if res.ok:
+                    out[k] = res.value  # type: ignore[assignment]
+        return out
+
+    def close(self) -> None:
+        if self._spill is not None:
+            self._spill.close()
+            self._spill = None
+
+
+class WrittenStamps:
+    """crm id → the modification stamp our own write returned (:func:`own_echoes` recognises our writes
+    coming back). A first sync writes every company: kept in a :class:`~store.spill.RecordSpill`, not in
+    memory."""
+
+    def __init__(self) -> None:
+        self._spill: Any = None
+        self._n = 0
+
+    def put_many(self, items: Sequence[tuple[str, Any]]) -> None:
+        if not items:
+            return
+        if self._spill is None:
+            from renkei.store.spill import RecordSpill
+
+            self._spill = RecordSpill(cache_kib=512)
+        self._spill.put_many([(str(k), _stamp(v)) for k, v in items])
+        self._n += len(items)  # an upper bound (a company written twice counts twice): only 0 matters
+
+    def __setitem__(self, crm_id: str, version: Any) -> None:
+        self.put_many([(crm_id, version)])
+
+    def get_many(self, crm_ids: Iterable[str]) -> dict[str, int | str]:
+        return self._spill.get_many([str(c) for c in crm_ids]) if self._spill is not None else {}
+
+    def get(self, crm_id: str, default: Any = None) -> Any:
+        return self._spill.get(str(crm_id), default) if self._spill is not None else default
+
+    def __len__(self) -> int:
+        return self._n
+
+    def clear(self) -> None:
+        if self._spill is not None:
+            self._spill.close()
+        self._spill, self._n = None, 0
+
+
+class LinkStatus(dict):
+    """id → id-map status for every id-map row of one side (``SyncState.status`` / ``erp_status``). An
+    *active* link is not stored: it is a key of ``links`` (``crm_to_erp`` / ``erp_to_crm``), so 100,000
+    linked pairs cost no second map. Any other status is stored, as is "active" for an id no longer in
+    ``links`` (:meth:`pin` before removing it from ``links`` without a new status)."""
+
+    __slots__ = ("links",)
+
+    def __init__(self, links: dict[str, str]) -> None:
+        super().__init__()
+        self.links = links
+
+    def __setitem__(self, key: str, status: str) -> None:
+        if status == "active" and key in self.links:
+            dict.pop(self, key, None)
+        else:
+            dict.__setitem__(self, key, sys.intern(status))
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        got = dict.get(self, key)
+        if got is not None:
+            return got
+        return "active" if key in self.links else default
+
+    def __getitem__(self, key: str) -> str:
+        got = self.get(key)
+        if got is None:
+            raise KeyError(key)
+        return got
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, key) or key in self.links
+
+    def __iter__(self) -> Iterator[str]:
+        yield from dict.__iter__(self)
+        yield from (k for k in self.links if not dict.__contains__(self, k))
+
+    def __len__(self) -> int:
+        return dict.__len__(self) + sum(1 for k in self.links if not dict.__contains__(self, k))
+
+    def keys(self) -> KeysView[str]:  # type: ignore[override]
+        return KeysView(self)  # live, and "in" asks __contains__
+
+    def items(self) -> Iterator[tuple[str, str]]:  # type: ignore[override]
+        return ((k, self[k]) for k in self)
+
+    def pin(self, key: str) -> None:
+        """Keep the current status of ``key`` (about to leave ``links`` without a new one)."""
+        got = self.get(key)
+        if got is not None:
+            dict.__setitem__(self, key, got)
+
+
 @dataclass
 class SyncState:
     """What one run knows beyond the current batch (built once per run, shared by its tasks)."""
@@ -179,12 +415,13 @@ class SyncState:
     paths: tuple[str, ...]
     crm_to_erp: dict[str, str] = field(default_factory=dict)  # active links
     erp_to_crm: dict[str, str] = field(default_factory=dict)
-    status: dict[str, str] = field(default_factory=dict)  # crm id → id-map status (every row)
-    erp_status: dict[str, str] = field(default_factory=dict)
-    erp_changed: dict[str, MapResult[dict]] = field(default_factory=dict)  # this run's freee read
+    status: LinkStatus = None  # type: ignore[assignment]  # crm id → id-map status (every row; see LinkStatus)
+    erp_status: LinkStatus = None  # type: ignore[assignment]
+    erp_changed: PartnerRecords = field(default_factory=PartnerRecords)  # this run's freee read
     erp_full: bool = False  # erp_changed holds every partner
     erp_done: set[str] = field(default_factory=set)  # partners handled by a CRM page already
-    index: MatchIndex | None = None
+    index: MatchIndex | None = None  # match keys only: its records are in index_records
+    index_records: PartnerRecords | None = None  # erp_changed after a full freee read, else a read of its own
     held_erp: set[str] = field(default_factory=set)  # partners that are candidates of an open match review
     held_crm: set[str] = field(default_factory=set)
     resolutions: dict[str, list[Resolution]] = field(default_factory=dict)  # by erp id
@@ -195,14 +432,20 @@ class SyncState:
     linked_at_start: frozenset[str] = frozenset()  # partners linked before this run's freee read
     invalid_open: dict[str, int] = field(default_factory=dict)  # entity key → open INVALID_* review id
     plausibility_open: dict[str, list[int]] = field(default_factory=dict)  # crm id → open EMAIL_INVALID / MARKUP_*
-    written_ts: dict[str, str] = field(default_factory=dict)  # crm id → hs_lastmodifieddate of our write
-    by_code: dict[str, int] = field(default_factory=dict)  # partner code → position in the partner index
+    written_ts: WrittenStamps = field(default_factory=WrittenStamps)  # crm id → hs_lastmodifieddate of our write
+    by_code: dict[str, int] = field(default_factory=dict)  # our partner code (HS-…) → position in the index
     erp_writer: ThreadPoolExecutor | None = None  # set: writes run behind the pages (full reads)
     crm_writer: ThreadPoolExecutor | None = None
     pending_pages: list[Any] = field(default_factory=list)  # futures of deferred page writes (in order)
     pending: list[Any] = field(default_factory=list)  # futures of deferred freee writes
     deferred: RunReport | None = None  # what deferred writes report (guarded by lock)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.status, LinkStatus):
+            self.status = _status_of(self.crm_to_erp, self.status)
+        if not isinstance(self.erp_status, LinkStatus):
+            self.erp_status = _status_of(self.erp_to_crm, self.erp_status)
 
     def start_writer(self, report: RunReport, workers: int = FREEE_WRITE_WORKERS) -> None:
         self.erp_writer = ThreadPoolExecutor(workers, thread_name_prefix="freee-write")
@@ -245,11 +488,11 @@ class SyncState:
         with Session(rt.store.engine) as s:  # plain tuples: 20,000 ORM rows are slow and big
             rows = s.exec(select(IdMap.crm_id, IdMap.erp_id, IdMap.status).where(IdMap.entity == ENTITY)).all()
         for crm_id, erp_id, status in rows:
-            st.status[crm_id] = status
-            st.erp_status[erp_id] = status
-            if status == "active":
+            if status == "active":  # the link first: an active status is then not stored again (LinkStatus)
                 st.crm_to_erp[crm_id] = erp_id
                 st.erp_to_crm[erp_id] = crm_id
+            st.status[crm_id] = status
+            st.erp_status[erp_id] = status
         # items about a company's own data are shared with order-to-invoice (one item per record and reason)
         shared = [i for i in rt.store.list_reviews("open") if i.flow != FLOW and i.reason_code in RECORD_DATA_REASONS]
         recent = datetime.now(timezone.utc) - timedelta(days=7)
@@ -296,20 +539,25 @@ class SyncState:
         self.erp_done.add(erp_id)
         if self.index is None:  # the index is built from erp_changed: keep every record until then
             return
-        got = self.erp_changed.get(erp_id)
-        if got is not None and got.value is not None:
-            self.erp_changed[erp_id] = _RELEASED
-            i = self.index.by_id.get(erp_id)
-            if i is not None and self.index.records[i] is got.value:
-                # one shared stub for every released partner: it is linked now, so neither its code (our
-                # own partner found again by code needs an unlinked one) nor its record is looked at again
-                self.index.records[i] = _RELEASED_RECORD
+        # from now on erp_changed answers _RELEASED and, when the index was built from erp_changed, the
+        # index's record is a stub: the partner is linked now, so neither its code (our own partner found
+        # again by code needs an unlinked one) nor its record is looked at again
+        self.erp_changed.let_go(erp_id)
+
+    def close(self) -> None:
+        """The run is over: the records it held out of memory are let go of."""
+        for recs in (self.erp_changed, self.index_records):
+            if recs is not None:
+                recs.close()
+        self.written_ts.clear()
 
     def link(self, crm_id: str, erp_id: str) -> None:
         self.crm_to_erp[crm_id], self.erp_to_crm[erp_id] = erp_id, crm_id
         self.status[crm_id] = self.erp_status[erp_id] = "active"
         if self.index is not None:
-            self.index.mapped_ids.add(erp_id)
+            if isinstance(self.index.mapped_ids, set):
+                self.index.mapped_ids.add(erp_id)  # (a live view of erp_status has it already)
+            self.index.unclaim(erp_id)  # a mapped target is refused before any claim is looked at
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -393,19 +641,20 @@ def erp_flat(rec: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def read_partners(rt: Runtime, since_date: str | None, paths: Sequence[str], page_size: int = 3000
-                  ) -> list[MapResult[dict]]:
+                  ) -> PartnerRecords:
     """freee partners updated on or after ``since_date`` (JST date; ``None`` = every partner), 3,000 per
-    request (freee's maximum page), validated, kept as :func:`erp_record` dicts."""
-    out: list[MapResult[dict]] = []
-    shared: dict[str, str] = {}  # one object per distinct short value (prefecture, city, postal code, terms…)
+    request (freee's maximum page), validated, kept as :func:`erp_record` dicts out of memory
+    (:class:`PartnerRecords`: each page is put away as it arrives)."""
+    out = PartnerRecords()
     for page in rt.erp.iter_partners(since_date, page_size=page_size):
-        for res in page:
+        results = []
+        for n, res in enumerate(page):
             value = erp_record(res.value, paths) if res.ok else None
-            if value is not None:
-                for k, v in value.items():
-                    if type(v) is str and len(v) <= 24:
-                        value[k] = shared.setdefault(v, v)
-            out.append(MapResult(value["erp_id"] if value is not None else res.source_id, value, res.error))
+            results.append(MapResult(value["erp_id"] if value is not None else res.source_id, value, res.error))
+            page[n] = None  # the model and the raw partner go now, not with the whole page
+        page = None  # type: ignore[assignment]  # before the next page is read
+        out.extend(results)
+        results = None  # type: ignore[assignment]
     return out
 
 
@@ -416,17 +665,27 @@ def crm_probe(rt: Runtime) -> Any:
 
 
 def full_partner_index(rt: Runtime, state: SyncState, report: RunReport) -> MatchIndex:
-    """Index over every freee partner (built at most once per run)."""
+    """Index over every freee partner (built at most once per run). It keeps the match keys only; the
+    records are in ``state.index_records`` (``erp_changed`` after a full read, else a read of its own)."""
     if state.index is None:
         if state.erp_full:
-            results = list(state.erp_changed.values())
+            records = state.erp_changed
         else:
-            results = read_partners(rt, None, state.paths)
-            report.count("erp", "read", len(results))
-        partners = [r.value for r in results if r.ok]
-        state.index = MatchIndex(partners, id_field="erp_id", source_id_field="crm_id",
-                                 mapped_ids=set(state.erp_status))
-        state.by_code = {str(r["partner_code"]): i for i, r in enumerate(state.index.records) if r.get("partner_code")}
+            records = read_partners(rt, None, state.paths)
+            report.count("erp", "read", len(records))
+        # mapped ids: the live keys of erp_status (every partner with an id-map row, linked ones included)
+        index = MatchIndex((), id_field="erp_id", source_id_field="crm_id", mapped_ids=state.erp_status.keys(),
+                           keep_records=False, record_of=records.stored)
+        by_code: dict[str, int] = {}
+        for _key, res in records.items():
+            if not res.ok:
+                continue
+            rec = res.value
+            index.add(rec)
+            code = rec.get("partner_code")
+            if code and str(code).startswith(OWN_CODE_PREFIX):  # only our own codes are ever looked up
+                by_code[str(code)] = len(index) - 1
+        state.index_records, state.index, state.by_code = records, index, by_code
     return state.index
 
 
@@ -830,6 +1089,7 @@ def _write_crm(rt: Runtime, work: Sequence[_Work], paths: Sequence[str], report:
         return
     results = rt.crm.update_companies([w.crm_update for w in work])
     seen: set[str] = set()
+    stamps: list[tuple[str, Any]] = []
     for r in results:
         w = work[r.index] if r.index is not None and r.index < len(work) else None
         if w is None:
@@ -845,7 +1105,7 @@ def _write_crm(rt: Runtime, work: Sequence[_Work], paths: Sequence[str], report:
         after = {**w.crm_before, **w.plan.updates_to_crm}
         echo = r.value
         if echo is not None and state is not None and echo.version:
-            state.written_ts[w.pair.crm_id] = str(echo.version)
+            stamps.append((w.pair.crm_id, echo.version))
         if echo is not None and echo.company is not None:
             echoed = side_fields(echo.company, "crm", paths)
             for path in w.plan.updates_to_crm:
@@ -855,6 +1115,8 @@ def _write_crm(rt: Runtime, work: Sequence[_Work], paths: Sequence[str], report:
         report.count("crm", "updated")
         report.event(action="update", entity=ENTITY, entity_key=w.pair.crm_id, system="crm",
                      changes=dict(w.plan.updates_to_crm))
+    if state is not None:
+        state.written_ts.put_many(stamps)
     for w in work:
         if w.pair.crm_id not in seen:
             w.failed = True
@@ -910,6 +1172,7 @@ def handle_merges(rt: Runtime, state: SyncState, company: Company, merged: Seque
         if m == keep:
             continue
         erp_id = state.crm_to_erp.pop(m)
+        state.erp_status.pin(erp_id)  # the partner's own id-map status stays as it was
         state.erp_to_crm.pop(erp_id, None)
         rt.store.set_link_status(ENTITY, m, "merged")
         state.status[m] = "merged"
@@ -943,7 +1206,23 @@ def crm_gone(rt: Runtime, state: SyncState, crm_id: str, erp_id: str, reason: st
 def own_echo(state: SyncState, res: CompanyRecord) -> bool:
     """Is this record our own write coming back, nothing changed since (same modification stamp)?"""
     ts = res.version
-    return bool(ts) and state.written_ts.get(str(res.source_id)) == str(ts)
+    return bool(ts) and state.written_ts.get(str(res.source_id)) == _stamp(ts)
+
+
+def own_echoes(state: SyncState, records: Sequence[CompanyRecord]) -> set[str]:
+    """The ids among ``records`` that are our own writes coming back (:func:`own_echo`, one look-up)."""
+    if not len(state.written_ts):
+        return set()
+    stamps = state.written_ts.get_many(str(r.source_id) for r in records if r.version)
+    return {str(r.source_id) for r in records
+            if r.version and str(r.source_id) in stamps and stamps[str(r.source_id)] == _stamp(r.version)}
+
+
+def _stamp(version: Any) -> int | str:
+    """A modification stamp as kept in ``written_ts``: a millisecond number as an int (half a string's
+    memory, 100,000 of them in a first sync), anything else as its text."""
+    s = str(version)
+    return int(s) if s.isdigit() and s[0] != "0" and len(s) < 19 else s
 
 
 def sync_crm_records(rt: Runtime, state: SyncState, records: Sequence[CompanyRecord], report: RunReport) -> None:
@@ -951,9 +1230,12 @@ def sync_crm_records(rt: Runtime, state: SyncState, records: Sequence[CompanyRec
     paths = state.paths
     pairs: list[Pair] = []
     unmatched: list[tuple[Company, dict]] = []
+    linked = (state.crm_to_erp.get(str(r.value.crm_id)) for r in records if r.ok and r.value is not None)
+    erp_read = state.erp_changed.get_many(e for e in linked if e is not None and e not in state.erp_done)
+    echoes = own_echoes(state, records)
     for res in records:
         ts = res.version
-        if own_echo(state, res):
+        if str(res.source_id) in echoes:
             report.count("crm", "unchanged")  # our own write coming back, nothing changed since
             continue
         if not res.ok:
@@ -970,7 +1252,9 @@ def sync_crm_records(rt: Runtime, state: SyncState, records: Sequence[CompanyRec
         flat = side_fields(company, "crm", paths)
         erp_id = state.crm_to_erp.get(crm_id)
         if erp_id is not None:
-            got = state.erp_changed.get(erp_id) if erp_id not in state.erp_done else None  # else: seen
+            got = None  # handled already: what was seen stands in
+            if erp_id not in state.erp_done:  # read back above with the page's others (or now, after a merge)
+                got = erp_read[erp_id] if erp_id in erp_read else state.erp_changed.get(erp_id)
             erp_now = erp_flat(got.value) if got is not None and got.ok else None
             if got is not None:
                 state.done_erp(erp_id)
@@ -998,21 +1282,26 @@ def match_crm_companies(rt: Runtime, state: SyncState, unmatched: Sequence[tuple
     out: list[Pair] = []
     to_link: list[tuple[str, str]] = []
     rest: list[tuple[Company, dict]] = []
+    records = state.index_records
+    assert records is not None
+    own = {str(c.crm_id): by_code.get(partner_code_for(str(c.crm_id))) for c, _f in unmatched}
+    found = records.records(index.keys[i].id for i in own.values() if i is not None)  # type: ignore[misc]
     for company, flat in unmatched:
-        i = by_code.get(partner_code_for(str(company.crm_id)))
-        target = index.records[i] if i is not None else None
+        i = own[str(company.crm_id)]
+        target = found.get(index.keys[i].id) if i is not None else None  # type: ignore[arg-type]
         if target is not None and _STUB not in target and str(target["erp_id"]) not in state.erp_to_crm:
             to_link.append((str(company.crm_id), str(target["erp_id"])))
             out.append(Pair(str(company.crm_id), str(target["erp_id"]), flat, erp_flat(target), first=True))
         else:
             rest.append((company, flat))
     results = match_batch([c for c, _ in rest], index) if rest else []
+    targets = records.records(str(r.target) for r in results if r.kind is MatchKind.LINK)
     creates: list[tuple[Company, dict]] = []
     for (company, flat), result in zip(rest, results):
         crm_id = str(company.crm_id)
         if result.kind is MatchKind.LINK:
             erp_id = str(result.target)
-            target = index.records[index.by_id[erp_id]]
+            target = targets[erp_id]
             to_link.append((crm_id, erp_id))
             out.append(Pair(crm_id, erp_id, flat, erp_flat(target), first=True))
             report.event(action="link", entity=ENTITY, entity_key=crm_id, system="renkei",
@@ -1080,7 +1369,10 @@ def create_partner(rt: Runtime, state: SyncState, company: Company, flat: dict, 
     state.link(crm_id, erp_id)
     state.erp_done.add(erp_id)
     if state.index is not None and erp_id not in state.index.by_id:
-        state.index.add(erp_record(made, state.paths))
+        rec = erp_record(made, state.paths)
+        state.index.add(rec)
+        if state.index_records is not None:
+            state.index_records.add_extra(erp_id, rec)
         if made.partner_code:
             state.by_code[str(made.partner_code)] = state.index.by_id[erp_id]
     report.count("erp", "created")
@@ -1223,6 +1515,7 @@ def check_crm_archived(rt: Runtime, state: SyncState, report: RunReport) -> None
                 continue
             rt.store.set_link_status(ENTITY, crm_id, "archived")
             state.crm_to_erp.pop(crm_id, None)
+            state.erp_status.pin(erp_id)  # the partner's own id-map status stays as it was
             state.erp_to_crm.pop(erp_id, None)
             state.status[crm_id] = "archived"
             crm_gone(rt, state, crm_id, erp_id, "CRM_ARCHIVED", f"HubSpot company {crm_id} was archived", report)

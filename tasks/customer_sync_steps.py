@@ -5,8 +5,6 @@ module holds the orchestration only.
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import task
 
 from renkei.connectors.base import CompanyRecord, MapResult
@@ -23,19 +21,15 @@ FLOW = cs.FLOW
 _STATES: dict[str, cs.SyncState] = {}
 
 
-class _Read:
-    """A task result holding many records: Prefect links each element of a returned list to the task's
-    state for the rest of the flow run (one entry per partner); one object is linked once."""
-
-    __slots__ = ("items", "__weakref__")
-
-    def __init__(self, items: list[Any]) -> None:
-        self.items = items
-
-
 @task(**BATCH_TASK, task_run_name="read ERP partners since {since}")
-def read_erp_changes(since: str | None, flow_run_id: str) -> _Read:
-    return _Read(cs.read_partners(get_runtime(), since, _STATES[flow_run_id].paths))
+def read_erp_changes(since: str | None, flow_run_id: str) -> int:
+    """The changed freee partners into the run's state (``SyncState.erp_changed``, kept out of memory);
+    returns how many were read (a task's result stays referenced for the whole flow run: keep it small)."""
+    state = _STATES[flow_run_id]
+    records = cs.read_partners(get_runtime(), since, state.paths)
+    state.erp_changed.close()
+    state.erp_changed = records
+    return len(records)
 
 
 @task(**BATCH_TASK, task_run_name="sync {n} CRM companies")

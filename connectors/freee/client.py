@@ -465,7 +465,11 @@ class FreeeClient:
                 total = data["meta"].get(total_key)
             nxt = offset + len(items)
             done = len(items) < limit or (total is not None and nxt >= int(total))
-            yield Page(items=items, next_cursor=None if done else nxt, total=total)
+            # handed over, not kept: while the consumer works on this page and the next one is read, this
+            # generator holds no reference to it (3,000 partners are tens of MB of decoded JSON)
+            box = [Page(items=items, next_cursor=None if done else nxt, total=total)]
+            data = items = None  # type: ignore[assignment]
+            yield box.pop()
             if done:
                 return
             offset = nxt

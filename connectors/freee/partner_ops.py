@@ -28,7 +28,9 @@ class FreeePartnerOps:
         all), ``page_size`` per request (freee allows up to 3,000)."""
         for page in self.client.iter_partner_pages(limit=page_size or self.config.page_size, offset=offset,
                                                    start_update_date=since):
-            yield [partner_to_company(p) for p in page.items]
+            box = [[partner_to_company(p) for p in page.items]]
+            page = None  # type: ignore[assignment]  # nothing of a handed-over page stays referenced here
+            yield box.pop()
 
     def _company(self, raw: dict) -> Company:
         res = partner_to_company(raw)

@@ -363,3 +363,28 @@ def test_property_links_are_one_to_one_and_never_on_conflicting_numbers(sources,
         if r.kind is MatchKind.LINK:
             a, b = legal_ids(by_src[r.source_id]), legal_ids(tgt[r.target])
             assert not (a and b) or a & b
+
+
+def _full(results) -> list:
+    return [(r.kind, r.target, r.rule, r.score, r.reason, r.notes,
+             [(c.target_id, c.reasons, c.score, c.name, c.city) for c in r.candidates]) for r in results]
+
+
+@settings(max_examples=100, deadline=None)
+@given(sources=st.lists(rec_fields, max_size=6), targets=st.lists(rec_fields, max_size=6),
+       mapped=st.sets(st.integers(0, 5), max_size=3))
+def test_property_an_index_of_keys_only_matches_as_the_full_one(sources, targets, mapped):
+    # customer-sync keeps 100,000 partners out of memory: the index holds their match keys, a live view of
+    # the mapped ids, and reads a candidate's name and city back by id — every result must stay the same
+    src = [_rec("crm", n, *f) for n, f in enumerate(sources)]
+    tgt = [{**_rec("erp", n, *f), "address": {"prefecture": "東京都", "city": f"区{n}"}} for n, f in enumerate(targets)]
+    linked = {f"e{m}": "active" for m in mapped}
+    by_id = {t["erp_id"]: t for t in tgt}
+    slim = MatchIndex([], mapped_ids=linked.keys(), keep_records=False, record_of=by_id.get)
+    for t in tgt:
+        slim.add(t)
+    full = MatchIndex(tgt, mapped_ids=set(linked))
+    assert slim.records == [] and all(k.display_name is None for k in slim.keys)
+    assert _full(match_batch(src, slim)) == _full(match_batch(src, full))
+    linked["e9"] = "active"  # linked later in the run: the view sees it without a copy
+    assert "e9" in slim.mapped_ids and "e9" not in full.mapped_ids
