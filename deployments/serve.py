@@ -3,6 +3,11 @@ must run from a deployment because they suspend, and â€” with ``--schedules`` â€
 the schedules and webhook triggers of ``prefect.yaml``. Production can use ``prefect deploy`` + a process worker instead.
 
     python -m renkei.deployments.serve [--schedules] [--limit 4]
+    python -m renkei.deployments.serve --triggers-only [--flows order-to-invoice]   # webhook runs only
+
+``--triggers-only`` serves the scheduled flows with their webhook triggers but their schedules paused (the
+webhook benchmark and the end-to-end test: nothing runs unless an event asks for it); ``--flows`` limits
+the scheduled flows served (comma-separated deployment names).
 """
 
 from __future__ import annotations
@@ -62,19 +67,21 @@ def approval_deployments() -> list:
             review_decisions.to_deployment(name="review-decisions", tags=["renkei", "renkei-review"])]
 
 
-def scheduled_deployments() -> list:
+def scheduled_deployments(*, active: bool = True, only: set[str] | None = None) -> list:
     from renkei.registry import FLOWS
 
     schedules = {
-        "customer-sync": Interval(900, timezone=TOKYO),
-        "product-sync": Cron("0 3 * * *", timezone=TOKYO),
-        "order-to-invoice": Interval(300, timezone=TOKYO),
-        "payment-writeback": Cron("0 * * * *", timezone=TOKYO),
-        "subscription-proration": Cron("30 3 * * *", timezone=TOKYO),
-        "reporting": Cron("0 4 * * *", timezone=TOKYO),
+        "customer-sync": Interval(900, timezone=TOKYO, active=active),
+        "product-sync": Cron("0 3 * * *", timezone=TOKYO, active=active),
+        "order-to-invoice": Interval(300, timezone=TOKYO, active=active),
+        "payment-writeback": Cron("0 * * * *", timezone=TOKYO, active=active),
+        "subscription-proration": Cron("30 3 * * *", timezone=TOKYO, active=active),
+        "reporting": Cron("0 4 * * *", timezone=TOKYO, active=active),
     }
     out = []
     for name, entry in FLOWS.items():
+        if only is not None and name not in only:
+            continue
         fn = entry.load()
         if fn is not None and name in schedules:  # review-decisions is served with the approval flows
             out.append(fn.to_deployment(name=name, schedules=[schedules[name]], tags=["renkei"],
@@ -85,21 +92,30 @@ def scheduled_deployments() -> list:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--schedules", action="store_true", help="also serve the scheduled flows")
+    parser.add_argument("--triggers-only", action="store_true",
+                        help="serve the scheduled flows with their webhook triggers, schedules paused")
+    parser.add_argument("--flows", default="", help="only these scheduled flows (comma-separated names)")
+    parser.add_argument("--no-approvals", action="store_true", help="do not serve the approval flows")
     parser.add_argument("--limit", type=int, default=4, help="concurrent flow runs")
     args = parser.parse_args(argv)
-    deployments = approval_deployments() + (scheduled_deployments() if args.schedules else [])
+    only = {f.strip() for f in args.flows.split(",") if f.strip()} or None
+    deployments = [] if args.no_approvals else approval_deployments()
+    if args.schedules or args.triggers_only:
+        deployments += scheduled_deployments(active=not args.triggers_only, only=only)
     serve(*deployments, limit=args.limit, print_starting_message=False)
 
 
 class Runner:
     """Start/stop ``python -m renkei.deployments.serve`` as a child process (demo and tests)."""
 
-    def __init__(self, *, schedules: bool = False, env: dict[str, str] | None = None, log_path: Path | None = None):
-        self.schedules, self.env, self.log_path = schedules, env, log_path
+    def __init__(self, *, schedules: bool = False, env: dict[str, str] | None = None, log_path: Path | None = None,
+                 args: list[str] | None = None):
+        self.schedules, self.env, self.log_path, self.args = schedules, env, log_path, list(args or [])
         self.proc: subprocess.Popen | None = None
 
     def start(self, wait_for: str = "invoice-approval/invoice-approval", timeout_s: float = 90) -> "Runner":
-        cmd = [sys.executable, "-m", "renkei.deployments.serve"] + (["--schedules"] if self.schedules else [])
+        cmd = ([sys.executable, "-m", "renkei.deployments.serve"] + (["--schedules"] if self.schedules else [])
+               + self.args)
         if self.log_path:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
         out = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
