@@ -290,7 +290,9 @@ def run_deployment(args: argparse.Namespace) -> None:
     from renkei.sandboxes.hubspot.webhooks import Deliverer
 
     n = args.deals
-    env = {"RENKEI_FREEE_ACCOUNTING_PER_SECOND": "5", "RENKEI_RATE_LIMITS": "shared"}
+    env = {"RENKEI_FREEE_ACCOUNTING_PER_SECOND": "5", "RENKEI_RATE_LIMITS": "shared",
+           # the server's retry of a run that found the deployment's concurrency limit full (Prefect: 30 s)
+           "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": str(args.slot_wait)}
     with bench_world(env=env) as w:
         tmp, rt = w["tmp"], w["rt"]
         hstore, fstore = w["hubspot_app"].state.store, w["freee_app"].state.store
@@ -303,8 +305,9 @@ def run_deployment(args: argparse.Namespace) -> None:
         set_latency(w["freee_app"], args.latency_ms)
 
         t0 = time.perf_counter()
-        runner = Runner(args=["--triggers-only", "--flows", "order-to-invoice", "--no-approvals",
-                              "--limit", str(max(4, args.concurrency))],
+        serve_args = ["--triggers-only", "--flows", "order-to-invoice", "--no-approvals",
+                      "--limit", str(max(4, args.concurrency))] + (["--warm"] if args.warm else [])
+        runner = Runner(args=serve_args,
                         env={"PREFECT_RUNNER_POLL_FREQUENCY": str(args.poll_seconds)}, log_path=tmp / "runner.log")
         runner.start(wait_for="order-to-invoice/order-to-invoice", timeout_s=240)
         runner_ready = time.perf_counter() - t0
@@ -380,7 +383,9 @@ def run_deployment(args: argparse.Namespace) -> None:
         print(f"deals won                  {n} over {args.over:.0f} s ({args.customers} customers, "
               f"{args.latency_ms} ms latency, freee 請求書 {w['freee_config'].iv_limit_per_minute}/min)")
         print(f"settings                   batch window {args.batch_seconds} s, deployment concurrency "
-              f"{args.concurrency}, runner poll {args.poll_seconds} s, RENKEI_RATE_LIMITS=shared (SQLite store)")
+              f"{args.concurrency}, runner poll {args.poll_seconds} s, run start {'warm' if args.warm else 'cold'}, "
+              f"slot retry {args.slot_wait:g} s, receiver runs {os.environ.get('RENKEI_WEBHOOK_MAX_RUNS', 3)} per "
+              f"{os.environ.get('RENKEI_WEBHOOK_RUN_SECONDS', 7)} s, RENKEI_RATE_LIMITS=shared (SQLite store)")
         print(f"start-up                   served runner registered in {runner_ready:.1f} s, receiver listening "
               f"in {receiver_ready:.1f} s")
         print(f"invoices in freee          {len(fstore.invoices)} for {n} deals (one per deal: "
@@ -419,6 +424,12 @@ def main() -> None:
     ap.add_argument("--poll-seconds", type=int, default=1,
                     help="deployment path: PREFECT_RUNNER_POLL_FREQUENCY of the served runner")
     ap.add_argument("--timeout", type=float, default=600.0)
+    ap.add_argument("--slot-wait", type=float, default=2.0,
+                    help="deployment path: PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS of the server "
+                         "(Prefect's default 30; docs/webhooks.md recommends 2 on a self-hosted server)")
+    ap.add_argument("--cold", dest="warm", action="store_false",
+                    help="deployment path: each run from a fresh interpreter (Prefect's default) instead of the "
+                         "served runner's fork server (serve --warm)")
     ap.add_argument("--json", action="store_true", help="also print the raw latencies and run timings")
     args = ap.parse_args()
     if args.batch_seconds is None:

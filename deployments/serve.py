@@ -55,19 +55,29 @@ def webhook_triggers(name: str) -> list:
     return [DeploymentEventTrigger(enabled=True, **spec)] if spec else []
 
 
-def approval_deployments() -> list:
+def approval_specs() -> list[tuple]:
+    """(flow, deployment options) of the approval flows."""
     from renkei.flows.invoice_approval import invoice_approval
     from renkei.flows.payment_approval import payment_approval
     from renkei.flows.proration_approval import proration_approval
     from renkei.flows.review_decisions import review_decisions
 
-    return [invoice_approval.to_deployment(name="invoice-approval", tags=["renkei", "renkei-approval"]),
-            proration_approval.to_deployment(name="proration-approval", tags=["renkei", "renkei-approval"]),
-            payment_approval.to_deployment(name="payment-approval", tags=["renkei", "renkei-approval"]),
-            review_decisions.to_deployment(name="review-decisions", tags=["renkei", "renkei-review"])]
+    return [(invoice_approval, dict(name="invoice-approval", tags=["renkei", "renkei-approval"])),
+            (proration_approval, dict(name="proration-approval", tags=["renkei", "renkei-approval"])),
+            (payment_approval, dict(name="payment-approval", tags=["renkei", "renkei-approval"])),
+            (review_decisions, dict(name="review-decisions", tags=["renkei", "renkei-review"]))]
+
+
+def approval_deployments() -> list:
+    return [fn.to_deployment(**opts) for fn, opts in approval_specs()]
 
 
 def scheduled_deployments(*, active: bool = True, only: set[str] | None = None) -> list:
+    return [fn.to_deployment(**opts) for fn, opts in scheduled_specs(active=active, only=only)]
+
+
+def scheduled_specs(*, active: bool = True, only: set[str] | None = None) -> list[tuple]:
+    """(flow, deployment options) of the scheduled flows, with their schedules and webhook triggers."""
     from renkei.registry import FLOWS
 
     schedules = {
@@ -84,9 +94,56 @@ def scheduled_deployments(*, active: bool = True, only: set[str] | None = None) 
             continue
         fn = entry.load()
         if fn is not None and name in schedules:  # review-decisions is served with the approval flows
-            out.append(fn.to_deployment(name=name, schedules=[schedules[name]], tags=["renkei"],
-                                        concurrency_limit=CONCURRENCY.get(name, 1), triggers=webhook_triggers(name)))
+            out.append((fn, dict(name=name, schedules=[schedules[name]], tags=["renkei"],
+                                 concurrency_limit=CONCURRENCY.get(name, 1), triggers=webhook_triggers(name))))
     return out
+
+
+class _StartMethod:
+    """Stands in for the ``multiprocessing`` module inside ``prefect.flow_engine``: hands out the fork-server
+    context where Prefect asks for "spawn" (everything else is the real module)."""
+
+    def __init__(self, ctx):
+        self._ctx = ctx
+
+    def get_context(self, method: str | None = None):
+        return self._ctx
+
+    def __getattr__(self, name: str):
+        import multiprocessing
+
+        return getattr(multiprocessing, name)
+
+
+def warm_start(modules: list[str]) -> bool:
+    """Start each flow run from a warm fork server instead of a fresh interpreter.
+
+    Prefect 3.9's runner starts every flow run of a served flow in a new process with the ``spawn`` method
+    (``prefect.flow_engine.run_flow_in_subprocess``), which imports Prefect and Renkei again: 2 s on a quiet
+    2-core machine, 8–15 s when it is busy — per run, so per webhook burst. Here the runner asks for the
+    ``forkserver`` method instead, with Prefect's engine and the served flows' modules preloaded in the fork
+    server (started now): a run's process is forked from it with everything imported. The run is still
+    its own process (crash isolation, cancellation, exit code as before) and gets its environment from
+    Prefect as with ``spawn``. Returns False (and changes nothing) where the fork server is not available or
+    Prefect's engine does not look as expected."""
+    import importlib
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return False
+    try:
+        engine = importlib.import_module("prefect.flow_engine")
+    except ImportError:
+        return False
+    if getattr(engine, "multiprocessing", None) is not multiprocessing or not hasattr(engine, "run_flow_in_subprocess"):
+        return False
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["prefect.flow_engine", *modules])
+    engine.multiprocessing = _StartMethod(ctx)
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()  # preload now, not at the first run
+    return True
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -97,12 +154,34 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--flows", default="", help="only these scheduled flows (comma-separated names)")
     parser.add_argument("--no-approvals", action="store_true", help="do not serve the approval flows")
     parser.add_argument("--limit", type=int, default=4, help="concurrent flow runs")
+    parser.add_argument("--warm", action="store_true",
+                        help="start flow runs from a fork server with Prefect and the flows imported (warm_start)")
     args = parser.parse_args(argv)
     only = {f.strip() for f in args.flows.split(",") if f.strip()} or None
-    deployments = [] if args.no_approvals else approval_deployments()
+    specs = [] if args.no_approvals else approval_specs()
     if args.schedules or args.triggers_only:
-        deployments += scheduled_deployments(active=not args.triggers_only, only=only)
-    serve(*deployments, limit=args.limit, print_starting_message=False)
+        specs += scheduled_specs(active=not args.triggers_only, only=only)
+    if not args.warm:
+        serve(*[fn.to_deployment(**opts) for fn, opts in specs], limit=args.limit, print_starting_message=False)
+        return
+    # warm: the flows are added to the runner itself (Runner.add_flow), so it runs each one from the flow
+    # object in a child process (DirectSubprocessStarter) — which warm_start forks from a preloaded server —
+    # instead of `python -m prefect.engine` loading the entrypoint anew (serve() of deployments does that)
+    import asyncio
+
+    from prefect.exceptions import TerminationSignal
+    from prefect.runner import Runner as PrefectRunner
+
+    modules = sorted({"renkei.tasks.runtime"} | {fn.fn.__module__ for fn, _ in specs})
+    if not warm_start(modules):
+        print("--warm: the fork server is not available here; flow runs start cold", file=sys.stderr)
+    runner = PrefectRunner(limit=args.limit, pause_on_shutdown=True)
+    for fn, opts in specs:
+        runner.add_flow(fn, **opts)
+    try:
+        asyncio.run(runner.start())
+    except (KeyboardInterrupt, TerminationSignal):
+        pass
 
 
 class Runner:

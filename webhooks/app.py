@@ -49,8 +49,13 @@ class Batcher:
     the store meanwhile, and are emitted again at the next start if the process dies)."""
 
     def __init__(self, ledger: Ledger, emitter: Emitter, *, window_s: float = 1.0, max_ids: int = 100,
-                 screen: Callable[[list[Row]], list[Row]] | None = None):
+                 screen: Callable[[list[Row]], list[Row]] | None = None, max_runs: int = 0,
+                 run_seconds: float = 10.0):
         self.ledger, self.emitter, self.window_s, self.max_ids = ledger, emitter, window_s, max_ids
+        # each send is a triggered run (one process start each), and a run beyond the deployment's
+        # concurrency limit waits for Prefect's slot retry: during a burst, sends are spaced so that about
+        # max_runs runs of run_seconds each are under way at a time; a change after a quiet spell goes at once
+        self.max_runs, self.run_seconds = max_runs, run_seconds
         self.screen = screen  # drops rows found irrelevant just before emission (created deals not won)
         self.queue: list[Row] = []
         self.cond = threading.Condition()
@@ -60,6 +65,11 @@ class Batcher:
         self.emitted = 0
         self.failures = 0
         self.last_sent = float("-inf")
+
+    @property
+    def spacing(self) -> float:
+        """Seconds between two sends during a burst."""
+        return max(self.window_s, self.run_seconds / self.max_runs if self.max_runs else 0.0)
 
     def start(self) -> None:
         if self.thread is None:
@@ -101,7 +111,7 @@ class Batcher:
                     return
                 # leading edge: after a quiet window the first change goes at once (a lone won deal
                 # waits for nothing); during a burst, changes gather until a window after the last send
-                until = self.last_sent + self.window_s
+                until = self.last_sent + self.spacing
                 while (not self.stopped and time.monotonic() < until
                        and len({r.object_id for r in self.queue}) < self.max_ids):
                     self.cond.wait(max(0.0, until - time.monotonic()))
@@ -176,11 +186,12 @@ class Receiver:
                  inbound_secret: str | None = None, won_stages: Callable[[], set[str] | None] = lambda: None,
                  deal_stages: Callable[[list[str]], dict[str, str]] | None = None,
                  public_url: str | None = None, batch_seconds: float = 1.0, max_age_s: float = MAX_AGE_SECONDS,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, max_runs: int = 0, run_seconds: float = 10.0):
         self.ledger, self.hubspot_secret, self.inbound_secret = ledger, hubspot_secret, inbound_secret
         self.won_stages, self.public_url, self.max_age_s, self.clock = won_stages, public_url, max_age_s, clock
         self.deal_stages = deal_stages
-        self.batcher = Batcher(ledger, emitter, window_s=batch_seconds, screen=self.screen_created)
+        self.batcher = Batcher(ledger, emitter, window_s=batch_seconds, screen=self.screen_created,
+                               max_runs=max_runs, run_seconds=run_seconds)
         self.stats = {"accepted": 0, "replayed": 0, "ignored": 0, "rejected": 0, "malformed": 0, "invalid": 0,
                       "created_open": 0}
 

@@ -100,7 +100,8 @@ def receiver_from_settings(settings: Any = None, *, emitter: Emitter | None = No
                     inbound_secret=_secret(settings.webhook_inbound_secret), won_stages=WonStages(settings),
                     deal_stages=(DealStages(settings) if settings.crm == "hubspot" and settings.hubspot_token
                                  else None),
-                    public_url=settings.webhook_public_url, batch_seconds=settings.webhook_batch_seconds)
+                    public_url=settings.webhook_public_url, batch_seconds=settings.webhook_batch_seconds,
+                    max_runs=settings.webhook_max_runs, run_seconds=settings.webhook_run_seconds)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8090, *, log_level: str = "warning") -> None:

@@ -82,7 +82,7 @@ def test_signed_webhooks_through_the_receiver_and_a_served_trigger_make_one_invo
         [sys.executable, "-m", "renkei.webhooks", "--port", str(port)], stdout=rx_log.open("ab"),
         stderr=subprocess.STDOUT, start_new_session=True,
         env={**os.environ, "RENKEI_WEBHOOK_HUBSPOT_SECRET": SECRET, "RENKEI_WEBHOOK_BATCH_SECONDS": "0.3"})
-    runner = Runner(args=["--triggers-only", "--flows", "order-to-invoice", "--no-approvals"],
+    runner = Runner(args=["--triggers-only", "--flows", "order-to-invoice", "--no-approvals", "--warm"],
                     env={"PREFECT_RUNNER_POLL_FREQUENCY": "1"}, log_path=world.tmp / "runner.log")
     deliverer = None
     try:
