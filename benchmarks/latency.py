@@ -385,7 +385,7 @@ def run_deployment(args: argparse.Namespace) -> None:
         print(f"settings                   batch window {args.batch_seconds} s, deployment concurrency "
               f"{args.concurrency}, runner poll {args.poll_seconds} s, run start {'warm' if args.warm else 'cold'}, "
               f"slot retry {args.slot_wait:g} s, receiver runs {os.environ.get('RENKEI_WEBHOOK_MAX_RUNS', 3)} per "
-              f"{os.environ.get('RENKEI_WEBHOOK_RUN_SECONDS', 7)} s, RENKEI_RATE_LIMITS=shared (SQLite store)")
+              f"{os.environ.get('RENKEI_WEBHOOK_RUN_SECONDS', 4)} s, RENKEI_RATE_LIMITS=shared (SQLite store)")
         print(f"start-up                   served runner registered in {runner_ready:.1f} s, receiver listening "
               f"in {receiver_ready:.1f} s")
         print(f"invoices in freee          {len(fstore.invoices)} for {n} deals (one per deal: "

@@ -94,7 +94,7 @@ class Settings(BaseSettings):
                              "batch window). Keep it at the order-to-invoice deployment's concurrency limit: a "
                              "run over that limit waits for Prefect's slot retry (30 s by default)")
     webhook_run_seconds: float = Field(
-        7.0, ge=0, description="how long one triggered run takes, its process start included (webhook_max_runs)")
+        4.0, ge=0, description="how long one triggered run takes, its process start included (webhook_max_runs)")
 
     def safe_dict(self) -> dict[str, object]:
         """Settings for display: secrets shown only as set / not set."""
