@@ -89,7 +89,11 @@ def test_signed_webhooks_through_the_receiver_and_a_served_trigger_make_one_invo
         runner.start(wait_for=DEPLOYMENT, timeout_s=120)
         with get_client(sync_client=True) as client:
             dep_id = client.read_deployment_by_name(DEPLOYMENT).id
-            assert [a for a in client.read_automations() if a.actions[0].deployment_id == dep_id]
+
+            def trigger_registered() -> bool:  # created just after the deployment
+                return any(getattr(a.actions[0], "deployment_id", None) == dep_id for a in client.read_automations())
+
+            _wait(trigger_registered, 30, "the deployment's webhook trigger", world.tmp / "runner.log")
 
         def health() -> dict | None:
             try:
