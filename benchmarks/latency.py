@@ -2,22 +2,27 @@
 
 N deals (default 50) move to a won stage over ``--over`` seconds (default 60) in the HubSpot sandbox
 (100 ms latency on every request, HubSpot's documented limits: 100 requests / 10 s, search 5 / s); the
-sandbox delivers each change as a signed webhook to the receiver (``renkei.webhooks``, served over HTTP on
-its own port) about 200 ms after it happens; the receiver gathers each burst (``RENKEI_WEBHOOK_BATCH_SECONDS``,
-default 1 s) into events sharing a batch id; an **in-process dispatcher mimics the prefect.yaml trigger**
-(for_each renkei.batch-id → one order-to-invoice run per batch with ``deal_ids``; concurrency limit 1,
-queued runs keep their own ids) and runs the flow in this process against a local Prefect server. freee
-has its documented limits (請求書 30 requests / minute, 1,500 / hour) and 100 ms latency.
+sandbox delivers each change as a signed webhook about 200 ms after it happens. freee has its documented
+limits (請求書 30 requests / minute, 1,500 / hour) and 100 ms latency.
 
-Prints p50 / p95 / max of stage change → invoice present in freee, the runs started, and the 429 responses
-the sandboxes sent (must be 0: Renkei never exceeds freee's pace). Not measured here: a served runner's
-per-run process start (``renkei`` import ~5 s, see docs/webhooks.md), which a real deployment adds per run.
+``--path deployment`` (default) — the real path: a local Prefect server; the order-to-invoice deployment
+with prefect.yaml's webhook trigger served by ``python -m renkei.deployments.serve --triggers-only --flows
+order-to-invoice --no-approvals --warm`` (``--cold``: without ``--warm``, i.e. each run from a fresh
+interpreter as Prefect starts it by default); the receiver as its own process (``python -m renkei.webhooks``,
+events to the Prefect REST API); one flow-run process per triggered run; the runs' processes share freee's
+pace through the state store (``RENKEI_RATE_LIMITS=shared``). Prints p50 / p95 / max, the runs and where
+their time goes (change → run created, created → Pending, Pending → Running = the per-run process start,
+Running → done), and the 429 responses the sandboxes sent to any process (must be 0).
+
+``--path inprocess`` — the comparison: an in-process dispatcher mimics the trigger (one run per receiver
+batch, ``--concurrency`` at a time) and runs the flow in this process: no event, no trigger, no process start.
 
 The bound: under 30 invoice requests per rolling minute the k-th invoice (0-based) cannot go before the
 (k−30)-th + 60 s, so with N arrivals evenly over T seconds the last ones wait up to about
-60 − 30 × T / N seconds for the window (24 s at 50 over 60 s) — the floor of the p95 here.
+60 − 30 × T / N seconds for the window (24 s at 50 over 60 s) plus the latency of the deal 30 places before.
 
-    python benchmarks/latency.py [--deals 50] [--over 60] [--customers 10] [--latency-ms 100]
+    python benchmarks/latency.py [--path deployment|inprocess] [--deals 50] [--over 60] [--customers 10]
+                                 [--latency-ms 100] [--cold] [--slot-wait 2] [--poll-seconds 1] [--json]
 """
 
 from __future__ import annotations
