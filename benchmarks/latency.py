@@ -397,7 +397,8 @@ def run_deployment(args: argparse.Namespace) -> None:
               f"{len(latencies) == n and len(fstore.invoices) == n and len(invoices_per_deal) == n}); "
               f"all in {done_at - t_start:.0f} s")
         print(f"stage change → invoice s   {stats(latencies)}  (target p95 < 30)")
-        print(f"runs started               {len(runs)} ({dict(states)}), {statistics.mean([len(r['deal_ids']) for r in runs] or [0]):.1f} deals each")
+        per_run = statistics.mean([len(r["deal_ids"]) for r in runs] or [0])
+        print(f"runs started               {len(runs)} ({dict(states)}), {per_run:.1f} deals each")
         print(f"  change → run created s   {stats(trigger)}  (delivery 0.2 s + receiver batch + event + trigger)")
         print(f"  created → Pending s      {stats(queued)}  (runner poll, deployment concurrency)")
         print(f"  Pending → Running s      {stats(start)}  (per-run process start: spawn, import, load the flow)")

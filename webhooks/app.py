@@ -3,11 +3,13 @@
 at once, and turned into Prefect events by a background batcher.
 
 Per delivery: signature and timestamp (401, nothing recorded) → body shape (400) → each event classified
-(a deal moving to a won stage → ``renkei.crm.deal.changed``; a deal created → the same, once the batcher has
-read its stage and found it won; a company change → ``renkei.crm.company.changed``; the rest ignored) → one ``webhook_event`` row per key (an already-seen key
-is a replay: counted, not emitted) → 200 with the counts. The batcher sends at most one batch per
-``batch_seconds`` (a change after a quiet spell at once) with one Prefect event per change; the events of one burst share a
-``renkei.batch-id`` label and carry all the burst's ids in ``payload.deal_ids`` / ``payload.company_ids``,
+(a deal moving to a won stage → ``renkei.crm.deal.changed``; a deal created → the same, once the batcher
+has read its stage and found it won; a company change → ``renkei.crm.company.changed``; the rest ignored)
+→ one ``webhook_event`` row per key (an already-seen key is a replay: counted, not emitted) → 200 with the
+counts. The batcher sends a change after a quiet spell at once and, during a burst, one batch per
+``spacing`` (``batch_seconds``, or ``run_seconds / max_runs`` when larger) with one Prefect event per
+change; the events of one burst share a ``renkei.batch-id`` label and carry all the burst's ids in
+``payload.deal_ids`` / ``payload.company_ids``,
 so the deployment trigger (``for_each: renkei.batch-id``) starts ONE run per burst with those ids.
 """
 
@@ -43,10 +45,12 @@ COMPANY_CHANGES = {"company.creation", "company.propertyChange", "company.merge"
 
 
 class Batcher:
-    """Background thread: pending rows → Prefect events, at most one batch per ``window_s`` (a change after
-    a quiet window goes at once; during a burst the changes of each window go together; at most ``max_ids``
-    distinct ids per event name and batch). A failed emission is retried (rows stay pending in
-    the store meanwhile, and are emitted again at the next start if the process dies)."""
+    """Background thread: pending rows → Prefect events. A change after a quiet spell goes at once; during a
+    burst the changes gathered meanwhile go together, one batch per ``spacing`` (``window_s``, or
+    ``run_seconds / max_runs`` when larger: each batch is one triggered run); at most ``max_ids`` distinct ids
+    per event name and batch. ``screen`` drops rows found irrelevant just before emission. A failed emission
+    is retried (rows stay pending in the store meanwhile, and are emitted again at the next start if the
+    process dies)."""
 
     def __init__(self, ledger: Ledger, emitter: Emitter, *, window_s: float = 1.0, max_ids: int = 100,
                  screen: Callable[[list[Row]], list[Row]] | None = None, max_runs: int = 0,

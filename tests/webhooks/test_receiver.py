@@ -104,6 +104,11 @@ def test_a_burst_of_won_deals_is_batched_and_pending_rows_survive_a_restart(tmp_
     for e in emitted.events:
         batches.setdefault(e["resource"]["renkei.batch-id"], e["payload"]["deal_ids"])
     assert list(batches.values()) == [["600"], [str(600 + i) for i in range(1, 5)]]
+    # the receiver's settings space a burst's batches by the runs they start (RENKEI_WEBHOOK_MAX_RUNS / _RUN_SECONDS)
+    from renkei.webhooks.app import Batcher
+
+    assert Batcher(receiver.ledger, emitted, window_s=1.0, max_runs=3, run_seconds=4.0).spacing == 4.0 / 3
+    assert Batcher(receiver.ledger, emitted, window_s=1.0, max_runs=0).spacing == 1.0
 
     # acknowledged but not emitted (the process died): the next start emits it
     second, emitted2 = _receiver(tmp_path)
