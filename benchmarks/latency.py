@@ -310,8 +310,9 @@ def run_deployment(args: argparse.Namespace) -> None:
         set_latency(w["freee_app"], args.latency_ms)
 
         t0 = time.perf_counter()
-        serve_args = ["--triggers-only", "--flows", "order-to-invoice", "--no-approvals",
-                      "--limit", str(max(4, args.concurrency))] + (["--warm"] if args.warm else [])
+        serve_args = ["--triggers-only", "--flows", "order-to-invoice", "--no-approvals", "--limit",
+                      str(max(4, args.concurrency)), "--order-concurrency", str(args.concurrency)]
+        serve_args += ["--warm"] if args.warm else []
         runner = Runner(args=serve_args,
                         env={"PREFECT_RUNNER_POLL_FREQUENCY": str(args.poll_seconds)}, log_path=tmp / "runner.log")
         runner.start(wait_for="order-to-invoice/order-to-invoice", timeout_s=240)
@@ -319,8 +320,9 @@ def run_deployment(args: argparse.Namespace) -> None:
         receiver = None
         try:
             t0 = time.perf_counter()
-            receiver, hook_url = _start_receiver(tmp, {"RENKEI_WEBHOOK_HUBSPOT_SECRET": SECRET,
-                                                       "RENKEI_WEBHOOK_BATCH_SECONDS": str(args.batch_seconds)})
+            receiver, hook_url = _start_receiver(tmp, {
+                "RENKEI_WEBHOOK_HUBSPOT_SECRET": SECRET, "RENKEI_WEBHOOK_BATCH_SECONDS": str(args.batch_seconds),
+                "RENKEI_WEBHOOK_MAX_RUNS": os.environ.get("RENKEI_WEBHOOK_MAX_RUNS", str(args.concurrency))})
             receiver_ready = time.perf_counter() - t0
             time.sleep(3.0)  # the runner's first poll and the trigger loaded by the server's triggers service
             deliverer = Deliverer(hstore, hook_url + "/webhooks/hubspot", SECRET, delay_ms=200,
@@ -389,7 +391,8 @@ def run_deployment(args: argparse.Namespace) -> None:
               f"{args.latency_ms} ms latency, freee 請求書 {w['freee_config'].iv_limit_per_minute}/min)")
         print(f"settings                   batch window {args.batch_seconds} s, deployment concurrency "
               f"{args.concurrency}, runner poll {args.poll_seconds} s, run start {'warm' if args.warm else 'cold'}, "
-              f"slot retry {args.slot_wait:g} s, receiver runs {os.environ.get('RENKEI_WEBHOOK_MAX_RUNS', 3)} per "
+              f"slot retry {args.slot_wait:g} s, receiver runs "
+              f"{os.environ.get('RENKEI_WEBHOOK_MAX_RUNS', args.concurrency)} per "
               f"{os.environ.get('RENKEI_WEBHOOK_RUN_SECONDS', 4)} s, RENKEI_RATE_LIMITS=shared (SQLite store)")
         print(f"start-up                   served runner registered in {runner_ready:.1f} s, receiver listening "
               f"in {receiver_ready:.1f} s")
@@ -426,7 +429,8 @@ def main() -> None:
     ap.add_argument("--batch-seconds", type=float, default=None,
                     help="the receiver's burst window (default: RENKEI_WEBHOOK_BATCH_SECONDS's default)")
     ap.add_argument("--concurrency", type=int, default=3,
-                    help="runs at a time (the deployment's concurrency limit in prefect.yaml)")
+                    help="runs at a time: the order-to-invoice deployment's concurrency limit (prefect.yaml: 3) "
+                         "and the receiver's RENKEI_WEBHOOK_MAX_RUNS")
     ap.add_argument("--poll-seconds", type=int, default=1,
                     help="deployment path: PREFECT_RUNNER_POLL_FREQUENCY of the served runner")
     ap.add_argument("--timeout", type=float, default=600.0)

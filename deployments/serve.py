@@ -154,10 +154,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--flows", default="", help="only these scheduled flows (comma-separated names)")
     parser.add_argument("--no-approvals", action="store_true", help="do not serve the approval flows")
     parser.add_argument("--limit", type=int, default=4, help="concurrent flow runs")
+    parser.add_argument("--order-concurrency", type=int, default=None,
+                        help=f"order-to-invoice's deployment concurrency limit (default {CONCURRENCY['order-to-invoice']})")
     parser.add_argument("--warm", action="store_true",
                         help="start flow runs from a fork server with Prefect and the flows imported (warm_start)")
     args = parser.parse_args(argv)
     only = {f.strip() for f in args.flows.split(",") if f.strip()} or None
+    if args.order_concurrency is not None:
+        CONCURRENCY["order-to-invoice"] = args.order_concurrency
     specs = [] if args.no_approvals else approval_specs()
     if args.schedules or args.triggers_only:
         specs += scheduled_specs(active=not args.triggers_only, only=only)
