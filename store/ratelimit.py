@@ -46,13 +46,6 @@ CALENDAR = "calendar"
 ROLLING = "rolling"
 # a wait longer than this is a cap, not a pace: raise QuotaExhausted (stop cleanly, resume later)
 QUOTA_WAIT_S = 900.0
-# first come, first served across processes (roughly): every process waiting for the same freed slot computes
-# the same wake-up time and they race for it; a waiter that has waited longer wakes a little earlier. A fresh
-# waiter wakes up to FAIR_LAG_S late, one that has waited FAIR_HORIZON_S or more on time. Only for waits of at
-# least FAIR_MIN_WAIT_S (a per-minute pace), so short paces (HubSpot search, 1 s) are untouched.
-FAIR_LAG_S = 0.2
-FAIR_HORIZON_S = 30.0
-FAIR_MIN_WAIT_S = 0.5
 
 LimitSpec = "tuple[int, float] | tuple[int, float, str]"
 
@@ -203,10 +196,7 @@ class DbRateLimiter:
                                          "(cap reached); resume later", retry_after=wait)
                 if timeout is not None and time.monotonic() - start + wait > timeout:
                     raise TimeoutError(f"rate limiter: no slot in {keys} within {timeout}s")
-                lag = 0.0
-                if wait >= FAIR_MIN_WAIT_S:
-                    lag = FAIR_LAG_S * max(0.0, 1.0 - (time.monotonic() - start) / FAIR_HORIZON_S)
-                self._sleep(wait + lag + random.uniform(0, 0.003))
+                self._sleep(wait + random.uniform(0, 0.003))
 
     def penalise(self, key: str, seconds: float) -> None:
         """Block ``key`` for ``seconds`` in every process (after a server-side 429)."""

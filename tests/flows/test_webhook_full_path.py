@@ -166,3 +166,28 @@ def test_signed_webhooks_through_the_receiver_and_a_served_trigger_make_one_invo
     assert {r.state.type.value for r in runs} == {"COMPLETED"}, [(r.name, r.state.message) for r in runs]
     assert deliverer.delivered >= 2 * 4 and stats["replayed"] >= 5  # every batch twice, plus the stale one
     assert stats["created_open"] == 1 and stats["rejected"] == 0
+
+
+def test_a_company_linked_by_an_overlapping_run_is_adopted_not_sent_to_review(world, monkeypatch):
+    """Two webhook runs for deals of one new customer overlap: run B reads the ID map (company not linked),
+    run A links the company to its partner, B then finds that partner "already mapped". B adopts the link
+    instead of opening a TARGET_ALREADY_MAPPED review and parking its deal (the latency benchmark met this at
+    concurrency 6: one deal waited for a person)."""
+    from renkei.tasks.customers import ensure_partners, partner_index
+    from renkei.tasks.reporting import RunReport
+
+    partner = freee_partner(world, "株式会社並行商事", registration="T1010001000006")
+    company = hs_company(world, "株式会社並行商事", renkei_corporate_number="1010001000006")
+    store = world.rt.store
+    real = store.erp_id_for
+    calls = {"n": 0}
+
+    def first_unlinked(kind, crm_id):  # B's first look, before A's link
+        calls["n"] += 1
+        return None if calls["n"] == 1 else real(kind, crm_id)
+
+    monkeypatch.setattr(store, "erp_id_for", first_unlinked)
+    assert store.link_or_adopt("company", company, partner) == partner  # run A links it
+    report = RunReport(flow="order-to-invoice")
+    assert ensure_partners(world.rt, [company], report, index=partner_index(world.rt)) == {company: partner}
+    assert report.reviews == []  # before the fix: TARGET_ALREADY_MAPPED, and the deal parked
