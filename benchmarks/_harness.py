@@ -13,6 +13,27 @@ from typing import Iterator
 from renkei.sandboxes.common import FaultConfig, ServerThread
 
 
+class StatusTap:
+    """ASGI layer counting a sandbox's responses by status (``.status``): what every client of the sandbox
+    got, whichever process it runs in."""
+
+    def __init__(self, app):
+        from collections import Counter
+
+        self.app, self.status, self.state = app, Counter(), app.state
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def counted(message):
+            if message["type"] == "http.response.start":
+                self.status[message["status"]] += 1
+            await send(message)
+
+        return await self.app(scope, receive, counted)
+
+
 @contextmanager
 def bench_world(*, hubspot_config: dict | None = None, freee_config: dict | None = None,
                 env: dict[str, str] | None = None) -> Iterator[dict]:
@@ -27,8 +48,9 @@ def bench_world(*, hubspot_config: dict | None = None, freee_config: dict | None
         fcfg = FreeeSandboxConfig(seed="none", refresh_token="bench-refresh-token",
                                   print_refresh_token=False, faults=FaultConfig(), **(freee_config or {}))
         happ, fapp = hubspot_app(hcfg), freee_app(fcfg)
-        hs = stack.enter_context(ServerThread(happ))
-        fr = stack.enter_context(ServerThread(fapp))
+        htap, ftap = StatusTap(happ), StatusTap(fapp)
+        hs = stack.enter_context(ServerThread(htap))
+        fr = stack.enter_context(ServerThread(ftap))
         values = {
             "RENKEI_HUBSPOT_BASE_URL": hs.url, "RENKEI_HUBSPOT_TOKEN": hcfg.token,
             "RENKEI_FREEE_BASE_URL": fr.url, "RENKEI_FREEE_AUTH_URL": fr.url,
@@ -42,7 +64,8 @@ def bench_world(*, hubspot_config: dict | None = None, freee_config: dict | None
         reset_runtime()
         stack.callback(reset_runtime)
         yield {"hubspot_app": happ, "freee_app": fapp, "hubspot": hs, "freee": fr, "rt": get_runtime(),
-               "hubspot_config": hcfg, "freee_config": fcfg, "tmp": tmp}
+               "hubspot_config": hcfg, "freee_config": fcfg, "tmp": tmp,
+               "hubspot_status": htap.status, "freee_status": ftap.status}
 
 
 def set_latency(app, ms: int) -> None:

@@ -2,22 +2,27 @@
 
 N deals (default 50) move to a won stage over ``--over`` seconds (default 60) in the HubSpot sandbox
 (100 ms latency on every request, HubSpot's documented limits: 100 requests / 10 s, search 5 / s); the
-sandbox delivers each change as a signed webhook to the receiver (``renkei.webhooks``, served over HTTP on
-its own port) about 200 ms after it happens; the receiver gathers each burst (``RENKEI_WEBHOOK_BATCH_SECONDS``,
-default 1 s) into events sharing a batch id; an **in-process dispatcher mimics the prefect.yaml trigger**
-(for_each renkei.batch-id → one order-to-invoice run per batch with ``deal_ids``; concurrency limit 1,
-queued runs keep their own ids) and runs the flow in this process against a local Prefect server. freee
-has its documented limits (請求書 30 requests / minute, 1,500 / hour) and 100 ms latency.
+sandbox delivers each change as a signed webhook about 200 ms after it happens. freee has its documented
+limits (請求書 30 requests / minute, 1,500 / hour) and 100 ms latency.
 
-Prints p50 / p95 / max of stage change → invoice present in freee, the runs started, and the 429 responses
-the sandboxes sent (must be 0: Renkei never exceeds freee's pace). Not measured here: a served runner's
-per-run process start (``renkei`` import ~5 s, see docs/webhooks.md), which a real deployment adds per run.
+``--path deployment`` (default) — the real path: a local Prefect server; the order-to-invoice deployment
+with prefect.yaml's webhook trigger served by ``python -m renkei.deployments.serve --triggers-only --flows
+order-to-invoice --no-approvals --warm`` (``--cold``: without ``--warm``, i.e. each run from a fresh
+interpreter as Prefect starts it by default); the receiver as its own process (``python -m renkei.webhooks``,
+events to the Prefect REST API); one flow-run process per triggered run; the runs' processes share freee's
+pace through the state store (``RENKEI_RATE_LIMITS=shared``). Prints p50 / p95 / max, the runs and where
+their time goes (change → run created, created → Pending, Pending → Running = the per-run process start,
+Running → done), and the 429 responses the sandboxes sent to any process (must be 0).
+
+``--path inprocess`` — the comparison: an in-process dispatcher mimics the trigger (one run per receiver
+batch, ``--concurrency`` at a time) and runs the flow in this process: no event, no trigger, no process start.
 
 The bound: under 30 invoice requests per rolling minute the k-th invoice (0-based) cannot go before the
 (k−30)-th + 60 s, so with N arrivals evenly over T seconds the last ones wait up to about
-60 − 30 × T / N seconds for the window (24 s at 50 over 60 s) — the floor of the p95 here.
+60 − 30 × T / N seconds for the window (24 s at 50 over 60 s) plus the latency of the deal 30 places before.
 
-    python benchmarks/latency.py [--deals 50] [--over 60] [--customers 10] [--latency-ms 100]
+    python benchmarks/latency.py [--path deployment|inprocess] [--deals 50] [--over 60] [--customers 10]
+                                 [--latency-ms 100] [--cold] [--slot-wait 2] [--poll-seconds 1] [--json]
 """
 
 from __future__ import annotations
@@ -26,9 +31,11 @@ import argparse
 import json
 import queue
 import statistics
+import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -109,17 +116,9 @@ def measure_receiver(tmp: Path, requests: int = 200) -> dict[str, float]:
             "emitted": health["emitted"], "requests": requests}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--deals", type=int, default=50)
-    ap.add_argument("--over", type=float, default=60.0, help="seconds over which the deals are won")
-    ap.add_argument("--customers", type=int, default=10)
-    ap.add_argument("--latency-ms", type=int, default=100)
-    ap.add_argument("--batch-seconds", type=float, default=1.0)
-    ap.add_argument("--concurrency", type=int, default=3,
-                    help="runs at a time (the deployment's concurrency limit in prefect.yaml)")
-    ap.add_argument("--timeout", type=float, default=600.0)
-    args = ap.parse_args()
+def run_inprocess(args: argparse.Namespace) -> None:
+    """The flow runs in this process, dispatched by an in-process imitation of the trigger (no per-run
+    process start): the lower bound the real path is compared with."""
     n = args.deals
 
     with bench_world(env={"RENKEI_FREEE_ACCOUNTING_PER_SECOND": "5"}) as w:
@@ -235,6 +234,219 @@ def main() -> None:
         print(f"receiver in this process   {startup * 1000:.0f} ms from build to listening")
         print(f"429 responses              freee {fr429}, HubSpot {hs429}  (must be 0)")
         print(f"peak RSS                   {peak_rss_mb():.0f} MB")
+
+
+def _start_receiver(tmp: Path, env: dict[str, str]) -> tuple["subprocess.Popen", str]:
+    """``python -m renkei.webhooks`` in its own process, as deployed; returns it and its base URL."""
+    import os
+    import socket
+    import subprocess
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = (tmp / "receiver.log").open("ab")
+    proc = subprocess.Popen([sys.executable, "-m", "renkei.webhooks", "--port", str(port)],
+                            env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            httpx.get(url + "/health", timeout=2)
+            return proc, url
+        except httpx.TransportError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the receiver did not start (see {tmp / 'receiver.log'})")
+            time.sleep(0.1)
+
+
+def run_history(api_deployment: str) -> list[dict]:
+    """Each run of the deployment: created, Pending, Running and final times (epoch s), its deal ids and state.
+    Pending → Running is the per-run process start (spawn, import Prefect and Renkei, load the flow)."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    out = []
+    with get_client(sync_client=True) as client:
+        dep = client.read_deployment_by_name(api_deployment)
+        runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[dep.id])))
+        for r in runs:
+            states = client.read_flow_run_states(r.id)
+            at = {}
+            for st in sorted(states, key=lambda x: x.timestamp):
+                at.setdefault(st.type.value, st.timestamp.timestamp())
+            out.append({"created": r.created.timestamp(), "pending": at.get("PENDING"), "running": at.get("RUNNING"),
+                        "end": at.get(r.state.type.value) if r.state and r.state.is_final() else None,
+                        "state": r.state.type.value if r.state else None,
+                        "deal_ids": [str(d) for d in (r.parameters.get("deal_ids") or [])]})
+    return out
+
+
+def run_deployment(args: argparse.Namespace) -> None:
+    """The real path: the HubSpot sandbox delivers signed webhooks to the receiver process, which sends
+    Prefect events over REST; the order-to-invoice deployment's trigger (prefect.yaml's, served by
+    ``python -m renkei.deployments.serve --triggers-only``) creates one run per burst, which the served
+    runner starts in a process of its own."""
+    import os
+
+    from renkei.deployments.serve import Runner
+    from renkei.sandboxes.hubspot.webhooks import Deliverer
+
+    n = args.deals
+    env = {"RENKEI_FREEE_ACCOUNTING_PER_SECOND": "5", "RENKEI_RATE_LIMITS": "shared",
+           # the server's retry of a run that found the deployment's concurrency limit full (Prefect: 30 s)
+           "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": str(args.slot_wait)}
+    with bench_world(env=env) as w:
+        tmp, rt = w["tmp"], w["rt"]
+        hstore, fstore = w["hubspot_app"].state.store, w["freee_app"].state.store
+        deals = seed_deals(rt, hstore, deals=n, customers=args.customers, stage="contractsent", name="遅延", code="L",
+                           series=2, width=3)
+        rt.erp.client.stats.by_status.clear()
+        for status in (w["hubspot_status"], w["freee_status"]):
+            status.clear()
+        set_latency(w["hubspot_app"], args.latency_ms)
+        set_latency(w["freee_app"], args.latency_ms)
+
+        t0 = time.perf_counter()
+        serve_args = ["--triggers-only", "--flows", "order-to-invoice", "--no-approvals", "--limit",
+                      str(max(4, args.concurrency)), "--order-concurrency", str(args.concurrency)]
+        serve_args += ["--warm"] if args.warm else []
+        runner = Runner(args=serve_args,
+                        env={"PREFECT_RUNNER_POLL_FREQUENCY": str(args.poll_seconds)}, log_path=tmp / "runner.log")
+        runner.start(wait_for="order-to-invoice/order-to-invoice", timeout_s=240)
+        runner_ready = time.perf_counter() - t0
+        receiver = None
+        try:
+            t0 = time.perf_counter()
+            receiver, hook_url = _start_receiver(tmp, {
+                "RENKEI_WEBHOOK_HUBSPOT_SECRET": SECRET, "RENKEI_WEBHOOK_BATCH_SECONDS": str(args.batch_seconds),
+                "RENKEI_WEBHOOK_MAX_RUNS": os.environ.get("RENKEI_WEBHOOK_MAX_RUNS", str(args.concurrency))})
+            receiver_ready = time.perf_counter() - t0
+            time.sleep(3.0)  # the runner's first poll and the trigger loaded by the server's triggers service
+            deliverer = Deliverer(hstore, hook_url + "/webhooks/hubspot", SECRET, delay_ms=200,
+                                  subscriptions=("deal.propertyChange:dealstage",)).start()
+            seen_at: dict[int, float] = {}
+            changed_at: dict[str, float] = {}
+            stop = threading.Event()
+
+            def watch() -> None:
+                while not stop.is_set():
+                    now = time.time()
+                    for inv_id in list(fstore.invoices):
+                        seen_at.setdefault(inv_id, now)
+                    stop.wait(0.05)
+
+            threading.Thread(target=watch, daemon=True).start()
+            t_start = time.time()
+            for d, deal_id in enumerate(deals):
+                time.sleep(max(0.0, t_start + d * args.over / n - time.time()))
+                changed_at[str(deal_id)] = time.time()
+                hstore.update("deals", deal_id, {"dealstage": "closedwon"})
+            while len(fstore.invoices) < n and time.time() - t_start < args.timeout:
+                time.sleep(0.2)
+            done_at = time.time()
+            # let the last runs finish (their state), then a quiet spell: no run started for nothing
+            time.sleep(3.0)
+            stop.set()
+            deliverer.stop()
+            import httpx
+
+            health = httpx.get(hook_url + "/health", timeout=5).json()
+            runs = run_history("order-to-invoice/order-to-invoice")
+        finally:
+            if receiver is not None:
+                from renkei.prefect_server import stop as stop_proc
+
+                stop_proc(receiver)
+            runner.stop()
+
+        by_deal = {}
+        for deal_id in changed_at:
+            entry = rt.store.ledger_entry(f"invoice:deal:{deal_id}")
+            if entry is not None and entry.external_id and int(entry.external_id) in seen_at:
+                by_deal[deal_id] = seen_at[int(entry.external_id)] - changed_at[deal_id]
+        latencies = list(by_deal.values())
+        first_run = {}
+        for r in sorted(runs, key=lambda r: r["created"]):
+            for d in r["deal_ids"]:
+                first_run.setdefault(d, r)
+        trigger = [first_run[d]["created"] - changed_at[d] for d in changed_at if d in first_run]
+        queued = [r["pending"] - r["created"] for r in runs if r["pending"]]
+        start = [r["running"] - r["pending"] for r in runs if r["pending"] and r["running"]]
+        work = [r["end"] - r["running"] for r in runs if r["end"] and r["running"]]
+        start_share = [(first_run[d]["running"] - first_run[d]["pending"]) / by_deal[d]
+                       for d in by_deal if d in first_run and first_run[d]["running"] and first_run[d]["pending"]]
+        states = Counter(r["state"] for r in runs)
+        invoices_per_deal = Counter(rt.store.ledger_entry(f"invoice:deal:{d}").external_id for d in changed_at
+                                    if rt.store.ledger_entry(f"invoice:deal:{d}") is not None)
+
+        def stats(xs: list[float]) -> str:
+            return (f"p50 {statistics.median(xs):.1f}  p95 {pct(xs, 95):.1f}  max {max(xs):.1f}" if xs else "-")
+
+        print("path                       deployment: receiver process → Prefect events (REST) → order-to-invoice "
+              "trigger → served runner (one process per run)")
+        print(f"deals won                  {n} over {args.over:.0f} s ({args.customers} customers, "
+              f"{args.latency_ms} ms latency, freee 請求書 {w['freee_config'].iv_limit_per_minute}/min)")
+        print(f"settings                   batch window {args.batch_seconds} s, deployment concurrency "
+              f"{args.concurrency}, runner poll {args.poll_seconds} s, run start {'warm' if args.warm else 'cold'}, "
+              f"slot retry {args.slot_wait:g} s, receiver runs "
+              f"{os.environ.get('RENKEI_WEBHOOK_MAX_RUNS', args.concurrency)} per "
+              f"{os.environ.get('RENKEI_WEBHOOK_RUN_SECONDS', 4)} s, RENKEI_RATE_LIMITS=shared (SQLite store)")
+        print(f"start-up                   served runner registered in {runner_ready:.1f} s, receiver listening "
+              f"in {receiver_ready:.1f} s")
+        print(f"invoices in freee          {len(fstore.invoices)} for {n} deals (one per deal: "
+              f"{len(latencies) == n and len(fstore.invoices) == n and len(invoices_per_deal) == n}); "
+              f"all in {done_at - t_start:.0f} s")
+        print(f"stage change → invoice s   {stats(latencies)}  (target p95 < 30)")
+        per_run = statistics.mean([len(r["deal_ids"]) for r in runs] or [0])
+        print(f"runs started               {len(runs)} ({dict(states)}), {per_run:.1f} deals each")
+        print(f"  change → run created s   {stats(trigger)}  (delivery 0.2 s + receiver batch + event + trigger)")
+        print(f"  created → Pending s      {stats(queued)}  (runner poll, deployment concurrency)")
+        print(f"  Pending → Running s      {stats(start)}  (per-run process start: spawn, import, load the flow)")
+        print(f"  Running → done s         {stats(work)}  (the flow's work, freee's pace included)")
+        if start_share:
+            print(f"process start share        {statistics.mean(start_share) * 100:.0f} % of a deal's latency on average")
+        print(f"webhooks                   {deliverer.deliveries} POSTs, {deliverer.delivered} events, receiver "
+              f"{json.dumps({k: v for k, v in health.items() if k != 'status'})}")
+        print(f"429 responses              freee {w['freee_status'].get(429, 0)}, HubSpot "
+              f"{w['hubspot_status'].get(429, 0)}  (must be 0; every process's requests counted at the sandboxes)")
+        print(f"load average               {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        if args.json:
+            print(json.dumps({"latencies": latencies, "runs": runs}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--path", choices=("deployment", "inprocess"), default="deployment",
+                    help="deployment: the real path (receiver process → Prefect event → trigger → served "
+                         "runner, one process per run); inprocess: the flow in this process (comparison)")
+    ap.add_argument("--deals", type=int, default=50)
+    ap.add_argument("--over", type=float, default=60.0, help="seconds over which the deals are won")
+    ap.add_argument("--customers", type=int, default=10)
+    ap.add_argument("--latency-ms", type=int, default=100)
+    ap.add_argument("--batch-seconds", type=float, default=None,
+                    help="the receiver's burst window (default: RENKEI_WEBHOOK_BATCH_SECONDS's default)")
+    ap.add_argument("--concurrency", type=int, default=3,
+                    help="runs at a time: the order-to-invoice deployment's concurrency limit (prefect.yaml: 3) "
+                         "and the receiver's RENKEI_WEBHOOK_MAX_RUNS")
+    ap.add_argument("--poll-seconds", type=int, default=1,
+                    help="deployment path: PREFECT_RUNNER_POLL_FREQUENCY of the served runner")
+    ap.add_argument("--timeout", type=float, default=600.0)
+    ap.add_argument("--slot-wait", type=float, default=2.0,
+                    help="deployment path: PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS of the server "
+                         "(Prefect's default 30; docs/webhooks.md recommends 2 on a self-hosted server)")
+    ap.add_argument("--cold", dest="warm", action="store_false",
+                    help="deployment path: each run from a fresh interpreter (Prefect's default) instead of the "
+                         "served runner's fork server (serve --warm)")
+    ap.add_argument("--json", action="store_true", help="also print the raw latencies and run timings")
+    args = ap.parse_args()
+    if args.batch_seconds is None:
+        from renkei.settings import Settings
+
+        args.batch_seconds = Settings.model_fields["webhook_batch_seconds"].default
+    (run_deployment if args.path == "deployment" else run_inprocess)(args)
 
 
 if __name__ == "__main__":

@@ -261,7 +261,10 @@ def up(*, home: Path, postgres: str = DEFAULT_POSTGRES, workers: int = 3, prefec
 
         prefect_env = {**base_env, "PREFECT_HOME": str(home / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                        "PREFECT_API_DATABASE_CONNECTION_URL": _db_url(postgres, prefect_db, "postgresql+asyncpg"),
-                       "PREFECT_UI_API_URL": api_url, "PREFECT_SERVER_LOG_RETRYABLE_ERRORS": "false"}
+                       "PREFECT_UI_API_URL": api_url, "PREFECT_SERVER_LOG_RETRYABLE_ERRORS": "false",
+                       # a run that finds order-to-invoice's concurrency limit full is retried after 2 s, not
+                       # Prefect's 30 s (docs/webhooks.md, "Latency")
+                       "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": "2"}
         p = _spawn("prefect-server", [_bin("prefect"), "server", "start", "--host", "127.0.0.1", "--port",
                                       str(prefect_port), "--analytics-off"], prefect_env, home,
                    health=f"{api_url}/health")

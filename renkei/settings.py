@@ -114,6 +114,13 @@ class Settings(BaseSettings):
                           "from the CRM's pipelines (probability 1.0), and no filter when that fails")
     webhook_batch_seconds: float = Field(
         1.0, description="the receiver gathers the changes of a burst this long into one triggered run")
+    webhook_max_runs: int = Field(
+        3, ge=0, description="runs the receiver's batches may keep under way at once: during a burst it sends a "
+                             "batch (one triggered run) every RENKEI_WEBHOOK_RUN_SECONDS / this (0: every "
+                             "batch window). Keep it at the order-to-invoice deployment's concurrency limit: a "
+                             "run over that limit waits for Prefect's slot retry (30 s by default)")
+    webhook_run_seconds: float = Field(
+        4.0, ge=0, description="how long one triggered run takes, its process start included (webhook_max_runs)")
 
     def safe_dict(self) -> dict[str, object]:
         """Settings for display: secrets shown only as set / not set."""

@@ -259,6 +259,13 @@ def ensure_partners(rt: Runtime, crm_ids: Iterable[str], report: RunReport,
             if got is not None:
                 resolved[crm_id] = got
         else:
+            # a concurrent run (overlapping webhook runs for deals of one customer) may have linked the
+            # company after this run read the ID map — its partner then shows as "already mapped": nothing
+            # for a person to decide, the link in the map is the answer
+            linked = rt.store.erp_id_for("company", crm_id)
+            if linked:
+                resolved[crm_id] = linked
+                continue
             report.review(reason_code=str(result.reason or "DOUBTFUL_MATCH"), entity="company", entity_key=crm_id,
                           message=f"{display_name(company)}: {result.reason} — pick the partner or create one",
                           payload={"candidates": [{"erp_id": c.target_id, "name": c.name, "reasons": list(c.reasons),

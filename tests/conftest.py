@@ -52,6 +52,7 @@ SLOW_FILES_FIRST = (
     "tests/webhooks/test_receiver.py",
     "tests/webhooks/test_trigger.py",
     "tests/flows/test_webhook_runs.py",
+    "tests/flows/test_webhook_full_path.py",
     "tests/store/test_shared_ratelimit.py",
     "tests/test_stack.py",
 )

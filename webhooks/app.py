@@ -3,11 +3,13 @@
 at once, and turned into Prefect events by a background batcher.
 
 Per delivery: signature and timestamp (401, nothing recorded) → body shape (400) → each event classified
-(a deal moving to a won stage or created → ``renkei.crm.deal.changed``; a company change →
-``renkei.crm.company.changed``; the rest ignored) → one ``webhook_event`` row per key (an already-seen key
-is a replay: counted, not emitted) → 200 with the counts. The batcher sends at most one batch per
-``batch_seconds`` (a change after a quiet spell at once) with one Prefect event per change; the events of one burst share a
-``renkei.batch-id`` label and carry all the burst's ids in ``payload.deal_ids`` / ``payload.company_ids``,
+(a deal moving to a won stage → ``renkei.crm.deal.changed``; a deal created → the same, once the batcher
+has read its stage and found it won; a company change → ``renkei.crm.company.changed``; the rest ignored)
+→ one ``webhook_event`` row per key (an already-seen key is a replay: counted, not emitted) → 200 with the
+counts. The batcher sends a change after a quiet spell at once and, during a burst, one batch per
+``spacing`` (``batch_seconds``, or ``run_seconds / max_runs`` when larger) with one Prefect event per
+change; the events of one burst share a ``renkei.batch-id`` label and carry all the burst's ids in
+``payload.deal_ids`` / ``payload.company_ids``,
 so the deployment trigger (``for_each: renkei.batch-id``) starts ONE run per burst with those ids.
 """
 
@@ -43,13 +45,22 @@ COMPANY_CHANGES = {"company.creation", "company.propertyChange", "company.merge"
 
 
 class Batcher:
-    """Background thread: pending rows → Prefect events, at most one batch per ``window_s`` (a change after
-    a quiet window goes at once; during a burst the changes of each window go together; at most ``max_ids``
-    distinct ids per event name and batch). A failed emission is retried (rows stay pending in
-    the store meanwhile, and are emitted again at the next start if the process dies)."""
+    """Background thread: pending rows → Prefect events. A change after a quiet spell goes at once; during a
+    burst the changes gathered meanwhile go together, one batch per ``spacing`` (``window_s``, or
+    ``run_seconds / max_runs`` when larger: each batch is one triggered run); at most ``max_ids`` distinct ids
+    per event name and batch. ``screen`` drops rows found irrelevant just before emission. A failed emission
+    is retried (rows stay pending in the store meanwhile, and are emitted again at the next start if the
+    process dies)."""
 
-    def __init__(self, ledger: Ledger, emitter: Emitter, *, window_s: float = 1.0, max_ids: int = 100):
+    def __init__(self, ledger: Ledger, emitter: Emitter, *, window_s: float = 1.0, max_ids: int = 100,
+                 screen: Callable[[list[Row]], list[Row]] | None = None, max_runs: int = 0,
+                 run_seconds: float = 10.0):
         self.ledger, self.emitter, self.window_s, self.max_ids = ledger, emitter, window_s, max_ids
+        # each send is a triggered run (one process start each), and a run beyond the deployment's
+        # concurrency limit waits for Prefect's slot retry: during a burst, sends are spaced so that about
+        # max_runs runs of run_seconds each are under way at a time; a change after a quiet spell goes at once
+        self.max_runs, self.run_seconds = max_runs, run_seconds
+        self.screen = screen  # drops rows found irrelevant just before emission (created deals not won)
         self.queue: list[Row] = []
         self.cond = threading.Condition()
         self.busy = False
@@ -58,6 +69,11 @@ class Batcher:
         self.emitted = 0
         self.failures = 0
         self.last_sent = float("-inf")
+
+    @property
+    def spacing(self) -> float:
+        """Seconds between two sends during a burst."""
+        return max(self.window_s, self.run_seconds / self.max_runs if self.max_runs else 0.0)
 
     def start(self) -> None:
         if self.thread is None:
@@ -99,7 +115,7 @@ class Batcher:
                     return
                 # leading edge: after a quiet window the first change goes at once (a lone won deal
                 # waits for nothing); during a burst, changes gather until a window after the last send
-                until = self.last_sent + self.window_s
+                until = self.last_sent + self.spacing
                 while (not self.stopped and time.monotonic() < until
                        and len({r.object_id for r in self.queue}) < self.max_ids):
                     self.cond.wait(max(0.0, until - time.monotonic()))
@@ -120,6 +136,13 @@ class Batcher:
                     self.cond.notify_all()
 
     def _emit(self, rows: list[Row]) -> None:
+        if self.screen is not None:
+            keep = self.screen(rows)
+            kept = {id(r) for r in keep}
+            dropped = [r.id for r in rows if id(r) not in kept and r.id is not None]
+            if dropped:
+                self.ledger.mark_ignored(dropped)
+            rows = keep
         groups: "OrderedDict[str, list[Row]]" = OrderedDict()
         for r in rows:
             groups.setdefault(r.event, []).append(r)
@@ -158,16 +181,23 @@ def _event(name: str, row: Row, batch_id: str, ids: list[str], *, deal_ids: list
 
 class Receiver:
     """Checks, records and hands over deliveries. ``won_stages()`` returns the configured won stages (None
-    = unknown: every deal stage change is passed on and the flow decides)."""
+    = unknown: every deal stage change is passed on and the flow decides). ``deal_stages(ids)`` reads the
+    current stage of deals (one HubSpot batch read per burst): a ``deal.creation`` carries no stage, so a
+    created deal is emitted only when this finds it in a won stage — or when the stage cannot be known
+    (no reader, a failed read, no won stages known: the flow decides, as before)."""
 
     def __init__(self, *, ledger: Ledger, emitter: Emitter, hubspot_secret: str | None = None,
                  inbound_secret: str | None = None, won_stages: Callable[[], set[str] | None] = lambda: None,
+                 deal_stages: Callable[[list[str]], dict[str, str]] | None = None,
                  public_url: str | None = None, batch_seconds: float = 1.0, max_age_s: float = MAX_AGE_SECONDS,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, max_runs: int = 0, run_seconds: float = 10.0):
         self.ledger, self.hubspot_secret, self.inbound_secret = ledger, hubspot_secret, inbound_secret
         self.won_stages, self.public_url, self.max_age_s, self.clock = won_stages, public_url, max_age_s, clock
-        self.batcher = Batcher(ledger, emitter, window_s=batch_seconds)
-        self.stats = {"accepted": 0, "replayed": 0, "ignored": 0, "rejected": 0, "malformed": 0, "invalid": 0}
+        self.deal_stages = deal_stages
+        self.batcher = Batcher(ledger, emitter, window_s=batch_seconds, screen=self.screen_created,
+                               max_runs=max_runs, run_seconds=run_seconds)
+        self.stats = {"accepted": 0, "replayed": 0, "ignored": 0, "rejected": 0, "malformed": 0, "invalid": 0,
+                      "created_open": 0}
 
     # ------------------------------------------------------------------ HubSpot
 
@@ -190,6 +220,7 @@ class Receiver:
         row = Row(source="hubspot", event_key=key, object_id=object_id, occurred_at=occurred,
                   payload={"change": kind, "hubspot_event_id": int(e["eventId"])})
         if kind == "deal.creation":
+            # no stage in the event: the batcher reads it (screen_created) and drops a deal created open
             row.event = DEAL_CHANGED
         elif kind == "deal.propertyChange" and e.get("propertyName") == "dealstage":
             stage = e.get("propertyValue")
@@ -204,6 +235,32 @@ class Receiver:
             if e.get("propertyName"):
                 row.payload["property"] = e["propertyName"]
         return row
+
+    def screen_created(self, rows: list[Row]) -> list[Row]:
+        """Just before emission: the created deals of a burst whose stage is known and not won are dropped
+        (marked ``ignored`` in the store: no run for a deal created open — the stage change that wins it
+        later is its own event). Unknown stays in (the flow decides; a run for a deal not won invoices
+        nothing)."""
+        created = [r for r in rows if r.event == DEAL_CHANGED and r.payload.get("change") == "deal.creation"]
+        if not created or self.deal_stages is None:
+            return rows
+        won = self.won_stages()
+        if won is None:
+            return rows
+        try:
+            stages = self.deal_stages(list(dict.fromkeys(r.object_id for r in created)))
+        except Exception as exc:  # noqa: BLE001 - unknown: pass them on
+            log.warning("stages of %d created deals unknown (%s): passed on", len(created), type(exc).__name__)
+            return rows
+        keep, created_ids = [], {id(r) for r in created}
+        for r in rows:
+            if id(r) in created_ids and r.object_id in stages:
+                r.payload["stage"] = stages[r.object_id]
+                if str(stages[r.object_id]) not in won:
+                    self.stats["created_open"] += 1
+                    continue
+            keep.append(r)
+        return keep
 
     def hubspot(self, method: str, uri: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
         if not self.hubspot_secret:

@@ -57,6 +57,32 @@ def hubspot_won_stages(settings: Any) -> set[str] | None:
     return won or None
 
 
+class DealStages:
+    """The current ``dealstage`` of deals, one HubSpot batch read (up to 100 ids) per call, with httpx (no
+    connector, no Prefect import). Used for ``deal.creation`` events, which carry no stage. The receiver
+    does not share the workers' rate limiter: it spends one request per burst of created deals, and a
+    failed read (a 429 included) only means "stage unknown" (the event is passed on; the flow decides)."""
+
+    def __init__(self, settings: Any, timeout_s: float = 5.0):
+        import httpx
+
+        self.url = settings.hubspot_base_url.rstrip("/") + "/crm/v3/objects/deals/batch/read"
+        self.client = httpx.Client(timeout=timeout_s, headers={
+            "Authorization": f"Bearer {settings.hubspot_token.get_secret_value()}"})
+
+    def __call__(self, ids: list[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for start in range(0, len(ids), 100):
+            resp = self.client.post(self.url, json={"properties": ["dealstage"],
+                                                    "inputs": [{"id": i} for i in ids[start:start + 100]]})
+            resp.raise_for_status()
+            for rec in resp.json().get("results", []):
+                stage = (rec.get("properties") or {}).get("dealstage")
+                if stage:
+                    out[str(rec["id"])] = str(stage)
+        return out
+
+
 def _secret(value: Any) -> str | None:
     return value.get_secret_value() if value is not None else None
 
@@ -72,7 +98,10 @@ def receiver_from_settings(settings: Any = None, *, emitter: Emitter | None = No
     return Receiver(ledger=Ledger.open(settings.database_url), emitter=emitter or default_emitter(),
                     hubspot_secret=_secret(settings.webhook_hubspot_secret),
                     inbound_secret=_secret(settings.webhook_inbound_secret), won_stages=WonStages(settings),
-                    public_url=settings.webhook_public_url, batch_seconds=settings.webhook_batch_seconds)
+                    deal_stages=(DealStages(settings) if settings.crm == "hubspot" and settings.hubspot_token
+                                 else None),
+                    public_url=settings.webhook_public_url, batch_seconds=settings.webhook_batch_seconds,
+                    max_runs=settings.webhook_max_runs, run_seconds=settings.webhook_run_seconds)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8090, *, log_level: str = "warning") -> None:

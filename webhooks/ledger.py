@@ -71,6 +71,13 @@ class Ledger:
             conn.execute(update(TABLE).where(TABLE.c.id.in_(ids))
                          .values(status="emitted", batch_id=batch_id, emitted_at=datetime.now(timezone.utc)))
 
+    def mark_ignored(self, ids: list[int]) -> None:
+        """Rows found irrelevant after they were recorded (a deal created in a stage that is not won)."""
+        if not ids:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(update(TABLE).where(TABLE.c.id.in_(ids)).values(status="ignored"))
+
     def pending(self, limit: int = 1000) -> list[Row]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(TABLE).where(TABLE.c.status == "pending").order_by(TABLE.c.id).limit(limit))

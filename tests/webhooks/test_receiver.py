@@ -104,6 +104,11 @@ def test_a_burst_of_won_deals_is_batched_and_pending_rows_survive_a_restart(tmp_
     for e in emitted.events:
         batches.setdefault(e["resource"]["renkei.batch-id"], e["payload"]["deal_ids"])
     assert list(batches.values()) == [["600"], [str(600 + i) for i in range(1, 5)]]
+    # the receiver's settings space a burst's batches by the runs they start (RENKEI_WEBHOOK_MAX_RUNS / _RUN_SECONDS)
+    from renkei.webhooks.app import Batcher
+
+    assert Batcher(receiver.ledger, emitted, window_s=1.0, max_runs=3, run_seconds=4.0).spacing == 4.0 / 3
+    assert Batcher(receiver.ledger, emitted, window_s=1.0, max_runs=0).spacing == 1.0
 
     # acknowledged but not emitted (the process died): the next start emits it
     second, emitted2 = _receiver(tmp_path)
@@ -216,3 +221,44 @@ def test_concurrent_deliveries_of_one_key_record_it_once(db_url):
     assert sum(len([r for r in fresh if r.relevant]) for fresh, _ in results) == 1
     assert sum(replays for _, replays in results) == 3
     assert [r.object_id for r in ledger.pending()] == ["501"]
+
+
+def test_a_created_deal_is_emitted_only_when_its_stage_is_won(tmp_path, hubspot_sandbox):
+    """``deal.creation`` carries no stage (and HubSpot does not document a ``dealstage`` propertyChange
+    alongside it): the batcher reads the created deals' stages from HubSpot in one batch read — a deal
+    created directly in a won stage is emitted at once, one created open is recorded but starts no run; a
+    stage that cannot be read is passed on (the flow decides)."""
+    from types import SimpleNamespace
+
+    from pydantic import SecretStr
+
+    from renkei.webhooks.config import DealStages
+
+    store = hubspot_sandbox.app.state.store
+    won = store.create("deals", {"dealname": "即受注", "dealstage": "closedwon", "pipeline": "default"}).id
+    open_ = store.create("deals", {"dealname": "見込み", "dealstage": "appointmentscheduled",
+                                   "pipeline": "default"}).id
+    reader = DealStages(SimpleNamespace(hubspot_base_url=hubspot_sandbox.url,
+                                        hubspot_token=SecretStr(hubspot_sandbox.config.token)))
+    receiver, emitted = _receiver(tmp_path, deal_stages=reader)
+
+    def created(event_id, deal_id):
+        return {"eventId": event_id, "portalId": 62515, "occurredAt": 1_764_900_000_000, "objectId": int(deal_id),
+                "subscriptionType": "deal.creation", "changeFlag": "NEW"}
+
+    with TestClient(create_app(receiver)) as client:
+        r = _hubspot(client, [created(31, won), created(32, open_)])
+        assert r.json() == {"accepted": 2, "ignored": 0, "replayed": 0}  # recorded; screened before emission
+        assert receiver.batcher.flush(5)
+        assert [e["resource"]["renkei.crm.deal-id"] for e in emitted.events] == [won]
+        assert emitted.events[0]["payload"]["stage"] == "closedwon"
+        assert emitted.events[0]["payload"]["deal_ids"] == [won]  # the run asks for the won deal only
+        assert receiver.stats["created_open"] == 1
+        assert receiver.ledger.counts() == {"emitted": 1, "ignored": 1}
+        # the same open deal won later: its stage change is an event of its own
+        assert _hubspot(client, [_deal_stage(33, int(open_), "closedwon")]).json()["accepted"] == 1
+        # HubSpot unreachable: a created deal's stage is unknown → passed on, the flow decides
+        reader.url = "http://127.0.0.1:9/crm/v3/objects/deals/batch/read"
+        assert _hubspot(client, [created(34, "777")]).json()["accepted"] == 1
+        assert receiver.batcher.flush(5)
+    assert [e["resource"]["renkei.crm.deal-id"] for e in emitted.events] == [won, open_, "777"]
