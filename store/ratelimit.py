@@ -127,6 +127,13 @@ class DbRateLimiter:
 
     def try_acquire(self, *keys: str) -> float:
         """Take a slot in all ``keys`` if possible and return 0.0, else return the seconds to wait."""
+        return self._take(keys, reserve=False)
+
+    def _take(self, keys: tuple[str, ...], *, reserve: bool) -> float:
+        """Take a slot in all ``keys`` now (→ 0.0), or return the seconds to wait without taking one.
+        ``reserve``: when only rolling windows are full, book the first slot they free instead (the slot's time
+        is set in the future, so the next caller books the one after it) and return the time until it, as a
+        negative number — waiters are then served in the order they asked, not by whoever wakes up first."""
         keys = keys or ("default",)
         # unknown keys have no pace but may still be blocked by a 429 (penalise creates their row)
         names = sorted({self.bucket_name(k) for k in keys})
@@ -153,6 +160,7 @@ class DbRateLimiter:
             if now is None:
                 now = self._now(conn)
             wait = 0.0
+            rolling_wait = 0.0  # the part of the wait a reservation may cover
             slots: dict[str, Any] = {}
             for name in names:
                 row = rows.get(name)
@@ -177,12 +185,13 @@ class DbRateLimiter:
                     at = oldest.get(name)
                     window = row.window_s + min(self.guard_max_s, self.guard * row.window_s)
                     if at is not None and at > now - window:
-                        wait = max(wait, at + window - now)
+                        rolling_wait = max(rolling_wait, at + window - now)
                     slots[name] = row.next_slot
-            if wait > 0:
+            if wait > 0 or (rolling_wait > 0 and not reserve):
                 conn.rollback()
                 self._count_txn()
-                return wait
+                return max(wait, rolling_wait)
+            at_time = now + rolling_wait  # now, or the booked slot
             for name, row in rows.items():
                 if name not in slots:
                     continue
@@ -199,18 +208,18 @@ class DbRateLimiter:
                     idx = slots[name]
                     conn.execute(text("INSERT INTO rate_slot (bucket, idx, at) VALUES (:b, :i, :t) "
                                       "ON CONFLICT (bucket, idx) DO UPDATE SET at = excluded.at"),
-                                 {"b": name, "i": idx, "t": now})
+                                 {"b": name, "i": idx, "t": at_time})
                     conn.execute(text("UPDATE rate_bucket SET next_slot = :x, acquired_total = acquired_total + 1 "
                                       "WHERE name = :n"), {"x": (idx + 1) % row.limit_n, "n": name})
             conn.commit()
         self._count_txn()
         with self._stats_lock:
             if self.history is not None:
-                self.history.append((now, tuple(keys)))
+                self.history.append((at_time, tuple(keys)))
             for k in keys:
                 if k in self.limits:
                     self.acquired[k] = self.acquired.get(k, 0) + 1
-        return 0.0
+        return -rolling_wait if rolling_wait > 0 else 0.0
 
     def acquire(self, *keys: str, timeout: float | None = None) -> float:
         """Block until a slot is free in all ``keys``; returns the seconds waited. A wait longer than
@@ -219,7 +228,12 @@ class DbRateLimiter:
         start = time.monotonic()
         with self._local_lock(keys):
             while True:
-                wait = self.try_acquire(*keys)
+                wait = self._take(keys, reserve=True)
+                if wait < 0:  # a booked slot: this caller's turn comes in -wait seconds
+                    if timeout is not None and time.monotonic() - start - wait > timeout:
+                        raise TimeoutError(f"rate limiter: no slot in {keys} within {timeout}s")
+                    self._sleep(-wait)
+                    wait = 0.0
                 if wait <= 0:
                     waited = time.monotonic() - start
                     with self._stats_lock:

@@ -128,3 +128,34 @@ def test_the_in_process_limiter_treats_a_cap_the_same_way():
     assert 0.1 < lim.try_acquire("minute") <= 0.2
     with pytest.raises(QuotaExhausted):
         lim.acquire("daily")
+
+
+def test_waiters_are_served_in_the_order_they_asked(db_url):
+    """A full rolling window books the next free slot for each caller in turn: eight limiters (eight
+    workers) asking 50 ms apart get their slots in that order, never more than 2 per second, with one
+    transaction each instead of a race of wake-ups."""
+    import threading
+
+    Store.open(db_url, cached=False)
+    limits = {"default": (2, 1.0)}
+    limiters = [DbRateLimiter(make_engine(db_url), "acct:fifo", limits, record=True, guard=0.0) for _ in range(8)]
+    limiters[0].acquire("default")
+    limiters[0].acquire("default")  # the window is full from here on
+    done: list[tuple[float, int]] = []
+    lock = threading.Lock()
+
+    def ask(i: int) -> None:
+        time.sleep(0.05 * i)
+        limiters[i].acquire("default")
+        with lock:
+            done.append((limiters[i].history[-1][0], i))
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(1, 8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert [i for _, i in sorted(done)] == list(range(1, 8))
+    times = [t for lim in limiters for t, _ in lim.history]
+    assert _max_in_window(times, 1.0 - 1e-6) <= 2
+    assert all(lim.transactions == 1 for lim in limiters[1:]), [lim.transactions for lim in limiters]
