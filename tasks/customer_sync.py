@@ -42,7 +42,7 @@ from collections.abc import KeysView
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from pydantic import ValidationError
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 
 from renkei.flows.order_to_invoice import order_to_invoice
 from tests.flows.builders import freee_invoices, freee_partner, hs_company, hs_deal, move_stage
