@@ -46,6 +46,22 @@ SECRET = "bench-app-client-secret"
 
 
 
+def watch_invoices(fstore) -> tuple[dict[int, float], threading.Event]:
+    """When each invoice first appears in the freee sandbox (polled every 50 ms) until the event is set."""
+    seen_at: dict[int, float] = {}
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            now = time.time()
+            for inv_id in list(fstore.invoices):
+                seen_at.setdefault(inv_id, now)
+            stop.wait(0.05)
+
+    threading.Thread(target=watch, daemon=True).start()
+    return seen_at, stop
+
+
 def pct(values: list[float], p: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, max(0, round(p / 100 * len(s) + 0.5) - 1))]
@@ -161,18 +177,7 @@ def run_inprocess(args: argparse.Namespace) -> None:
                               subscriptions=("deal.propertyChange:dealstage",)).start()
 
         # invoices as they appear in freee (first seen, polled every 50 ms)
-        seen_at: dict[int, float] = {}
-        stop = threading.Event()
-
-        def watch() -> None:
-            while not stop.is_set():
-                now = time.time()
-                for inv_id in list(fstore.invoices):
-                    seen_at.setdefault(inv_id, now)
-                stop.wait(0.05)
-
-        watcher = threading.Thread(target=watch, daemon=True)
-        watcher.start()
+        seen_at, stop = watch_invoices(fstore)
         changed_at: dict[str, float] = {}
 
         def win_deals() -> None:
@@ -327,18 +332,8 @@ def run_deployment(args: argparse.Namespace) -> None:
             time.sleep(3.0)  # the runner's first poll and the trigger loaded by the server's triggers service
             deliverer = Deliverer(hstore, hook_url + "/webhooks/hubspot", SECRET, delay_ms=200,
                                   subscriptions=("deal.propertyChange:dealstage",)).start()
-            seen_at: dict[int, float] = {}
             changed_at: dict[str, float] = {}
-            stop = threading.Event()
-
-            def watch() -> None:
-                while not stop.is_set():
-                    now = time.time()
-                    for inv_id in list(fstore.invoices):
-                        seen_at.setdefault(inv_id, now)
-                    stop.wait(0.05)
-
-            threading.Thread(target=watch, daemon=True).start()
+            seen_at, stop = watch_invoices(fstore)
             t_start = time.time()
             for d, deal_id in enumerate(deals):
                 time.sleep(max(0.0, t_start + d * args.over / n - time.time()))
