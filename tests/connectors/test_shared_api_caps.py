@@ -5,7 +5,6 @@ creating the rows."""
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import time
 
 import pytest
@@ -14,6 +13,7 @@ from sqlalchemy import text
 from renkei.connectors.http import QuotaExhausted
 from renkei.sandboxes.common import ServerThread
 from renkei.store.repo import Store
+from tests.spawned import SPAWN, run_spawned
 
 CAP = 40
 
@@ -51,17 +51,10 @@ def test_two_processes_share_hubspot_daily_cap_and_stop_at_it_together(pg_url, t
         daily = next(n for n in rows if n.startswith("hubspot:") and n.endswith(":daily"))
         assert rows[daily] == "created"
 
-        ctx = mp.get_context("spawn")
-        out = ctx.Queue()
+        out = SPAWN.Queue()
         start_at = time.time() + 3.0  # both children import and connect first
-        procs = [ctx.Process(target=_hubspot_worker, args=(pg_url, server.url, config.token, str(tmp_path),
-                                                           start_at, out)) for _ in range(2)]
-        for p in procs:
-            p.start()
-        results = [out.get(timeout=60) for _ in procs]
-        for p in procs:
-            p.join(timeout=30)
-            assert p.exitcode == 0
+        results = run_spawned(_hubspot_worker, [(pg_url, server.url, config.token, str(tmp_path), start_at, out)] * 2,
+                              out)
         # both stopped on the shared count (QuotaExhausted, the clean-stop path), together exactly at the cap
         assert all(stopped and "cap reached" in stopped for _, stopped, _ in results), results
         assert sum(sent for sent, _, _ in results) == CAP

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from renkei.flows.order_to_invoice import order_to_invoice
 from tests.flows.builders import freee_invoices, freee_partner, hs_company, hs_deal, move_stage
+from tests.spawned import SPAWN, run_spawned
 
 YAMADA_CORP = "7010705000725"
 
@@ -271,23 +272,15 @@ def test_three_concurrent_runs_on_postgresql_none_fails(world, pg_url, monkeypat
     """Three order-to-invoice runs at once on PostgreSQL, each in its own process, racing on linking an
     existing partner, creating a new one (same 取引先コード) and moving the cursor: no run Failed,
     exactly one invoice per deal, one partner per company."""
-    import multiprocessing as mp
-
     _use_postgresql(world, pg_url, monkeypatch)
     existing = freee_partner(world, "株式会社三並列", registration="T4011001098993")
     matched = hs_company(world, "株式会社三並列", renkei_corporate_number="4011001098993")
     new = hs_company(world, "有限会社新規三並列", renkei_billing_email="keiri@shinki.example.co.jp")
     deals = [hs_deal(world, f"三並列 {i}", matched if i % 2 else new,
                      [{"name": "作業", "quantity": 1, "price": 20_000 + i}]) for i in range(6)]
-    ctx = mp.get_context("spawn")
-    barriers = {"link_or_adopt": ctx.Barrier(3), "set_cursor": ctx.Barrier(3)}
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_run_in_own_process, args=(barriers, out)) for _ in range(3)]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=600) for _ in procs]
-    for p in procs:
-        p.join(60)
+    barriers = {"link_or_adopt": SPAWN.Barrier(3), "set_cursor": SPAWN.Barrier(3)}
+    out = SPAWN.Queue()
+    results = run_spawned(_run_in_own_process, [(barriers, out)] * 3, out, timeout=600)
     assert [r[0] for r in results] == ["COMPLETED"] * 3, results
     order_to_invoice()  # deals a worker skipped as "held" are finished by the next run
     invoices = freee_invoices(world)

@@ -3,7 +3,6 @@ caps stop cleanly, and the factories pick the shared backend for a shared store.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import time
 
 import httpx
@@ -13,6 +12,7 @@ from renkei.connectors.http import HttpClient, HttpConfig, QuotaExhausted, RateL
 from renkei.store.db import make_engine
 from renkei.store.ratelimit import DbRateLimiter, limiter_for
 from renkei.store.repo import Store
+from tests.spawned import SPAWN, run_spawned
 
 LIMITS = {"default": (5, 1.0), "search": (2, 1.0)}
 
@@ -38,16 +38,9 @@ def _max_in_window(times: list[float], window: float) -> int:
 
 def test_pace_holds_across_processes_and_429_blocks_everybody(db_url):
     Store.open(db_url, cached=False)  # migrations
-    ctx = mp.get_context("spawn")
-    out = ctx.Queue()
+    out = SPAWN.Queue()
     start_at = time.time() + 2.5  # both children import and connect first
-    procs = [ctx.Process(target=_worker, args=(db_url, start_at, 2.0, out)) for _ in range(2)]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=60) for _ in procs]
-    for p in procs:
-        p.join(timeout=30)
-        assert p.exitcode == 0
+    results = run_spawned(_worker, [(db_url, start_at, 2.0, out)] * 2, out)
     times = results[0] + results[1]
     assert all(results), "both processes acquired"
     # the limiter's own log (database time): never more than 5 in any 1 s, across both processes ...

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import threading
 from datetime import datetime, timezone
 
@@ -10,6 +9,7 @@ import pytest
 import sqlalchemy
 
 from renkei.store.repo import IdConflict, Store
+from tests.spawned import SPAWN, run_spawned
 
 
 def test_migration_upgrades_an_empty_database_to_head(db_url):
@@ -131,16 +131,10 @@ def _claim_in_process(url: str, key: str, owner: str, barrier, out) -> None:
 def test_concurrent_writers_get_exactly_one_winner(db_url):
     """Eight processes claim one idempotency key at the same instant: exactly one wins."""
     Store.open(db_url, cached=False)
-    ctx = mp.get_context("spawn")
     n = 8
-    barrier, out = ctx.Barrier(n), ctx.Queue()
-    procs = [ctx.Process(target=_claim_in_process, args=(db_url, "invoice:deal:42", f"w{i}", barrier, out))
-             for i in range(n)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-    states = [out.get(timeout=5)[1] for _ in range(n)]
+    barrier, out = SPAWN.Barrier(n), SPAWN.Queue()
+    results = run_spawned(_claim_in_process, [(db_url, "invoice:deal:42", f"w{i}", barrier, out) for i in range(n)], out)
+    states = [state for _, state in results]
     assert sorted(states) == ["held"] * (n - 1) + ["won"]
 
 

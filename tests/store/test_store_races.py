@@ -4,10 +4,9 @@ PostgreSQL."""
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
 
 from renkei.store.repo import IdConflict, Store
+from tests.spawned import SPAWN, run_spawned
 
 N = 8
 
@@ -39,15 +38,8 @@ def _race(url: str, what: str, i: int, barrier, out) -> None:
 
 def _run(url: str, what: str) -> list:
     Store.open(url, cached=False)
-    ctx = mp.get_context("spawn")
-    barrier, out = ctx.Barrier(N), ctx.Queue()
-    procs = [ctx.Process(target=_race, args=(url, what, i, barrier, out)) for i in range(N)]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=120) for _ in range(N)]
-    for p in procs:
-        p.join(30)
-    return sorted(results)
+    barrier, out = SPAWN.Barrier(N), SPAWN.Queue()
+    return sorted(run_spawned(_race, [(url, what, i, barrier, out) for i in range(N)], out, timeout=120))
 
 
 def test_concurrent_set_cursor_never_collides(db_url, tmp_path, monkeypatch):
