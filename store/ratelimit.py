@@ -233,6 +233,9 @@ class DbRateLimiter:
                     if timeout is not None and time.monotonic() - start - wait > timeout:
                         raise TimeoutError(f"rate limiter: no slot in {keys} within {timeout}s")
                     self._sleep(-wait)
+                    # a 429 seen by any process while this one slept still holds it back (the slot stays its own)
+                    while (blocked := self._blocked_for(keys)) > 0:
+                        self._sleep(blocked)
                     wait = 0.0
                 if wait <= 0:
                     waited = time.monotonic() - start
@@ -297,6 +300,15 @@ class DbRateLimiter:
         log.info("rate limit %s blocked for %.1fs in every process (429)", name, seconds)
 
     # -- internals ---------------------------------------------------------------------------------
+
+    def _blocked_for(self, keys: tuple[str, ...]) -> float:
+        """Seconds until a 429 penalty on any of ``keys`` ends (0.0 when none holds)."""
+        names = sorted({self.bucket_name(k) for k in keys})
+        with self.engine.connect() as conn:
+            row = conn.execute(text("SELECT MAX(blocked_until) AS until, " + self._now_sql + " AS now "
+                                    "FROM rate_bucket WHERE name IN :names").bindparams(_expanding("names")),
+                               {"names": names}).one()
+        return max(0.0, float(row.until or 0.0) - float(row.now))
 
     def _local_lock(self, keys: tuple[str, ...]) -> threading.Lock:
         k = tuple(sorted(keys))

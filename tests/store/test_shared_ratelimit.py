@@ -152,3 +152,17 @@ def test_waiters_are_served_in_the_order_they_asked(db_url):
     times = [t for lim in limiters for t, _ in lim.history]
     assert _max_in_window(times, 1.0 - 1e-6) <= 2
     assert all(lim.transactions == 1 for lim in limiters[1:]), [lim.transactions for lim in limiters]
+
+    # a 429 seen by one worker while another sleeps towards its booked slot holds that one back too
+    one = {"default": (1, 1.0)}
+    lim = DbRateLimiter(make_engine(db_url), "acct:block", one, guard=0.0)
+    booked = DbRateLimiter(make_engine(db_url), "acct:block", one, guard=0.0)
+    lim.acquire("default")  # the window is full for 1 s
+    t0, waited = time.monotonic(), []
+    waiter = threading.Thread(target=lambda: waited.append(booked.acquire("default")))
+    waiter.start()
+    time.sleep(0.2)  # the waiter has booked the slot 1 s away and sleeps
+    lim.penalise("default", 2.0)
+    waiter.join(timeout=30)
+    assert waited and time.monotonic() - t0 >= 2.1  # it went after the penalty, not at its booked time
+    assert booked.transactions == 1  # the booking; the penalty check after the sleep is a plain read
