@@ -17,12 +17,18 @@ Running → done), and the 429 responses the sandboxes sent to any process (must
 ``--path inprocess`` — the comparison: an in-process dispatcher mimics the trigger (one run per receiver
 batch, ``--concurrency`` at a time) and runs the flow in this process: no event, no trigger, no process start.
 
-The bound: under 30 invoice requests per rolling minute the k-th invoice (0-based) cannot go before the
-(k−30)-th + 60 s, so with N arrivals evenly over T seconds the last ones wait up to about
-60 − 30 × T / N seconds for the window (24 s at 50 over 60 s) plus the latency of the deal 30 places before.
+freee's window: freee請求書's 30 per minute resets on the clock (its documented ``X-Ratelimit-Reset-Minute``
+header; the sandbox counts per UTC minute), and the client counts it that way by default
+(``RENKEI_FREEE_IV_WINDOW=fixed``). The worst case is a burst that starts on a minute boundary — all 50 deals
+fall in one window and the 31st to 50th wait for the next minute (up to 60 − 30 × T / N = 24 s at 50 over 60 s)
+— so the first change is made ``--offset`` seconds after a UTC minute boundary (default 0: the worst case).
+``--iv-window rolling`` makes the client count any 60 s instead (stricter): then the k-th invoice (0-based)
+cannot go before the (k−30)-th + 60 s, and the last ones wait those 24 s *plus* the latency of the deal 30
+places before.
 
     python benchmarks/latency.py [--path deployment|inprocess] [--deals 50] [--over 60] [--customers 10]
-                                 [--latency-ms 100] [--cold] [--slot-wait 2] [--poll-seconds 1] [--json]
+                                 [--latency-ms 100] [--cold] [--slot-wait 2] [--poll-seconds 1]
+                                 [--offset 0] [--iv-window fixed|rolling] [--json]
 """
 
 from __future__ import annotations
@@ -60,6 +66,16 @@ def watch_invoices(fstore) -> tuple[dict[int, float], threading.Event]:
 
     threading.Thread(target=watch, daemon=True).start()
     return seen_at, stop
+
+
+def minute_aligned(offset: float) -> float:
+    """Sleep until ``offset`` seconds after the next UTC minute boundary (at least 1 s away); that moment."""
+    now = time.time()
+    at = (now // 60 + 1) * 60 + offset
+    while at - now < 1.0:
+        at += 60
+    time.sleep(at - now)
+    return at
 
 
 def pct(values: list[float], p: float) -> float:
@@ -137,7 +153,7 @@ def run_inprocess(args: argparse.Namespace) -> None:
     process start): the lower bound the real path is compared with."""
     n = args.deals
 
-    with bench_world(env={"RENKEI_FREEE_ACCOUNTING_PER_SECOND": "5"}) as w:
+    with bench_world(env={"RENKEI_FREEE_ACCOUNTING_PER_SECOND": "5", "RENKEI_FREEE_IV_WINDOW": args.iv_window}) as w:
         from renkei.flows.order_to_invoice import order_to_invoice
         from renkei.sandboxes.common import ServerThread
         from renkei.sandboxes.hubspot.webhooks import Deliverer
@@ -181,7 +197,7 @@ def run_inprocess(args: argparse.Namespace) -> None:
         changed_at: dict[str, float] = {}
 
         def win_deals() -> None:
-            t0 = time.time()
+            t0 = minute_aligned(args.offset)
             for d, deal_id in enumerate(deals):
                 time.sleep(max(0.0, t0 + d * args.over / n - time.time()))
                 changed_at[str(deal_id)] = time.time()
@@ -222,7 +238,8 @@ def run_inprocess(args: argparse.Namespace) -> None:
         fr429 = rt.erp.client.stats.by_status.get(429, 0)
         hs429 = rt.crm.client.stats.by_status.get(429, 0)
         print(f"deals won                  {n} over {args.over:.0f} s ({args.customers} customers, "
-              f"{args.latency_ms} ms latency, freee 請求書 {w['freee_config'].iv_limit_per_minute}/min)")
+              f"{args.latency_ms} ms latency, freee 請求書 {w['freee_config'].iv_limit_per_minute}/min); first change "
+              f"{args.offset:g} s after a UTC minute; client counts freee's minute as {args.iv_window} windows")
         print("dispatch                   in-process dispatcher mimicking the prefect.yaml trigger "
               f"(one run per receiver batch, {args.concurrency} at a time, batch window {args.batch_seconds} s)")
         print(f"invoices in freee          {len(fstore.invoices)} (one per deal: {len(latencies) == n})")
@@ -301,6 +318,7 @@ def run_deployment(args: argparse.Namespace) -> None:
 
     n = args.deals
     env = {"RENKEI_FREEE_ACCOUNTING_PER_SECOND": "5", "RENKEI_RATE_LIMITS": "shared",
+           "RENKEI_FREEE_IV_WINDOW": args.iv_window,
            # the server's retry of a run that found the deployment's concurrency limit full (Prefect: 30 s)
            "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": str(args.slot_wait)}
     with bench_world(env=env) as w:
@@ -334,7 +352,7 @@ def run_deployment(args: argparse.Namespace) -> None:
                                   subscriptions=("deal.propertyChange:dealstage",)).start()
             changed_at: dict[str, float] = {}
             seen_at, stop = watch_invoices(fstore)
-            t_start = time.time()
+            t_start = minute_aligned(args.offset)
             for d, deal_id in enumerate(deals):
                 time.sleep(max(0.0, t_start + d * args.over / n - time.time()))
                 changed_at[str(deal_id)] = time.time()
@@ -383,7 +401,8 @@ def run_deployment(args: argparse.Namespace) -> None:
         print("path                       deployment: receiver process → Prefect events (REST) → order-to-invoice "
               "trigger → served runner (one process per run)")
         print(f"deals won                  {n} over {args.over:.0f} s ({args.customers} customers, "
-              f"{args.latency_ms} ms latency, freee 請求書 {w['freee_config'].iv_limit_per_minute}/min)")
+              f"{args.latency_ms} ms latency, freee 請求書 {w['freee_config'].iv_limit_per_minute}/min); first change "
+              f"{args.offset:g} s after a UTC minute; client counts freee's minute as {args.iv_window} windows")
         print(f"settings                   batch window {args.batch_seconds} s, deployment concurrency "
               f"{args.concurrency}, runner poll {args.poll_seconds} s, run start {'warm' if args.warm else 'cold'}, "
               f"slot retry {args.slot_wait:g} s, receiver runs "
@@ -435,6 +454,11 @@ def main() -> None:
     ap.add_argument("--cold", dest="warm", action="store_false",
                     help="deployment path: each run from a fresh interpreter (Prefect's default) instead of the "
                          "served runner's fork server (serve --warm)")
+    ap.add_argument("--offset", type=float, default=0.0,
+                    help="the first change this many seconds after a UTC minute boundary (0: the worst case for "
+                         "freee's per-minute window)")
+    ap.add_argument("--iv-window", choices=("fixed", "rolling"), default="fixed",
+                    help="RENKEI_FREEE_IV_WINDOW: how the client counts freee請求書's minute and hour")
     ap.add_argument("--json", action="store_true", help="also print the raw latencies and run timings")
     args = ap.parse_args()
     if args.batch_seconds is None:

@@ -388,6 +388,29 @@ class BearerAuth:
 # rate limiting
 
 
+FIXED_WINDOW_MARGIN_S = 0.001  # a booked slot sits this far inside its window's edge (float sums never land on it)
+
+
+def fixed_window_wait(oldest: float | None, now: float, window_s: float, edge: float) -> float:
+    """Seconds from ``now`` until a request may be stamped in a fixed (clock-aligned) window of ``window_s``
+    whose last ``n`` acquisitions — the oldest of them, possibly booked in the future, is ``oldest`` — fill
+    the allowance ``n``.
+
+    A request stamped ``a`` counts in every window that ``[a - edge, a + edge]`` touches (it may reach the API
+    a little later, or the API's clock may differ a little). A request stamped ``t`` may land in the window
+    holding ``t - edge`` or the one holding ``t + edge``; the earlier one is full exactly when the ``n`` most
+    recent acquisitions all count in it (``oldest + edge >= its start``), and the later one can only be full
+    if the earlier one is. So ``t`` moves to the next window's start plus ``edge`` until one is free."""
+    if oldest is None:
+        return 0.0
+    start = ((now - edge) // window_s) * window_s
+    if oldest + edge < start:
+        return 0.0
+    while oldest + edge >= start:  # whole windows forward (never recomputed from a float sum: no loop forever)
+        start += window_s
+    return max(0.0, start + edge + FIXED_WINDOW_MARGIN_S - now)
+
+
 class RateLimiter:
     """Thread-safe rolling-window limiter with one window per bucket.
 
@@ -400,10 +423,15 @@ class RateLimiter:
 
     def __init__(self, limits: Mapping[str, tuple] | None = None, *,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-                 quota_wait_s: float = 900.0):
+                 quota_wait_s: float = 900.0, wall: Callable[[], float] = time.time, edge_s: float = 0.5):
         # a third element "calendar" marks a cap (e.g. daily): never penalised by a 429, and a wait longer than
-        # quota_wait_s raises QuotaExhausted instead of sleeping (here a rolling window of the same length)
-        self.caps = {k for k, v in (limits or {}).items() if len(v) > 2 and v[2] == "calendar"}
+        # quota_wait_s raises QuotaExhausted instead of sleeping (here a rolling window of the same length).
+        # "fixed" marks a pace whose windows reset on the clock (freee請求書's minute and hour): at most n per
+        # UTC-aligned window, a request within edge_s of a boundary counting on both sides of it (the same
+        # rule as store.ratelimit's fixed buckets: fixed_window_wait above)
+        kinds = {k: (v[2] if len(v) > 2 else "rolling") for k, v in (limits or {}).items()}
+        self.caps = {k for k, kind in kinds.items() if kind == "calendar"}
+        self.fixed = {k for k, kind in kinds.items() if kind == "fixed"}
         self.limits: dict[str, tuple[int, float]] = {k: (v[0], v[1]) for k, v in (limits or {}).items()}
         self.quota_wait_s = quota_wait_s
         for k, (n, w) in self.limits.items():
@@ -413,6 +441,8 @@ class RateLimiter:
         self._blocked_until: dict[str, float] = {}
         self._lock = threading.Lock()
         self._clock = clock
+        self._wall = wall
+        self._edge_s = edge_s
         self._sleep = sleep
         self.acquired: dict[str, int] = {k: 0 for k in self.limits}
         self.waited_seconds = 0.0
@@ -423,10 +453,16 @@ class RateLimiter:
             return wait
         limit, window = self.limits[key]
         q = self._events[key]
-        while q and q[0] <= now - window:
+        fixed = key in self.fixed
+        keep = window + 2 * self._edge_s if fixed else window
+        while q and q[0] <= now - keep:
             q.popleft()
         if len(q) >= limit:
-            wait = max(wait, q[len(q) - limit] + window - now)
+            if fixed:  # on the wall clock (windows are UTC-aligned), the ring's times on the limiter's clock
+                shift = self._wall() - now
+                wait = max(wait, fixed_window_wait(q[len(q) - limit] + shift, now + shift, window, self._edge_s))
+            else:
+                wait = max(wait, q[len(q) - limit] + window - now)
         return wait
 
     def try_acquire(self, *keys: str) -> float:

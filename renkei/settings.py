@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     freee_company_id: int | None = Field(None, description="freee company (事業所) id")
     freee_iv_per_minute: int = Field(30, description="freee請求書 requests per minute the client allows itself")
     freee_iv_per_hour: int = Field(1500, description="freee請求書 requests per hour the client allows itself")
+    freee_iv_window: Literal["fixed", "rolling"] = Field(
+        "fixed", description="how freee請求書's per-minute and per-hour limits are counted: 'fixed' — windows that "
+                             "reset on the clock, as freee's X-Ratelimit-Reset-Minute / X-RateLimit-Reset headers "
+                             "say; 'rolling' — any 60 s / 3,600 s (stricter: up to twice the wait in a burst)")
     freee_daily_cap: int | None = Field(
         None, description="freee requests per day (Asia/Tokyo) per company and app, both APIs: 3,000 / 5,000 / "
                           "10,000 by plan; when used up a run stops cleanly (QuotaExhausted). Unset: not counted")

@@ -278,7 +278,8 @@ class WebhookEvent(SQLModel, table=True):
     """One delivered webhook event (HubSpot ``eventId`` or an inbound idempotency key), written before the
     receiver acknowledges: a second delivery of the same key is a replay and emits nothing. ``status`` is
     ``pending`` until its Prefect event is sent (``emitted``), or ``ignored`` (not relevant: a deal moved
-    to a stage that is not won, a property nobody reads). ``payload`` is the Prefect event's payload (ids,
+    to a stage that is not won, a property nobody reads); an emitted deal that a working webhook run took
+    over from its queued run is ``taken``. ``payload`` is the Prefect event's payload (ids,
     stage; an inbound body) so a pending row can be emitted again after a restart. Never a secret."""
 
     __tablename__ = "webhook_event"
@@ -292,7 +293,8 @@ class WebhookEvent(SQLModel, table=True):
     event_key: str = Field(max_length=128, description="HubSpot eventId, or the inbound idempotency key")
     event: str = Field(default="", max_length=64, description="Prefect event name (empty when ignored)")
     object_id: str = Field(default="", max_length=64, description="deal / company id, or the inbound record id")
-    status: str = Field(default="pending", max_length=16, description="pending | emitted | ignored")
+    status: str = Field(default="pending", max_length=16,
+                        description="pending | emitted | taken (a working run took it) | ignored")
     batch_id: Optional[str] = Field(default=None, max_length=64)
     payload: Optional[dict[str, Any]] = Field(default=None, sa_column=Column(JSON, nullable=True))
     occurred_at: Optional[datetime] = Field(default=None, description="when the change happened at the source")

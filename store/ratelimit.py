@@ -9,6 +9,14 @@ the same interface (``limits``, ``try_acquire``, ``acquire``, ``penalise``, ``ac
   pace): at most ``n`` acquisitions in *any* ``w`` seconds, exactly — the times of the last ``n``
   acquisitions are a ring in ``rate_slot`` and the row's ``next_slot`` points at the oldest; a slot is free
   when the oldest is more than ``w`` seconds old.
+* **fixed** buckets (freee請求書 30/min and 1,500/h: windows that reset on the clock, as freee's documented
+  ``X-Ratelimit-Reset-Minute`` / ``X-RateLimit-Reset`` headers say): at most ``n`` acquisitions in each
+  clock-aligned (UTC) window of ``w`` seconds. The same ring as a rolling bucket holds the last ``n``
+  acquisitions; a request stamped within ``edge`` seconds of a boundary counts in the windows on both sides
+  of it (it may reach the API a little later, or the API's clock may differ a little), so no window of the
+  API ever sees more than ``n``. When the current window is full the caller books the first slot of the next
+  one. A rolling bucket of the same numbers is stricter (each request waits for the one ``n`` places before
+  it, a full ``w`` later) and can be chosen instead (``RENKEI_FREEE_IV_WINDOW=rolling``).
 * **calendar** buckets (daily caps): at most ``n`` per calendar window (Asia/Tokyo days by default);
   when it is used up :meth:`DbRateLimiter.acquire` raises :class:`QuotaExhausted` instead of sleeping.
 * **observed** buckets (an allocation the API itself reports, e.g. Salesforce's rolling-24-hour request
@@ -44,7 +52,7 @@ from typing import Any, Callable, Mapping
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from renkei.connectors.http import QuotaExhausted, RateLimiter
+from renkei.connectors.http import QuotaExhausted, RateLimiter, fixed_window_wait
 
 log = logging.getLogger("renkei.store.ratelimit")
 
@@ -52,6 +60,8 @@ TOKYO_OFFSET_S = 9 * 3600
 CALENDAR = "calendar"
 ROLLING = "rolling"
 OBSERVED = "observed"
+FIXED = "fixed"
+PACE_KINDS = (ROLLING, FIXED)  # paces (a 429 blocks them, a full window is booked); the others are caps
 # a wait longer than this is a cap, not a pace: raise QuotaExhausted (stop cleanly, resume later)
 QUOTA_WAIT_S = 900.0
 
@@ -81,7 +91,8 @@ class DbRateLimiter:
 
     ``scope`` names the account the limits belong to (``hubspot:<portal or URL>``, ``freee:<company>``):
     every process using the same scope and database shares the buckets ``<scope>:<key>``.
-    ``limits`` maps a key to ``(n, window_s)`` (rolling) or ``(n, window_s, "calendar")``.
+    ``limits`` maps a key to ``(n, window_s)`` (rolling) or ``(n, window_s, kind)`` with kind ``"fixed"``,
+    ``"calendar"`` or ``"observed"``.
     """
 
     def __init__(self, engine: Engine, scope: str, limits: Mapping[str, tuple] | None, *,
@@ -93,7 +104,7 @@ class DbRateLimiter:
         self.limits: dict[str, tuple] = {k: tuple(v) for k, v in (limits or {}).items()}
         for k, spec in self.limits.items():
             n, w = spec[0], spec[1]
-            if (n < 1 and _kind(spec) != OBSERVED) or w <= 0 or _kind(spec) not in (ROLLING, CALENDAR, OBSERVED):
+            if (n < 1 and _kind(spec) != OBSERVED) or w <= 0 or _kind(spec) not in (ROLLING, FIXED, CALENDAR, OBSERVED):
                 raise ValueError(f"bad limit for {k!r}: {spec}")
         self._sleep = sleep
         self.quota_wait_s = quota_wait_s
@@ -183,9 +194,13 @@ class DbRateLimiter:
                     slots[name] = probe
                 elif row.kind == ROLLING:
                     at = oldest.get(name)
-                    window = row.window_s + min(self.guard_max_s, self.guard * row.window_s)
+                    window = row.window_s + self._edge(row.window_s)
                     if at is not None and at > now - window:
                         rolling_wait = max(rolling_wait, at + window - now)
+                    slots[name] = row.next_slot
+                elif row.kind == FIXED:
+                    rolling_wait = max(rolling_wait, fixed_window_wait(oldest.get(name), now, row.window_s,
+                                                                       self._edge(row.window_s)))
                     slots[name] = row.next_slot
             if wait > 0 or (rolling_wait > 0 and not reserve):
                 conn.rollback()
@@ -284,7 +299,7 @@ class DbRateLimiter:
     def penalise(self, key: str, seconds: float) -> None:
         """Block ``key`` for ``seconds`` in every process (after a server-side 429)."""
         name = self.bucket_name(key)
-        if key in self.limits and _kind(self.limits[key]) in (CALENDAR, OBSERVED):
+        if key in self.limits and _kind(self.limits[key]) not in PACE_KINDS:
             return  # a 429 is about pace; a cap is counted, never blocked
         if key not in self.limits:
             _insert_bucket(self.engine, name, (1, 1.0, "none"))
@@ -318,6 +333,9 @@ class DbRateLimiter:
     def _count_txn(self) -> None:
         with self._stats_lock:
             self.transactions += 1
+
+    def _edge(self, window_s: float) -> float:
+        return min(self.guard_max_s, self.guard * window_s)
 
     def _now(self, conn: Any) -> float:
         return float(conn.execute(text("SELECT " + self._now_sql)).scalar())
@@ -416,4 +434,4 @@ def limiter_for(settings: Any, store: Any, scope: str, limits: Mapping[str, tupl
     return RateLimiter(limits)
 
 
-__all__ = ["CALENDAR", "DbRateLimiter", "OBSERVED", "ROLLING", "ensure_buckets", "limiter_for", "shared_backend", "zone_offset_s"]
+__all__ = ["CALENDAR", "DbRateLimiter", "FIXED", "OBSERVED", "ROLLING", "ensure_buckets", "limiter_for", "shared_backend", "zone_offset_s"]

@@ -1,6 +1,11 @@
 """Delivered webhook events in the state store (table ``webhook_event``, migration 0008): a key seen once
 is a replay forever after; rows stay ``pending`` until their Prefect event is emitted, so a crash between
-the acknowledgement and the emission loses nothing (pending rows are emitted again at start)."""
+the acknowledgement and the emission loses nothing (pending rows are emitted again at start).
+
+An emitted row is also a queue entry: a webhook-triggered run that is already working (its process started,
+freee's pace waited for) :meth:`Ledger.take`\ s the deals whose runs are still queued and invoices them too
+(status ``taken``). Taking is only a shortcut — each taken deal's own run still comes and finds it invoiced
+(the ledger's claim decides), and a run that dies after taking loses nothing."""
 
 from __future__ import annotations
 
@@ -77,6 +82,30 @@ class Ledger:
             return
         with self.engine.begin() as conn:
             conn.execute(update(TABLE).where(TABLE.c.id.in_(ids)).values(status="ignored"))
+
+    def take(self, event: str, *, object_ids: list[str] | None = None, limit: int = 10,
+             within_s: float = 900.0) -> list[str]:
+        """Mark emitted rows of ``event`` ``taken`` and return their object ids, oldest first: the rows of
+        ``object_ids`` (a run's own deals, so no other run takes them), or else up to ``limit`` rows emitted in
+        the last ``within_s`` seconds. Atomic: each row goes to one caller."""
+        from datetime import timedelta
+
+        cond = (TABLE.c.status == "emitted") & (TABLE.c.event == event)
+        if object_ids is not None:
+            if not object_ids:
+                return []
+            cond &= TABLE.c.object_id.in_([str(i) for i in object_ids])
+        else:
+            cond &= TABLE.c.emitted_at >= datetime.now(timezone.utc) - timedelta(seconds=within_s)
+        with self.engine.begin() as conn:
+            pick = select(TABLE.c.id).where(cond).order_by(TABLE.c.id)
+            if object_ids is None:
+                pick = pick.limit(limit)
+            if conn.dialect.name == "postgresql":
+                pick = pick.with_for_update(skip_locked=True)
+            rows = conn.execute(update(TABLE).where(TABLE.c.id.in_(pick), TABLE.c.status == "emitted")
+                                .values(status="taken").returning(TABLE.c.id, TABLE.c.object_id)).all()
+        return list(dict.fromkeys(r.object_id for r in sorted(rows)))
 
     def pending(self, limit: int = 1000) -> list[Row]:
         with self.engine.connect() as conn:

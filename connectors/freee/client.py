@@ -96,6 +96,9 @@ class FreeeLimits:
     accounting_per_hour: int | None = None
     iv_per_minute: int | None = 30
     iv_per_hour: int | None = 1500
+    # freee請求書's minute and hour: "fixed" windows that reset on the clock (the documented X-Ratelimit-Reset-Minute
+    # and X-RateLimit-Reset headers give the moment), or "rolling" (any 60 s / 3,600 s: stricter)
+    iv_window: str = "fixed"
     blocked_403_s: float = 600.0  # freee会計's lockout after "too many requests"
     daily: int | None = None  # per company and app, both APIs (3,000 / 5,000 / 10,000 by plan); a calendar day
 
@@ -103,17 +106,18 @@ class FreeeLimits:
         return RateLimiter(self.as_dict())
 
     def as_dict(self) -> dict[str, tuple]:
-        """``{bucket: (n, window_s[, "calendar"])}`` — what a limiter (local or shared) is built from."""
+        """``{bucket: (n, window_s[, "fixed" | "calendar"])}`` — what a limiter (local or shared) is built from."""
         limits: dict[str, tuple] = {}
         if self.accounting_per_s:
             n = max(1, int(round(self.accounting_per_s)))
             limits["accounting"] = (n, n / self.accounting_per_s)
         if self.accounting_per_hour:
             limits["accounting_hour"] = (self.accounting_per_hour, 3600.0)
+        iv = ("fixed",) if self.iv_window == "fixed" else ()
         if self.iv_per_minute:
-            limits["iv_minute"] = (self.iv_per_minute, 60.0)
+            limits["iv_minute"] = (self.iv_per_minute, 60.0) + iv
         if self.iv_per_hour:
-            limits["iv_hour"] = (self.iv_per_hour, 3600.0)
+            limits["iv_hour"] = (self.iv_per_hour, 3600.0) + iv
         if self.daily:
             limits["daily"] = (self.daily, 86400.0, "calendar")
         return limits

@@ -28,6 +28,14 @@ def freee_rate_scope(settings: Any) -> str:
     return f"freee:{settings.freee_company_id}"
 
 
+def freee_limits(settings: Any) -> FreeeLimits:
+    """The client's pace from the settings (the connector and `renkei setup`'s shared buckets read the same)."""
+    return FreeeLimits(accounting_per_s=settings.freee_accounting_per_second,
+                       iv_per_minute=settings.freee_iv_per_minute, iv_per_hour=settings.freee_iv_per_hour,
+                       iv_window=getattr(settings, "freee_iv_window", "fixed"),
+                       daily=getattr(settings, "freee_daily_cap", None))
+
+
 def build(settings: Any, store: Any, policy: Any) -> FreeeConnector:
     if settings.freee_company_id is None:
         raise RuntimeError("RENKEI_FREEE_COMPANY_ID is not set")
@@ -40,9 +48,7 @@ def build(settings: Any, store: Any, policy: Any) -> FreeeConnector:
         token_store=freee_token_store(settings, store),
         initial_refresh_token=(settings.freee_refresh_token.get_secret_value()
                                if settings.freee_refresh_token else None),
-        limits=FreeeLimits(accounting_per_s=settings.freee_accounting_per_second,
-                           iv_per_minute=settings.freee_iv_per_minute, iv_per_hour=settings.freee_iv_per_hour,
-                           daily=getattr(settings, "freee_daily_cap", None)),
+        limits=freee_limits(settings),
         limiter_factory=lambda limits: limiter_for(settings, store, freee_rate_scope(settings), limits),
     )
     # 手動採番 per the policy until the invoicing task reads the company's settings (it sets both again)
