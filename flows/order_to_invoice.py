@@ -77,11 +77,13 @@ def order_to_invoice(lease_seconds: int = 300, start_approvals: bool = True, max
                 cursor = watermark
             report_progress(report, records_done(report), None)
     except QuotaExhausted as exc:
-        # The ERP's daily cap: stop cleanly. Every invoice made so far is committed in the ledger; the
-        # cursor stays before the unfinished page, so the next run resumes there (nothing lost or doubled).
-        report.notes.append(f"quota exhausted: {exc}; the next run resumes from the last committed page")
-        report.count("erp", "quota_exhausted")
-        log.warning("order-to-invoice stopped: quota exhausted (%s)", exc)
+        # A daily cap (the ERP's, or the CRM's — counted under the side whose API it is): stop cleanly.
+        # Every invoice made so far is committed in the ledger; the cursor stays before the unfinished
+        # page, so the next run resumes there (nothing lost or doubled).
+        side = rt.side_of(exc) or "api"
+        report.notes.append(f"{side.upper()} quota exhausted: {exc}; the next run resumes from the last committed page")
+        report.count(side, "quota_exhausted")
+        log.warning("order-to-invoice stopped: %s quota exhausted (%s)", side.upper(), exc)
     drop_run_cache(CUSTOMER_CACHE, flow_run_id)
     report.note_held("deal")
     summary = publish_report(report, "order-to-invoice: won deals → invoices")
