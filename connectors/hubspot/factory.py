@@ -27,12 +27,19 @@ def hubspot_daily_cap(settings: Any) -> int | None:
 
 
 def hubspot_day_offset_s(settings: Any) -> float:
-    """Where the account's day starts (HubSpot resets the daily limit at midnight in the account's zone)."""
-    return zone_offset_s(getattr(settings, "hubspot_timezone", None) or "Asia/Tokyo")
+    """The account zone's UTC offset now (HubSpot resets the daily limit at midnight in the account's zone;
+    the limiter follows the zone's own midnights, :func:`hubspot_day_zone`)."""
+    return zone_offset_s(hubspot_day_zone(settings))
+
+
+def hubspot_day_zone(settings: Any) -> str:
+    """The IANA zone of the account's day (``RENKEI_HUBSPOT_TIMEZONE``, default Asia/Tokyo)."""
+    return getattr(settings, "hubspot_timezone", None) or "Asia/Tokyo"
 
 
 def build(settings: Any, store: Any, policy: Any) -> HubSpotCRM:
     return HubSpotCRM(HubSpotClient(
         settings.hubspot_base_url, settings.hubspot_token, daily_cap=hubspot_daily_cap(settings),
         limiter_factory=lambda limits: limiter_for(settings, store, hubspot_rate_scope(settings), limits,
-                                                   calendar_offset_s=hubspot_day_offset_s(settings))))
+                                                   calendar_offset_s=hubspot_day_offset_s(settings),
+                                                   calendar_zone=hubspot_day_zone(settings))))
