@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from renkei.connectors.hubspot.checks import check  # noqa: F401  (the registry's connection checks)
-from renkei.connectors.hubspot.client import HubSpotClient
+from renkei.connectors.hubspot.client import HubSpotClient, paced_limits
 from renkei.connectors.hubspot.connector import HubSpotCRM
-from renkei.store.ratelimit import limiter_for, zone_offset_s
+from renkei.store.ratelimit import DbRateLimiter, limiter_for, shared_backend, zone_offset_s
 
 
 def hubspot_rate_scope(settings: Any) -> str:
@@ -35,6 +35,17 @@ def hubspot_day_offset_s(settings: Any) -> float:
 def hubspot_day_zone(settings: Any) -> str:
     """The IANA zone of the account's day (``RENKEI_HUBSPOT_TIMEZONE``, default Asia/Tokyo)."""
     return getattr(settings, "hubspot_timezone", None) or "Asia/Tokyo"
+
+
+def shared_hubspot_limiter(settings: Any, engine: Any) -> DbRateLimiter | None:
+    """The account's shared buckets (the client's: same scope, limits and day) for a HubSpot request made
+    outside the client — the webhook receiver's batch read of created deals' stages; ``None`` when limits
+    are not shared (``RENKEI_RATE_LIMITS``, the store's database). A request takes ``default`` (and ``daily``
+    when the daily cap is counted)."""
+    if not shared_backend(settings, engine):
+        return None
+    return DbRateLimiter(engine, hubspot_rate_scope(settings), paced_limits(daily_cap=hubspot_daily_cap(settings)),
+                         calendar_offset_s=hubspot_day_offset_s(settings), calendar_zone=hubspot_day_zone(settings))
 
 
 def build(settings: Any, store: Any, policy: Any) -> HubSpotCRM:
