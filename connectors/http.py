@@ -148,7 +148,8 @@ class ConnectorError(Exception):
 
     def __init__(self, message: str, *, status: int | None = None, category: str | None = None,
                  code: str | None = None, correlation_id: str | None = None, method: str | None = None,
-                 url: str | None = None, retry_after: float | None = None, details: Any = None):
+                 url: str | None = None, retry_after: float | None = None, details: Any = None,
+                 system: str | None = None):
         self.message = redact(message)
         self.status = status
         self.category = category
@@ -158,6 +159,10 @@ class ConnectorError(Exception):
         self.url = redact_url(url) if url is not None else None
         self.retry_after = retry_after
         self.details = _redact_obj(details)
+        # the registry name of the system whose API (or whose limiter in Renkei) raised it ("hubspot",
+        # "freee" ...): set by the HttpClient of that system (HttpConfig.system); callers tell the CRM's
+        # errors from the ERP's by it (e.g. whose daily cap ran out)
+        self.system = system
         super().__init__(self.message)
 
     def __str__(self) -> str:
@@ -174,7 +179,8 @@ class ConnectorError(Exception):
     def __reduce__(self):  # picklable (Prefect may persist task exceptions)
         return (_rebuild_error, (type(self), self.message, dict(
             status=self.status, category=self.category, code=self.code, correlation_id=self.correlation_id,
-            method=self.method, url=self.url, retry_after=self.retry_after, details=self.details)))
+            method=self.method, url=self.url, retry_after=self.retry_after, details=self.details,
+            system=self.system)))
 
 
 def _rebuild_error(cls, message, kw):
@@ -553,6 +559,7 @@ class HttpConfig:
     response_hooks: Sequence[ResponseHook] = ()
     transport: httpx.BaseTransport | None = None  # tests: httpx.MockTransport
     sleep: Callable[[float], None] = time.sleep  # tests: patch out
+    system: str | None = None  # registry name of the API's system: set on every error raised (ConnectorError.system)
 
 
 @dataclass
@@ -613,7 +620,12 @@ class HttpClient:
             reraise=True,
             before_sleep=self._before_sleep,
         )
-        return retrying(self._attempt, method, path, params, json, data, headers, buckets, auth)
+        try:
+            return retrying(self._attempt, method, path, params, json, data, headers, buckets, auth)
+        except ConnectorError as exc:  # the limiter's QuotaExhausted too: whose API it is
+            if exc.system is None:
+                exc.system = self.config.system
+            raise
 
     def request_json(self, method: str, path: str, **kw: Any) -> Any:
         """:meth:`request` and decode JSON (None for an empty body, e.g. 204)."""

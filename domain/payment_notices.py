@@ -3,9 +3,12 @@
 A payment notice is what a bank, a payment service or a Zapier / Make scenario says about money on its way
 (``POST /inbound/payment``: amount, day, maybe the payer's name and the invoice number). It is a claim, not
 money: the ERP owns deposits, so a notice never creates a payment. Renkei keeps the notice and closes it
-when a bank line that is the same money has been reconciled (applied to invoices by payment-writeback or an
-approval). A notice no reconciled line matches within :attr:`NoticeRules.unmatched_after_days` becomes one
-``PAYMENT_NOTICE_UNMATCHED`` review item for finance (money announced, not seen).
+when the same money has been settled — a bank line reconciled (applied to invoices by payment-writeback or
+an approval), or an invoice the ERP reports paid by other means (a person matched the deposit in the ERP;
+an ERP without bank lines): :func:`paid_in_erp` is that payment as a :class:`SettledDeposit` of its own,
+the amount the invoice's paid amount rose by. A notice nothing settled matches within
+:attr:`NoticeRules.unmatched_after_days` becomes one ``PAYMENT_NOTICE_UNMATCHED`` review item for finance
+(money announced, not seen).
 
 The rule (:func:`match_notices`), for a notice *n* and a reconciled deposit *d*:
 
@@ -91,13 +94,37 @@ class Notice:
 
 @dataclass(frozen=True)
 class SettledDeposit:
-    """A bank line Renkei reconciled (applied to invoices)."""
+    """Money settled: a bank line Renkei reconciled (applied to invoices), or an invoice payment the ERP
+    reports (:func:`paid_in_erp`)."""
 
     deposit_id: str
     amount: int
     day: date
     payer_key: str | None = None
     invoice_numbers: tuple[str, ...] = ()
+
+
+PAID_IN_ERP_PREFIX = "invoice:"  # a settlement read from the ERP's payment status, not a reconciled bank line
+RECONCILED_BY_RENKEI = "reconciled_by_renkei"
+PAID_IN_ERP = "paid_in_erp"
+
+
+def paid_in_erp(invoice_erp_id: str, invoice_number: str | None, paid_amount: int, paid_on: date | None,
+                accounted: int) -> SettledDeposit | None:
+    """An invoice the ERP reports paid, as money a notice can be closed against: the rise of its paid amount
+    over what is ``accounted`` for already (earlier rises, Renkei's own applications), on its payment day.
+    ``None``: nothing new (or no payment day). The id names the invoice and its paid amount, so the same
+    payment read again is the same settlement."""
+    new = int(paid_amount) - int(accounted)
+    if new <= 0 or paid_on is None:
+        return None
+    return SettledDeposit(f"{PAID_IN_ERP_PREFIX}{invoice_erp_id}:{int(paid_amount)}"[:64], new, paid_on, None,
+                          (invoice_number,) if invoice_number else ())
+
+
+def how_settled(deposit_id: str) -> str:
+    """:data:`PAID_IN_ERP` for a settlement read from the ERP's payment status, else :data:`RECONCILED_BY_RENKEI`."""
+    return PAID_IN_ERP if str(deposit_id).startswith(PAID_IN_ERP_PREFIX) else RECONCILED_BY_RENKEI
 
 
 @dataclass(frozen=True)
@@ -190,5 +217,6 @@ def overdue(n: Notice, today: date, rules: NoticeRules = NoticeRules()) -> bool:
     return (today - n.day).days > max(rules.unmatched_after_days, rules.days_after)
 
 
-__all__ = ["Notice", "NoticeMatch", "NoticeRules", "PAYMENT_NOTICE_UNMATCHED", "SettledDeposit", "comparable_payer",
-           "evidence", "invoice_key", "match_notices", "overdue", "payer_key"]
+__all__ = ["Notice", "NoticeMatch", "NoticeRules", "PAID_IN_ERP", "PAID_IN_ERP_PREFIX", "PAYMENT_NOTICE_UNMATCHED",
+           "RECONCILED_BY_RENKEI", "SettledDeposit", "comparable_payer", "evidence", "how_settled", "invoice_key",
+           "match_notices", "overdue", "paid_in_erp", "payer_key"]

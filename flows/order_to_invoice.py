@@ -77,11 +77,9 @@ def order_to_invoice(lease_seconds: int = 300, start_approvals: bool = True, max
                 cursor = watermark
             report_progress(report, records_done(report), None)
     except QuotaExhausted as exc:
-        # The ERP's daily cap: stop cleanly. Every invoice made so far is committed in the ledger; the
-        # cursor stays before the unfinished page, so the next run resumes there (nothing lost or doubled).
-        report.notes.append(f"quota exhausted: {exc}; the next run resumes from the last committed page")
-        report.count("erp", "quota_exhausted")
-        log.warning("order-to-invoice stopped: quota exhausted (%s)", exc)
+        # Every invoice made so far is committed in the ledger; the cursor stays before the unfinished
+        # page, so the next run resumes there (nothing lost or doubled).
+        _quota_stop(rt, report, exc, "the next run resumes from the last committed page")
     drop_run_cache(CUSTOMER_CACHE, flow_run_id)
     report.note_held("deal")
     summary = publish_report(report, "order-to-invoice: won deals → invoices")
@@ -92,15 +90,26 @@ def order_to_invoice(lease_seconds: int = 300, start_approvals: bool = True, max
     return summary
 
 
+def _quota_stop(rt: Any, report: RunReport, exc: QuotaExhausted, resume: str) -> None:
+    """A daily cap — the ERP's or the CRM's, counted under the side whose API it is: the run stops cleanly."""
+    side = rt.side_of(exc) or "api"
+    report.notes.append(f"{side.upper()} quota exhausted: {exc}; {resume}")
+    report.count(side, "quota_exhausted")
+    get_run_logger().warning("order-to-invoice stopped: %s quota exhausted (%s)", side.upper(), exc)
+
+
 def _invoice_deals(rt: Any, report: RunReport, won: list[str], deal_ids: list[str], flow_run_id: str,
                    lease_seconds: int, start_approvals: bool) -> dict[str, Any]:
     ids = list(dict.fromkeys(str(d).strip() for d in deal_ids if str(d).strip()))
-    for start in range(0, len(ids), 100):
-        chunk = ids[start:start + 100]
-        report.merge(invoice_batch(rt.crm.get_deals(chunk), won, len(chunk), flow_run_id, lease_seconds,
-                                   start_approvals))
-        if len(ids) > 100:
-            report_progress(report, records_done(report), len(ids))
+    try:
+        for start in range(0, len(ids), 100):
+            chunk = ids[start:start + 100]
+            report.merge(invoice_batch(rt.crm.get_deals(chunk), won, len(chunk), flow_run_id, lease_seconds,
+                                       start_approvals))
+            if len(ids) > 100:
+                report_progress(report, records_done(report), len(ids))
+    except QuotaExhausted as exc:  # the deals not invoiced yet are the scheduled run's (the reconciling poll)
+        _quota_stop(rt, report, exc, "the scheduled run invoices the rest")
     drop_run_cache(CUSTOMER_CACHE, flow_run_id)
     report.note_held("deal")
     summary = publish_report(report, f"order-to-invoice: {len(ids)} deals from webhooks → invoices")

@@ -29,9 +29,11 @@ Per run:
    told HubSpot — plus every open invoice whose status changed (``overdue``), only where the values
    changed; the application is marked written once HubSpot accepted;
 5. payment notices (``POST /inbound/payment``, :mod:`tasks.payment_notices`): new notices kept, each closed
-   against the reconciled bank line that is its money (same amount, day within a few days, payer, invoice —
-   :mod:`domain.payment_notices`); a notice no line matched in time → one ``PAYMENT_NOTICE_UNMATCHED`` review
-   item. A notice never writes to the ERP. (ERPs without bank lines: notices are not matched yet.)
+   against the settled money that is its money (same amount, day within a few days, payer, invoice —
+   :mod:`domain.payment_notices`): a bank line Renkei reconciled, or an invoice the ERP reports paid by
+   other means (a person matched the deposit in the ERP; read while a notice waits). A notice nothing
+   matched in time → one ``PAYMENT_NOTICE_UNMATCHED`` review item. A notice never writes to the ERP. ERPs
+   without bank lines: the same, against the invoices their payment status reports paid.
 6. one table artifact: deposits auto-matched / sent to approval / unmatched, yen applied and fees.
 
 An individual payer's name is masked (:func:`domain.payer.payer_display`) in run names, review items,
@@ -76,6 +78,8 @@ def payment_writeback(lease_seconds: int = 300, start_approvals: bool = True, ma
     if not rt.erp.capabilities.bank_lines:
         # the ERP has no bank lines to match: it knows which invoices are paid; the CRM deal shows that
         report.merge(status_from_erp(flow_run_id))
+        # payment notices: closed against the invoices the ERP reports paid (recorded by the step above)
+        report.merge(settle_payment_notices(flow_run_id))
         summary = publish_report(report, "payment-writeback: ERP payment status → CRM")
         log.info("payment-writeback: %s", summary)
         return summary

@@ -1,5 +1,5 @@
-"""Payment notices and the reconciled bank lines they are closed against (tables ``payment_notice``,
-``settled_deposit``; migration 0010). Every change is one short transaction and guarded by the row's
+"""Payment notices and the settled money they are closed against — reconciled bank lines and invoice payments
+the ERP reports (tables ``payment_notice``, ``settled_deposit``; migration 0010). Every change is one short transaction and guarded by the row's
 state, so two workers closing the same notice (or taking the same line) do it once."""
 
 from __future__ import annotations
@@ -76,6 +76,21 @@ class NoticeStore:
             rows = conn.execute(select(SETTLED).where(SETTLED.c.amount.in_(amounts), SETTLED.c.day >= first,
                                                       SETTLED.c.day <= last, SETTLED.c.notice_key.is_(None)))
             return [SettledDeposit(**r._mapping) for r in rows]
+
+    def settled_on(self, days: Iterable[date]) -> list[SettledDeposit]:
+        """Every settled row dated on one of ``days`` (taken by a notice or not)."""
+        days = sorted(set(days))
+        if not days:
+            return []
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(SETTLED).where(SETTLED.c.day.in_(days)))
+            return [SettledDeposit(**r._mapping) for r in rows]
+
+    def has_open(self) -> bool:
+        """Some notice waits for its money (open or unmatched)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(NOTICES.c.id).where(NOTICES.c.status.in_(list(OPEN_STATES))).limit(1)).first() \
+                is not None
 
     # -- decisions
     def close(self, notice_key: str, deposit_id: str, evidence: str) -> bool:

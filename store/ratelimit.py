@@ -57,6 +57,7 @@ from renkei.connectors.http import QuotaExhausted, RateLimiter, fixed_window_wai
 log = logging.getLogger("renkei.store.ratelimit")
 
 TOKYO_OFFSET_S = 9 * 3600
+DAY_S = 86400.0
 CALENDAR = "calendar"
 ROLLING = "rolling"
 OBSERVED = "observed"
@@ -69,10 +70,8 @@ LimitSpec = "tuple[int, float] | tuple[int, float, str]"
 
 
 def zone_offset_s(zone: str | None, at: float | None = None) -> float:
-    """The UTC offset of the IANA ``zone`` (seconds) at ``at`` (default now): where a calendar bucket's day
-    starts (HubSpot resets its daily limit at midnight in the account's time zone). A zone with daylight
-    saving time uses the offset of the moment the limiter is built (on the night of the change the day may
-    start an hour early or late)."""
+    """The UTC offset of the IANA ``zone`` (seconds) at ``at`` (default now). A zone with daylight saving
+    time has two offsets: a calendar bucket's day follows the zone itself (:func:`zone_day`), not this."""
     if not zone:
         return float(TOKYO_OFFSET_S)
     from datetime import datetime, timezone
@@ -80,6 +79,24 @@ def zone_offset_s(zone: str | None, at: float | None = None) -> float:
 
     moment = datetime.fromtimestamp(time.time() if at is None else at, tz=timezone.utc)
     return moment.astimezone(ZoneInfo(zone)).utcoffset().total_seconds()
+
+
+def zone_day(zone: str, at: float) -> tuple[float, float]:
+    """The calendar day of the IANA ``zone`` that contains the instant ``at`` (epoch seconds): its first and
+    its last-plus-one instant, from the zone's real midnights — 24 h most days, 23 h / 25 h on the days the
+    clocks change (a midnight that does not exist: the day starts when the clocks jump)."""
+    from datetime import datetime, timedelta, timezone
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(zone)
+    day = datetime.fromtimestamp(at, tz=timezone.utc).astimezone(tz).date()
+
+    def midnight(d) -> float:
+        # fold=0: an ambiguous midnight is its first occurrence; one the clocks skip is read with the offset
+        # before the change, which is the instant of the jump — the first instant of that day
+        return datetime(d.year, d.month, d.day, tzinfo=tz).timestamp()
+
+    return midnight(day), midnight(day + timedelta(days=1))
 
 
 def _kind(spec: tuple) -> str:
@@ -97,8 +114,8 @@ class DbRateLimiter:
 
     def __init__(self, engine: Engine, scope: str, limits: Mapping[str, tuple] | None, *,
                  sleep: Callable[[float], None] = time.sleep, quota_wait_s: float = QUOTA_WAIT_S,
-                 calendar_offset_s: float = TOKYO_OFFSET_S, record: bool = False, guard: float = 0.02,
-                 guard_max_s: float = 0.5):
+                 calendar_offset_s: float = TOKYO_OFFSET_S, calendar_zone: str | None = None,
+                 record: bool = False, guard: float = 0.02, guard_max_s: float = 0.5):
         self.engine = engine
         self.scope = scope
         self.limits: dict[str, tuple] = {k: tuple(v) for k, v in (limits or {}).items()}
@@ -113,7 +130,10 @@ class DbRateLimiter:
         # ``guard_max_s``) after the window has passed. Without it, 6 of 3,008 freee請求書 requests paced at
         # exactly the sandbox's 600 / min drew a 429 (benchmarks/scale_out.py, load average 20 on 2 cores).
         self.guard, self.guard_max_s = guard, guard_max_s
+        # where a calendar bucket's day starts: the IANA zone's own midnights when given (days of 23 / 25 h
+        # when its clocks change), else a fixed offset from UTC (Asia/Tokyo: no daylight saving)
         self.calendar_offset_s = calendar_offset_s
+        self.calendar_zone = calendar_zone
         self._pg = engine.dialect.name == "postgresql"
         # the database's clock on PostgreSQL (one timeline for every host); the host's on SQLite (one host)
         self._now_sql = "EXTRACT(EPOCH FROM clock_timestamp())" if self._pg else \
@@ -179,10 +199,10 @@ class DbRateLimiter:
                     continue
                 wait = max(wait, row.blocked_until - now)
                 if row.kind == CALENDAR:
-                    start = self._calendar_start(now, row.window_s)
+                    start, end = self._calendar_window(now, row.window_s)
                     used = row.used if row.window_start == start else 0
                     if used >= row.limit_n:
-                        wait = max(wait, start + row.window_s - now)
+                        wait = max(wait, end - now)
                     slots[name] = (start, used)
                 elif row.kind == OBSERVED:
                     probe = False
@@ -288,7 +308,7 @@ class DbRateLimiter:
                 conn.rollback()
                 return
             now = self._now(conn)
-            start = self._calendar_start(now, row.window_s)
+            start, _end = self._calendar_window(now, row.window_s)
             used = row.used if row.window_start == start else 0
             floor = int(row.limit_n) - max(0, int(remaining))
             if floor > used:
@@ -340,8 +360,14 @@ class DbRateLimiter:
     def _now(self, conn: Any) -> float:
         return float(conn.execute(text("SELECT " + self._now_sql)).scalar())
 
-    def _calendar_start(self, now: float, window_s: float) -> float:
-        return ((now + self.calendar_offset_s) // window_s) * window_s - self.calendar_offset_s
+    def _calendar_window(self, now: float, window_s: float) -> tuple[float, float]:
+        """The calendar window containing ``now``: (start, end). A one-day window in ``calendar_zone`` runs
+        from the zone's midnight to its next one (:func:`zone_day`); any other, fixed steps of ``window_s``
+        from the offset's midnight."""
+        if self.calendar_zone and window_s == DAY_S:
+            return zone_day(self.calendar_zone, now)
+        start = ((now + self.calendar_offset_s) // window_s) * window_s - self.calendar_offset_s
+        return start, start + window_s
 
     # -- monitoring ----------------------------------------------------------------------------------
 
@@ -434,4 +460,5 @@ def limiter_for(settings: Any, store: Any, scope: str, limits: Mapping[str, tupl
     return RateLimiter(limits)
 
 
-__all__ = ["CALENDAR", "DbRateLimiter", "FIXED", "OBSERVED", "ROLLING", "ensure_buckets", "limiter_for", "shared_backend", "zone_offset_s"]
+__all__ = ["CALENDAR", "DbRateLimiter", "FIXED", "OBSERVED", "ROLLING", "ensure_buckets", "limiter_for", "shared_backend",
+           "zone_day", "zone_offset_s"]

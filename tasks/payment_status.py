@@ -8,7 +8,9 @@ invoices is judged on all of them; the CRM deal of an invoice comes from its ref
 (``renkei:deal:<id>``) or order-to-invoice's ledger. The ``renkei_payment_*`` keys are written through the
 same write path as the bank-line path (:func:`tasks.payments.write_payment_status`: only changed values,
 the last accepted ones kept in ``deal-payment``); a CRM deal whose write failed stays pending (base_snapshot
-``deal-payment-pending``) and is written again next run. The watermark is committed after each batch.
+``deal-payment-pending``) and is written again next run. Every invoice payment read is also settled money
+payment notices are closed against (:func:`tasks.payment_notices.record_paid_invoices`, any invoice, from the
+CRM or not). The watermark is committed after each batch.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from datetime import date
 from typing import Any
 
 from renkei.connectors.base import InvoicePaymentStatus
+from renkei.tasks.payment_notices import record_paid_invoices
 from renkei.tasks.payments import crm_deal_for_invoices, write_payment_status
 from renkei.tasks.reporting import RunReport
 from renkei.tasks.runtime import Runtime
@@ -104,6 +107,7 @@ def sync_payment_status(rt: Runtime, report: RunReport, *, flow_run_id: str | No
         if by_crm:
             write_deals(rt, set(by_crm), report)
         record_payment_facts(rt, paid, owner=f"payment-writeback:{flow_run_id or rt.worker_id}")
+        record_paid_invoices(rt, batch.records, report)  # what payment notices are closed against
         report.count("invoices", "status_read", len(batch.records))
         if batch.watermark is not None and batch.watermark != since:
             rt.store.set_cursor(CURSOR, json.dumps(batch.watermark), flow_run_id)  # after the batch is written

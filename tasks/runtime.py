@@ -32,6 +32,15 @@ class Runtime:
     erp: ERPConnector
     worker_id: str = field(default_factory=lambda: f"{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
+    def side_of(self, exc: BaseException) -> str | None:
+        """``"crm"`` or ``"erp"``: whose API (or whose limiter) raised ``exc`` — its ``system`` against the
+        connectors' registry names; ``None`` when it does not say."""
+        system = getattr(exc, "system", None)
+        for side, connector in (("crm", self.crm), ("erp", self.erp)):
+            if system is not None and system == getattr(getattr(connector, "capabilities", None), "name", None):
+                return side
+        return None
+
     def close(self) -> None:
         for connector in (self.crm, self.erp):
             closer = getattr(connector, "close", None) or getattr(getattr(connector, "client", None), "close", None)

@@ -59,22 +59,37 @@ def hubspot_won_stages(settings: Any) -> set[str] | None:
 
 class DealStages:
     """The current ``dealstage`` of deals, one HubSpot batch read (up to 100 ids) per call, with httpx (no
-    connector, no Prefect import). Used for ``deal.creation`` events, which carry no stage. The receiver
-    does not share the workers' rate limiter: it spends one request per burst of created deals, and a
-    failed read (a 429 included) only means "stage unknown" (the event is passed on; the flow decides)."""
+    connector, no Prefect import). Used for ``deal.creation`` events, which carry no stage. With shared
+    limits (``engine`` = the receiver's database, shared per ``RENKEI_RATE_LIMITS``) each read takes a slot
+    in the workers' HubSpot buckets first (``default``, and ``daily`` when counted) and a 429 blocks them for
+    everyone, like any HubSpot request; no slot within ``timeout_s`` (or the day's cap used up) and a failed
+    read (a 429 included) only mean "stage unknown" (the event is passed on; the flow decides)."""
 
-    def __init__(self, settings: Any, timeout_s: float = 5.0):
+    def __init__(self, settings: Any, timeout_s: float = 5.0, engine: Any = None):
         import httpx
 
         self.url = settings.hubspot_base_url.rstrip("/") + "/crm/v3/objects/deals/batch/read"
         self.client = httpx.Client(timeout=timeout_s, headers={
             "Authorization": f"Bearer {settings.hubspot_token.get_secret_value()}"})
+        self.timeout_s, self.limiter = timeout_s, None
+        if engine is not None:
+            from renkei.connectors.hubspot.factory import shared_hubspot_limiter
+
+            self.limiter = shared_hubspot_limiter(settings, engine)
+        self.buckets = ("default",) + (("daily",) if self.limiter is not None and "daily" in self.limiter.limits
+                                       else ())
 
     def __call__(self, ids: list[str]) -> dict[str, str]:
         out: dict[str, str] = {}
         for start in range(0, len(ids), 100):
+            if self.limiter is not None:
+                self.limiter.acquire(*self.buckets, timeout=self.timeout_s)  # QuotaExhausted / TimeoutError: unknown
             resp = self.client.post(self.url, json={"properties": ["dealstage"],
                                                     "inputs": [{"id": i} for i in ids[start:start + 100]]})
+            if resp.status_code == 429 and self.limiter is not None:
+                from renkei.connectors.http import parse_retry_after
+
+                self.limiter.penalise("default", parse_retry_after(resp.headers.get("retry-after")) or 1.0)
             resp.raise_for_status()
             for rec in resp.json().get("results", []):
                 stage = (rec.get("properties") or {}).get("dealstage")
@@ -95,11 +110,12 @@ def receiver_from_settings(settings: Any = None, *, emitter: Emitter | None = No
         from renkei.blocks import settings_with_block
 
         settings = settings_with_block(settings)
-    return Receiver(ledger=Ledger.open(settings.database_url), emitter=emitter or default_emitter(),
+    ledger = Ledger.open(settings.database_url)
+    return Receiver(ledger=ledger, emitter=emitter or default_emitter(),
                     hubspot_secret=_secret(settings.webhook_hubspot_secret),
                     inbound_secret=_secret(settings.webhook_inbound_secret), won_stages=WonStages(settings),
-                    deal_stages=(DealStages(settings) if settings.crm == "hubspot" and settings.hubspot_token
-                                 else None),
+                    deal_stages=(DealStages(settings, engine=ledger.engine)
+                                 if settings.crm == "hubspot" and settings.hubspot_token else None),
                     public_url=settings.webhook_public_url, batch_seconds=settings.webhook_batch_seconds,
                     max_runs=settings.webhook_max_runs, run_seconds=settings.webhook_run_seconds)
 

@@ -352,6 +352,7 @@ class FreeeClient:
             response_hooks=(self._on_response, *response_hooks),
             transport=transport,
             sleep=sleep,
+            system="freee",
         ))
 
     @classmethod
@@ -415,7 +416,7 @@ class FreeeClient:
             if exc.status == 403:  # 会計 "too many requests" 403: rate limited, not a permission problem
                 raise RateLimited(exc.message, status=403, category="rate_limited", code=exc.code,
                                   correlation_id=exc.correlation_id, method=exc.method, url=exc.url,
-                                  retry_after=exc.retry_after, details=exc.details) from None
+                                  retry_after=exc.retry_after, details=exc.details, system=exc.system) from None
             raise
 
     def _request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json_body: Any = None,

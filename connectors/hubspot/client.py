@@ -356,7 +356,7 @@ class HubSpotClient:
             base_url=base_url.rstrip("/"), auth=self.auth, timeout=timeout, max_attempts=max_attempts,
             backoff_initial=backoff_initial, backoff_max=backoff_max, error_parser=parse_hubspot_error,
             retry_after=make_retry_after(), rate_limiter=self.rate_limiter, max_connections=max(10, 2 * self.max_workers + 4),
-            transport=transport, response_hooks=hooks,
+            transport=transport, response_hooks=hooks, system="hubspot",
         )
         if sleep is not None:
             cfg.sleep = sleep

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from renkei.connectors.hubspot.checks import check  # noqa: F401  (the registry's connection checks)
-from renkei.connectors.hubspot.client import HubSpotClient
+from renkei.connectors.hubspot.client import HubSpotClient, paced_limits
 from renkei.connectors.hubspot.connector import HubSpotCRM
-from renkei.store.ratelimit import limiter_for, zone_offset_s
+from renkei.store.ratelimit import DbRateLimiter, limiter_for, shared_backend, zone_offset_s
 
 
 def hubspot_rate_scope(settings: Any) -> str:
@@ -27,12 +27,30 @@ def hubspot_daily_cap(settings: Any) -> int | None:
 
 
 def hubspot_day_offset_s(settings: Any) -> float:
-    """Where the account's day starts (HubSpot resets the daily limit at midnight in the account's zone)."""
-    return zone_offset_s(getattr(settings, "hubspot_timezone", None) or "Asia/Tokyo")
+    """The account zone's UTC offset now (HubSpot resets the daily limit at midnight in the account's zone;
+    the limiter follows the zone's own midnights, :func:`hubspot_day_zone`)."""
+    return zone_offset_s(hubspot_day_zone(settings))
+
+
+def hubspot_day_zone(settings: Any) -> str:
+    """The IANA zone of the account's day (``RENKEI_HUBSPOT_TIMEZONE``, default Asia/Tokyo)."""
+    return getattr(settings, "hubspot_timezone", None) or "Asia/Tokyo"
+
+
+def shared_hubspot_limiter(settings: Any, engine: Any) -> DbRateLimiter | None:
+    """The account's shared buckets (the client's: same scope, limits and day) for a HubSpot request made
+    outside the client — the webhook receiver's batch read of created deals' stages; ``None`` when limits
+    are not shared (``RENKEI_RATE_LIMITS``, the store's database). A request takes ``default`` (and ``daily``
+    when the daily cap is counted)."""
+    if not shared_backend(settings, engine):
+        return None
+    return DbRateLimiter(engine, hubspot_rate_scope(settings), paced_limits(daily_cap=hubspot_daily_cap(settings)),
+                         calendar_offset_s=hubspot_day_offset_s(settings), calendar_zone=hubspot_day_zone(settings))
 
 
 def build(settings: Any, store: Any, policy: Any) -> HubSpotCRM:
     return HubSpotCRM(HubSpotClient(
         settings.hubspot_base_url, settings.hubspot_token, daily_cap=hubspot_daily_cap(settings),
         limiter_factory=lambda limits: limiter_for(settings, store, hubspot_rate_scope(settings), limits,
-                                                   calendar_offset_s=hubspot_day_offset_s(settings))))
+                                                   calendar_offset_s=hubspot_day_offset_s(settings),
+                                                   calendar_zone=hubspot_day_zone(settings))))

@@ -159,7 +159,7 @@ class MoneyForwardClient:
             base_url=base_url.rstrip("/"), auth=FreeeAuthHook(auth), timeout=timeout, max_attempts=max_attempts,
             backoff_initial=backoff_initial, retry_after_max=retry_after_max, error_parser=parse_mf_error,
             rate_limiter=self.limiter, default_buckets=("api",),
-            response_hooks=tuple(response_hooks), transport=transport, sleep=sleep))
+            response_hooks=tuple(response_hooks), transport=transport, sleep=sleep, system="moneyforward"))
 
     @classmethod
     def from_settings(cls, settings: Any, *, token_store: TokenStore, **kw: Any) -> MoneyForwardClient:

@@ -71,7 +71,8 @@ class SalesforceAuth:
         host = (settings.login_url if settings.uses_jwt else (settings.instance_url or settings.login_url)).rstrip("/")
         self.token_url = f"{host}/services/oauth2/token"
         self._http = HttpClient(HttpConfig(base_url=host, timeout=settings.timeout, max_attempts=max_attempts,
-                                           transport=transport, error_parser=default_error_parser))
+                                           transport=transport, error_parser=default_error_parser,
+                                           system="salesforce"))
 
     @property
     def method(self) -> str:

@@ -144,7 +144,7 @@ class ApiBudget:
         return QuotaExhausted(
             f"Salesforce daily API budget reached: {self.used}/{self.max} requests used in the last 24 h; "
             f"Renkei stops at {self.share:.0%} ({self.stop_at}) and resumes when usage falls",
-            category="DAILY_BUDGET", code="REQUEST_LIMIT_EXCEEDED")
+            category="DAILY_BUDGET", code="REQUEST_LIMIT_EXCEEDED", system="salesforce")
 
     def check(self, cost: int = 1) -> None:
         if self.limiter is not None:
@@ -329,7 +329,7 @@ class SalesforceClient:
                          timeout=self.settings.timeout, max_attempts=max_attempts, backoff_initial=backoff_initial,
                          error_parser=parse_salesforce_error,
                          response_hooks=(self.budget.observe, self.server_clock.observe),
-                         transport=transport)
+                         transport=transport, system="salesforce")
         if sleep is not None:
             cfg.sleep = sleep
         self.http = HttpClient(cfg)

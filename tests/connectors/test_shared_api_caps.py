@@ -32,7 +32,7 @@ def _hubspot_worker(db_url: str, base_url: str, token: str, home: str, start_at:
             crm.client.request("GET", "/crm/v3/objects/companies", params={"limit": 1})
             sent += 1
     except QuotaExhausted as exc:
-        stopped = str(exc)
+        stopped = str(exc) if exc.system == "hubspot" else f"not tagged hubspot: {exc.system}"
     out.put((sent, stopped, crm.client.stats.rate_limited))
 
 

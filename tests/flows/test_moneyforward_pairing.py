@@ -1,6 +1,7 @@
 """HubSpot + Money Forward クラウド請求書 end to end (flows through the contract only): a won deal becomes one
 MF billing (once, even when run again), and the payment status set in MF (消込 in クラウド会計) reaches the
-HubSpot deal through payment-writeback's no-bank-lines path."""
+HubSpot deal through payment-writeback's no-bank-lines path, where a payment notice for the billing closes
+against the payment MF reports."""
 
 from __future__ import annotations
 
@@ -11,8 +12,14 @@ from renkei.flows.order_to_invoice import order_to_invoice
 from renkei.flows.payment_writeback import payment_writeback
 from renkei.sandboxes.common import ServerThread
 from renkei.sandboxes.moneyforward.spec import SPEC
+from renkei.domain.dates import today_tokyo
+from renkei.store.payment_notices import NoticeStore
+from renkei.webhooks.app import Receiver
+from renkei.webhooks.emit import ListEmitter
+from renkei.webhooks.ledger import Ledger
 from tests.flows.builders import hs_company, hs_deal
 from tests.flows.conftest import World
+from tests.flows.test_payment_writeback_notices import SECRET, _notify
 
 
 @pytest.fixture
@@ -60,12 +67,29 @@ def test_won_deal_to_one_mf_billing_and_its_payment_status_back_to_hubspot(mf_wo
                                                    "renkei_payment_status"])["properties"]
     assert props["renkei_invoice_id"] == billing["id"] and props["renkei_invoice_number"] == billing["billing_number"]
 
-    payment_writeback()
+    # payment notices are kept on an ERP without bank lines too: the customer says it paid the billing
+    receiver = Receiver(ledger=Ledger(world.rt.store.engine), emitter=ListEmitter(), inbound_secret=SECRET)
+    today = today_tokyo().isoformat()
+    _notify(receiver, "n-yamada", amount=112_160, date=today, invoice_number=billing["billing_number"])
+    _notify(receiver, "n-other", amount=112_160, date=today, invoice_number="OTHER-1")  # another invoice's
+
+    first = payment_writeback()
+    assert first["notices"] == {"received": 2}  # kept; nothing paid yet
     assert world.hs().deals.get(deal, properties=["renkei_payment_status"])["properties"][
         "renkei_payment_status"] == "unpaid"
     world.mf.state.store.set_payment_status(billing["id"], {"payment_status": "2"})  # 消込 in クラウド会計
-    payment_writeback()
+    second = payment_writeback()
     props = world.hs().deals.get(deal, properties=["renkei_payment_status", "renkei_paid_amount",
                                                    "renkei_outstanding_amount"])["properties"]
     assert props.items() >= {"renkei_payment_status": "paid", "renkei_paid_amount": "112160",
                              "renkei_outstanding_amount": "0"}.items()
+    # the billing MF reports paid is the notice's money (amount, day, its number); the other stays open
+    assert second["notices"] == {"paid_in_erp": 1, "matched": 1}
+    notices = NoticeStore(world.rt.store.engine)
+    closed = notices.notice("n-yamada")
+    assert (closed.status, closed.deposit_id) == ("matched", f"invoice:{billing['id']}:112160")
+    assert closed.evidence == "amount,day+0,invoice"
+    (event,) = world.rt.store.audit_events("payment_notice", "n-yamada")
+    assert event.changes["how"] == "paid_in_erp" and event.changes["invoice"] == billing["id"]
+    assert notices.notice("n-other").status == "open"
+    assert "notices" not in payment_writeback()  # read again: nothing new, nothing closed twice

@@ -85,3 +85,42 @@ def test_notices_closed_by_reconciled_lines_and_unmatched_ones_go_to_finance(wor
     assert notices.notice("n-person").status == "matched" and notices.notice("n-person").deposit_id == "late-line"
     assert world.rt.store.list_reviews("open", flow="payment-writeback") == []
     assert world.rt.store.get_review(item.id).status == "resolved"
+    (event,) = [e for e in world.rt.store.audit_events("payment_notice", "n-sato")]
+    assert event.action == "close_payment_notice" and event.changes["how"] == "reconciled_by_renkei"
+
+
+def test_a_deposit_matched_by_hand_in_the_erp_closes_its_notice(world):
+    """A person matched 鈴木電機's deposit in freee itself (not Renkei): the invoice the ERP now reports paid is
+    the money — the notice closes, the audit event says how; an open notice of another amount stays open, and
+    Renkei's own reconciliation is not counted a second time."""
+    sato = customer(world, "佐藤物産株式会社", "サトウブッサン", "4011001098993")
+    suzuki = customer(world, "株式会社鈴木電機", "スズキデンキ", "7120001168421")
+    hs_deal(world, "佐藤物産 導入", sato, [{"name": "導入支援", "quantity": 1, "price": 50_000}])
+    hs_deal(world, "鈴木電機 部品", suzuki, [{"name": "部品", "quantity": 3, "price": 10_000}])
+    order_to_invoice()
+    inv_s, inv_z = invoice_of(world, 55_000), invoice_of(world, 33_000)
+    receiver = Receiver(ledger=Ledger(world.rt.store.engine), emitter=ListEmitter(), inbound_secret=SECRET)
+    day = today_tokyo() - timedelta(days=10)
+    _notify(receiver, "n-suzuki", amount=33_000, date=day.isoformat(), invoice_number=inv_z["invoice_number"])
+    _notify(receiver, "n-other", amount=55_000, date=today_tokyo().isoformat())
+    deposit(world, 55_000, "ｻﾄｳﾌﾞﾂｻﾝ(ｶ")  # Renkei reconciles this one
+    erp = world.rt.erp  # finance matches 鈴木電機's line by hand in freee: the invoice is paid there
+    bank = next(a for a in erp.money_accounts() if a.kind == "bank")
+    erp.add_receivable_payment(str(inv_z["deal_id"]), day=day + timedelta(days=1), amount=33_000, account=bank)
+
+    summary = payment_writeback()
+
+    assert summary["deposits"]["auto_matched"] == 1
+    assert summary["notices"] == {"received": 2, "paid_in_erp": 1, "matched": 2}
+    notices = NoticeStore(world.rt.store.engine)
+    closed = notices.notice("n-suzuki")
+    assert closed.status == "matched" and closed.deposit_id == f"invoice:{inv_z['id']}:33000"
+    assert closed.evidence == "amount,day+1,invoice"
+    (event,) = world.rt.store.audit_events("payment_notice", "n-suzuki")
+    assert event.changes["how"] == "paid_in_erp" and event.changes["invoice"] == str(inv_z["id"])
+    # 佐藤物産's money reconciled by Renkei closed the other notice; its invoice is not settled twice
+    assert notices.notice("n-other").status == "matched" and not notices.notice("n-other").deposit_id.startswith("invoice:")
+    assert world.rt.store.audit_events("payment_notice", "n-other")[0].changes["how"] == "reconciled_by_renkei"
+    assert notices.free_settled([55_000], day, today_tokyo()) == []
+    assert "paid_in_erp" not in payment_writeback().get("notices", {})  # read again: nothing new
+    assert freee_deal(world, inv_s)["due_amount"] == 0

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from renkei.domain.payment_notices import (Notice, NoticeRules, SettledDeposit, comparable_payer, evidence, invoice_key,
-                                           match_notices, overdue, payer_key)
+from renkei.domain.payment_notices import (Notice, NoticeRules, SettledDeposit, comparable_payer, evidence, how_settled,
+                                           invoice_key, match_notices, overdue, paid_in_erp, payer_key)
 
 KEY = b"k" * 32
 YAMADA = payer_key("ｶ)ﾔﾏﾀﾞｼｮｳｼﾞ", KEY)
@@ -78,3 +78,20 @@ def test_overdue_after_the_grace_days():
     assert not overdue(n, day(8), rules) and overdue(n, day(9), rules)
     with pytest.raises(ValueError):
         NoticeRules(days_after=-1)
+
+
+def test_an_invoice_paid_in_the_erp_is_settled_money_by_the_same_rule():
+    # the rise of its paid amount over what is accounted for, on its payment day, named by its number
+    first = paid_in_erp("77", "INV-0007", 30_000, day(2), accounted=0)
+    assert first == SettledDeposit("invoice:77:30000", 30_000, day(2), None, ("INV-0007",))
+    rest = paid_in_erp("77", "INV-0007", 55_000, day(6), accounted=30_000)  # the second instalment
+    assert (rest.deposit_id, rest.amount) == ("invoice:77:55000", 25_000)
+    assert paid_in_erp("77", "INV-0007", 55_000, day(6), accounted=55_000) is None  # Renkei's own / seen
+    assert paid_in_erp("77", None, 55_000, None, accounted=0) is None  # no payment day
+    assert (how_settled(rest.deposit_id), how_settled("wallet-991")) == ("paid_in_erp", "reconciled_by_renkei")
+    # matched like a bank line: a pair only when each is the other's single best
+    n = Notice("N", 25_000, day(5), invoice_number="inv-0007")
+    assert [(m.deposit_id, m.evidence) for m in match_notices([n], [rest])] == [
+        ("invoice:77:55000", ("amount", "day+1", "invoice"))]
+    assert match_notices([Notice("N", 25_000, day(5))],
+                         [rest, SettledDeposit("line", 25_000, day(6))]) == []  # a tie: stays open
