@@ -30,12 +30,11 @@ from fastapi.responses import JSONResponse
 
 from renkei.webhooks.emit import Emitter, prefect_event
 from renkei.webhooks.inbound import validate as validate_inbound
-from renkei.webhooks.ledger import Ledger, Row
+from renkei.webhooks.ledger import DEAL_CHANGED, Ledger, Row
 from renkei.webhooks.signature import MAX_AGE_SECONDS, check_hubspot_v3, check_inbound
 
 log = logging.getLogger("renkei.webhooks")
 
-DEAL_CHANGED = "renkei.crm.deal.changed"
 COMPANY_CHANGED = "renkei.crm.company.changed"
 INBOUND_KINDS = ("order", "payment")
 INBOUND_ORDER = "renkei.inbound.order"

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from renkei.store.models import WebhookEvent
 
 TABLE = WebhookEvent.__table__
+DEAL_CHANGED = "renkei.crm.deal.changed"  # a deal moved to a won stage (or was created won): its invoice is due
 
 
 @dataclass

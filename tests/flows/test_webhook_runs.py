@@ -109,3 +109,29 @@ def test_an_inbound_order_delivered_twice_makes_one_invoice_and_none_for_a_deal_
     assert inv["total_amount"] == 33_000
     assert world.rt.store.ledger_entry(f"invoice:deal:{won}").status == "committed"
     assert world.rt.store.ledger_entry(f"invoice:deal:{open_deal}") is None
+
+
+def test_a_webhook_run_under_way_takes_the_deals_whose_runs_are_still_queued(world):
+    """Three bursts, three triggered runs; the first run to start also invoices the two deals whose runs wait
+    for a slot, and those runs then find their deal invoiced: three invoices, no duplicate."""
+    from datetime import datetime, timezone
+
+    from renkei.webhooks.ledger import DEAL_CHANGED, Row
+
+    freee_partner(world, "株式会社青木製作所", registration="T7010705000725")
+    company = hs_company(world, "株式会社青木製作所", renkei_corporate_number="7010705000725")
+    deals = [hs_deal(world, f"青木製作所 {m}月分", company, [{"name": "保守", "quantity": 1, "price": 10000 * m}])
+             for m in (1, 2, 3)]
+    ledger = Ledger(world.rt.store.engine)
+    for n, deal in enumerate(deals):  # one burst each, emitted: each has its run requested
+        (row,), _ = ledger.record([Row(source="hubspot", event_key=f"evt-{n}", event=DEAL_CHANGED, object_id=deal,
+                                       occurred_at=datetime.now(timezone.utc))])
+        ledger.mark_emitted([row.id], f"batch-{n}")
+    first = order_to_invoice(deal_ids=[deals[0]])
+    assert first["deal"]["taken_from_queue"] == 2
+    assert sorted(i["total_amount"] for i in freee_invoices(world)) == [11_000, 22_000, 33_000]
+    assert ledger.counts() == {"taken": 3}
+    for deal in deals[1:]:  # the queued runs come: nothing left to do
+        later = order_to_invoice(deal_ids=[deal])
+        assert later.get("erp", {}).get("created") is None and "taken_from_queue" not in later.get("deal", {})
+    assert len(freee_invoices(world)) == 3
