@@ -247,6 +247,10 @@ def run_inprocess(args: argparse.Namespace) -> None:
             print(f"stage change → invoice s   p50 {statistics.median(latencies):.1f}  p95 {pct(latencies, 95):.1f}  "
                   f"max {max(latencies):.1f}  (target p95 < 30)")
         print(f"runs                       {n_runs} (mean {statistics.mean(run_seconds or [0]):.1f} s each)")
+        from renkei.webhooks.ledger import Ledger
+
+        print(f"webhook events             {Ledger(rt.store.engine).counts()}  (taken: invoiced by a run already "
+              "under way, ahead of their own queued run)")
         print(f"webhooks                   {deliverer.deliveries} POSTs, {deliverer.delivered} events, "
               f"receiver {json.dumps(receiver.stats)}")
         print(f"receiver process           import {rx['import_ms']:.0f} ms (Prefect imported: {rx['prefect_imported']}), "
@@ -306,6 +310,22 @@ def run_history(api_deployment: str) -> list[dict]:
     return out
 
 
+def wait_runs_final(api_deployment: str, timeout: float) -> float | None:
+    """Wait until every run of the deployment is in a final state; when that was (None: not within timeout)."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    deadline = time.time() + timeout
+    with get_client(sync_client=True) as client:
+        dep = client.read_deployment_by_name(api_deployment)
+        while time.time() < deadline:
+            runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[dep.id])))
+            if runs and all(r.state and r.state.is_final() for r in runs):
+                return time.time()
+            time.sleep(1.0)
+    return None
+
+
 def run_deployment(args: argparse.Namespace) -> None:
     """The real path: the HubSpot sandbox delivers signed webhooks to the receiver process, which sends
     Prefect events over REST; the order-to-invoice deployment's trigger (prefect.yaml's, served by
@@ -360,7 +380,9 @@ def run_deployment(args: argparse.Namespace) -> None:
             while len(fstore.invoices) < n and time.time() - t_start < args.timeout:
                 time.sleep(0.2)
             done_at = time.time()
-            # let the last runs finish (their state), then a quiet spell: no run started for nothing
+            # every requested run comes to an end (runs whose deals a run under way took find them invoiced),
+            # then a quiet spell: no run started for nothing, no invoice made twice
+            drained_at = wait_runs_final("order-to-invoice/order-to-invoice", timeout=args.timeout)
             time.sleep(3.0)
             stop.set()
             deliverer.stop()
@@ -414,6 +436,9 @@ def run_deployment(args: argparse.Namespace) -> None:
               f"{len(latencies) == n and len(fstore.invoices) == n and len(invoices_per_deal) == n}); "
               f"all in {done_at - t_start:.0f} s")
         print(f"stage change → invoice s   {stats(latencies)}  (target p95 < 30)")
+        print(f"every run ended            {f'{drained_at - done_at:.0f} s after the last invoice' if drained_at else 'NOT within the timeout'}"
+              f"; invoices in freee then {len(fstore.invoices)} (runs whose deals were taken by a run under way "
+              f"find them invoiced)")
         per_run = statistics.mean([len(r["deal_ids"]) for r in runs] or [0])
         print(f"runs started               {len(runs)} ({dict(states)}), {per_run:.1f} deals each")
         print(f"  change → run created s   {stats(trigger)}  (delivery 0.2 s + receiver batch + event + trigger)")
@@ -422,6 +447,10 @@ def run_deployment(args: argparse.Namespace) -> None:
         print(f"  Running → done s         {stats(work)}  (the flow's work, freee's pace included)")
         if start_share:
             print(f"process start share        {statistics.mean(start_share) * 100:.0f} % of a deal's latency on average")
+        from renkei.webhooks.ledger import Ledger
+
+        print(f"webhook events             {Ledger(rt.store.engine).counts()}  (taken: invoiced by a run already "
+              "under way, ahead of their own queued run)")
         print(f"webhooks                   {deliverer.deliveries} POSTs, {deliverer.delivered} events, receiver "
               f"{json.dumps({k: v for k, v in health.items() if k != 'status'})}")
         print(f"429 responses              freee {w['freee_status'].get(429, 0)}, HubSpot "
