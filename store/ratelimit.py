@@ -416,4 +416,26 @@ def limiter_for(settings: Any, store: Any, scope: str, limits: Mapping[str, tupl
     return RateLimiter(limits)
 
 
-__all__ = ["CALENDAR", "DbRateLimiter", "OBSERVED", "ROLLING", "ensure_buckets", "limiter_for", "shared_backend", "zone_offset_s"]
+def limiter_from_settings(settings: Any, scope: str, limits: Mapping[str, tuple] | None,
+                          **kw: Any) -> RateLimiter | DbRateLimiter | None:
+    """The limiter of ``scope`` for a caller with no store at hand (a connection check, the webhook receiver):
+    shared through the state store of ``settings.database_url`` (its cached engine, no migration) when the
+    limits are shared, else in-process — the same rows, so the same pace, as the connector's client. A store
+    that cannot hold the buckets (unreachable, not set up yet) → in-process, with a warning: the store's own
+    check says why."""
+    if not limits:
+        return None
+    mode = getattr(settings, "rate_limits", "auto") if settings is not None else "auto"
+    url = str(getattr(settings, "database_url", "") or "")
+    if not url or mode == "local" or (mode != "shared" and url.startswith("sqlite")):
+        return RateLimiter(limits)
+    try:
+        from renkei.store.db import engine_for
+
+        return DbRateLimiter(engine_for(url), scope, limits, **kw)
+    except Exception as exc:  # noqa: BLE001 - pace this process at least
+        log.warning("rate limits %s not shared: the state store cannot hold them (%s)", scope, type(exc).__name__)
+        return RateLimiter(limits)
+
+
+__all__ = ["CALENDAR", "DbRateLimiter", "OBSERVED", "ROLLING", "ensure_buckets", "limiter_for", "limiter_from_settings", "shared_backend", "zone_offset_s"]

@@ -4,6 +4,7 @@ Renkei Credentials block) and serve it with uvicorn."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
@@ -16,7 +17,8 @@ log = logging.getLogger("renkei.webhooks")
 
 class WonStages:
     """The won deal stages for the receiver's filter: the setting, else the HubSpot pipelines' stages with
-    probability 1.0 (read with httpx, cached ten minutes), else None (no filter; the flow decides)."""
+    probability 1.0 (read with httpx under the account's pace, cached ten minutes), else None (no filter; the
+    flow decides)."""
 
     def __init__(self, settings: Any, ttl_s: float = 600.0):
         self.settings, self.ttl_s = settings, ttl_s
@@ -38,14 +40,26 @@ class WonStages:
         return self.value
 
 
-def hubspot_won_stages(settings: Any) -> set[str] | None:
-    if settings.crm != "hubspot" or settings.hubspot_token is None:
-        return None
+def paced_hubspot_http(settings: Any, timeout_s: float) -> Any:
+    """An httpx client for the receiver's HubSpot reads under the account's pace (connectors.hubspot.factory.
+    hubspot_pace: the workers' buckets, shared through the state store), so a read never pushes the workers
+    over HubSpot's limits. It waits at most ``timeout_s`` for a slot; then the read fails unsent (a stage
+    unknown: the event is passed on and the flow decides). Built on first use: the receiver starts without
+    importing the connector."""
     import httpx
 
-    resp = httpx.get(settings.hubspot_base_url.rstrip("/") + "/crm/v3/pipelines/deals", timeout=10,
-                     headers={"Authorization": f"Bearer {settings.hubspot_token.get_secret_value()}"})
-    resp.raise_for_status()
+    from renkei.connectors.hubspot.factory import hubspot_pace
+
+    return httpx.Client(timeout=timeout_s, event_hooks=hubspot_pace(settings, max_wait_s=timeout_s).hooks,
+                        headers={"Authorization": f"Bearer {settings.hubspot_token.get_secret_value()}"})
+
+
+def hubspot_won_stages(settings: Any, timeout_s: float = 10.0) -> set[str] | None:
+    if settings.crm != "hubspot" or settings.hubspot_token is None:
+        return None
+    with paced_hubspot_http(settings, timeout_s) as http:
+        resp = http.get(settings.hubspot_base_url.rstrip("/") + "/crm/v3/pipelines/deals")
+        resp.raise_for_status()
     won = set()
     for pipeline in resp.json().get("results", []):
         for stage in pipeline.get("stages", []):
@@ -59,16 +73,22 @@ def hubspot_won_stages(settings: Any) -> set[str] | None:
 
 class DealStages:
     """The current ``dealstage`` of deals, one HubSpot batch read (up to 100 ids) per call, with httpx (no
-    connector, no Prefect import). Used for ``deal.creation`` events, which carry no stage. The receiver
-    does not share the workers' rate limiter: it spends one request per burst of created deals, and a
-    failed read (a 429 included) only means "stage unknown" (the event is passed on; the flow decides)."""
+    connector client, no Prefect import). Used for ``deal.creation`` events, which carry no stage. The read
+    takes its slot in the workers' shared rate-limit buckets (:func:`paced_hubspot_http`); a failed read (no
+    slot within ``timeout_s``, a 429) only means "stage unknown" (the event is passed on; the flow decides)."""
 
     def __init__(self, settings: Any, timeout_s: float = 5.0):
-        import httpx
-
+        self.settings, self.timeout_s = settings, timeout_s
         self.url = settings.hubspot_base_url.rstrip("/") + "/crm/v3/objects/deals/batch/read"
-        self.client = httpx.Client(timeout=timeout_s, headers={
-            "Authorization": f"Bearer {settings.hubspot_token.get_secret_value()}"})
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = paced_hubspot_http(self.settings, self.timeout_s)
+            return self._client
 
     def __call__(self, ids: list[str]) -> dict[str, str]:
         out: dict[str, str] = {}
