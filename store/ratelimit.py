@@ -87,7 +87,7 @@ class DbRateLimiter:
     def __init__(self, engine: Engine, scope: str, limits: Mapping[str, tuple] | None, *,
                  sleep: Callable[[float], None] = time.sleep, quota_wait_s: float = QUOTA_WAIT_S,
                  calendar_offset_s: float = TOKYO_OFFSET_S, record: bool = False, guard: float = 0.02,
-                 guard_max_s: float = 0.5):
+                 guard_min_s: float = 0.15, guard_max_s: float = 0.5):
         self.engine = engine
         self.scope = scope
         self.limits: dict[str, tuple] = {k: tuple(v) for k, v in (limits or {}).items()}
@@ -98,10 +98,13 @@ class DbRateLimiter:
         self._sleep = sleep
         self.quota_wait_s = quota_wait_s
         # A slot's time is taken in the database, before the commit and the HTTP request: on a loaded host the
-        # requests reach the API with some jitter, so a ring slot is reused only ``guard`` × window (at most
-        # ``guard_max_s``) after the window has passed. Without it, 6 of 3,008 freee請求書 requests paced at
-        # exactly the sandbox's 600 / min drew a 429 (benchmarks/scale_out.py, load average 20 on 2 cores).
-        self.guard, self.guard_max_s = guard, guard_max_s
+        # requests reach the API with some jitter, so a ring slot is reused only ``guard`` × window (at least
+        # ``guard_min_s``, at most ``guard_max_s``; ``guard`` 0: none) after the window has passed. Without it,
+        # 6 of 3,008 freee請求書 requests paced at exactly the sandbox's 600 / min drew a 429
+        # (benchmarks/scale_out.py, load average 20 on 2 cores). The jitter does not shrink with the window: the
+        # delay from a slot's time to the sandbox's count varied by up to ~180 ms there (load 3–5), and HubSpot's
+        # 1-second search window (2 % = 22 ms, plus the client's 10 % headroom) drew a 429 before the floor.
+        self.guard, self.guard_min_s, self.guard_max_s = guard, guard_min_s, guard_max_s
         self.calendar_offset_s = calendar_offset_s
         self._pg = engine.dialect.name == "postgresql"
         # the database's clock on PostgreSQL (one timeline for every host); the host's on SQLite (one host)
@@ -183,7 +186,7 @@ class DbRateLimiter:
                     slots[name] = probe
                 elif row.kind == ROLLING:
                     at = oldest.get(name)
-                    window = row.window_s + min(self.guard_max_s, self.guard * row.window_s)
+                    window = row.window_s + self._guard_s(row.window_s)
                     if at is not None and at > now - window:
                         rolling_wait = max(rolling_wait, at + window - now)
                     slots[name] = row.next_slot
@@ -300,6 +303,11 @@ class DbRateLimiter:
         log.info("rate limit %s blocked for %.1fs in every process (429)", name, seconds)
 
     # -- internals ---------------------------------------------------------------------------------
+
+    def _guard_s(self, window_s: float) -> float:
+        if self.guard <= 0:
+            return 0.0
+        return min(self.guard_max_s, max(self.guard_min_s, self.guard * window_s))
 
     def _blocked_for(self, keys: tuple[str, ...]) -> float:
         """Seconds until a 429 penalty on any of ``keys`` ends (0.0 when none holds)."""
