@@ -89,12 +89,9 @@ def setup_rate_limits(settings) -> list[tuple[str, str, str]]:
         out += [("rate limit", name, outcome) for name, outcome in
                 ensure_buckets(store.engine, hubspot_rate_scope(settings), limits)]
     if settings.freee_company_id is not None:
-        from renkei.connectors.freee.client import FreeeLimits
-        from renkei.connectors.freee.factory import freee_rate_scope
+        from renkei.connectors.freee.factory import freee_limits, freee_rate_scope
 
-        limits = FreeeLimits(accounting_per_s=settings.freee_accounting_per_second,
-                             iv_per_minute=settings.freee_iv_per_minute, iv_per_hour=settings.freee_iv_per_hour,
-                             daily=settings.freee_daily_cap).as_dict()
+        limits = freee_limits(settings).as_dict()
         out += [("rate limit", name, outcome) for name, outcome in
                 ensure_buckets(store.engine, freee_rate_scope(settings), limits)]
     if getattr(settings, "crm", None) == "salesforce":

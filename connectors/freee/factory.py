@@ -6,9 +6,10 @@ from typing import Any
 
 from renkei.connectors.freee.checks import check  # noqa: F401  (the registry's connection checks)
 from renkei.connectors.freee.auth import DbTokenStore, FileTokenStore, TokenStore
-from renkei.connectors.freee.client import FreeeClient, FreeeLimits
+from renkei.connectors.freee.client import ACCOUNTING, IV, FreeeClient, FreeeLimits, is_iv_path
 from renkei.connectors.freee.connector import FreeeConnector, FreeeConnectorConfig
-from renkei.store.ratelimit import limiter_for
+from renkei.connectors.http import PaceHooks
+from renkei.store.ratelimit import limiter_for, limiter_from_settings
 
 
 def freee_token_store(settings: Any, store: Any) -> TokenStore:
@@ -28,6 +29,25 @@ def freee_rate_scope(settings: Any) -> str:
     return f"freee:{settings.freee_company_id}"
 
 
+def freee_limits(settings: Any) -> FreeeLimits:
+    """The company's buckets (the client's, ``renkei setup``'s rows and the connection check's: one definition)."""
+    return FreeeLimits(accounting_per_s=settings.freee_accounting_per_second,
+                       iv_per_minute=settings.freee_iv_per_minute, iv_per_hour=settings.freee_iv_per_hour,
+                       daily=getattr(settings, "freee_daily_cap", None))
+
+
+def freee_pace(settings: Any, store: Any = None, *, max_wait_s: float | None = None) -> PaceHooks:
+    """The company's pace for a plain httpx client (the connection check's company read): each request takes
+    its slot in the workers' buckets (freee会計 or freee請求書 by path), a 429 blocks them for every process."""
+    limits = freee_limits(settings)
+    if store is not None:
+        limiter = limiter_for(settings, store, freee_rate_scope(settings), limits.as_dict())
+    else:
+        limiter = limiter_from_settings(settings, freee_rate_scope(settings), limits.as_dict())
+    return PaceHooks(limiter, lambda request: limits.buckets(IV if is_iv_path(request.url.path) else ACCOUNTING),
+                     max_wait_s=max_wait_s)
+
+
 def build(settings: Any, store: Any, policy: Any) -> FreeeConnector:
     if settings.freee_company_id is None:
         raise RuntimeError("RENKEI_FREEE_COMPANY_ID is not set")
@@ -40,9 +60,7 @@ def build(settings: Any, store: Any, policy: Any) -> FreeeConnector:
         token_store=freee_token_store(settings, store),
         initial_refresh_token=(settings.freee_refresh_token.get_secret_value()
                                if settings.freee_refresh_token else None),
-        limits=FreeeLimits(accounting_per_s=settings.freee_accounting_per_second,
-                           iv_per_minute=settings.freee_iv_per_minute, iv_per_hour=settings.freee_iv_per_hour,
-                           daily=getattr(settings, "freee_daily_cap", None)),
+        limits=freee_limits(settings),
         limiter_factory=lambda limits: limiter_for(settings, store, freee_rate_scope(settings), limits),
     )
     # 手動採番 per the policy until the invoicing task reads the company's settings (it sets both again)

@@ -168,10 +168,13 @@ def test_waiters_are_served_in_the_order_they_asked(db_url):
     assert booked.transactions == 1  # the booking; the penalty check after the sleep is a plain read
 
 
-def test_hubspot_checks_and_the_receiver_take_slots_in_the_shared_buckets(hubspot_sandbox, tmp_path):
-    """Every HubSpot request of any Renkei process takes its slot in the account's shared buckets. A flow's
-    preflight check and the webhook receiver's reads used plain httpx beside the limiter: three preflights
-    starting while the workers filled the 10-second bucket drew 429s (benchmarks/scale_out.py)."""
+def test_checks_and_the_receiver_take_slots_in_the_shared_buckets(hubspot_sandbox, freee_sandbox, tmp_path):
+    """Every HubSpot (and freee) request of any Renkei process takes its slot in the account's shared buckets.
+    A flow's preflight checks and the webhook receiver's reads used plain httpx beside the limiter: three
+    preflights starting while the workers filled HubSpot's 10-second bucket drew 429s
+    (benchmarks/scale_out.py)."""
+    from pydantic import SecretStr
+
     from renkei.connectors.base import CHECK_OK, CHECK_WARN
     from renkei.connectors.hubspot.checks import check_hubspot
     from renkei.connectors.hubspot.client import paced_limits
@@ -207,6 +210,17 @@ def test_hubspot_checks_and_the_receiver_take_slots_in_the_shared_buckets(hubspo
         ten_s.limit = 0
     assert shared.state()[f"{scope}:default"]["penalised_total"] == 1
     assert shared.try_acquire("default") > 1.0
+
+    # freee: the check's company read takes a slot of freee会計's bucket (the token refresh is not paced)
+    from renkei.connectors.freee.checks import check_freee
+
+    fc = freee_sandbox.config
+    fs = s.model_copy(update={"freee_base_url": freee_sandbox.url, "freee_auth_url": freee_sandbox.url,
+                              "freee_client_id": fc.client_id, "freee_client_secret": SecretStr(fc.client_secret),
+                              "freee_refresh_token": SecretStr(fc.refresh_token), "freee_company_id": fc.company_id})
+    assert [c.status for c in check_freee(fs)] == [CHECK_OK, CHECK_OK]
+    assert DbRateLimiter(make_engine(url), f"freee:{fc.company_id}", {"accounting": (5, 1.0)}).state()[
+        f"freee:{fc.company_id}:accounting"]["acquired_total"] == 1
 
     # a slot is reused a jitter allowance after its window, at least 0.15 s: 2 % of the 1.1-second search
     # window (22 ms) let a search reach the sandbox within its 1 s of five others (benchmarks/scale_out.py)
