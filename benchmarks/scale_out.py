@@ -18,8 +18,9 @@ Prints: duplicates (freee invoices per deal, partners per customer, HubSpot comp
 each rate-limit bucket and the time its pace alone needs (the bound is the largest), the wall time and
 its ratio to the bound.
 
-Every 429 is printed with its time, path and User-Agent, and the requests are counted by User-Agent (a
-request sent beside Renkei's paced clients shows up as another agent).
+Every 429 is printed with its time, path and User-Agent; the requests are counted by User-Agent, and HubSpot's
+against the slots of the shared limiter's day bucket (which every request takes: a request sent beside the
+limiter shows as a difference).
 
     python benchmarks/scale_out.py [--deals 3000] [--companies 20000] [--scale 0.1] [--postgres URL] [--log FILE]
 """
@@ -275,6 +276,10 @@ def report(result: dict, htap: Tap, ftap: Tap, fr_store, hs_store, n_deals: int,
     print(f"duplicates: invoices {dup_invoices}, freee partners {dup_partners}, HubSpot companies {dup_companies}")
     print(f"429 responses: HubSpot {htap.status.get(429, 0)}, freee {ftap.status.get(429, 0)}  "
           f"(HubSpot statuses {dict(htap.status)}, freee {dict(ftap.status)})")
+    daily = [v[0] for k, v in (result.get("limiter") or {}).items() if k.startswith("hubspot:") and k.endswith(":daily")]
+    if daily:
+        print(f"HubSpot requests answered {sum(htap.status.values())}, slots the shared limiter gave {daily[0]} "
+              "(every request takes a slot of the day: more requests than slots = requests beside the limiter)")
     for name, tap in (("HubSpot", htap), ("freee", ftap)):
         print(f"{name} requests by User-Agent: {dict(tap.agents)}")
         for t, method, path, ua in tap.limited:
