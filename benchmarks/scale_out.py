@@ -18,7 +18,11 @@ Prints: duplicates (freee invoices per deal, partners per customer, HubSpot comp
 each rate-limit bucket and the time its pace alone needs (the bound is the largest), the wall time and
 its ratio to the bound.
 
-    python benchmarks/scale_out.py [--deals 3000] [--companies 20000] [--scale 0.1] [--postgres URL]
+Every 429 is printed with its time, path and User-Agent; the requests are counted by User-Agent, and HubSpot's
+against the slots of the shared limiter's day bucket (which every request takes: a request sent beside the
+limiter shows as a difference).
+
+    python benchmarks/scale_out.py [--deals 3000] [--companies 20000] [--scale 0.1] [--postgres URL] [--log FILE]
 """
 
 from __future__ import annotations
@@ -45,15 +49,26 @@ class Tap:
         self.status: Counter = Counter()
         self.buckets: Counter = Counter()
         self.state = app.state
+        self.t0 = time.monotonic()
+        self.agents: Counter = Counter()  # requests by User-Agent: Renkei's clients vs anything sent beside them
+        self.limited: list[tuple[float, str, str, str]] = []  # every 429: (s since start, method, path, agent)
+        self.log: list[tuple] | None = None  # every response, with --log
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         bucket = self.classify(scope["method"], scope["path"])
+        arrived = time.monotonic() - self.t0
+        ua = dict(scope.get("headers") or []).get(b"user-agent", b"").decode()
 
         async def send_counted(message):
             if message["type"] == "http.response.start":
                 self.status[message["status"]] += 1
+                self.agents[ua] += 1
+                if message["status"] == 429:
+                    self.limited.append((arrived, scope["method"], scope["path"], ua))
+                if self.log is not None:
+                    self.log.append((round(arrived, 3), scope["method"], scope["path"], ua, message["status"]))
                 if message["status"] < 400 or message["status"] == 429:
                     self.buckets[bucket] += 1
             await send(message)
@@ -84,6 +99,8 @@ def main() -> None:
     ap.add_argument("--postgres", default=os.environ.get("RENKEI_STACK_POSTGRES_URL",
                                                          "postgresql+psycopg2://postgres@127.0.0.1:55432/postgres"))
     ap.add_argument("--timeout", type=float, default=3600)
+    ap.add_argument("--log", help="write every sandbox response here (tab-separated: sandbox, seconds, method, "
+                                  "path, User-Agent, status)")
     args = ap.parse_args()
     n_deals = max(1, int(args.deals * args.scale))
     n_comp = max(1, int(args.companies * args.scale))
@@ -141,6 +158,8 @@ def main() -> None:
             walletable_id=BANK_ACCOUNT_ID, walletable_type="bank_account", date="2026-11-25",
             description=f"振込 ベンチ{d}"))
     htap, ftap = Tap(happ, hubspot_bucket), Tap(fapp, freee_bucket)
+    if args.log:
+        htap.log, ftap.log = [], []
     hs, fr = ServerThread(htap).start(), ServerThread(ftap).start()
     print(f"seeded {n_comp} companies on both sides, {n_deals} won deals on {len(cust)} of them, "
           f"{len(range(0, n_deals, 10))} deposits in {time.monotonic() - t_seed:.1f}s", flush=True)
@@ -175,6 +194,11 @@ def main() -> None:
         hs.stop() if hasattr(hs, "stop") else None
         fr.stop() if hasattr(fr, "stop") else None
     report(result, htap, ftap, fr_store, hs_store, n_deals, iv, args)
+    if args.log:
+        with open(args.log, "w") as f:
+            for name, tap in (("hubspot", htap), ("freee", ftap)):
+                for row in sorted(tap.log or []):
+                    f.write("\t".join(map(str, (name, *row))) + "\n")
 
 
 def run_three(api_url: str, timeout: float) -> dict:
@@ -252,6 +276,14 @@ def report(result: dict, htap: Tap, ftap: Tap, fr_store, hs_store, n_deals: int,
     print(f"duplicates: invoices {dup_invoices}, freee partners {dup_partners}, HubSpot companies {dup_companies}")
     print(f"429 responses: HubSpot {htap.status.get(429, 0)}, freee {ftap.status.get(429, 0)}  "
           f"(HubSpot statuses {dict(htap.status)}, freee {dict(ftap.status)})")
+    daily = [v[0] for k, v in (result.get("limiter") or {}).items() if k.startswith("hubspot:") and k.endswith(":daily")]
+    if daily:
+        print(f"HubSpot requests answered {sum(htap.status.values())}, slots the shared limiter gave {daily[0]} "
+              "(every request takes a slot of the day: more requests than slots = requests beside the limiter)")
+    for name, tap in (("HubSpot", htap), ("freee", ftap)):
+        print(f"{name} requests by User-Agent: {dict(tap.agents)}")
+        for t, method, path, ua in tap.limited:
+            print(f"  429 at {t:.1f}s: {method} {path} ({ua})")
     bound = 0.0
     for b in ("hubspot 10s", "hubspot search", "freee iv", "freee accounting"):
         reqs = htap.buckets.get(b, 0) + ftap.buckets.get(b, 0)

@@ -734,6 +734,54 @@ class HttpClient:
                 return
 
 
+class PaceTimeout(httpx.TimeoutException):
+    """:class:`PaceHooks` found no rate-limit slot within its ``max_wait_s``: the request was not sent."""
+
+
+class PaceHooks:
+    """The pace of :class:`HttpClient` for callers that speak to an API with a plain ``httpx.Client``
+    (connection checks, the webhook receiver's reads): ``httpx.Client(event_hooks=PaceHooks(...).hooks)``
+    takes the limiter's slot before every request and, after a 429, blocks the request's buckets
+    (:meth:`RateLimiterBackend.penalise`). Given the account's shared limiter, such a caller takes its slots
+    from the same rows as every worker, so the API's allowance is never spent behind the workers' backs
+    (three unpaced preflight reads drew HubSpot 429s in benchmarks/scale_out.py). Event hooks, not a
+    transport: the client keeps its own transport and the environment's proxies.
+
+    ``buckets(request)`` names the buckets a request takes; ``retry_after(response)`` is the block after a 429
+    (default ``Retry-After``, else 1 s); ``max_wait_s`` bounds the wait for a slot (then :class:`PaceTimeout`,
+    the request unsent — for callers that rather go without than wait). A cap used up raises
+    :class:`QuotaExhausted` from the limiter, the request unsent."""
+
+    def __init__(self, limiter: "RateLimiterBackend | None", buckets: Callable[[httpx.Request], Sequence[str]], *,
+                 retry_after: Callable[[httpx.Response], "float | None"] | None = None,
+                 max_wait_s: float | None = None):
+        self.limiter, self.buckets, self.retry_after, self.max_wait_s = limiter, buckets, retry_after, max_wait_s
+
+    @property
+    def hooks(self) -> dict[str, list[Callable[..., None]]]:
+        return {"request": [self.before], "response": [self.after]}
+
+    def before(self, request: httpx.Request) -> None:
+        if self.limiter is None:
+            return
+        keys = tuple(self.buckets(request))
+        try:
+            self.limiter.acquire(*keys, timeout=self.max_wait_s)
+        except TimeoutError:
+            raise PaceTimeout(f"no rate-limit slot in {'/'.join(keys)} within {self.max_wait_s:g}s",
+                              request=request) from None
+
+    def after(self, response: httpx.Response) -> None:
+        if response.status_code != 429 or self.limiter is None:
+            return
+        response.read()
+        wait = self.retry_after(response) if self.retry_after is not None else None
+        if wait is None:
+            wait = parse_retry_after(response.headers.get("retry-after"))
+        for key in self.buckets(response.request):
+            self.limiter.penalise(key, 1.0 if wait is None else float(wait))
+
+
 def _can_refresh(auth: Any) -> bool:
     return auth is not None and callable(getattr(auth, "refresh", None))
 
@@ -890,7 +938,7 @@ def chunked(seq: Sequence[T] | Iterator[T], size: int) -> Iterator[list[T]]:
 __all__ = [
     "AuthHook", "BadRequest", "BearerAuth", "Conflict", "ConnectorError", "CursorPaginator", "ErrorInfo",
     "ErrorParser", "Forbidden", "HttpClient", "HttpConfig", "NotFound", "OffsetPaginator", "Page", "Paginator",
-    "PermanentError", "QuotaExhausted", "RateLimited", "RateLimiter", "RateLimiterBackend", "RefreshableAuth", "RequestStats",
+    "PaceHooks", "PaceTimeout", "PermanentError", "QuotaExhausted", "RateLimited", "RateLimiter", "RateLimiterBackend", "RefreshableAuth", "RequestStats",
     "ServerError", "TransientError", "TransportError", "Unauthorized", "ValidationFailed", "chunked",
     "default_error_parser", "error_from_response", "iter_cursor_pages", "iter_items", "iter_offset_pages",
     "parse_retry_after", "redact", "redact_headers", "redact_url", "register_secret",

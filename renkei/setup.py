@@ -83,10 +83,9 @@ def setup_rate_limits(settings) -> list[tuple[str, str, str]]:
         return [("rate limits", "-", "per process (SQLite store; RENKEI_RATE_LIMITS=shared to share)")]
     out: list[tuple[str, str, str]] = []
     if settings.hubspot_token is not None:
-        from renkei.connectors.hubspot.client import paced_limits
-        from renkei.connectors.hubspot.factory import hubspot_daily_cap, hubspot_rate_scope
+        from renkei.connectors.hubspot.factory import hubspot_limits, hubspot_rate_scope
 
-        limits = paced_limits(daily_cap=hubspot_daily_cap(settings))  # 10 s, search, and the account's day
+        limits = hubspot_limits(settings)  # 10 s, search, and the account's day: the connector's own buckets
         out += [("rate limit", name, outcome) for name, outcome in
                 ensure_buckets(store.engine, hubspot_rate_scope(settings), limits)]
     if settings.freee_company_id is not None:

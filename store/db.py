@@ -16,12 +16,30 @@ from sqlmodel import Session, create_engine
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a plain SQLite URL (``sqlite:///PATH``, query string dropped), whose folder Renkei
+    creates. None for other databases, ``:memory:``, and the URI form (``sqlite:///file:PATH?mode=ro&uri=true``):
+    SQLite opens such a URI itself — often read-only —, and taking it for a path made a folder named
+    ``file:`` in the working directory."""
+    if not url.startswith("sqlite"):
+        return None
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    path = parsed.database or ""
+    if not path or path == ":memory:" or path.startswith("file:") or \
+            str(parsed.query.get("uri", "")).lower() in ("true", "1"):
+        return None
+    return Path(path)
+
+
 def make_engine(url: str) -> Engine:
-    """Engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys, and its folder is created."""
+    """Engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys, and the folder of its file is
+    created (never for a URI-form URL: :func:`sqlite_file`)."""
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_file(url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")

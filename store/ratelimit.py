@@ -115,7 +115,7 @@ class DbRateLimiter:
     def __init__(self, engine: Engine, scope: str, limits: Mapping[str, tuple] | None, *,
                  sleep: Callable[[float], None] = time.sleep, quota_wait_s: float = QUOTA_WAIT_S,
                  calendar_offset_s: float = TOKYO_OFFSET_S, calendar_zone: str | None = None,
-                 record: bool = False, guard: float = 0.02, guard_max_s: float = 0.5):
+                 record: bool = False, guard: float = 0.02, guard_min_s: float = 0.15, guard_max_s: float = 0.5):
         self.engine = engine
         self.scope = scope
         self.limits: dict[str, tuple] = {k: tuple(v) for k, v in (limits or {}).items()}
@@ -126,10 +126,13 @@ class DbRateLimiter:
         self._sleep = sleep
         self.quota_wait_s = quota_wait_s
         # A slot's time is taken in the database, before the commit and the HTTP request: on a loaded host the
-        # requests reach the API with some jitter, so a ring slot is reused only ``guard`` × window (at most
-        # ``guard_max_s``) after the window has passed. Without it, 6 of 3,008 freee請求書 requests paced at
-        # exactly the sandbox's 600 / min drew a 429 (benchmarks/scale_out.py, load average 20 on 2 cores).
-        self.guard, self.guard_max_s = guard, guard_max_s
+        # requests reach the API with some jitter, so a ring slot is reused only ``guard`` × window (at least
+        # ``guard_min_s``, at most ``guard_max_s``; ``guard`` 0: none) after the window has passed. Without it,
+        # 6 of 3,008 freee請求書 requests paced at exactly the sandbox's 600 / min drew a 429
+        # (benchmarks/scale_out.py, load average 20 on 2 cores). The jitter does not shrink with the window: the
+        # delay from a slot's time to the sandbox's count varied by up to ~180 ms there (load 3–5), and HubSpot's
+        # 1-second search window (2 % = 22 ms, plus the client's 10 % headroom) drew a 429 before the floor.
+        self.guard, self.guard_min_s, self.guard_max_s = guard, guard_min_s, guard_max_s
         # where a calendar bucket's day starts: the IANA zone's own midnights when given (days of 23 / 25 h
         # when its clocks change), else a fixed offset from UTC (Asia/Tokyo: no daylight saving)
         self.calendar_offset_s = calendar_offset_s
@@ -214,13 +217,13 @@ class DbRateLimiter:
                     slots[name] = probe
                 elif row.kind == ROLLING:
                     at = oldest.get(name)
-                    window = row.window_s + self._edge(row.window_s)
+                    window = row.window_s + self._guard_s(row.window_s)
                     if at is not None and at > now - window:
                         rolling_wait = max(rolling_wait, at + window - now)
                     slots[name] = row.next_slot
                 elif row.kind == FIXED:
                     rolling_wait = max(rolling_wait, fixed_window_wait(oldest.get(name), now, row.window_s,
-                                                                       self._edge(row.window_s)))
+                                                                       self._guard_s(row.window_s)))
                     slots[name] = row.next_slot
             if wait > 0 or (rolling_wait > 0 and not reserve):
                 conn.rollback()
@@ -336,6 +339,11 @@ class DbRateLimiter:
 
     # -- internals ---------------------------------------------------------------------------------
 
+    def _guard_s(self, window_s: float) -> float:
+        if self.guard <= 0:
+            return 0.0
+        return min(self.guard_max_s, max(self.guard_min_s, self.guard * window_s))
+
     def _blocked_for(self, keys: tuple[str, ...]) -> float:
         """Seconds until a 429 penalty on any of ``keys`` ends (0.0 when none holds)."""
         names = sorted({self.bucket_name(k) for k in keys})
@@ -353,9 +361,6 @@ class DbRateLimiter:
     def _count_txn(self) -> None:
         with self._stats_lock:
             self.transactions += 1
-
-    def _edge(self, window_s: float) -> float:
-        return min(self.guard_max_s, self.guard * window_s)
 
     def _now(self, conn: Any) -> float:
         return float(conn.execute(text("SELECT " + self._now_sql)).scalar())
@@ -460,5 +465,27 @@ def limiter_for(settings: Any, store: Any, scope: str, limits: Mapping[str, tupl
     return RateLimiter(limits)
 
 
-__all__ = ["CALENDAR", "DbRateLimiter", "FIXED", "OBSERVED", "ROLLING", "ensure_buckets", "limiter_for", "shared_backend",
-           "zone_day", "zone_offset_s"]
+def limiter_from_settings(settings: Any, scope: str, limits: Mapping[str, tuple] | None,
+                          **kw: Any) -> RateLimiter | DbRateLimiter | None:
+    """The limiter of ``scope`` for a caller with no store at hand (a connection check, the webhook receiver):
+    shared through the state store of ``settings.database_url`` (its cached engine, no migration) when the
+    limits are shared, else in-process — the same rows, so the same pace, as the connector's client. A store
+    that cannot hold the buckets (unreachable, not set up yet) → in-process, with a warning: the store's own
+    check says why."""
+    if not limits:
+        return None
+    mode = getattr(settings, "rate_limits", "auto") if settings is not None else "auto"
+    url = str(getattr(settings, "database_url", "") or "")
+    if not url or mode == "local" or (mode != "shared" and url.startswith("sqlite")):
+        return RateLimiter(limits)
+    try:
+        from renkei.store.db import engine_for
+
+        return DbRateLimiter(engine_for(url), scope, limits, **kw)
+    except Exception as exc:  # noqa: BLE001 - pace this process at least
+        log.warning("rate limits %s not shared: the state store cannot hold them (%s)", scope, type(exc).__name__)
+        return RateLimiter(limits)
+
+
+__all__ = ["CALENDAR", "DbRateLimiter", "FIXED", "OBSERVED", "ROLLING", "ensure_buckets", "limiter_for",
+           "limiter_from_settings", "shared_backend", "zone_day", "zone_offset_s"]

@@ -4,6 +4,7 @@ Renkei Credentials block) and serve it with uvicorn."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
@@ -16,7 +17,8 @@ log = logging.getLogger("renkei.webhooks")
 
 class WonStages:
     """The won deal stages for the receiver's filter: the setting, else the HubSpot pipelines' stages with
-    probability 1.0 (read with httpx, cached ten minutes), else None (no filter; the flow decides)."""
+    probability 1.0 (read with httpx under the account's pace, cached ten minutes), else None (no filter; the
+    flow decides)."""
 
     def __init__(self, settings: Any, ttl_s: float = 600.0):
         self.settings, self.ttl_s = settings, ttl_s
@@ -38,14 +40,26 @@ class WonStages:
         return self.value
 
 
-def hubspot_won_stages(settings: Any) -> set[str] | None:
-    if settings.crm != "hubspot" or settings.hubspot_token is None:
-        return None
+def paced_hubspot_http(settings: Any, timeout_s: float) -> Any:
+    """An httpx client for the receiver's HubSpot reads under the account's pace (connectors.hubspot.factory.
+    hubspot_pace: the workers' buckets, shared through the state store), so a read never pushes the workers
+    over HubSpot's limits. It waits at most ``timeout_s`` for a slot; then the read fails unsent (a stage
+    unknown: the event is passed on and the flow decides). Built on first use: the receiver starts without
+    importing the connector."""
     import httpx
 
-    resp = httpx.get(settings.hubspot_base_url.rstrip("/") + "/crm/v3/pipelines/deals", timeout=10,
-                     headers={"Authorization": f"Bearer {settings.hubspot_token.get_secret_value()}"})
-    resp.raise_for_status()
+    from renkei.connectors.hubspot.factory import hubspot_pace
+
+    return httpx.Client(timeout=timeout_s, event_hooks=hubspot_pace(settings, max_wait_s=timeout_s).hooks,
+                        headers={"Authorization": f"Bearer {settings.hubspot_token.get_secret_value()}"})
+
+
+def hubspot_won_stages(settings: Any, timeout_s: float = 10.0) -> set[str] | None:
+    if settings.crm != "hubspot" or settings.hubspot_token is None:
+        return None
+    with paced_hubspot_http(settings, timeout_s) as http:
+        resp = http.get(settings.hubspot_base_url.rstrip("/") + "/crm/v3/pipelines/deals")
+        resp.raise_for_status()
     won = set()
     for pipeline in resp.json().get("results", []):
         for stage in pipeline.get("stages", []):
@@ -59,37 +73,28 @@ def hubspot_won_stages(settings: Any) -> set[str] | None:
 
 class DealStages:
     """The current ``dealstage`` of deals, one HubSpot batch read (up to 100 ids) per call, with httpx (no
-    connector, no Prefect import). Used for ``deal.creation`` events, which carry no stage. With shared
-    limits (``engine`` = the receiver's database, shared per ``RENKEI_RATE_LIMITS``) each read takes a slot
-    in the workers' HubSpot buckets first (``default``, and ``daily`` when counted) and a 429 blocks them for
-    everyone, like any HubSpot request; no slot within ``timeout_s`` (or the day's cap used up) and a failed
-    read (a 429 included) only mean "stage unknown" (the event is passed on; the flow decides)."""
+    connector client, no Prefect import). Used for ``deal.creation`` events, which carry no stage. The read
+    takes its slot in the workers' shared rate-limit buckets (:func:`paced_hubspot_http`); a failed read (no
+    slot within ``timeout_s``, a 429) only means "stage unknown" (the event is passed on; the flow decides)."""
 
-    def __init__(self, settings: Any, timeout_s: float = 5.0, engine: Any = None):
-        import httpx
-
+    def __init__(self, settings: Any, timeout_s: float = 5.0):
+        self.settings, self.timeout_s = settings, timeout_s
         self.url = settings.hubspot_base_url.rstrip("/") + "/crm/v3/objects/deals/batch/read"
-        self.client = httpx.Client(timeout=timeout_s, headers={
-            "Authorization": f"Bearer {settings.hubspot_token.get_secret_value()}"})
-        self.timeout_s, self.limiter = timeout_s, None
-        if engine is not None:
-            from renkei.connectors.hubspot.factory import shared_hubspot_limiter
+        self._client: Any = None
+        self._lock = threading.Lock()
 
-            self.limiter = shared_hubspot_limiter(settings, engine)
-        self.buckets = ("default",) + (("daily",) if self.limiter is not None and "daily" in self.limiter.limits
-                                       else ())
+    @property
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = paced_hubspot_http(self.settings, self.timeout_s)
+            return self._client
 
     def __call__(self, ids: list[str]) -> dict[str, str]:
         out: dict[str, str] = {}
         for start in range(0, len(ids), 100):
-            if self.limiter is not None:
-                self.limiter.acquire(*self.buckets, timeout=self.timeout_s)  # QuotaExhausted / TimeoutError: unknown
             resp = self.client.post(self.url, json={"properties": ["dealstage"],
                                                     "inputs": [{"id": i} for i in ids[start:start + 100]]})
-            if resp.status_code == 429 and self.limiter is not None:
-                from renkei.connectors.http import parse_retry_after
-
-                self.limiter.penalise("default", parse_retry_after(resp.headers.get("retry-after")) or 1.0)
             resp.raise_for_status()
             for rec in resp.json().get("results", []):
                 stage = (rec.get("properties") or {}).get("dealstage")
@@ -114,7 +119,7 @@ def receiver_from_settings(settings: Any = None, *, emitter: Emitter | None = No
     return Receiver(ledger=ledger, emitter=emitter or default_emitter(),
                     hubspot_secret=_secret(settings.webhook_hubspot_secret),
                     inbound_secret=_secret(settings.webhook_inbound_secret), won_stages=WonStages(settings),
-                    deal_stages=(DealStages(settings, engine=ledger.engine)
+                    deal_stages=(DealStages(settings)
                                  if settings.crm == "hubspot" and settings.hubspot_token else None),
                     public_url=settings.webhook_public_url, batch_seconds=settings.webhook_batch_seconds,
                     max_runs=settings.webhook_max_runs, run_seconds=settings.webhook_run_seconds)

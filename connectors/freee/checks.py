@@ -1,6 +1,7 @@
 """Connection checks of the freee connector (``renkei doctor``, a flow's preflight): reachable, OAuth through
 the shared token store (a refresh only when the stored access token is stale, persisted under the store's
-lock like every worker's: nobody's refresh token is burnt) and one company read with its settings."""
+lock like every worker's: nobody's refresh token is burnt) and one company read with its settings, which
+takes its slot in the company's shared rate-limit buckets (factory.freee_pace) like every worker's request."""
 
 from __future__ import annotations
 
@@ -93,10 +94,15 @@ def _store_name(store: Any) -> str:
 
 
 def _check_company(settings: Any, base: str, access: str) -> CheckResult:
+    from renkei.connectors.freee.factory import freee_pace
+    from renkei.connectors.http import QuotaExhausted
+
     cid = settings.freee_company_id
-    try:
-        r = httpx.get(f"{base}/api/1/companies/{cid}", headers={"Authorization": f"Bearer {access}"},
-                      timeout=PROBE_TIMEOUT_S)
+    try:  # under the company's pace: the read takes a slot of the workers' buckets
+        with httpx.Client(event_hooks=freee_pace(settings).hooks, timeout=PROBE_TIMEOUT_S) as http:
+            r = http.get(f"{base}/api/1/companies/{cid}", headers={"Authorization": f"Bearer {access}"})
+    except QuotaExhausted as exc:
+        return CheckResult("freee company", WARN, f"company {cid} not read ({first_line(exc)})")
     except httpx.HTTPError as exc:
         return CheckResult("freee company", WARN, f"company {cid} not read ({net_error(exc)})")
     if r.status_code == 401:

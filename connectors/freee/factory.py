@@ -6,9 +6,10 @@ from typing import Any
 
 from renkei.connectors.freee.checks import check  # noqa: F401  (the registry's connection checks)
 from renkei.connectors.freee.auth import DbTokenStore, FileTokenStore, TokenStore
-from renkei.connectors.freee.client import FreeeClient, FreeeLimits
+from renkei.connectors.freee.client import ACCOUNTING, IV, FreeeClient, FreeeLimits, is_iv_path
 from renkei.connectors.freee.connector import FreeeConnector, FreeeConnectorConfig
-from renkei.store.ratelimit import limiter_for
+from renkei.connectors.http import PaceHooks
+from renkei.store.ratelimit import limiter_for, limiter_from_settings
 
 
 def freee_token_store(settings: Any, store: Any) -> TokenStore:
@@ -34,6 +35,18 @@ def freee_limits(settings: Any) -> FreeeLimits:
                        iv_per_minute=settings.freee_iv_per_minute, iv_per_hour=settings.freee_iv_per_hour,
                        iv_window=getattr(settings, "freee_iv_window", "fixed"),
                        daily=getattr(settings, "freee_daily_cap", None))
+
+
+def freee_pace(settings: Any, store: Any = None, *, max_wait_s: float | None = None) -> PaceHooks:
+    """The company's pace for a plain httpx client (the connection check's company read): each request takes
+    its slot in the workers' buckets (freee会計 or freee請求書 by path), a 429 blocks them for every process."""
+    limits = freee_limits(settings)
+    if store is not None:
+        limiter = limiter_for(settings, store, freee_rate_scope(settings), limits.as_dict())
+    else:
+        limiter = limiter_from_settings(settings, freee_rate_scope(settings), limits.as_dict())
+    return PaceHooks(limiter, lambda request: limits.buckets(IV if is_iv_path(request.url.path) else ACCOUNTING),
+                     max_wait_s=max_wait_s)
 
 
 def build(settings: Any, store: Any, policy: Any) -> FreeeConnector:

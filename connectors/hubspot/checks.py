@@ -1,5 +1,7 @@
 """Connection checks of the HubSpot connector (``renkei doctor``, a flow's preflight): the token is present
-and accepted (one property-list read) and, deep, the private app's scopes."""
+and accepted (one property-list read) and, deep, the private app's scopes. Their requests take the account's
+rate-limit slots like every other request (factory.hubspot_pace): three flows' preflights starting
+together while the workers fill the 10-second bucket must not push it over."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Any
 import httpx
 
 from renkei.connectors.base import CHECK_FAIL as FAIL, CHECK_OK as OK, CHECK_WARN as WARN, CheckResult
+from renkei.connectors.http import QuotaExhausted
 from renkei.connectors.probe import PROBE_TIMEOUT_S, UNREACHABLE, first_line, net_error
 
 # Scopes a Renkei private app needs; each entry lists the alternatives of which one is enough.
@@ -28,9 +31,22 @@ def check_hubspot(settings: Any, *, scopes: bool = True) -> list[CheckResult]:
                       "(HubSpot → Settings → Integrations → Private apps)")]
     base = settings.hubspot_base_url.rstrip("/")
     token = settings.hubspot_token.get_secret_value()
+    with _paced_http(settings) as http:
+        return _check_token(http, base, token, scopes)
+
+
+def _paced_http(settings: Any) -> httpx.Client:
+    from renkei.connectors.hubspot.factory import hubspot_pace
+
+    return httpx.Client(event_hooks=hubspot_pace(settings).hooks, timeout=PROBE_TIMEOUT_S)
+
+
+def _check_token(http: httpx.Client, base: str, token: str, scopes: bool) -> list[CheckResult]:
     try:
-        r = httpx.get(f"{base}/crm/v3/properties/companies", headers={"Authorization": f"Bearer {token}"},
-                      timeout=PROBE_TIMEOUT_S)
+        r = http.get(f"{base}/crm/v3/properties/companies", headers={"Authorization": f"Bearer {token}"})
+    except QuotaExhausted as exc:
+        return [CheckResult("hubspot", WARN, f"token not confirmed: {first_line(exc)}",
+                            "the account's daily requests are used up (RENKEI_HUBSPOT_DAILY_CAP); retry tomorrow")]
     except UNREACHABLE as exc:
         return [CheckResult("hubspot", FAIL, f"cannot reach HubSpot at {base} ({net_error(exc)})",
                       "check RENKEI_HUBSPOT_BASE_URL (https://api.hubapi.com in production) and the network")]
@@ -48,7 +64,7 @@ def check_hubspot(settings: Any, *, scopes: bool = True) -> list[CheckResult]:
                       "retry later; see https://status.hubspot.com")]
     out = [CheckResult("hubspot", OK, f"token accepted by {base}")]
     if scopes:
-        out.append(_check_scopes(base, token))
+        out.append(_check_scopes(http, base, token))
     return out
 
 
@@ -59,10 +75,10 @@ def _hs_category(r: httpx.Response) -> str:
         return ""
 
 
-def _check_scopes(base: str, token: str) -> CheckResult:
+def _check_scopes(http: httpx.Client, base: str, token: str) -> CheckResult:
     try:
-        r = httpx.post(f"{base}{TOKEN_INFO_PATH}", json={"tokenKey": token}, timeout=PROBE_TIMEOUT_S)
-    except httpx.HTTPError as exc:
+        r = http.post(f"{base}{TOKEN_INFO_PATH}", json={"tokenKey": token})
+    except (httpx.HTTPError, QuotaExhausted) as exc:
         return CheckResult("hubspot scopes", WARN, f"token info not readable ({net_error(exc)})")
     if r.status_code != 200:
         return CheckResult("hubspot scopes", WARN, f"token info not readable ({r.status_code}): an OAuth token? "

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from renkei.connectors.hubspot.checks import check  # noqa: F401  (the registry's connection checks)
-from renkei.connectors.hubspot.client import HubSpotClient, paced_limits
+from renkei.connectors.hubspot.client import HubSpotClient, make_retry_after, paced_limits, parse_hubspot_error
 from renkei.connectors.hubspot.connector import HubSpotCRM
-from renkei.store.ratelimit import DbRateLimiter, limiter_for, shared_backend, zone_offset_s
+from renkei.connectors.http import PaceHooks, error_from_response
+from renkei.store.ratelimit import limiter_for, limiter_from_settings, zone_offset_s
 
 
 def hubspot_rate_scope(settings: Any) -> str:
@@ -37,15 +38,42 @@ def hubspot_day_zone(settings: Any) -> str:
     return getattr(settings, "hubspot_timezone", None) or "Asia/Tokyo"
 
 
-def shared_hubspot_limiter(settings: Any, engine: Any) -> DbRateLimiter | None:
-    """The account's shared buckets (the client's: same scope, limits and day) for a HubSpot request made
-    outside the client — the webhook receiver's batch read of created deals' stages; ``None`` when limits
-    are not shared (``RENKEI_RATE_LIMITS``, the store's database). A request takes ``default`` (and ``daily``
-    when the daily cap is counted)."""
-    if not shared_backend(settings, engine):
-        return None
-    return DbRateLimiter(engine, hubspot_rate_scope(settings), paced_limits(daily_cap=hubspot_daily_cap(settings)),
-                         calendar_offset_s=hubspot_day_offset_s(settings), calendar_zone=hubspot_day_zone(settings))
+def hubspot_limits(settings: Any) -> dict[str, tuple]:
+    """The buckets every HubSpot request of Renkei takes — the connector's client, its connection checks, the
+    webhook receiver's reads, ``renkei setup``'s rows: the documented 10-second and search limits under the
+    default headroom, and the account's day when a cap is set. One definition: a bucket built with other
+    limits would restart the shared ring (store.ratelimit.ensure_buckets)."""
+    return paced_limits(daily_cap=hubspot_daily_cap(settings))
+
+
+def hubspot_buckets(request: Any) -> tuple[str, ...]:
+    """The pace bucket of one request, as :meth:`HubSpotClient.request` names it (and as HubSpot counts it): a
+    CRM search takes the search bucket, anything else the 10-second one. (Every request also takes the day's
+    bucket when a cap is counted: :func:`hubspot_pace` adds it.)"""
+    search = request.method == "POST" and request.url.path.endswith("/search")
+    return ("search",) if search else ("default",)
+
+
+def hubspot_limiter(settings: Any, store: Any, limits: dict[str, tuple] | None = None) -> Any:
+    """The account's limiter: shared through ``store`` when the limits are shared, else in-process. ``store``
+    None: the state store of the settings (a caller with no store at hand)."""
+    limits = hubspot_limits(settings) if limits is None else limits
+    kw = {"calendar_offset_s": hubspot_day_offset_s(settings), "calendar_zone": hubspot_day_zone(settings)}
+    if store is not None:
+        return limiter_for(settings, store, hubspot_rate_scope(settings), limits, **kw)
+    return limiter_from_settings(settings, hubspot_rate_scope(settings), limits, **kw)
+
+
+def hubspot_pace(settings: Any, store: Any = None, *, max_wait_s: float | None = None) -> PaceHooks:
+    """The account's pace for the callers that use plain httpx instead of the connector's client (connection
+    checks, the webhook receiver): ``httpx.Client(event_hooks=hubspot_pace(settings).hooks)``. Each request
+    takes its slot in the same buckets as the workers' requests, and a 429 blocks them for every process."""
+    limiter = hubspot_limiter(settings, store)
+    daily = ("daily",) if limiter is not None and "daily" in limiter.limits else ()
+    wait_after = make_retry_after()
+    return PaceHooks(limiter, lambda request: hubspot_buckets(request) + daily,
+                     retry_after=lambda r: wait_after(r, error_from_response(r, parse_hubspot_error)),
+                     max_wait_s=max_wait_s)
 
 
 def build(settings: Any, store: Any, policy: Any) -> HubSpotCRM:

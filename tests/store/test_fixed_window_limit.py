@@ -82,7 +82,7 @@ def test_shared_fixed_bucket_across_threads_books_the_next_window(db_url):
         t.join()
     stamps = sorted(t for t, _ in lim.history + other.history)
     assert len(stamps) == 8
-    edge = lim._edge(1.0)
+    edge = lim._guard_s(1.0)
     assert _worst_window(stamps, 1.0, edge) <= 3
     # the allowance is used: 3 now, 3 when the next window opens 0.4 s later, 2 a second after that (a rolling
     # window would make them wait a full second after the first 3: span 2.0 s or more)

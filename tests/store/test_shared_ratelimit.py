@@ -166,3 +166,64 @@ def test_waiters_are_served_in_the_order_they_asked(db_url):
     waiter.join(timeout=30)
     assert waited and time.monotonic() - t0 >= 2.1  # it went after the penalty, not at its booked time
     assert booked.transactions == 1  # the booking; the penalty check after the sleep is a plain read
+
+
+def test_checks_and_the_receiver_take_slots_in_the_shared_buckets(hubspot_sandbox, freee_sandbox, tmp_path):
+    """Every HubSpot (and freee) request of any Renkei process takes its slot in the account's shared buckets.
+    A flow's preflight checks and the webhook receiver's reads used plain httpx beside the limiter: three
+    preflights starting while the workers filled HubSpot's 10-second bucket drew 429s
+    (benchmarks/scale_out.py)."""
+    from pydantic import SecretStr
+
+    from renkei.connectors.base import CHECK_OK, CHECK_WARN
+    from renkei.connectors.hubspot.checks import check_hubspot
+    from renkei.connectors.hubspot.client import paced_limits
+    from renkei.connectors.hubspot.factory import hubspot_rate_scope
+    from renkei.settings import Settings
+    from renkei.webhooks.config import DealStages, hubspot_won_stages
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    Store.open(url, cached=False)
+    s = Settings(database_url=url, home=tmp_path, rate_limits="shared", crm="hubspot",
+                 hubspot_base_url=hubspot_sandbox.url, hubspot_token=hubspot_sandbox.config.token)
+    scope = hubspot_rate_scope(s)
+    # the buckets of the workers' clients (the documented limits with headroom, the account's day)
+    shared = DbRateLimiter(make_engine(url), scope, paced_limits(daily_cap=s.hubspot_daily_cap))
+    deal = hubspot_sandbox.app.state.store.create("deals", {"dealname": "即受注", "dealstage": "closedwon",
+                                                            "pipeline": "default"}).id
+
+    assert [c.status for c in check_hubspot(s, scopes=True)] == [CHECK_OK, CHECK_OK]  # property read, token info
+    assert "closedwon" in hubspot_won_stages(s)  # the receiver's pipelines read
+    assert DealStages(s)([deal]) == {deal: "closedwon"}  # the receiver's batch read
+    rows = shared.state()
+    assert rows[f"{scope}:default"]["acquired_total"] == 4
+    assert rows[f"{scope}:daily"]["acquired_total"] == 4  # the account's day counts them too
+    assert rows[f"{scope}:search"]["acquired_total"] == 0
+
+    # a 429 one of them sees blocks the bucket for every process (the workers' clients included)
+    ten_s = hubspot_sandbox.app.state.limits.ten_secondly
+    ten_s.limit = 1
+    ten_s.try_acquire(hubspot_sandbox.config.token)  # another app of the account took the window
+    try:
+        assert check_hubspot(s, scopes=False)[0].status == CHECK_WARN  # "HubSpot answered 429"
+    finally:
+        ten_s.limit = 0
+    assert shared.state()[f"{scope}:default"]["penalised_total"] == 1
+    assert shared.try_acquire("default") > 1.0
+
+    # freee: the check's company read takes a slot of freee会計's bucket (the token refresh is not paced)
+    from renkei.connectors.freee.checks import check_freee
+
+    fc = freee_sandbox.config
+    fs = s.model_copy(update={"freee_base_url": freee_sandbox.url, "freee_auth_url": freee_sandbox.url,
+                              "freee_client_id": fc.client_id, "freee_client_secret": SecretStr(fc.client_secret),
+                              "freee_refresh_token": SecretStr(fc.refresh_token), "freee_company_id": fc.company_id})
+    assert [c.status for c in check_freee(fs)] == [CHECK_OK, CHECK_OK]
+    assert DbRateLimiter(make_engine(url), f"freee:{fc.company_id}", {"accounting": (5, 1.0)}).state()[
+        f"freee:{fc.company_id}:accounting"]["acquired_total"] == 1
+
+    # a slot is reused a jitter allowance after its window, at least 0.15 s: 2 % of the 1.1-second search
+    # window (22 ms) let a search reach the sandbox within its 1 s of five others (benchmarks/scale_out.py)
+    for _ in range(5):
+        assert shared.try_acquire("search") == 0.0
+    assert 1.15 < shared.try_acquire("search") <= 1.25

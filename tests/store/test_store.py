@@ -29,6 +29,25 @@ def test_migration_upgrades_an_empty_database_to_head(db_url):
     engine.dispose()
 
 
+def test_a_uri_form_sqlite_url_never_creates_a_folder(tmp_path, monkeypatch):
+    """``sqlite:///file:PATH?mode=ro&uri=true`` (a read-only store) is opened by SQLite's URI parser: no folder
+    is made for it — taken for a path, it left ``file:/tmp/…`` folders in the working directory."""
+    from renkei.store.db import make_engine, migrate, sqlite_file
+
+    db = tmp_path / "store" / "renkei.db"
+    migrate(f"sqlite:///{db}")  # a plain path: its folder is created
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    ro = f"sqlite:///file:{db}?mode=ro&uri=true"
+    assert sqlite_file(ro) is None and sqlite_file(f"sqlite:///{db}?timeout=5") == db
+    for open_ in (lambda: make_engine(ro).dispose(), lambda: Store.open(ro, run_migrations=False, cached=False)):
+        open_()
+    with pytest.raises(sqlalchemy.exc.OperationalError):  # read-only indeed: nothing can be written
+        migrate(f"sqlite:///file:{tmp_path / 'elsewhere' / 'x.db'}?mode=ro&uri=true")
+    assert list(work.iterdir()) == [] and not (tmp_path / "elsewhere").exists()
+
+
 def test_migrations_match_the_models(db_url):
     """Autogenerate against a migrated database finds nothing to do: no model change without a migration."""
     from alembic.autogenerate import compare_metadata

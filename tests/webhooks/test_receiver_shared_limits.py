@@ -17,7 +17,6 @@ def test_created_deals_stage_read_takes_shared_hubspot_slots(tmp_path, hubspot_s
     from renkei.connectors.hubspot.factory import build, hubspot_rate_scope
     from renkei.settings import Settings
     from renkei.webhooks.config import DealStages
-    from renkei.webhooks.ledger import Ledger
 
     url = f"sqlite:///{tmp_path / 'renkei.db'}"
     store = Store.open(url, cached=False)
@@ -29,8 +28,7 @@ def test_created_deals_stage_read_takes_shared_hubspot_slots(tmp_path, hubspot_s
     open_ = deals.create("deals", {"dealname": "見込み", "dealstage": "appointmentscheduled",
                                    "pipeline": "default"}).id
 
-    reader = DealStages(settings, engine=Ledger.open(url).engine)
-    assert reader.buckets == ("default", "daily")
+    reader = DealStages(settings)
     assert reader([won, open_]) == {won: "closedwon", open_: "appointmentscheduled"}
     worker = build(settings, store, None)  # a worker's HubSpot client: the same account, the same rows
     worker.client.request("GET", "/crm/v3/objects/deals", params={"limit": 1})
@@ -44,6 +42,7 @@ def test_created_deals_stage_read_takes_shared_hubspot_slots(tmp_path, hubspot_s
 
     # without shared limits (a SQLite store of one process): the receiver reads as before, no rows
     local = DealStages(SimpleNamespace(hubspot_base_url=hubspot_sandbox.url, hubspot_token=SecretStr(token),
-                                       rate_limits="local"), engine=Ledger.open(url).engine)
-    assert local.limiter is None and local([won]) == {won: "closedwon"}
+                                       rate_limits="local", database_url=url))
+    assert local([won]) == {won: "closedwon"}
+    assert worker.client.rate_limiter.state()[f"{scope}:default"]["acquired_total"] == 3
     worker.client.close()
