@@ -11,6 +11,12 @@ from renkei.connectors.http import PaceHooks, error_from_response
 from renkei.store.ratelimit import limiter_for, limiter_from_settings, zone_offset_s
 
 
+# HubSpot's 1-second search window is a hard limit (429): a shared slot is reused at least this long after its
+# window, since requests reach HubSpot up to ~180 ms after their slot's time on a loaded host
+# (store.ratelimit.DbRateLimiter's guard; benchmarks/scale_out.py drew a search 429 without it)
+GUARD_MIN_S = 0.15
+
+
 def hubspot_rate_scope(settings: Any) -> str:
     """HubSpot's 10-second and search buckets are per account (and app): one scope per API base URL and token
     (a short digest, never the token), so two sandboxes or two portals never share buckets."""
@@ -58,7 +64,8 @@ def hubspot_limiter(settings: Any, store: Any, limits: dict[str, tuple] | None =
     """The account's limiter: shared through ``store`` when the limits are shared, else in-process. ``store``
     None: the state store of the settings (a caller with no store at hand)."""
     limits = hubspot_limits(settings) if limits is None else limits
-    kw = {"calendar_offset_s": hubspot_day_offset_s(settings), "calendar_zone": hubspot_day_zone(settings)}
+    kw = {"calendar_offset_s": hubspot_day_offset_s(settings), "calendar_zone": hubspot_day_zone(settings),
+          "guard_min_s": GUARD_MIN_S}
     if store is not None:
         return limiter_for(settings, store, hubspot_rate_scope(settings), limits, **kw)
     return limiter_from_settings(settings, hubspot_rate_scope(settings), limits, **kw)
@@ -81,4 +88,5 @@ def build(settings: Any, store: Any, policy: Any) -> HubSpotCRM:
         settings.hubspot_base_url, settings.hubspot_token, daily_cap=hubspot_daily_cap(settings),
         limiter_factory=lambda limits: limiter_for(settings, store, hubspot_rate_scope(settings), limits,
                                                    calendar_offset_s=hubspot_day_offset_s(settings),
-                                                   calendar_zone=hubspot_day_zone(settings))))
+                                                   calendar_zone=hubspot_day_zone(settings),
+                                                   guard_min_s=GUARD_MIN_S)))

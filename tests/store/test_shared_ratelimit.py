@@ -177,8 +177,7 @@ def test_checks_and_the_receiver_take_slots_in_the_shared_buckets(hubspot_sandbo
 
     from renkei.connectors.base import CHECK_OK, CHECK_WARN
     from renkei.connectors.hubspot.checks import check_hubspot
-    from renkei.connectors.hubspot.client import paced_limits
-    from renkei.connectors.hubspot.factory import hubspot_rate_scope
+    from renkei.connectors.hubspot.factory import hubspot_limiter, hubspot_rate_scope
     from renkei.settings import Settings
     from renkei.webhooks.config import DealStages, hubspot_won_stages
 
@@ -188,7 +187,7 @@ def test_checks_and_the_receiver_take_slots_in_the_shared_buckets(hubspot_sandbo
                  hubspot_base_url=hubspot_sandbox.url, hubspot_token=hubspot_sandbox.config.token)
     scope = hubspot_rate_scope(s)
     # the buckets of the workers' clients (the documented limits with headroom, the account's day)
-    shared = DbRateLimiter(make_engine(url), scope, paced_limits(daily_cap=s.hubspot_daily_cap))
+    shared = hubspot_limiter(s, Store.open(url, cached=False))
     deal = hubspot_sandbox.app.state.store.create("deals", {"dealname": "即受注", "dealstage": "closedwon",
                                                             "pipeline": "default"}).id
 
@@ -222,7 +221,7 @@ def test_checks_and_the_receiver_take_slots_in_the_shared_buckets(hubspot_sandbo
     assert DbRateLimiter(make_engine(url), f"freee:{fc.company_id}", {"accounting": (5, 1.0)}).state()[
         f"freee:{fc.company_id}:accounting"]["acquired_total"] == 1
 
-    # a slot is reused a jitter allowance after its window, at least 0.15 s: 2 % of the 1.1-second search
+    # a HubSpot slot is reused a jitter allowance after its window, at least 0.15 s: 2 % of the 1.1-second search
     # window (22 ms) let a search reach the sandbox within its 1 s of five others (benchmarks/scale_out.py)
     for _ in range(5):
         assert shared.try_acquire("search") == 0.0
