@@ -200,6 +200,17 @@ class RunRecord:
     killed: bool
     seconds: float
     kill_point: str = ""
+    why: str = ""
+    """A failed (not killed) run: the last line of its log — the exception or the one-line problem."""
+
+
+def last_line(log: Path, limit: int = 300) -> str:
+    """The last non-blank line of a run's log (a failed ``renkei run`` ends with why), shortened to ``limit``."""
+    try:
+        lines = [ln.strip() for ln in log.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return lines[-1][:limit] if lines else ""
 
 
 class World:
@@ -300,15 +311,17 @@ class World:
         ``companions`` more runs of the same flow start alongside (never killed; each must complete)."""
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1", "PREFECT_LOGGING_LEVEL": "INFO"}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
-        out = (self.dir / f"{len(self.runs) + 1:02d}-{flow}.{attempt}.log").open("wb")
+        out_path = self.dir / f"{len(self.runs) + 1:02d}-{flow}.{attempt}.log"
+        out = out_path.open("wb")
         t0 = time.monotonic()
         proc = subprocess.Popen([sys.executable, "-m", "renkei.cli", "run", flow], env=env, cwd=str(ROOT),
                                 stdout=out, stderr=subprocess.STDOUT)
         others = []
         for i in range(companions):
-            log = (self.dir / f"{len(self.runs) + 1:02d}-{flow}.{attempt}.companion-{i + 1}.log").open("wb")
+            log_path = self.dir / f"{len(self.runs) + 1:02d}-{flow}.{attempt}.companion-{i + 1}.log"
+            log = log_path.open("wb")
             others.append((subprocess.Popen([sys.executable, "-m", "renkei.cli", "run", flow], env=env,
-                                            cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT), log))
+                                            cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT), log, log_path))
         killed = threading.Event()
 
         def fire() -> None:
@@ -333,18 +346,21 @@ class World:
             self.ftap.disarm()
             self.htap.disarm()
             out.close()
-        for i, (other, log) in enumerate(others):
+        for i, (other, log, log_path) in enumerate(others):
             try:
                 orc = other.wait(timeout=self.cfg.run_timeout_s)
             except subprocess.TimeoutExpired:
                 other.kill()
                 orc = other.wait()
             log.close()
-            self.runs.append(RunRecord(flow, attempt, orc, False, time.monotonic() - t0, f"companion {i + 1}"))
-            self.cfg.log(f"  [{self.name}] {flow} #{attempt} companion {i + 1}: rc={orc}")
+            why = last_line(log_path) if orc != 0 else ""
+            self.runs.append(RunRecord(flow, attempt, orc, False, time.monotonic() - t0, f"companion {i + 1}", why))
+            said = f"{flow} #{attempt} companion {i + 1}: rc={orc}" + (f": {why}" if why else "")
+            self.cfg.log(f"  [{self.name}] {said}")
             if orc != 0:
-                self.companion_failures.append(f"{flow} #{attempt} companion {i + 1}: rc={orc}")
-        rec = RunRecord(flow, attempt, rc, killed.is_set(), time.monotonic() - t0, point if killed.is_set() else "")
+                self.companion_failures.append(said)
+        rec = RunRecord(flow, attempt, rc, killed.is_set(), time.monotonic() - t0, point if killed.is_set() else "",
+                        last_line(out_path) if rc != 0 and not killed.is_set() else "")
         self.runs.append(rec)
         if rec.killed:
             self.kills += 1
@@ -366,7 +382,8 @@ class World:
                                                        and flow == "order-to-invoice") else 0
             rec = self.run_flow(flow, kill=kill, attempt=attempt, companions=companions)
             self.cfg.log(f"  [{self.name}] {flow} #{attempt}: rc={rec.returncode}"
-                         + (f" KILLED at {rec.kill_point}" if rec.killed else "") + f" ({rec.seconds:.1f}s)")
+                         + (f" KILLED at {rec.kill_point}" if rec.killed else "") + f" ({rec.seconds:.1f}s)"
+                         + (f": {rec.why}" if rec.why else ""))
             if rec.killed:
                 kills_left -= 1
                 continue

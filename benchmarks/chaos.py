@@ -40,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--postgres", metavar="URL", default=None,
                     help="state stores on this PostgreSQL server (a fresh database per world) instead of SQLite")
     args = ap.parse_args(argv)
+    from renkei.layout import install_line
+
+    if (line := install_line()) is not None:  # every run would fail the same way: say it once, run nothing
+        print(f"✗ {line}", file=sys.stderr)
+        return 2
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     work = Path(tempfile.mkdtemp(prefix="renkei-chaos-"))

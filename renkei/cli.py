@@ -37,6 +37,18 @@ err = Console(stderr=True)
 APPROVAL_TAG = "renkei-approval"
 
 
+@app.callback()
+def _installed_as_in_source() -> None:
+    # Every command: an install whose renkei.<folder> mapping misses a folder or points into another checkout
+    # (a stale or foreign editable install) is one line with the fix here, not a failure deep inside a run.
+    from renkei.layout import install_line
+
+    line = install_line()
+    if line is not None:
+        err.print(f"✗ {line}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+
+
 def one_line_errors(fn):
     """Known configuration errors (renkei.doctor.explain) print one line with their fix, exit 1."""
     @functools.wraps(fn)

@@ -275,15 +275,31 @@ def check_connectors(settings: Settings, *, deep: bool = False) -> list[Check]:
     return out
 
 
+def check_install() -> Check:
+    """The running ``renkei`` matches its source: every ``renkei.<folder>`` found, and next to ``renkei``
+    (``renkei.layout``; a stale or foreign editable install fails here instead of in the middle of a run)."""
+    from renkei.layout import install_detail, install_fix, install_problems, package_root
+
+    problems = install_problems()
+    if not problems:
+        return Check("install", OK, f"renkei from {package_root()}")
+    return Check("install", FAIL, install_detail(problems), install_fix())
+
+
 def connection_checks(settings: Settings, *, scopes: bool = False) -> list[Check]:
-    """What a flow needs before it starts: policy, the configured CRM and ERP, state store."""
+    """What a flow needs before it starts: an install matching its source, policy, the configured CRM and ERP,
+    state store. With a mismatched install nothing else is checked (it would run code of the wrong tree)."""
+    install = check_install()
+    if install.failed:
+        return [install]
     settings, creds = with_credentials(settings)
-    return [*creds, check_policy(settings), *check_connectors(settings, deep=scopes), *check_store(settings)]
+    return [install, *creds, check_policy(settings), *check_connectors(settings, deep=scopes),
+            *check_store(settings)]
 
 
 def run_checks(settings: Settings, *, work_pool: Optional[str] = None, prefect: bool = True) -> list[Check]:
     checks = connection_checks(settings, scopes=True)
-    if not prefect:
+    if not prefect or checks[0].failed and checks[0].name == "install":
         return checks
     api = prefect_api_url()
     checks.append(check_prefect(api))

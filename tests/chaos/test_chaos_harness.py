@@ -61,3 +61,14 @@ def test_personal_values_are_found_raw_escaped_or_digits_only_but_not_masked(tmp
     assert "raw name" in hits and "raw phone" in hits and "raw email" in hits
     assert scan_texts("x", [("json", rows[0])], needles), "a name inside JSON with \\u escapes must be found"
     assert scan_texts("x", [("masked", rows[4]), ("longer number", rows[5])], needles) == []
+
+
+def test_a_failed_run_is_reported_with_the_last_line_of_its_log(tmp_path):
+    from benchmarks._chaos import last_line
+
+    log = tmp_path / "04-payment-writeback.1.log"
+    log.write_text("Traceback (most recent call last):\n  File \"x\", line 1\n"
+                   "ModuleNotFoundError: No module named 'renkei.webhooks'\n\n  \n", encoding="utf-8")
+    assert last_line(log) == "ModuleNotFoundError: No module named 'renkei.webhooks'"
+    assert last_line(log, limit=19) == "ModuleNotFoundError"
+    assert last_line(tmp_path / "never-written.log") == ""
