@@ -445,7 +445,7 @@ def review_row(r) -> dict:
             "payload": p, "flow_run_id": r.flow_run_id}
 
 
-def _age(hours: float) -> str:
+def _age_hours(hours: float) -> str:
     return f"{hours:.1f}h" if hours < 48 else f"{hours / 24:.0f}d"
 
 
@@ -468,7 +468,7 @@ def reviews_list(
     cells = [{"id": str(r["id"]), "kind": r["kind"], "reason": r["reason_code"],
               "record": f"{r['entity']}:{r['entity_key']}",
               "amount": format_yen(r["amount_yen"]) if r["amount_yen"] is not None else "",
-              "age": _age(r["age_hours"]), "created (JST)": (r["created_at"] or "")[:16].replace("T", " "),
+              "age": _age_hours(r["age_hours"]), "created (JST)": (r["created_at"] or "")[:16].replace("T", " "),
               "message": " ".join(str(r["message"]).split())} for r in rows]
     cols = ["id", "kind", "reason", "record", "amount", "age", *(["created (JST)"] if wide else []), "message"]
     caps = {"reason": 24, "record": 28}

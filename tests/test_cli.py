@@ -39,6 +39,7 @@ def test_reviews_list_json(sqlite_url):
     assert item["reason_code"] == "AMBIGUOUS_MATCH" and item["payload"]["candidates"] == ["P-1", "P-2"]
     r = renkei("reviews", "list", env={"RENKEI_DATABASE_URL": sqlite_url})
     assert "AMBIGUOUS_MATCH" in r.stdout
+    assert " 0.0h " in r.stdout  # its age in hours (a helper of the same name for seconds once shadowed it: "0m")
 
 
 @pytest.mark.parametrize(
