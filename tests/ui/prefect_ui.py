@@ -223,8 +223,18 @@ def approve_in_ui(
         screenshot_path.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(screenshot_path))
 
-    # The UI's POST /flow_runs/{id}/resume answers. A refused input is HTTP 200 with status "REJECT" and a
-    # reason (e.g. "'approved' is a required property"); the UI shows it as a toast and keeps the modal open.
+    submit_resume(page, dialog, flow_run_id, timeout_s)
+
+
+def submit_resume(page: Any, dialog: Any, flow_run_id: str | UUID, timeout_s: float = 30.0,
+                  server_error_retries: int = 2) -> None:
+    """Click the resume modal's Submit and wait for the "Flow run resumed" toast or the modal to close.
+
+    The UI's POST /flow_runs/{id}/resume answers. A refused input is HTTP 200 with status "REJECT" and a reason
+    (e.g. "'approved' is a required property") or a 4xx: the UI shows it as a toast and keeps the modal open →
+    ``AssertionError`` at once. A 5xx is the Prefect server failing (its SQLite database locked on a loaded test
+    machine: the UI shows "Oops. Something went wrong."): while the run is still paused, Submit is clicked
+    again, as a person would, up to ``server_error_retries`` times."""
     answers: list[dict] = []
 
     def _on_response(response: Any) -> None:
@@ -239,17 +249,29 @@ def approve_in_ui(
                             "reason": details.get("reason") if isinstance(details, dict) else None})
 
     page.on("response", _on_response)
+    text = ""
     try:
-        dialog.get_by_role("button", name=_SUBMIT).last.click(timeout=timeout_ms)
+        submit = dialog.get_by_role("button", name=_SUBMIT).last
+        submit.click(timeout=timeout_s * 1000)
         # Exact toast text: a log line on the page ("... when this flow run is resumed.") also says "resumed".
         toast = page.get_by_text(RESUMED_TOAST, exact=True).first
         deadline = time.monotonic() + timeout_s
+        retries = server_error_retries
         while time.monotonic() < deadline:
             if toast.is_visible() or not dialog.is_visible():
                 return
             if any(_refused(a) for a in answers):
                 page.wait_for_timeout(300)  # let the UI show the reason (for the caller's failure screenshot)
                 break
+            if answers and answers[-1]["http"] >= 500:
+                state = _read_flow_run(flow_run_id).state
+                if state is not None and not state.is_paused():
+                    return  # the server resumed it after all
+                if retries <= 0:
+                    break
+                retries -= 1
+                answers.append({"http": 0, "status": "RETRY", "reason": "submitted again after a server error"})
+                submit.click(timeout=timeout_s * 1000)
             page.wait_for_timeout(100)
         text = dialog.inner_text() if dialog.is_visible() else ""
     finally:
@@ -261,4 +283,5 @@ def approve_in_ui(
 
 
 def _refused(answer: dict) -> bool:
-    return answer["http"] >= 400 or answer["status"] not in (None, "ACCEPT")
+    """The server refused the input (a 4xx, or a 200 that says REJECT); a 5xx is its own failure, not a refusal."""
+    return 400 <= answer["http"] < 500 or (answer["http"] < 500 and answer["status"] not in (None, "ACCEPT", "RETRY"))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -56,14 +55,7 @@ def decide_in_ui(page, ui_url: str, run_id: str, *, choice: str, value: str, rea
     prefect_ui._field(dialog, "理由 / Reason", "textarea").fill(reason, timeout=timeout_ms)
     screenshot.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(screenshot))
-    dialog.get_by_role("button", name=prefect_ui._SUBMIT).last.click(timeout=timeout_ms)
-    toast = page.get_by_text(prefect_ui.RESUMED_TOAST, exact=True).first
-    deadline = time.monotonic() + timeout_ms / 1000
-    while time.monotonic() < deadline:
-        if toast.is_visible() or not dialog.is_visible():
-            return
-        page.wait_for_timeout(100)
-    raise AssertionError(f"the resume modal did not close: {dialog.inner_text()!r}")
+    prefect_ui.submit_resume(page, dialog, run_id, timeout_ms / 1000)
 
 
 def test_a_match_and_a_conflict_resolved_in_the_prefect_ui(hubspot_sandbox, freee_sandbox, tmp_path, monkeypatch):
