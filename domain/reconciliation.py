@@ -653,7 +653,9 @@ class Reconciler:
                 break
             fees[it.invoice_id] = min(left, it.outstanding)
             left -= fees[it.invoice_id]
-        allocs = tuple((it, it.outstanding - fees.get(it.invoice_id, 0), fees.get(it.invoice_id, 0)) for it in ordered)
+        # an invoice paid in full keeps its own amount object (``x - 0`` would make a new int for every fit)
+        allocs = tuple((it, it.outstanding - fees[it.invoice_id], fees[it.invoice_id]) if it.invoice_id in fees
+                       else (it, it.outstanding, 0) for it in ordered)
         return self._scored(partner, hit, tuple(ordered), kind, fee, 0, allocs, received_on)
 
     def _scored(self, partner, hit, items, kind, fee, over, allocs, received_on) -> _Fit:
@@ -665,7 +667,7 @@ class Reconciler:
         amount_score = round(amount_score, 4)
         name_score = hit.score if hit else AMOUNT_ONLY_NAME_SCORE
         score = name_score * amount_score * (1.0 if in_window else OUT_OF_WINDOW_FACTOR)
-        return _Fit(partner, hit, items, kind, fee, over, allocs, in_window, round(score, 4), round(amount_score, 4))
+        return _Fit(partner, hit, items, kind, fee, over, allocs, in_window, _score(score), _score(amount_score))
 
     def _complete_fits(self, partner: PartnerEntry, hit: NameHit | None, amount: int, received_on: date
                        ) -> tuple[list[_Fit], bool]:
@@ -849,7 +851,7 @@ class Reconciler:
         text += _margin_text(best, rivals, set_aside, p.auto_apply_margin)
         return _decision(
             deposit_id=deposit.erp_id, received_on=deposit.received_on, amount=int(deposit.amount),
-            payer_name=deposit.payer_name, payer_key=key, kind=kind, score=round(min(score, 1.0), 4),
+            payer_name=deposit.payer_name, payer_key=key, kind=kind, score=_score(min(score, 1.0)),
             reasons=tuple(dict.fromkeys(reasons + blockers)), explanation=text, proposal=proposal, alternatives=alts,
         )
 
@@ -918,7 +920,7 @@ class Reconciler:
                                  explanation=f"{head}; {count} open invoices fit {format_yen(deposit.amount)} "
                                              f"— too many to propose, UNMATCHED / 候補多数")
         best = fits[0]
-        score = round(best.score / len(fits), 4)
+        score = _score(best.score / len(fits))
         proposal = self._candidate(deposit, best)
         alts = tuple(self._candidate(deposit, f) for f in fits[1:])
         return _decision(
@@ -945,7 +947,7 @@ class Reconciler:
         # batch builds hundreds of thousands of these)
         return _built(Candidate, {
             "partner_id": f.partner.partner_id, "partner_name": f.partner.name, "fit": f.kind,
-            "name_evidence": evidence, "name_score": round(f.hit.score if f.hit else 0.0, 4),
+            "name_evidence": evidence, "name_score": _score(f.hit.score if f.hit else 0.0),
             "amount_score": f.amount_score, "score": min(f.score, 1.0), "allocations": allocs, "fee": f.fee,
             "overpayment": f.overpayment, "partial": any(a.outstanding_after > 0 for a in allocs),
             "in_window": f.in_window, "explanation": _explain(deposit, f),
@@ -994,6 +996,16 @@ def _built(cls: type[Any], values: dict[str, Any]) -> Any:
     _setattr(m, "__pydantic_extra__", None)
     _setattr(m, "__pydantic_private__", None)
     return m
+
+
+# rounded scores seen so far: at most 10,001 values in [0, 1], each one float object shared by every decision
+_SCORES: dict[float, float] = {}
+
+
+def _score(value: float) -> float:
+    """``round(value, 4)`` as the one shared float object of that value (24 bytes saved per score held)."""
+    r = round(value, 4)
+    return _SCORES.setdefault(r, r) if r > 0.0 else r
 
 
 def _fit_reason(kind: FitKind) -> ReasonCode:
