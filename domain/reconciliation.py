@@ -1148,4 +1148,5 @@ def reconcile_batch(
         if dec.kind in apply_kinds and dec.proposal is not None:
             rec.apply(dec)
         decisions.append(dec)
-    return BatchResult(decisions=tuple(decisions), outstanding=rec.outstanding_map())
+    # the engine's own decisions and integers: not re-validated (that would copy 100,000 entries again)
+    return _built(BatchResult, {"decisions": tuple(decisions), "outstanding": rec.outstanding_map()})
