@@ -36,9 +36,10 @@ def test_output_models_equal_validated_ones_and_share_fields_sets_safely() -> No
     invoices = [_inv("1", "P-Y", "株式会社山田商事", "ヤマダショウジ", 110_000),
                 _inv("2", "P-Y", "株式会社山田商事", "ヤマダショウジ", 55_000),
                 _inv("3", "P-T", "田中商店", "タナカショウテン", 33_000)]
-    deposits = [BankDeposit(erp_id="W1", received_on=date(2026, 5, 29), amount=109_890, payer_name="ｶ)ﾔﾏﾀﾞｼﾖｳｼﾞ"),
-                BankDeposit(erp_id="W2", received_on=date(2026, 5, 29), amount=10_000, payer_name="ﾀﾅｶｼﾖｳﾃﾝ"),
-                BankDeposit(erp_id="W3", received_on=date(2026, 5, 29), amount=1_234, payer_name="ﾘｿｸ")]
+    paid = date(2026, 5, 29)
+    deposits = [BankDeposit(erp_id="W1", received_on=paid, amount=109_890, payer_name="ｶ)ﾔﾏﾀﾞｼﾖｳｼﾞ"),
+                BankDeposit(erp_id="W2", received_on=paid, amount=10_000, payer_name="ﾀﾅｶｼﾖｳﾃﾝ"),
+                BankDeposit(erp_id="W3", received_on=paid, amount=1_234, payer_name="ﾘｿｸ")]
     result = reconcile_batch(deposits, invoices)
     assert [d.kind for d in result.decisions] == [MatchKind.AUTO, MatchKind.NEEDS_APPROVAL, MatchKind.UNMATCHED]
     _same_as_validated(result, BatchResult)
