@@ -33,13 +33,19 @@ def _notify(receiver: Receiver, key: str, **body) -> dict:
     return out
 
 
-def test_notices_closed_by_reconciled_lines_and_unmatched_ones_go_to_finance(world):
+def _two_invoiced_customers(world) -> tuple[dict, dict]:
+    """佐藤物産 (¥55,000) and 鈴木電機 (¥33,000), each with one invoice in freee."""
     sato = customer(world, "佐藤物産株式会社", "サトウブッサン", "4011001098993")
     suzuki = customer(world, "株式会社鈴木電機", "スズキデンキ", "7120001168421")
     hs_deal(world, "佐藤物産 導入", sato, [{"name": "導入支援", "quantity": 1, "price": 50_000}])
     hs_deal(world, "鈴木電機 部品", suzuki, [{"name": "部品", "quantity": 3, "price": 10_000}])
     order_to_invoice()
     inv_s, inv_z = invoice_of(world, 55_000), invoice_of(world, 33_000)
+    return inv_s, inv_z
+
+
+def test_notices_closed_by_reconciled_lines_and_unmatched_ones_go_to_finance(world):
+    inv_s, inv_z = _two_invoiced_customers(world)
     today = today_tokyo()
     receiver = Receiver(ledger=Ledger(world.rt.store.engine), emitter=ListEmitter(), inbound_secret=SECRET)
 
@@ -93,12 +99,7 @@ def test_a_deposit_matched_by_hand_in_the_erp_closes_its_notice(world):
     """A person matched 鈴木電機's deposit in freee itself (not Renkei): the invoice the ERP now reports paid is
     the money — the notice closes, the audit event says how; an open notice of another amount stays open, and
     Renkei's own reconciliation is not counted a second time."""
-    sato = customer(world, "佐藤物産株式会社", "サトウブッサン", "4011001098993")
-    suzuki = customer(world, "株式会社鈴木電機", "スズキデンキ", "7120001168421")
-    hs_deal(world, "佐藤物産 導入", sato, [{"name": "導入支援", "quantity": 1, "price": 50_000}])
-    hs_deal(world, "鈴木電機 部品", suzuki, [{"name": "部品", "quantity": 3, "price": 10_000}])
-    order_to_invoice()
-    inv_s, inv_z = invoice_of(world, 55_000), invoice_of(world, 33_000)
+    inv_s, inv_z = _two_invoiced_customers(world)
     receiver = Receiver(ledger=Ledger(world.rt.store.engine), emitter=ListEmitter(), inbound_secret=SECRET)
     day = today_tokyo() - timedelta(days=10)
     _notify(receiver, "n-suzuki", amount=33_000, date=day.isoformat(), invoice_number=inv_z["invoice_number"])
