@@ -15,8 +15,9 @@ at the same moment; the benchmark waits for all three.
 
 Prints: duplicates (freee invoices per deal, partners per customer, HubSpot companies per name — must be 0),
 429 responses from each sandbox (must be 0: the client keeps under the documented pace), the requests of
-each rate-limit bucket and the time its pace alone needs (the bound is the largest), the wall time and
-its ratio to the bound.
+each rate-limit bucket and the time its pace alone needs (the bound is the largest; freee請求書's minute
+resets on the clock, so its time is counted in UTC minutes from its first request: the first minute's
+allowance at once, then one minute's worth at each boundary), the wall time and its ratio to the bound.
 
 Every 429 is printed with its time, path and User-Agent; the requests are counted by User-Agent, and HubSpot's
 against the slots of the shared limiter's day bucket (which every request takes: a request sent beside the
@@ -41,6 +42,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.customer_sync import HS_TOKEN, REFRESH, customer  # noqa: E402
 
 
+def fixed_window_need(requests: int, per_window: int, window_s: float, first_at: float) -> float:
+    """Seconds from the first request until the last can go when at most ``per_window`` fit in each clock-aligned
+    window: the first window's allowance at once, then one window's worth at each following boundary."""
+    windows = -(-requests // per_window)  # windows the requests fill
+    first_end = (first_at // window_s + 1) * window_s
+    return 0.0 if windows <= 1 else first_end - first_at + (windows - 2) * window_s
+
+
 class Tap:
     """ASGI layer counting a sandbox's responses by status and by rate-limit bucket."""
 
@@ -53,6 +62,7 @@ class Tap:
         self.agents: Counter = Counter()  # requests by User-Agent: Renkei's clients vs anything sent beside them
         self.limited: list[tuple[float, str, str, str]] = []  # every 429: (s since start, method, path, agent)
         self.log: list[tuple] | None = None  # every response, with --log
+        self.first_at: dict[str, float] = {}  # epoch time of each bucket's first counted request
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -71,6 +81,7 @@ class Tap:
                     self.log.append((round(arrived, 3), scope["method"], scope["path"], ua, message["status"]))
                 if message["status"] < 400 or message["status"] == 429:
                     self.buckets[bucket] += 1
+                    self.first_at.setdefault(bucket, time.time())
             await send(message)
 
         return await self.app(scope, receive, send_counted)
@@ -288,8 +299,16 @@ def report(result: dict, htap: Tap, ftap: Tap, fr_store, hs_store, n_deals: int,
     for b in ("hubspot 10s", "hubspot search", "freee iv", "freee accounting"):
         reqs = htap.buckets.get(b, 0) + ftap.buckets.get(b, 0)
         need = reqs / pace[b]
+        how = f"at {pace[b]:.1f}/s"
+        if b == "freee iv" and reqs and "freee iv" in ftap.first_at:
+            # freee請求書's minute resets on the clock (the sandbox counts per UTC minute, the client's default
+            # fixed windows too): from the first request, its minute's allowance at once, then a minute's worth
+            # at each following UTC minute — the earliest the last request could go
+            per_min = round(pace[b] * 60)
+            need = fixed_window_need(reqs, per_min, 60.0, ftap.first_at[b])
+            how = f"at {per_min}/UTC minute"
         bound = max(bound, need)
-        print(f"  {b:17s} {reqs:7d} requests at {pace[b]:.1f}/s → {need:7.1f}s")
+        print(f"  {b:17s} {reqs:7d} requests {how:>17s} → {need:7.1f}s")
     wall = result["wall"]
     running = wall - result["first_start"]
     print(f"wall {wall:.1f}s from the three runs' creation to the last one finished, of which "
