@@ -458,9 +458,12 @@ def shared_backend(settings: Any, engine: Engine | None) -> bool:
 
 def limiter_for(settings: Any, store: Any, scope: str, limits: Mapping[str, tuple] | None,
                 **kw: Any) -> RateLimiter | DbRateLimiter | None:
-    """The limiter a connector factory hands its client: shared through ``store`` or in-process."""
+    """The limiter a connector factory hands its client: shared through ``store`` or in-process. ``store`` None:
+    a caller with no store at hand (:func:`limiter_from_settings`)."""
     if not limits:
         return None
+    if store is None:
+        return limiter_from_settings(settings, scope, limits, **kw)
     engine = getattr(store, "engine", None)
     if shared_backend(settings, engine):
         return DbRateLimiter(engine, scope, limits, **kw)
@@ -476,14 +479,16 @@ def limiter_from_settings(settings: Any, scope: str, limits: Mapping[str, tuple]
     check says why."""
     if not limits:
         return None
-    mode = getattr(settings, "rate_limits", "auto") if settings is not None else "auto"
     url = str(getattr(settings, "database_url", "") or "")
-    if not url or mode == "local" or (mode != "shared" and url.startswith("sqlite")):
+    if not url or getattr(settings, "rate_limits", "auto") == "local":
         return RateLimiter(limits)
     try:
         from renkei.store.db import engine_for
 
-        return DbRateLimiter(engine_for(url), scope, limits, **kw)
+        engine = engine_for(url)
+        if not shared_backend(settings, engine):
+            return RateLimiter(limits)
+        return DbRateLimiter(engine, scope, limits, **kw)
     except Exception as exc:  # noqa: BLE001 - pace this process at least
         log.warning("rate limits %s not shared: the state store cannot hold them (%s)", scope, type(exc).__name__)
         return RateLimiter(limits)

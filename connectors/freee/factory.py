@@ -9,7 +9,7 @@ from renkei.connectors.freee.auth import DbTokenStore, FileTokenStore, TokenStor
 from renkei.connectors.freee.client import ACCOUNTING, IV, FreeeClient, FreeeLimits, is_iv_path
 from renkei.connectors.freee.connector import FreeeConnector, FreeeConnectorConfig
 from renkei.connectors.http import PaceHooks
-from renkei.store.ratelimit import limiter_for, limiter_from_settings
+from renkei.store.ratelimit import limiter_for
 
 
 def freee_token_store(settings: Any, store: Any) -> TokenStore:
@@ -41,10 +41,7 @@ def freee_pace(settings: Any, store: Any = None, *, max_wait_s: float | None = N
     """The company's pace for a plain httpx client (the connection check's company read): each request takes
     its slot in the workers' buckets (freee会計 or freee請求書 by path), a 429 blocks them for every process."""
     limits = freee_limits(settings)
-    if store is not None:
-        limiter = limiter_for(settings, store, freee_rate_scope(settings), limits.as_dict())
-    else:
-        limiter = limiter_from_settings(settings, freee_rate_scope(settings), limits.as_dict())
+    limiter = limiter_for(settings, store, freee_rate_scope(settings), limits.as_dict())
     return PaceHooks(limiter, lambda request: limits.buckets(IV if is_iv_path(request.url.path) else ACCOUNTING),
                      max_wait_s=max_wait_s)
 

@@ -8,7 +8,7 @@ from renkei.connectors.hubspot.checks import check  # noqa: F401  (the registry'
 from renkei.connectors.hubspot.client import HubSpotClient, make_retry_after, paced_limits, parse_hubspot_error
 from renkei.connectors.hubspot.connector import HubSpotCRM
 from renkei.connectors.http import PaceHooks, error_from_response
-from renkei.store.ratelimit import limiter_for, limiter_from_settings, zone_offset_s
+from renkei.store.ratelimit import limiter_for, zone_offset_s
 
 
 # HubSpot's 1-second search window is a hard limit (429): a shared slot is reused at least this long after its
@@ -66,9 +66,7 @@ def hubspot_limiter(settings: Any, store: Any, limits: dict[str, tuple] | None =
     limits = hubspot_limits(settings) if limits is None else limits
     kw = {"calendar_offset_s": hubspot_day_offset_s(settings), "calendar_zone": hubspot_day_zone(settings),
           "guard_min_s": GUARD_MIN_S}
-    if store is not None:
-        return limiter_for(settings, store, hubspot_rate_scope(settings), limits, **kw)
-    return limiter_from_settings(settings, hubspot_rate_scope(settings), limits, **kw)
+    return limiter_for(settings, store, hubspot_rate_scope(settings), limits, **kw)
 
 
 def hubspot_pace(settings: Any, store: Any = None, *, max_wait_s: float | None = None) -> PaceHooks:
